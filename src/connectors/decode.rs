@@ -1,0 +1,2006 @@
+//! Input record decoders: KDA records (JSON documents or CSV lines) decoded straight into Arrow
+//! column builders, following KDA's input-schema rules (FEATURES §2.2, §2.3).
+//!
+//! One record is decoded into a reused staging row first; the row is appended to the Arrow
+//! builders only when every column converted, so a bad record (which KDA sends to
+//! `error_stream`) leaves no partial row behind.
+//!
+//! JSON records are walked with serde over a small trie built from the column mappings: keys no
+//! column asks for are skipped with `IgnoredAny`, mapped values are taken as borrowed
+//! [`RawValue`]s (their exact source text) and converted by the column's type. No
+//! `serde_json::Value` is built and nothing is allocated per record in the common case.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Float32Builder, Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder,
+    StringBuilder, Time32MillisecondBuilder, TimestampMillisecondBuilder,
+};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::schema::{ColumnSpec, RecordFormat, RecordSchema};
+use crate::types::SqlType;
+
+/// Decodes records of one schema into Arrow batches.
+pub struct RecordDecoder {
+    schema: SchemaRef,
+    cols: Vec<ColPlan>,
+    builders: Vec<ColBuilder>,
+    format: Format,
+    /// The staged cells of the record being decoded (one per column).
+    cells: Vec<Cell>,
+    /// Text of staged string cells.
+    text: String,
+    /// Bytes of staged binary cells.
+    bytes: Vec<u8>,
+    /// Scratch space for unescaping one JSON string or one quoted CSV field.
+    unescaped: String,
+    /// The first conversion error of the record being decoded.
+    error: Option<String>,
+    rows: usize,
+}
+
+enum Format {
+    Json { trie: Vec<Node> },
+    Csv { delimiter: u8 },
+}
+
+/// A trie node: an object level of the JSON document.
+#[derive(Default)]
+struct Node {
+    /// Keys of this object that some column path goes through or ends at.
+    children: Vec<(Box<str>, usize)>,
+    /// Columns whose path ends here.
+    leaves: Vec<usize>,
+}
+
+/// A column and how its values are converted.
+struct ColPlan {
+    name: String,
+    sql_type: SqlType,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Int { min: i64, max: i64 },
+    Real,
+    Double,
+    Decimal { precision: u8, scale: i8 },
+    Text { max_chars: Option<usize> },
+    Bool,
+    Timestamp,
+    Date,
+    Time,
+    Binary { max_bytes: Option<usize> },
+}
+
+/// One staged value. Strings and bytes live in the decoder's `text`/`bytes` buffers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Dec(i128),
+    Bool(bool),
+    Text(u32, u32),
+    Bin(u32, u32),
+}
+
+enum ColBuilder {
+    I8(Int8Builder),
+    I16(Int16Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F32(Float32Builder),
+    F64(Float64Builder),
+    Dec(Decimal128Builder),
+    Str(StringBuilder),
+    Bool(BooleanBuilder),
+    Ts(TimestampMillisecondBuilder),
+    Date(Date32Builder),
+    Time(Time32MillisecondBuilder),
+    Bin(BinaryBuilder),
+}
+
+/// A value as found in a record, before conversion to the column's type.
+#[derive(Clone, Copy, Debug)]
+enum Val<'a> {
+    Null,
+    Bool(bool),
+    /// A JSON number's source text.
+    Number(&'a str),
+    /// A JSON string (unescaped) or a CSV field.
+    Str(&'a str),
+    /// A JSON array or object's source text.
+    Composite(&'a str),
+}
+
+impl fmt::Display for Val<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::Null => write!(f, "null"),
+            Val::Bool(b) => write!(f, "{b}"),
+            Val::Number(n) => write!(f, "{}", clip(n)),
+            Val::Str(s) => write!(f, "{:?}", clip(s)),
+            Val::Composite(c) if c.starts_with('[') => write!(f, "a JSON array"),
+            Val::Composite(_) => write!(f, "a JSON object"),
+        }
+    }
+}
+
+/// Shortens a value quoted in an error message.
+fn clip(s: &str) -> &str {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+impl RecordDecoder {
+    /// Checks the schema's mappings; errors name the column and say what is supported.
+    pub fn new(schema: &RecordSchema) -> Result<RecordDecoder, String> {
+        if schema.columns.is_empty() {
+            return Err("the record schema has no columns".into());
+        }
+        let cols: Vec<ColPlan> = schema
+            .columns
+            .iter()
+            .map(|c| ColPlan {
+                name: c.name.clone(),
+                sql_type: c.sql_type,
+                kind: kind_of(c.sql_type),
+            })
+            .collect();
+        let format = match &schema.format {
+            RecordFormat::Json => {
+                let mut trie = vec![Node::default()];
+                for (i, c) in schema.columns.iter().enumerate() {
+                    let path = parse_path(c)?;
+                    let mut node = 0;
+                    for key in path {
+                        node = match trie[node].children.iter().find(|(k, _)| **k == *key) {
+                            Some(&(_, n)) => n,
+                            None => {
+                                trie.push(Node::default());
+                                let n = trie.len() - 1;
+                                trie[node].children.push((key.into_boxed_str(), n));
+                                n
+                            }
+                        };
+                    }
+                    trie[node].leaves.push(i);
+                }
+                Format::Json { trie }
+            }
+            RecordFormat::Csv {
+                column_delimiter, ..
+            } => match column_delimiter.as_bytes() {
+                [d] if *d != b'"' && *d != b'\r' && *d != b'\n' => Format::Csv { delimiter: *d },
+                _ => {
+                    return Err(format!(
+                        "CSV column delimiter {column_delimiter:?} is not supported; use one single-byte character \
+                         other than a quote or a line break"
+                    ));
+                }
+            },
+        };
+        let builders = cols.iter().map(|c| new_builder(c.kind, 1024)).collect();
+        Ok(RecordDecoder {
+            schema: schema.arrow_schema(),
+            cells: vec![Cell::Null; cols.len()],
+            cols,
+            builders,
+            format,
+            text: String::new(),
+            bytes: Vec::new(),
+            unescaped: String::new(),
+            error: None,
+            rows: 0,
+        })
+    }
+
+    /// Decodes one record: a JSON document, or one CSV line, without its row delimiter
+    /// (a trailing '\r' is tolerated). On success appends exactly one row. On failure appends
+    /// nothing (all columns stay aligned) and returns a one-line reason naming the column,
+    /// e.g. "column AMOUNT (DECIMAL(8,2)): \"abc\" is not a number" or "not valid JSON: …".
+    pub fn push(&mut self, record: &[u8]) -> Result<(), String> {
+        self.cells.fill(Cell::Null);
+        self.text.clear();
+        self.bytes.clear();
+        self.error = None;
+        let mut stage = Stage {
+            cols: &self.cols,
+            cells: &mut self.cells,
+            text: &mut self.text,
+            bytes: &mut self.bytes,
+            unescaped: &mut self.unescaped,
+            error: &mut self.error,
+        };
+        match &self.format {
+            Format::Json { trie } => decode_json(trie, &mut stage, record)?,
+            Format::Csv { delimiter } => decode_csv(*delimiter, &mut stage, record)?,
+        }
+        for (builder, cell) in self.builders.iter_mut().zip(&self.cells) {
+            append(builder, *cell, &self.text, &self.bytes);
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Rows appended since the last `flush`.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Returns the rows appended so far as a batch with schema `schema.arrow_schema()` and resets.
+    pub fn flush(&mut self) -> RecordBatch {
+        // Fresh builders sized for a batch like this one, so the next batch does not regrow them.
+        let rows = self.rows.clamp(1024, 1 << 16);
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .zip(&self.cols)
+            .map(|(b, c)| finish(&mut std::mem::replace(b, new_builder(c.kind, rows))))
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        self.rows = 0;
+        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
+            .expect("decoded columns match the schema")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Column plans and builders
+
+fn kind_of(t: SqlType) -> Kind {
+    match t {
+        SqlType::TinyInt => Kind::Int {
+            min: i8::MIN as i64,
+            max: i8::MAX as i64,
+        },
+        SqlType::SmallInt => Kind::Int {
+            min: i16::MIN as i64,
+            max: i16::MAX as i64,
+        },
+        SqlType::Integer => Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+        },
+        SqlType::BigInt => Kind::Int {
+            min: i64::MIN,
+            max: i64::MAX,
+        },
+        SqlType::Real => Kind::Real,
+        SqlType::Double => Kind::Double,
+        SqlType::Decimal { precision, scale } => Kind::Decimal { precision, scale },
+        SqlType::Char(n) | SqlType::Varchar(n) => Kind::Text {
+            max_chars: n.map(|n| n as usize),
+        },
+        SqlType::Boolean => Kind::Bool,
+        SqlType::Timestamp => Kind::Timestamp,
+        SqlType::Date => Kind::Date,
+        SqlType::Time => Kind::Time,
+        SqlType::Binary(n) | SqlType::Varbinary(n) => Kind::Binary {
+            max_bytes: n.map(|n| n as usize),
+        },
+    }
+}
+
+/// A builder with room for `rows` rows.
+fn new_builder(kind: Kind, rows: usize) -> ColBuilder {
+    match kind {
+        Kind::Int { max, .. } if max == i8::MAX as i64 => {
+            ColBuilder::I8(Int8Builder::with_capacity(rows))
+        }
+        Kind::Int { max, .. } if max == i16::MAX as i64 => {
+            ColBuilder::I16(Int16Builder::with_capacity(rows))
+        }
+        Kind::Int { max, .. } if max == i32::MAX as i64 => {
+            ColBuilder::I32(Int32Builder::with_capacity(rows))
+        }
+        Kind::Int { .. } => ColBuilder::I64(Int64Builder::with_capacity(rows)),
+        Kind::Real => ColBuilder::F32(Float32Builder::with_capacity(rows)),
+        Kind::Double => ColBuilder::F64(Float64Builder::with_capacity(rows)),
+        Kind::Decimal { precision, scale } => ColBuilder::Dec(
+            Decimal128Builder::with_capacity(rows)
+                .with_precision_and_scale(precision, scale)
+                .expect("precision and scale were checked by SqlType::parse"),
+        ),
+        Kind::Text { .. } => ColBuilder::Str(StringBuilder::with_capacity(rows, rows * 16)),
+        Kind::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(rows)),
+        Kind::Timestamp => ColBuilder::Ts(TimestampMillisecondBuilder::with_capacity(rows)),
+        Kind::Date => ColBuilder::Date(Date32Builder::with_capacity(rows)),
+        Kind::Time => ColBuilder::Time(Time32MillisecondBuilder::with_capacity(rows)),
+        Kind::Binary { .. } => ColBuilder::Bin(BinaryBuilder::with_capacity(rows, rows * 16)),
+    }
+}
+
+fn append(builder: &mut ColBuilder, cell: Cell, text: &str, bytes: &[u8]) {
+    match (builder, cell) {
+        (ColBuilder::I8(b), Cell::Int(v)) => b.append_value(v as i8),
+        (ColBuilder::I16(b), Cell::Int(v)) => b.append_value(v as i16),
+        (ColBuilder::I32(b), Cell::Int(v)) => b.append_value(v as i32),
+        (ColBuilder::I64(b), Cell::Int(v)) => b.append_value(v),
+        (ColBuilder::F32(b), Cell::Float(v)) => b.append_value(v as f32),
+        (ColBuilder::F64(b), Cell::Float(v)) => b.append_value(v),
+        (ColBuilder::Dec(b), Cell::Dec(v)) => b.append_value(v),
+        (ColBuilder::Str(b), Cell::Text(s, e)) => b.append_value(&text[s as usize..e as usize]),
+        (ColBuilder::Bool(b), Cell::Bool(v)) => b.append_value(v),
+        (ColBuilder::Ts(b), Cell::Int(v)) => b.append_value(v),
+        (ColBuilder::Date(b), Cell::Int(v)) => b.append_value(v as i32),
+        (ColBuilder::Time(b), Cell::Int(v)) => b.append_value(v as i32),
+        (ColBuilder::Bin(b), Cell::Bin(s, e)) => b.append_value(&bytes[s as usize..e as usize]),
+        (b, cell) => {
+            debug_assert!(
+                cell == Cell::Null,
+                "cell {cell:?} staged for the wrong column type"
+            );
+            append_null(b)
+        }
+    }
+}
+
+fn append_null(builder: &mut ColBuilder) {
+    match builder {
+        ColBuilder::I8(b) => b.append_null(),
+        ColBuilder::I16(b) => b.append_null(),
+        ColBuilder::I32(b) => b.append_null(),
+        ColBuilder::I64(b) => b.append_null(),
+        ColBuilder::F32(b) => b.append_null(),
+        ColBuilder::F64(b) => b.append_null(),
+        ColBuilder::Dec(b) => b.append_null(),
+        ColBuilder::Str(b) => b.append_null(),
+        ColBuilder::Bool(b) => b.append_null(),
+        ColBuilder::Ts(b) => b.append_null(),
+        ColBuilder::Date(b) => b.append_null(),
+        ColBuilder::Time(b) => b.append_null(),
+        ColBuilder::Bin(b) => b.append_null(),
+    }
+}
+
+fn finish(builder: &mut ColBuilder) -> ArrayRef {
+    match builder {
+        ColBuilder::I8(b) => ArrayBuilder::finish(b),
+        ColBuilder::I16(b) => ArrayBuilder::finish(b),
+        ColBuilder::I32(b) => ArrayBuilder::finish(b),
+        ColBuilder::I64(b) => ArrayBuilder::finish(b),
+        ColBuilder::F32(b) => ArrayBuilder::finish(b),
+        ColBuilder::F64(b) => ArrayBuilder::finish(b),
+        ColBuilder::Dec(b) => Arc::new(b.finish()),
+        ColBuilder::Str(b) => ArrayBuilder::finish(b),
+        ColBuilder::Bool(b) => ArrayBuilder::finish(b),
+        ColBuilder::Ts(b) => ArrayBuilder::finish(b),
+        ColBuilder::Date(b) => ArrayBuilder::finish(b),
+        ColBuilder::Time(b) => ArrayBuilder::finish(b),
+        ColBuilder::Bin(b) => ArrayBuilder::finish(b),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSONPath mappings
+
+/// Parses a column's JSONPath into its object keys. Supported: `$.a`, `$.a.b.c`, `$["a"]`,
+/// `$['a']`, and `$.arr[0:]` (the whole array as JSON text) as the last step.
+fn parse_path(col: &ColumnSpec) -> Result<Vec<String>, String> {
+    let Some(path) = col.mapping.as_deref() else {
+        return Err(format!(
+            "column {}: no Mapping; JSON columns need a JSONPath such as \"$.{}\"",
+            col.name, col.name
+        ));
+    };
+    let supported =
+        "supported: $.key, $.a.b.c, $[\"key\"] and $.array[0:] (the whole array as text)";
+    let bad = |why: &str| format!("column {}: Mapping {path:?} {why}; {supported}", col.name);
+    let p = path.trim();
+    let Some(mut rest) = p.strip_prefix('$') else {
+        return Err(bad("does not start with `$`"));
+    };
+    let mut keys = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            if key.is_empty() || key == "*" {
+                return Err(bad(
+                    "has an empty or wildcard step, which is not supported yet",
+                ));
+            }
+            keys.push(key.to_string());
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix("[0:]") {
+            if keys.is_empty() {
+                return Err(bad(
+                    "selects the document itself, which is not supported yet",
+                ));
+            }
+            if !r.is_empty() {
+                return Err(bad(
+                    "flattens an array (one row per element), which is not supported yet",
+                ));
+            }
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("['") {
+            let end = r.find("']").ok_or_else(|| bad("has an unclosed ['"))?;
+            keys.push(r[..end].to_string());
+            rest = &r[end + 2..];
+        } else if let Some(r) = rest.strip_prefix("[\"") {
+            // A JSON string literal up to the closing `"]`.
+            let mut i = 0;
+            let b = r.as_bytes();
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            if i >= b.len() || !r[i + 1..].starts_with(']') {
+                return Err(bad("has an unclosed [\""));
+            }
+            let key: String = serde_json::from_str(&format!("\"{}\"", &r[..i]))
+                .map_err(|_| bad("has a bad key string"))?;
+            keys.push(key);
+            rest = &r[i + 2..];
+        } else {
+            return Err(bad("is not supported yet"));
+        }
+    }
+    if keys.is_empty() {
+        return Err(bad(
+            "selects the whole document, which is not supported yet",
+        ));
+    }
+    Ok(keys)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Staging one record
+
+struct Stage<'a> {
+    cols: &'a [ColPlan],
+    cells: &'a mut [Cell],
+    text: &'a mut String,
+    bytes: &'a mut Vec<u8>,
+    unescaped: &'a mut String,
+    error: &'a mut Option<String>,
+}
+
+impl Stage<'_> {
+    /// Converts `val` for column `col` and stages it; on error remembers the reason.
+    fn put(&mut self, col: usize, val: Val<'_>) -> Result<(), ()> {
+        let plan = &self.cols[col];
+        match convert(plan.kind, val, self.text, self.bytes) {
+            Ok(cell) => {
+                self.cells[col] = cell;
+                Ok(())
+            }
+            Err(why) => {
+                *self.error = Some(format!("column {} ({}): {why}", plan.name, plan.sql_type));
+                Err(())
+            }
+        }
+    }
+
+    /// Converts a JSON leaf given as its source text.
+    fn put_raw(&mut self, col: usize, raw: &str) -> Result<(), ()> {
+        let b = raw.as_bytes();
+        let val = match b.first() {
+            Some(b'n') => Val::Null,
+            Some(b't') => Val::Bool(true),
+            Some(b'f') => Val::Bool(false),
+            Some(b'"') => {
+                let inner = &raw[1..raw.len() - 1];
+                if inner.as_bytes().contains(&b'\\') {
+                    let mut buf = std::mem::take(self.unescaped);
+                    unescape_json(inner, &mut buf);
+                    let r = self.put(col, Val::Str(&buf));
+                    *self.unescaped = buf;
+                    return r;
+                }
+                Val::Str(inner)
+            }
+            Some(b'{' | b'[') => Val::Composite(raw),
+            _ => Val::Number(raw),
+        };
+        self.put(col, val)
+    }
+}
+
+/// Decodes the JSON escapes of a string's inside (already validated by serde_json).
+fn unescape_json(s: &str, out: &mut String) {
+    out.clear();
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let b = rest.as_bytes();
+        let esc = b.get(i + 1).copied().unwrap_or(b'\\');
+        rest = &rest[(i + 2).min(rest.len())..];
+        match esc {
+            b'n' => out.push('\n'),
+            b't' => out.push('\t'),
+            b'r' => out.push('\r'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'u' => {
+                let hex4 = |s: &str| s.get(..4).and_then(|h| u32::from_str_radix(h, 16).ok());
+                let Some(hi) = hex4(rest) else {
+                    out.push('\u{fffd}');
+                    continue;
+                };
+                rest = &rest[4..];
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    match rest.strip_prefix("\\u").and_then(hex4) {
+                        Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                            rest = &rest[6..];
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        }
+                        _ => 0xFFFD,
+                    }
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+            }
+            other => out.push(other as char), // `"`, `\`, `/`
+        }
+    }
+    out.push_str(rest);
+}
+
+fn decode_json(trie: &[Node], stage: &mut Stage<'_>, record: &[u8]) -> Result<(), String> {
+    // Validating UTF-8 once for the whole record is cheaper than serde_json doing it for every
+    // captured value (`from_slice` does; `from_str` need not).
+    let record =
+        std::str::from_utf8(record).map_err(|e| format!("not valid JSON: not UTF-8: {e}"))?;
+    let mut de = serde_json::Deserializer::from_str(record);
+    let walked = ObjectSeed {
+        trie,
+        node: 0,
+        stage: &mut *stage,
+        top: true,
+    }
+    .deserialize(&mut de);
+    match walked.and_then(|()| de.end()) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(match stage.error.take() {
+            Some(why) => why,
+            None if e.is_data() => e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            None => format!("not valid JSON: {e}"),
+        }),
+    }
+}
+
+/// Walks one object level of the trie.
+struct ObjectSeed<'t, 's, 'a> {
+    trie: &'t [Node],
+    node: usize,
+    stage: &'s mut Stage<'a>,
+    /// The record itself: anything but an object is an error.
+    top: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl ObjectSeed<'_, '_, '_> {
+    fn not_object<E: de::Error>(&self, what: &str) -> Result<(), E> {
+        if self.top {
+            Err(E::custom(format_args!(
+                "not a JSON object: the record is {what}"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let node = &self.trie[self.node];
+        while let Some(child) = map.next_key_seed(KeySeed {
+            children: &node.children,
+        })? {
+            match child {
+                Some(n) => map.next_value_seed(ValueSeed {
+                    trie: self.trie,
+                    node: n,
+                    stage: &mut *self.stage,
+                })?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.not_object::<A::Error>("an array")?;
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.not_object("a boolean")
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.not_object("a number")
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.not_object("a number")
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.not_object("a number")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.not_object("a string")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.not_object("null")
+    }
+}
+
+/// Looks a key up among a node's children without allocating.
+struct KeySeed<'t> {
+    children: &'t [(Box<str>, usize)],
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self
+            .children
+            .iter()
+            .find(|(k, _)| **k == *key)
+            .map(|&(_, n)| n))
+    }
+}
+
+/// The value of a mapped key: converted for the columns ending here, walked for deeper paths.
+struct ValueSeed<'t, 's, 'a> {
+    trie: &'t [Node],
+    node: usize,
+    stage: &'s mut Stage<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let node = &self.trie[self.node];
+        if node.leaves.is_empty() {
+            // Only deeper paths: walk an object, skip anything else (the paths give NULL).
+            return ObjectSeed {
+                trie: self.trie,
+                node: self.node,
+                stage: self.stage,
+                top: false,
+            }
+            .deserialize(d);
+        }
+        let raw = <&'de RawValue as serde::Deserialize>::deserialize(d)?;
+        let text = raw.get();
+        for &col in &node.leaves {
+            self.stage
+                .put_raw(col, text)
+                .map_err(|()| de::Error::custom("conversion"))?;
+        }
+        if !node.children.is_empty() && text.starts_with('{') {
+            // Rare: both `$.a` and `$.a.b` are mapped; walk the captured text again.
+            let mut de = serde_json::Deserializer::from_str(text);
+            ObjectSeed {
+                trie: self.trie,
+                node: self.node,
+                stage: self.stage,
+                top: false,
+            }
+            .deserialize(&mut de)
+            .map_err(de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+fn decode_csv(delimiter: u8, stage: &mut Stage<'_>, record: &[u8]) -> Result<(), String> {
+    let line = std::str::from_utf8(record).map_err(|e| format!("not valid UTF-8: {e}"))?;
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let ncols = stage.cols.len();
+    let b = line.as_bytes();
+    let mut pos = 0;
+    let mut col = 0;
+    let mut buf = std::mem::take(stage.unescaped);
+    let mut result = Ok(());
+    while col < ncols {
+        // One field starting at `pos`.
+        let field: &str;
+        let next: Option<usize>;
+        if b.get(pos) == Some(&b'"') {
+            buf.clear();
+            let mut i = pos + 1;
+            let mut start = i;
+            loop {
+                match b[i..].iter().position(|&c| c == b'"') {
+                    None => {
+                        *stage.unescaped = buf;
+                        return Err(format!(
+                            "column {}: unterminated quoted CSV field",
+                            stage.cols[col].name
+                        ));
+                    }
+                    Some(q) => {
+                        buf.push_str(&line[start..i + q]);
+                        i += q + 1;
+                        if b.get(i) == Some(&b'"') {
+                            buf.push('"');
+                            i += 1;
+                            start = i;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Anything between the closing quote and the delimiter is kept as written.
+            let end = b[i..].iter().position(|&c| c == delimiter).map(|p| i + p);
+            buf.push_str(&line[i..end.unwrap_or(b.len())]);
+            field = &buf;
+            next = end.map(|e| e + 1);
+        } else {
+            let end = b[pos..]
+                .iter()
+                .position(|&c| c == delimiter)
+                .map(|p| pos + p);
+            field = &line[pos..end.unwrap_or(b.len())];
+            next = end.map(|e| e + 1);
+        }
+        let val = if field.is_empty() && !matches!(stage.cols[col].kind, Kind::Text { .. }) {
+            Val::Null
+        } else {
+            Val::Str(field)
+        };
+        if stage.put(col, val).is_err() {
+            result = Err(stage.error.take().unwrap_or_default());
+            break;
+        }
+        col += 1;
+        match next {
+            Some(n) => pos = n,
+            None => break, // fewer fields than columns: the rest stay NULL
+        }
+    }
+    *stage.unescaped = buf;
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversions (FEATURES §2.3)
+
+fn convert(
+    kind: Kind,
+    val: Val<'_>,
+    text: &mut String,
+    bytes: &mut Vec<u8>,
+) -> Result<Cell, String> {
+    if let Val::Null = val {
+        return Ok(Cell::Null);
+    }
+    let cannot = || format!("{val} cannot be converted to this type");
+    match kind {
+        Kind::Text { max_chars } => {
+            let s = match val {
+                Val::Bool(true) => "true",
+                Val::Bool(false) => "false",
+                Val::Number(s) | Val::Str(s) | Val::Composite(s) => s,
+                Val::Null => unreachable!(),
+            };
+            let s = truncate_chars(s, max_chars);
+            let start = text.len();
+            text.push_str(s);
+            Ok(Cell::Text(start as u32, text.len() as u32))
+        }
+        Kind::Int { min, max } => {
+            let v = match val {
+                Val::Bool(b) => b as i64,
+                Val::Number(s) | Val::Str(s) => {
+                    let n =
+                        parse_number(trim(s)).ok_or_else(|| format!("{val} is not a number"))?;
+                    let v = n
+                        .to_integer()
+                        .ok_or_else(|| format!("{val} is not an integer"))?;
+                    if v < min as i128 || v > max as i128 {
+                        return Err(format!("{val} is out of range"));
+                    }
+                    v as i64
+                }
+                _ => return Err(cannot()),
+            };
+            Ok(Cell::Int(v))
+        }
+        Kind::Real | Kind::Double => {
+            let v = match val {
+                Val::Bool(b) => b as u8 as f64,
+                Val::Number(s) | Val::Str(s) => {
+                    let t = trim(s);
+                    if parse_number(t).is_none() && !is_special_float(t) {
+                        return Err(format!("{val} is not a number"));
+                    }
+                    let v: f64 = t.parse().map_err(|_| format!("{val} is not a number"))?;
+                    if kind == Kind::Real && v.is_finite() && !(v as f32).is_finite() {
+                        return Err(format!("{val} is out of range"));
+                    }
+                    v
+                }
+                _ => return Err(cannot()),
+            };
+            Ok(Cell::Float(v))
+        }
+        Kind::Decimal { precision, scale } => {
+            let v = match val {
+                Val::Bool(b) => Number {
+                    neg: false,
+                    mant: b as u128,
+                    exp: 0,
+                }
+                .to_decimal(precision, scale)
+                .ok_or_else(|| format!("{val} does not fit"))?,
+                Val::Number(s) | Val::Str(s) => {
+                    let n =
+                        parse_number(trim(s)).ok_or_else(|| format!("{val} is not a number"))?;
+                    n.to_decimal(precision, scale)
+                        .ok_or_else(|| format!("{val} does not fit"))?
+                }
+                _ => return Err(cannot()),
+            };
+            Ok(Cell::Dec(v))
+        }
+        Kind::Bool => match val {
+            Val::Bool(b) => Ok(Cell::Bool(b)),
+            Val::Number(s) => {
+                let n = parse_number(s).ok_or_else(|| format!("{val} is not a number"))?;
+                Ok(Cell::Bool(n.mant != 0))
+            }
+            Val::Str(s) => Ok(Cell::Bool(trim(s).eq_ignore_ascii_case("true"))),
+            _ => Err(cannot()),
+        },
+        Kind::Timestamp => match val {
+            Val::Str(s) => parse_timestamp(trim(s))
+                .map(Cell::Int)
+                .ok_or_else(|| format!("{val} is not a timestamp (YYYY-MM-DD HH:MM:SS[.fff])")),
+            _ => Err(cannot()),
+        },
+        Kind::Date => match val {
+            Val::Str(s) => parse_timestamp(trim(s))
+                .map(|ms| Cell::Int(ms.div_euclid(MS_PER_DAY)))
+                .ok_or_else(|| format!("{val} is not a date (YYYY-MM-DD)")),
+            _ => Err(cannot()),
+        },
+        Kind::Time => match val {
+            Val::Str(s) => parse_time(trim(s).as_bytes())
+                .filter(|&(_, used)| used == trim(s).len())
+                .map(|(ms, _)| Cell::Int(ms))
+                .ok_or_else(|| format!("{val} is not a time (HH:MM:SS[.fff])")),
+            _ => Err(cannot()),
+        },
+        Kind::Binary { max_bytes } => {
+            let start = bytes.len();
+            match val {
+                Val::Bool(b) => bytes.push(b as u8),
+                Val::Str(s) => {
+                    if !parse_binary_literal(trim(s), bytes) {
+                        bytes.truncate(start);
+                        return Err(format!("{val} is not a binary literal such as X'3F67A23A'"));
+                    }
+                }
+                _ => return Err(cannot()),
+            }
+            if let Some(max) = max_bytes {
+                bytes.truncate(start + max);
+            }
+            Ok(Cell::Bin(start as u32, bytes.len() as u32))
+        }
+    }
+}
+
+/// `s` without surrounding whitespace; cheap when there is none (the usual case).
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(b))
+            if !a.is_ascii_whitespace() && !b.is_ascii_whitespace() && *a < 0x80 && *b < 0x80 =>
+        {
+            s
+        }
+        _ => s.trim(),
+    }
+}
+
+fn truncate_chars(s: &str, max_chars: Option<usize>) -> &str {
+    match max_chars {
+        Some(n) if s.len() > n => match s.char_indices().nth(n) {
+            Some((i, _)) => &s[..i],
+            None => s,
+        },
+        _ => s,
+    }
+}
+
+fn is_special_float(t: &str) -> bool {
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    ["nan", "inf", "infinity"]
+        .iter()
+        .any(|w| t.eq_ignore_ascii_case(w))
+}
+
+/// `X'3F67A23A'` (an even number of hex digits) appended to `out`.
+fn parse_binary_literal(s: &str, out: &mut Vec<u8>) -> bool {
+    let Some(hex) = s
+        .strip_prefix(['X', 'x'])
+        .and_then(|r| r.strip_prefix('\''))
+        .and_then(|r| r.strip_suffix('\''))
+    else {
+        return false;
+    };
+    if !hex.len().is_multiple_of(2) {
+        return false;
+    }
+    let digit = |c: u8| (c as char).to_digit(16);
+    for pair in hex.as_bytes().chunks_exact(2) {
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// An exact decimal number: `(-1)^neg * mant * 10^exp`, at most 38 significant digits kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Number {
+    neg: bool,
+    mant: u128,
+    exp: i32,
+}
+
+/// Parses `[+-]digits[.digits][(e|E)[+-]digits]` (also `.5` and `5.`) exactly.
+fn parse_number(s: &str) -> Option<Number> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let neg = match b.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut mant: u128 = 0;
+    let mut sig = 0u32; // significant digits kept in `mant`
+    let mut exp: i32 = 0;
+    let mut digits = 0;
+    while let Some(&c @ b'0'..=b'9') = b.get(i) {
+        digits += 1;
+        if sig < 38 {
+            mant = mant * 10 + (c - b'0') as u128;
+            if mant != 0 {
+                sig += 1;
+            }
+        } else {
+            exp = exp.saturating_add(1);
+        }
+        i += 1;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&c @ b'0'..=b'9') = b.get(i) {
+            digits += 1;
+            if sig < 38 {
+                mant = mant * 10 + (c - b'0') as u128;
+                exp -= 1;
+                if mant != 0 {
+                    sig += 1;
+                }
+            }
+            i += 1;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        let eneg = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = i;
+        let mut e: i32 = 0;
+        while let Some(&c @ b'0'..=b'9') = b.get(i) {
+            e = (e * 10 + (c - b'0') as i32).min(100_000);
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        exp = exp.saturating_add(if eneg { -e } else { e });
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(Number { neg, mant, exp })
+}
+
+impl Number {
+    /// The value if it is a whole number that fits an i128 comfortably.
+    fn to_integer(self) -> Option<i128> {
+        if self.mant == 0 {
+            return Some(0);
+        }
+        let v = if self.exp >= 0 {
+            if self.exp > 38 {
+                return Some(if self.neg { i128::MIN } else { i128::MAX }); // out of every range
+            }
+            self.mant
+                .checked_mul(10u128.pow(self.exp as u32))
+                .unwrap_or(u128::MAX / 2)
+        } else {
+            let k = -self.exp;
+            if k > 38 {
+                return None;
+            }
+            let d = 10u128.pow(k as u32);
+            if !self.mant.is_multiple_of(d) {
+                return None;
+            }
+            self.mant / d
+        };
+        let v = v.min(u128::MAX / 2) as i128;
+        Some(if self.neg { -v } else { v })
+    }
+
+    /// The unscaled value at `scale`, rounded half up; `None` if it needs more than `precision` digits.
+    fn to_decimal(self, precision: u8, scale: i8) -> Option<i128> {
+        if self.mant == 0 {
+            return Some(0);
+        }
+        let shift = self.exp + scale as i32;
+        let v: u128 = if shift >= 0 {
+            if shift > 38 {
+                return None;
+            }
+            self.mant.checked_mul(10u128.pow(shift as u32))?
+        } else {
+            let k = -shift;
+            if k > 38 {
+                0
+            } else {
+                let d = 10u128.pow(k as u32);
+                let (q, r) = (self.mant / d, self.mant % d);
+                if r * 2 >= d { q + 1 } else { q }
+            }
+        };
+        if v >= 10u128.pow(precision as u32) {
+            return None;
+        }
+        let v = v as i128;
+        Some(if self.neg { -v } else { v })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dates and times
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let s = b.get(at..at + n)?;
+    let mut v = 0u32;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// `HH:MM[:SS[.f…]]` at the start of `b`: milliseconds since midnight and bytes used.
+fn parse_time(b: &[u8]) -> Option<(i64, usize)> {
+    let h = digits(b, 0, 2)?;
+    if b.get(2) != Some(&b':') {
+        return None;
+    }
+    let m = digits(b, 3, 2)?;
+    let mut i = 5;
+    let mut s = 0;
+    let mut ms = 0;
+    if b.get(i) == Some(&b':') {
+        s = digits(b, 6, 2)?;
+        i = 8;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                if i - start < 3 {
+                    ms = ms * 10 + (c - b'0') as u32;
+                }
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            for _ in (i - start)..3 {
+                ms *= 10;
+            }
+        }
+    }
+    if h > 23 || m > 59 || s > 59 {
+        return None;
+    }
+    Some((((h * 60 + m) * 60 + s) as i64 * 1000 + ms as i64, i))
+}
+
+/// `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS[.f…]` or `YYYY-MM-DDTHH:MM:SS[.f…]` with an optional `Z` or
+/// `±HH:MM` offset: milliseconds since the epoch, UTC (fractions beyond milliseconds truncated).
+pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let y = digits(b, 0, 4)? as i64;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let m = digits(b, 5, 2)?;
+    let d = digits(b, 8, 2)?;
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    let day_ms = days_from_civil(y, m, d) * MS_PER_DAY;
+    if b.len() == 10 {
+        return Some(day_ms);
+    }
+    if !matches!(b[10], b' ' | b'T' | b't') {
+        return None;
+    }
+    let (t, used) = parse_time(&b[11..])?;
+    let rest = &b[11 + used..];
+    let offset_ms = match rest {
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), ..] => {
+            let (oh, om) = match rest.len() {
+                6 if rest[3] == b':' => (digits(rest, 1, 2)?, digits(rest, 4, 2)?),
+                5 => (digits(rest, 1, 2)?, digits(rest, 3, 2)?),
+                3 => (digits(rest, 1, 2)?, 0),
+                _ => return None,
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let off = (oh * 60 + om) as i64 * 60_000;
+            if *sign == b'+' { off } else { -off }
+        }
+        _ => return None,
+    };
+    Some(day_ms + t - offset_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{
+        Array, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+        Float64Array, Int8Array, Int32Array, Int64Array, Time32MillisecondArray,
+        TimestampMillisecondArray,
+    };
+
+    fn json_schema(cols: &[(&str, &str, &str)]) -> RecordSchema {
+        RecordSchema {
+            columns: cols
+                .iter()
+                .map(|(n, t, m)| ColumnSpec {
+                    name: n.to_string(),
+                    sql_type: SqlType::parse(t).unwrap(),
+                    mapping: Some(m.to_string()),
+                })
+                .collect(),
+            format: RecordFormat::Json,
+        }
+    }
+
+    fn csv_schema(cols: &[(&str, &str)], delimiter: &str) -> RecordSchema {
+        RecordSchema {
+            columns: cols
+                .iter()
+                .map(|(n, t)| ColumnSpec {
+                    name: n.to_string(),
+                    sql_type: SqlType::parse(t).unwrap(),
+                    mapping: None,
+                })
+                .collect(),
+            format: RecordFormat::Csv {
+                row_delimiter: "\n".into(),
+                column_delimiter: delimiter.into(),
+            },
+        }
+    }
+
+    /// Decodes `{"<key>": <fragment value>}` into one column of `ty`.
+    fn one(fragment: &str, ty: &str) -> Result<RecordBatch, String> {
+        let key = fragment.split('"').nth(1).unwrap();
+        let mut d = RecordDecoder::new(&json_schema(&[("C", ty, &format!("$.{key}"))])).unwrap();
+        d.push(format!("{{{fragment}}}").as_bytes())?;
+        let batch = d.flush();
+        assert_eq!(batch.num_rows(), 1);
+        Ok(batch)
+    }
+
+    fn text(fragment: &str, ty: &str) -> String {
+        one(fragment, ty)
+            .unwrap()
+            .column(0)
+            .as_string::<i32>()
+            .value(0)
+            .to_string()
+    }
+
+    fn is_null(fragment: &str, ty: &str) -> bool {
+        one(fragment, ty).unwrap().column(0).is_null(0)
+    }
+
+    fn ts(s: &str) -> i64 {
+        parse_timestamp(s).unwrap()
+    }
+
+    // ----- EX-41, one test per vector
+
+    #[test]
+    fn ex41_null_is_null_for_every_type() {
+        for ty in [
+            "TINYINT",
+            "SMALLINT",
+            "INTEGER",
+            "BIGINT",
+            "REAL",
+            "DOUBLE",
+            "DECIMAL(5,2)",
+            "CHAR(3)",
+            "VARCHAR(8)",
+            "BOOLEAN",
+            "TIMESTAMP",
+            "DATE",
+            "TIME",
+            "BINARY(4)",
+            "VARBINARY(4)",
+        ] {
+            assert!(is_null(r#""City":null"#, ty), "{ty}");
+        }
+    }
+
+    #[test]
+    fn ex41_true_into_integer_is_1() {
+        let b = one(r#""Contacted":true"#, "INTEGER").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap()
+                .value(0),
+            1
+        );
+    }
+
+    #[test]
+    fn ex41_false_into_decimal_is_0() {
+        let b = one(r#""Contacted":false"#, "DECIMAL(5,2)").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .unwrap()
+                .value(0),
+            0
+        );
+        let b = one(r#""Contacted":true"#, "DECIMAL(5,2)").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .unwrap()
+                .value(0),
+            100
+        );
+    }
+
+    #[test]
+    fn ex41_true_into_varchar3_is_truncated() {
+        assert_eq!(text(r#""Contacted":true"#, "VARCHAR(3)"), "tru");
+        assert_eq!(text(r#""Contacted":false"#, "VARCHAR(8)"), "false");
+    }
+
+    #[test]
+    fn ex41_true_into_boolean_is_true() {
+        let b = one(r#""Contacted":true"#, "BOOLEAN").unwrap();
+        assert!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .unwrap()
+                .value(0)
+        );
+    }
+
+    #[test]
+    fn ex41_true_into_timestamp_is_an_error() {
+        let err = one(r#""Contacted":true"#, "TIMESTAMP").unwrap_err();
+        assert_eq!(
+            err,
+            "column C (TIMESTAMP): true cannot be converted to this type"
+        );
+        assert!(one(r#""Contacted":true"#, "DATE").is_err());
+        assert!(one(r#""Contacted":true"#, "TIME").is_err());
+    }
+
+    #[test]
+    fn ex41_integer_into_integer() {
+        let b = one(r#""CustomerId":67321"#, "INTEGER").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap()
+                .value(0),
+            67321
+        );
+        let b = one(r#""CustomerId":-9223372036854775808"#, "BIGINT").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0),
+            i64::MIN
+        );
+    }
+
+    #[test]
+    fn ex41_fraction_into_integer_is_an_error() {
+        let err = one(r#""x":123.4"#, "INTEGER").unwrap_err();
+        assert_eq!(err, "column C (INTEGER): 123.4 is not an integer");
+        // A whole number written with a fraction or exponent is fine.
+        let b = one(r#""x":1.20e2"#, "INTEGER").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap()
+                .value(0),
+            120
+        );
+    }
+
+    #[test]
+    fn ex41_zero_into_boolean_is_false() {
+        let b = one(r#""x":0"#, "BOOLEAN").unwrap();
+        assert!(
+            !b.column(0)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .unwrap()
+                .value(0)
+        );
+        let b = one(r#""x":0.0"#, "BOOLEAN").unwrap();
+        assert!(!b.column(0).as_boolean().value(0));
+    }
+
+    #[test]
+    fn ex41_five_into_boolean_is_true() {
+        let b = one(r#""x":5"#, "BOOLEAN").unwrap();
+        assert!(b.column(0).as_boolean().value(0));
+        let b = one(r#""x":-0.5"#, "BOOLEAN").unwrap();
+        assert!(b.column(0).as_boolean().value(0));
+    }
+
+    #[test]
+    fn ex41_number_into_varchar_is_its_text() {
+        assert_eq!(text(r#""x":67321"#, "VARCHAR(10)"), "67321");
+        assert_eq!(text(r#""x":2.50"#, "VARCHAR(10)"), "2.50");
+        assert_eq!(text(r#""x":1E+3"#, "VARCHAR(10)"), "1E+3");
+    }
+
+    #[test]
+    fn ex41_number_into_varbinary_is_an_error() {
+        let err = one(r#""x":67321"#, "VARBINARY(8)").unwrap_err();
+        assert_eq!(
+            err,
+            "column C (VARBINARY(8)): 67321 cannot be converted to this type"
+        );
+    }
+
+    #[test]
+    fn ex41_string_into_varchar4_is_silently_truncated() {
+        assert_eq!(text(r#""CustomerName":"John Doe""#, "VARCHAR(4)"), "John");
+        // CHAR(n) is not blank-padded on input; truncation counts characters, not bytes.
+        assert_eq!(text(r#""CustomerName":"Jo""#, "CHAR(4)"), "Jo");
+        assert_eq!(text(r#""CustomerName":"éèêëa""#, "CHAR(4)"), "éèêë");
+    }
+
+    #[test]
+    fn ex41_string_true_any_case_into_boolean_is_true() {
+        assert!(
+            one(r#""b":"TRUE""#, "BOOLEAN")
+                .unwrap()
+                .column(0)
+                .as_boolean()
+                .value(0)
+        );
+        assert!(
+            one(r#""b":"tRuE""#, "BOOLEAN")
+                .unwrap()
+                .column(0)
+                .as_boolean()
+                .value(0)
+        );
+    }
+
+    #[test]
+    fn ex41_other_strings_into_boolean_are_false() {
+        assert!(
+            !one(r#""b":"yes""#, "BOOLEAN")
+                .unwrap()
+                .column(0)
+                .as_boolean()
+                .value(0)
+        );
+        assert!(
+            !one(r#""b":"""#, "BOOLEAN")
+                .unwrap()
+                .column(0)
+                .as_boolean()
+                .value(0)
+        );
+    }
+
+    #[test]
+    fn ex41_numeric_string_into_integer() {
+        let b = one(r#""n":"12""#, "INTEGER").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap()
+                .value(0),
+            12
+        );
+        let b = one(r#""n":"2.5""#, "DOUBLE").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .value(0),
+            2.5
+        );
+        let b = one(r#""n":"2.5""#, "REAL").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .unwrap()
+                .value(0),
+            2.5
+        );
+    }
+
+    #[test]
+    fn ex41_non_numeric_string_into_integer_is_an_error() {
+        let err = one(r#""n":"abc""#, "INTEGER").unwrap_err();
+        assert_eq!(err, r#"column C (INTEGER): "abc" is not a number"#);
+        let err = one(r#""n":"abc""#, "DECIMAL(8,2)").unwrap_err();
+        assert_eq!(err, r#"column C (DECIMAL(8,2)): "abc" is not a number"#);
+        assert!(
+            one(r#""n":"abc""#, "DOUBLE")
+                .unwrap_err()
+                .contains("is not a number")
+        );
+    }
+
+    #[test]
+    fn ex41_date_string_into_date() {
+        let b = one(r#""d":"1992-02-14""#, "DATE").unwrap();
+        let days = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(days, 8079); // 1992-02-14
+        let b = one(r#""d":"1992-02-14 18:35:44.0""#, "DATE").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .unwrap()
+                .value(0),
+            8079
+        );
+        assert!(
+            one(r#""d":"1992-02-30""#, "DATE")
+                .unwrap_err()
+                .contains("is not a date")
+        );
+    }
+
+    #[test]
+    fn ex41_timestamp_string_into_timestamp() {
+        let b = one(r#""d":"1992-02-14 18:35:44.0""#, "TIMESTAMP").unwrap();
+        let ms = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap()
+            .value(0);
+        assert_eq!(ms, 8079 * MS_PER_DAY + (18 * 3600 + 35 * 60 + 44) * 1000);
+    }
+
+    #[test]
+    fn ex41_binary_literal_into_varbinary() {
+        let b = one(r#""bin":"X'3F67A23A'""#, "VARBINARY(8)").unwrap();
+        let v = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .unwrap()
+            .value(0);
+        assert_eq!(v, [0x3F, 0x67, 0xA2, 0x3A]);
+        assert!(
+            one(r#""bin":"X'3F6'""#, "VARBINARY(8)")
+                .unwrap_err()
+                .contains("binary literal")
+        );
+        assert!(one(r#""bin":"3F67""#, "VARBINARY(8)").is_err());
+        let b = one(r#""bin":true"#, "VARBINARY(8)").unwrap();
+        assert_eq!(b.column(0).as_binary::<i32>().value(0), [1]);
+    }
+
+    #[test]
+    fn ex41_array_into_varchar_is_its_source_text() {
+        assert_eq!(text(r#""a":[1,2]"#, "VARCHAR(10)"), "[1,2]");
+        assert_eq!(text(r#""a":{"k": "v"}"#, "VARCHAR(20)"), r#"{"k": "v"}"#);
+    }
+
+    #[test]
+    fn ex41_object_into_integer_is_an_error() {
+        let err = one(r#""a":{"k":1}"#, "INTEGER").unwrap_err();
+        assert_eq!(
+            err,
+            "column C (INTEGER): a JSON object cannot be converted to this type"
+        );
+        assert!(
+            one(r#""a":[1]"#, "BOOLEAN")
+                .unwrap_err()
+                .contains("a JSON array cannot")
+        );
+    }
+
+    #[test]
+    fn ex41_180_into_tinyint_is_an_error() {
+        let err = one(r#""heartRate":180"#, "TINYINT").unwrap_err();
+        assert_eq!(err, "column C (TINYINT): 180 is out of range");
+        let b = one(r#""heartRate":-128"#, "TINYINT").unwrap();
+        assert_eq!(
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int8Array>()
+                .unwrap()
+                .value(0),
+            -128
+        );
+    }
+
+    // ----- other conversions
+
+    #[test]
+    fn decimals_are_exact_and_rounded_half_up() {
+        let dec = |v: &str| -> Result<i128, String> {
+            Ok(one(&format!(r#""x":{v}"#), "DECIMAL(8,2)")?
+                .column(0)
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(0))
+        };
+        assert_eq!(dec("2.50"), Ok(250));
+        assert_eq!(dec("0.1"), Ok(10));
+        assert_eq!(dec("1.005"), Ok(101));
+        assert_eq!(dec("-1.005"), Ok(-101));
+        assert_eq!(dec("1.0049999"), Ok(100));
+        assert_eq!(dec("123456.78"), Ok(12345678));
+        assert_eq!(dec("\"  42 \""), Ok(4200));
+        assert_eq!(dec("1e-9"), Ok(0));
+        let err = dec("1234567.8").unwrap_err();
+        assert_eq!(err, "column C (DECIMAL(8,2)): 1234567.8 does not fit");
+        assert!(dec("1e40").is_err());
+    }
+
+    #[test]
+    fn timestamps_in_several_forms() {
+        let base = 8079 * MS_PER_DAY + (18 * 3600 + 35 * 60 + 44) * 1000;
+        assert_eq!(ts("1992-02-14 18:35:44"), base);
+        assert_eq!(ts("1992-02-14T18:35:44.123456"), base + 123);
+        assert_eq!(ts("1992-02-14T18:35:44.5Z"), base + 500);
+        assert_eq!(ts("1992-02-14T19:35:44+01:00"), base);
+        assert_eq!(ts("1992-02-14"), 8079 * MS_PER_DAY);
+        assert_eq!(ts("1969-12-31 23:59:59.999"), -1);
+        assert_eq!(ts("2000-02-29 00:00:00"), 951_782_400_000);
+        for bad in [
+            "1992-02-14 24:00:00",
+            "1992-13-01",
+            "1992-2-14",
+            "1992-02-14 18:35:44.",
+            "x",
+            "1992-02-14 18:35:44Q",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+        let b = one(r#""t":"18:35:44.25""#, "TIME").unwrap();
+        let ms = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<Time32MillisecondArray>()
+            .unwrap()
+            .value(0);
+        assert_eq!(ms, (18 * 3600 + 35 * 60 + 44) * 1000 + 250);
+        assert!(
+            one(r#""t":"18:35:44 pm""#, "TIME")
+                .unwrap_err()
+                .contains("is not a time")
+        );
+        assert!(
+            one(r#""t":1234"#, "TIMESTAMP")
+                .unwrap_err()
+                .contains("1234 cannot be converted")
+        );
+    }
+
+    #[test]
+    fn nested_paths_missing_keys_and_non_objects() {
+        let schema = json_schema(&[
+            ("A", "INTEGER", "$.a"),
+            ("ABC", "VARCHAR(8)", "$.a2.b.c"),
+            ("AB", "VARCHAR(32)", "$.a2.b"),
+            ("MISSING", "INTEGER", "$.nope"),
+            ("Case", "INTEGER", "$.A"),
+            ("ARR", "VARCHAR(32)", "$.arr[0:]"),
+            ("Q", "VARCHAR(8)", "$[\"we.ird\"]"),
+        ]);
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        d.push(br#"{"a":1,"x":{"deep":[1,{"y":2}]},"a2":{"b":{"c":"hi","d":3}},"arr":[1, "two"],"we.ird":"ok"}"#)
+            .unwrap();
+        d.push(br#"{"a":2,"a2":{"b":5}}"#).unwrap(); // path through a non-object ⇒ NULL
+        d.push(br#"{"a2":[{"b":1}], "A": 7}"#).unwrap();
+        let b = d.flush();
+        assert_eq!(b.num_rows(), 3);
+        assert_eq!(b.schema(), schema.arrow_schema());
+        let a = b.column(0).as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!((a.value(0), a.value(1), a.is_null(2)), (1, 2, true));
+        let abc = b.column(1).as_string::<i32>();
+        assert_eq!(
+            (abc.value(0), abc.is_null(1), abc.is_null(2)),
+            ("hi", true, true)
+        );
+        let ab = b.column(2).as_string::<i32>();
+        assert_eq!(
+            (ab.value(0), ab.value(1), ab.is_null(2)),
+            (r#"{"c":"hi","d":3}"#, "5", true)
+        );
+        assert_eq!(b.column(3).null_count(), 3);
+        let case = b.column(4).as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!((case.is_null(0), case.value(2)), (true, 7));
+        assert_eq!(b.column(5).as_string::<i32>().value(0), r#"[1, "two"]"#);
+        assert_eq!(b.column(6).as_string::<i32>().value(0), "ok");
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn escapes_are_decoded() {
+        let schema = json_schema(&[
+            ("S", "VARCHAR(32)", "$.s"),
+            ("K", "VARCHAR(32)", "$.k\u{e9}"),
+        ]);
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        d.push(br#"{"s":"a\"b\\c\/d\u00e9\n\ud83d\ude00","k\u00e9":"x"}"#)
+            .unwrap();
+        d.push(r#"{"s":"plain é","ké":"y"}"#.as_bytes()).unwrap();
+        let b = d.flush();
+        let s = b.column(0).as_string::<i32>();
+        assert_eq!(s.value(0), "a\"b\\c/dé\n😀");
+        assert_eq!(s.value(1), "plain é");
+        assert_eq!(b.column(1).as_string::<i32>().value(0), "x");
+        assert_eq!(b.column(1).as_string::<i32>().value(1), "y");
+    }
+
+    #[test]
+    fn bad_escapes_and_encodings() {
+        let mut d = RecordDecoder::new(&json_schema(&[("S", "VARCHAR(8)", "$.s")])).unwrap();
+        let err = d.push(br#"{"s":"a\x"}"#).unwrap_err();
+        assert!(err.starts_with("not valid JSON: "), "{err}");
+        let err = d.push(b"{\"s\":\"\xff\"}").unwrap_err();
+        assert!(err.starts_with("not valid JSON: not UTF-8"), "{err}");
+        // A lone surrogate escape becomes U+FFFD rather than failing the record.
+        d.push(br#"{"s":"a\ud800b"}"#).unwrap();
+        assert_eq!(
+            d.flush().column(0).as_string::<i32>().value(0),
+            "a\u{fffd}b"
+        );
+        let mut c = RecordDecoder::new(&csv_schema(&[("S", "VARCHAR(8)")], ",")).unwrap();
+        assert!(c.push(b"\xff").unwrap_err().starts_with("not valid UTF-8"));
+    }
+
+    #[test]
+    fn a_bad_record_leaves_the_batch_aligned() {
+        let schema = json_schema(&[
+            ("ID", "VARCHAR(8)", "$.id"),
+            ("AMOUNT", "DECIMAL(8,2)", "$.amount"),
+            ("N", "INTEGER", "$.n"),
+        ]);
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        d.push(br#"{"id":"first","amount":1.5,"n":1}"#).unwrap();
+        // The first two columns convert before the third fails: nothing may be left behind.
+        let err = d.push(br#"{"id":"bad","amount":2,"n":"x"}"#).unwrap_err();
+        assert_eq!(err, r#"column N (INTEGER): "x" is not a number"#);
+        let err = d.push(br#"{"id":"bad","amount":"abc"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            r#"column AMOUNT (DECIMAL(8,2)): "abc" is not a number"#
+        );
+        assert_eq!(d.len(), 1);
+        d.push(br#"{"n":3,"amount":"7.25","id":"second"}"#).unwrap();
+        let b = d.flush();
+        assert_eq!(b.num_rows(), 2);
+        let id = b.column(0).as_string::<i32>();
+        assert_eq!((id.value(0), id.value(1)), ("first", "second"));
+        let amount = b
+            .column(1)
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
+        assert_eq!((amount.value(0), amount.value(1)), (150, 725));
+        assert_eq!(
+            b.column(1).data_type(),
+            &arrow::datatypes::DataType::Decimal128(8, 2)
+        );
+        let n = b.column(2).as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!((n.value(0), n.value(1)), (1, 3));
+        // The decoder is reusable after a flush.
+        d.push(br#"{"id":"third"}"#).unwrap();
+        assert_eq!(d.flush().num_rows(), 1);
+        assert_eq!(d.flush().num_rows(), 0);
+    }
+
+    #[test]
+    fn records_that_are_not_json_objects_are_errors() {
+        let mut d = RecordDecoder::new(&json_schema(&[("A", "INTEGER", "$.a")])).unwrap();
+        assert_eq!(
+            d.push(b"[1,2]").unwrap_err(),
+            "not a JSON object: the record is an array"
+        );
+        assert_eq!(
+            d.push(b"42").unwrap_err(),
+            "not a JSON object: the record is a number"
+        );
+        assert_eq!(
+            d.push(b"\"s\"").unwrap_err(),
+            "not a JSON object: the record is a string"
+        );
+        let err = d.push(br#"{"a":1"#).unwrap_err();
+        assert!(err.starts_with("not valid JSON: "), "{err}");
+        let err = d.push(br#"{"a":1} x"#).unwrap_err();
+        assert!(
+            err.starts_with("not valid JSON: trailing characters"),
+            "{err}"
+        );
+        let err = d.push(b"").unwrap_err();
+        assert!(err.starts_with("not valid JSON: "), "{err}");
+        d.push(b"{\"a\":1}\r\n").unwrap();
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn mappings_are_checked() {
+        let err = |m: &str| {
+            RecordDecoder::new(&json_schema(&[("COL", "VARCHAR(8)", m)]))
+                .err()
+                .unwrap()
+        };
+        let e = err("$.arr[0:].field");
+        assert!(
+            e.starts_with("column COL: Mapping") && e.contains("not supported yet"),
+            "{e}"
+        );
+        assert!(err("$.a[0]").contains("not supported yet"));
+        assert!(err("$.a[*]").contains("not supported yet"));
+        assert!(err("a.b").contains("does not start with `$`"));
+        assert!(err("$").contains("not supported yet"));
+        assert!(err("$..a").contains("not supported yet"));
+        let mut s = json_schema(&[("COL", "INTEGER", "$.a")]);
+        s.columns[0].mapping = None;
+        assert!(
+            RecordDecoder::new(&s)
+                .err()
+                .unwrap()
+                .contains("column COL: no Mapping")
+        );
+        let e = RecordDecoder::new(&csv_schema(&[("A", "INTEGER")], "||"))
+            .err()
+            .unwrap();
+        assert!(e.contains("single-byte"), "{e}");
+    }
+
+    // ----- CSV
+
+    #[test]
+    fn csv_prefix_extra_empty_and_quoted_fields() {
+        let schema = csv_schema(
+            &[
+                ("ID", "VARCHAR(8)"),
+                ("N", "INTEGER"),
+                ("NAME", "VARCHAR(16)"),
+                ("OK", "BOOLEAN"),
+            ],
+            ",",
+        );
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        d.push(b"a,1,Alice,true").unwrap();
+        d.push(b"b,2").unwrap(); // fewer fields: trailing columns NULL
+        d.push(b"c,3,Carol,false,extra,fields\r").unwrap(); // extra fields ignored
+        d.push(b",,,").unwrap(); // empty: NULL for non-strings, "" for strings
+        d.push(b"\"e,1\",\"4\",\"say \"\"hi\"\"\",TRUE").unwrap();
+        d.push(b"f").unwrap();
+        let b = d.flush();
+        assert_eq!(b.num_rows(), 6);
+        let id = b.column(0).as_string::<i32>();
+        let n = b.column(1).as_primitive::<arrow::datatypes::Int32Type>();
+        let name = b.column(2).as_string::<i32>();
+        let ok = b.column(3).as_boolean();
+        assert_eq!(
+            (id.value(0), n.value(0), name.value(0), ok.value(0)),
+            ("a", 1, "Alice", true)
+        );
+        assert_eq!(
+            (id.value(1), n.value(1), name.is_null(1), ok.is_null(1)),
+            ("b", 2, true, true)
+        );
+        assert_eq!(
+            (id.value(2), n.value(2), name.value(2), ok.value(2)),
+            ("c", 3, "Carol", false)
+        );
+        assert_eq!(
+            (id.value(3), n.is_null(3), name.value(3), ok.is_null(3)),
+            ("", true, "", true)
+        );
+        assert_eq!(
+            (id.value(4), n.value(4), name.value(4), ok.value(4)),
+            ("e,1", 4, "say \"hi\"", true)
+        );
+        assert_eq!(
+            (id.value(5), n.is_null(5), name.is_null(5)),
+            ("f", true, true)
+        );
+    }
+
+    #[test]
+    fn csv_errors_name_the_column_and_keep_alignment() {
+        let schema = csv_schema(
+            &[
+                ("SYM", "VARCHAR(4)"),
+                ("PRICE", "DECIMAL(6,2)"),
+                ("T", "TIMESTAMP"),
+            ],
+            "|",
+        );
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        d.push(b"AMZN|815.43|2026-03-02 08:15:04.120").unwrap();
+        assert_eq!(
+            d.push(b"AMZN|abc|").unwrap_err(),
+            r#"column PRICE (DECIMAL(6,2)): "abc" is not a number"#
+        );
+        assert!(
+            d.push(b"AMZN|1|noon")
+                .unwrap_err()
+                .starts_with("column T (TIMESTAMP): \"noon\" is not a timestamp")
+        );
+        assert!(
+            d.push(b"\"AMZN|1")
+                .unwrap_err()
+                .contains("column SYM: unterminated quoted")
+        );
+        d.push(b"GOOGLE|1.005|2026-03-02T08:15:04Z").unwrap();
+        let b = d.flush();
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(b.column(0).as_string::<i32>().value(1), "GOOG");
+        assert_eq!(
+            b.column(1)
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(1),
+            101
+        );
+        let t = b
+            .column(2)
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        assert_eq!(t.value(0) - t.value(1), 120);
+    }
+
+    #[test]
+    fn ex44_varchar_in_an_integer_column_is_an_error() {
+        let schema = json_schema(&[
+            ("TICKER_SYMBOL", "INTEGER", "$.TICKER_SYMBOL"),
+            ("SECTOR", "VARCHAR(16)", "$.SECTOR"),
+            ("CHANGE", "REAL", "$.CHANGE"),
+            ("PRICE", "REAL", "$.PRICE"),
+        ]);
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        let err = d.push(
+            br#"{"TICKER_SYMBOL":"AMZN","SECTOR":"TECHNOLOGY","CHANGE":-0.95,"PRICE":815.43}"#,
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            r#"column TICKER_SYMBOL (INTEGER): "AMZN" is not a number"#
+        );
+        assert!(d.is_empty());
+    }
+}

@@ -1,0 +1,166 @@
+//! Sinks: JSON lines, CSV, and the terminal table. A sink writes a stream's declared columns
+//! (and ROWTIME first when asked), formatted as `format.rs` says.
+
+use std::io::Write;
+
+use datafusion::arrow::array::Array;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::ArrayFormatter;
+
+use crate::error::{Error, Result};
+use crate::format::{JsonRowFormatter, format_options};
+use crate::runtime::Sink;
+
+/// Which columns of a stream batch a sink writes, and under which names.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    pub indices: Vec<usize>,
+    pub names: Vec<String>,
+}
+
+impl Columns {
+    /// The stream's `declared` columns; with `with_rowtime`, ROWTIME (at index `declared`) first.
+    pub fn of_stream(names: &[String], with_rowtime: bool) -> Columns {
+        let mut indices: Vec<usize> = (0..names.len()).collect();
+        let mut names = names.to_vec();
+        if with_rowtime {
+            indices.insert(0, names.len());
+            names.insert(0, "ROWTIME".to_string());
+        }
+        Columns { indices, names }
+    }
+}
+
+fn io_err(path: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
+
+/// One JSON object per line.
+pub struct JsonLinesSink {
+    out: Box<dyn Write + Send>,
+    path: String,
+    columns: Columns,
+    line: String,
+}
+
+impl JsonLinesSink {
+    pub fn new(out: Box<dyn Write + Send>, path: impl Into<String>, columns: Columns) -> JsonLinesSink {
+        JsonLinesSink { out, path: path.into(), columns, line: String::new() }
+    }
+}
+
+impl Sink for JsonLinesSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let options = format_options();
+        let f = JsonRowFormatter::new(batch, &self.columns.indices, &self.columns.names, &options)?;
+        self.line.clear();
+        for row in 0..batch.num_rows() {
+            f.write_row(row, &mut self.line);
+            self.line.push('\n');
+        }
+        self.out.write_all(self.line.as_bytes()).map_err(io_err(&self.path))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.flush().map_err(io_err(&self.path))
+    }
+}
+
+/// CSV without a header (as KDA writes CSV destinations); NULL is an empty field.
+pub struct CsvSink {
+    out: csv::Writer<Box<dyn Write + Send>>,
+    path: String,
+    columns: Columns,
+}
+
+impl CsvSink {
+    pub fn new(out: Box<dyn Write + Send>, path: impl Into<String>, columns: Columns) -> CsvSink {
+        CsvSink { out: csv::Writer::from_writer(out), path: path.into(), columns }
+    }
+}
+
+impl Sink for CsvSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let options = format_options();
+        let formatters: Vec<(ArrayFormatter, &dyn Array)> = self
+            .columns
+            .indices
+            .iter()
+            .map(|i| Ok((ArrayFormatter::try_new(batch.column(*i).as_ref(), &options)?, batch.column(*i).as_ref())))
+            .collect::<Result<_>>()?;
+        let mut record: Vec<String> = Vec::with_capacity(formatters.len());
+        for row in 0..batch.num_rows() {
+            record.clear();
+            for (f, a) in &formatters {
+                record.push(if a.is_null(row) { String::new() } else { f.value(row).to_string() });
+            }
+            self.out
+                .write_record(&record)
+                .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.flush().map_err(io_err(&self.path))
+    }
+}
+
+/// The terminal view: an aligned table per stream, printed as rows arrive.
+pub struct TableSink {
+    out: Box<dyn Write + Send>,
+    stream: String,
+    columns: Columns,
+    widths: Vec<usize>,
+    printed_header: bool,
+}
+
+impl TableSink {
+    pub fn new(out: Box<dyn Write + Send>, stream: impl Into<String>, columns: Columns) -> TableSink {
+        let widths = columns.names.iter().map(|n| n.chars().count()).collect();
+        TableSink { out, stream: stream.into(), columns, widths, printed_header: false }
+    }
+}
+
+impl Sink for TableSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let options = format_options().with_null("NULL");
+        let formatters: Vec<ArrayFormatter> = self
+            .columns
+            .indices
+            .iter()
+            .map(|i| ArrayFormatter::try_new(batch.column(*i).as_ref(), &options))
+            .collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<Vec<String>> = (0..batch.num_rows())
+            .map(|r| formatters.iter().map(|f| f.value(r).to_string()).collect())
+            .collect();
+        let mut text = String::new();
+        if !self.printed_header {
+            // Widths are fixed by the header and the first batch, so columns stay aligned as rows stream.
+            for row in &rows {
+                for (w, cell) in self.widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            text.push_str(&format!("-- {}\n", self.stream));
+            let header: Vec<String> = self.columns.names.iter().zip(&self.widths).map(|(n, w)| format!("{n:<w$}")).collect();
+            text.push_str(header.join(" | ").trim_end());
+            text.push('\n');
+            let rule: Vec<String> = self.widths.iter().map(|w| "-".repeat(*w)).collect();
+            text.push_str(&rule.join("-+-"));
+            text.push('\n');
+            self.printed_header = true;
+        }
+        for row in rows {
+            let cells: Vec<String> = row.iter().zip(&self.widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            text.push_str(cells.join(" | ").trim_end());
+            text.push('\n');
+        }
+        self.out.write_all(text.as_bytes()).map_err(io_err(&self.stream))?;
+        self.out.flush().map_err(io_err(&self.stream))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.out.flush().map_err(io_err(&self.stream))
+    }
+}

@@ -1,0 +1,191 @@
+//! Streaming sources: records (JSON lines or CSV lines) decoded into the source stream's batches,
+//! with ROWTIME assigned: the wall clock in live mode, `max(previous ROWTIME, COLUMN)` in replay
+//! mode (`--rowtime-from COLUMN`). A record that cannot be decoded, or has no ROWTIME in replay
+//! mode, goes to error_stream with its original bytes.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::decode::RecordDecoder;
+use crate::error::{Error, Result};
+use crate::error_stream::{ErrorRow, PARSE_ERROR, ROWTIME_ERROR};
+use crate::runtime::ChunkDecoder;
+use crate::schema::{RecordFormat, RecordSchema};
+
+/// How ROWTIME is assigned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowtimeMode {
+    /// The wall clock when the row enters the source stream (KDA's behaviour).
+    Live,
+    /// Taken from a column (index into the schema's columns).
+    Replay { column: usize },
+}
+
+/// Decodes chunks of records for one source stream.
+pub struct SourceDecoder {
+    decoder: RecordDecoder,
+    schema: RecordSchema,
+    /// The source stream's batch schema (columns, ROWTIME, trailing ROWTIME).
+    stream_schema: SchemaRef,
+    mode: RowtimeMode,
+    last_rowtime: i64,
+    first_line: bool,
+    accepted: Vec<(usize, usize)>,
+}
+
+impl SourceDecoder {
+    pub fn new(schema: &RecordSchema, stream_schema: SchemaRef, rowtime_from: Option<&str>) -> Result<SourceDecoder> {
+        let mode = match rowtime_from {
+            None => RowtimeMode::Live,
+            Some(name) => {
+                let column = schema
+                    .columns
+                    .iter()
+                    .position(|c| c.name == name)
+                    .or_else(|| schema.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)))
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+                        Error::Usage(format!(
+                            "--rowtime-from {name}: the input has no column `{name}`; its columns are {}",
+                            names.join(", ")
+                        ))
+                    })?;
+                let ty = schema.columns[column].sql_type;
+                if !matches!(ty.arrow_type(), DataType::Timestamp(_, _) | DataType::Date32 | DataType::Int64) {
+                    return Err(Error::Usage(format!(
+                        "--rowtime-from {name}: the column is {ty}; replay needs a TIMESTAMP (or BIGINT milliseconds) column"
+                    )));
+                }
+                RowtimeMode::Replay { column }
+            }
+        };
+        let decoder = RecordDecoder::new(schema).map_err(|e| Error::Application(format!("input schema: {e}")))?;
+        Ok(SourceDecoder {
+            decoder,
+            schema: schema.clone(),
+            stream_schema,
+            mode,
+            last_rowtime: i64::MIN,
+            first_line: true,
+            accepted: Vec::new(),
+        })
+    }
+
+    /// A CSV line equal to the column names is a header, not a record.
+    fn is_header(&self, line: &[u8]) -> bool {
+        let RecordFormat::Csv { column_delimiter, .. } = &self.schema.format else { return false };
+        let Ok(text) = std::str::from_utf8(line) else { return false };
+        let fields: Vec<&str> = text.split(column_delimiter.as_str()).map(|f| f.trim().trim_matches('"')).collect();
+        fields.len() == self.schema.columns.len()
+            && fields.iter().zip(&self.schema.columns).all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
+    }
+
+    fn rowtime_for(&self, now: i64) -> i64 {
+        match self.mode {
+            RowtimeMode::Live => now,
+            RowtimeMode::Replay { .. } => self.last_rowtime,
+        }
+    }
+}
+
+fn as_millis(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
+    let ms = match array.data_type() {
+        DataType::Int64 => cast(&cast(array, &DataType::Int64)?, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
+        _ => cast(array, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
+    };
+    Ok(ms.as_primitive::<TimestampMillisecondType>().clone())
+}
+
+impl ChunkDecoder for SourceDecoder {
+    fn decode(&mut self, chunk: &[u8], now: i64) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+        let mut errors = Vec::new();
+        let mut seen = 0u64;
+        self.accepted.clear();
+        let mut start = 0;
+        while start < chunk.len() {
+            let end = chunk[start..].iter().position(|b| *b == b'\n').map(|p| start + p).unwrap_or(chunk.len());
+            let mut line = &chunk[start..end];
+            let line_start = start;
+            start = end + 1;
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            if std::mem::replace(&mut self.first_line, false) && self.is_header(line) {
+                continue;
+            }
+            seen += 1;
+            match self.decoder.push(line) {
+                Ok(()) => self.accepted.push((line_start, line_start + line.len())),
+                Err(message) => errors.push(ErrorRow {
+                    name: PARSE_ERROR,
+                    message,
+                    data_rowtime: Some(self.rowtime_for(now)).filter(|t| *t != i64::MIN),
+                    data_row: line.to_vec(),
+                    pump: None,
+                }),
+            }
+        }
+        if self.decoder.is_empty() {
+            return Ok((None, errors, seen));
+        }
+        let batch = self.decoder.flush();
+        let n = batch.num_rows();
+        let (batch, rowtimes) = match self.mode {
+            RowtimeMode::Live => {
+                self.last_rowtime = self.last_rowtime.max(now);
+                (batch, TimestampMillisecondArray::from(vec![self.last_rowtime; n]))
+            }
+            RowtimeMode::Replay { column } => {
+                let values = as_millis(batch.column(column))?;
+                let mut keep = Vec::with_capacity(n);
+                let mut rowtimes = Vec::with_capacity(n);
+                for i in 0..n {
+                    if values.is_null(i) {
+                        keep.push(false);
+                        let (s, e) = self.accepted[i];
+                        errors.push(ErrorRow {
+                            name: ROWTIME_ERROR,
+                            message: format!(
+                                "column {} is NULL: replay mode (--rowtime-from) takes ROWTIME from it",
+                                self.schema.columns[column].name
+                            ),
+                            data_rowtime: Some(self.last_rowtime).filter(|t| *t != i64::MIN),
+                            data_row: chunk[s..e].to_vec(),
+                            pump: None,
+                        });
+                    } else {
+                        keep.push(true);
+                        self.last_rowtime = self.last_rowtime.max(values.value(i));
+                        rowtimes.push(self.last_rowtime);
+                    }
+                }
+                let batch = if rowtimes.len() == n { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
+                (batch, TimestampMillisecondArray::from(rowtimes))
+            }
+        };
+        if batch.num_rows() == 0 {
+            return Ok((None, errors, seen));
+        }
+        let rowtimes: ArrayRef = Arc::new(rowtimes);
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::clone(&rowtimes));
+        columns.push(rowtimes);
+        let batch = RecordBatch::try_new(Arc::clone(&self.stream_schema), columns)?;
+        Ok((Some(batch), errors, seen))
+    }
+
+    fn is_replay(&self) -> bool {
+        matches!(self.mode, RowtimeMode::Replay { .. })
+    }
+
+    fn last_rowtime(&self) -> i64 {
+        self.last_rowtime
+    }
+}

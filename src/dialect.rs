@@ -1,0 +1,487 @@
+//! The KDA SQL dialect: application code in, a list of [`AppStatement`]s out.
+//!
+//! KDA application code is a sequence of `CREATE [OR REPLACE] STREAM` and
+//! `CREATE [OR REPLACE] PUMP … AS INSERT INTO … SELECT STREAM …` statements separated by `;`.
+//! sqlparser parses the queries; this module adds what it lacks:
+//! - [`KdaDialect`] parses `STEP(x BY interval)` (as a call `STEP(x, interval)`);
+//! - a token pre-pass folds unquoted identifiers to upper case (KDA's rule; quoted names keep
+//!   their case) and removes the `STREAM` keyword after `SELECT`, remembering that it was there;
+//! - `CREATE STREAM` and `CREATE PUMP` are read here, token by token, with their locations.
+//!
+//! Every error carries `file:line:column`, the offending line and a caret.
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query,
+};
+use datafusion::sql::sqlparser::dialect::Dialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::types::{ALLOWED_TYPES, SqlType};
+
+/// A source text and the name to show in messages (a path, or `<name>.ApplicationCode`).
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceText {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceText {
+        SourceText { name: name.into(), text: text.into() }
+    }
+
+    /// An error at a location of this text.
+    pub fn error_at(&self, at: Location, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.name, &self.text, at.line, at.column, message)
+    }
+
+    /// An error underlining a span of this text.
+    pub fn error_span(&self, span: Span, message: impl Into<String>) -> Diagnostic {
+        let width = if span.end.line == span.start.line && span.end.column > span.start.column {
+            (span.end.column - span.start.column) as usize
+        } else {
+            1
+        };
+        self.error_at(span.start, message).with_width(width)
+    }
+}
+
+/// One statement of application code.
+#[derive(Debug, Clone)]
+pub enum AppStatement {
+    CreateStream(CreateStream),
+    CreatePump(CreatePump),
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateStream {
+    pub name: String,
+    pub columns: Vec<StreamColumn>,
+    pub at: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamColumn {
+    pub name: String,
+    pub sql_type: SqlType,
+    pub not_null: bool,
+    pub at: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatePump {
+    pub name: String,
+    pub target: String,
+    pub target_at: Location,
+    /// The `INSERT INTO stream (cols)` column list, if any.
+    pub columns: Option<Vec<Ident>>,
+    /// The query, with `STREAM` removed from its `SELECT`.
+    pub query: Box<Query>,
+    pub at: Location,
+    /// Where the query starts (`SELECT`).
+    pub query_at: Location,
+}
+
+/// sqlparser dialect for KDA: generic identifier rules, `"quoted"` identifiers, and `STEP(x BY y)`.
+#[derive(Debug, Default)]
+pub struct KdaDialect;
+
+impl Dialect for KdaDialect {
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        ch == '"'
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        ch.is_alphabetic() || ch == '_'
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        ch.is_alphanumeric() || ch == '_' || ch == '$'
+    }
+
+    fn supports_unicode_string_literal(&self) -> bool {
+        true
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        let is_step = matches!(&parser.peek_token().token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("STEP"))
+            && parser.peek_nth_token(1).token == Token::LParen;
+        if !is_step {
+            return None;
+        }
+        Some((|| {
+            parser.next_token();
+            parser.expect_token(&Token::LParen)?;
+            let value = parser.parse_expr()?;
+            parser.expect_keyword(Keyword::BY)?;
+            let width = parser.parse_expr()?;
+            parser.expect_token(&Token::RParen)?;
+            Ok(function_call("STEP", vec![value, width]))
+        })())
+    }
+}
+
+/// Builds the AST of a plain function call `name(args…)`.
+pub fn function_call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// Parses application code into statements.
+pub fn parse_application(src: &SourceText) -> Result<Vec<AppStatement>> {
+    let dialect = KdaDialect;
+    let tokens = Tokenizer::new(&dialect, &src.text).tokenize_with_location().map_err(|e| {
+        let at = Location { line: e.location.line, column: e.location.column };
+        src.error_at(at, e.message.clone()).into_error()
+    })?;
+    let tokens = fold_case(tokens);
+    let mut statements = Vec::new();
+    for tokens in split_statements(tokens) {
+        statements.push(parse_statement(src, tokens)?);
+    }
+    if statements.is_empty() {
+        return Err(Diagnostic::at(&src.name, &src.text, 0, 0, "the application code has no statements")
+            .with_help("write CREATE STREAM and CREATE PUMP statements separated by `;`")
+            .into_error());
+    }
+    Ok(statements)
+}
+
+/// Upper-cases unquoted words (identifiers fold to upper case in KDA; keywords are case-blind anyway).
+fn fold_case(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let Token::Word(w) = &mut t.token {
+                if w.quote_style.is_none() {
+                    w.value = w.value.to_uppercase();
+                }
+            }
+            t
+        })
+        .collect()
+}
+
+fn is_code(t: &TokenWithSpan) -> bool {
+    !matches!(t.token, Token::Whitespace(_) | Token::EOF)
+}
+
+/// Splits on `;` and drops statements made only of whitespace and comments.
+fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for t in tokens {
+        match t.token {
+            Token::SemiColon => out.push(std::mem::take(&mut current)),
+            Token::EOF => {}
+            _ => current.push(t),
+        }
+    }
+    out.push(current);
+    out.retain(|s| s.iter().any(is_code));
+    out
+}
+
+fn word_is(t: &TokenWithSpan, text: &str) -> bool {
+    matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value == text)
+}
+
+/// Converts a sqlparser error into a diagnostic, using the location in its message if present.
+fn parser_error(src: &SourceText, e: ParserError, fallback: Location, help: Option<&str>) -> Error {
+    let msg = match &e {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
+    };
+    // sqlparser appends " at Line: L, Column: C".
+    let (message, at) = match msg.rfind(" at Line: ") {
+        Some(pos) => {
+            let rest = &msg[pos + " at Line: ".len()..];
+            let mut parts = rest.split(", Column: ");
+            let line = parts.next().and_then(|l| l.trim().parse().ok());
+            let column = parts.next().and_then(|c| c.trim().parse().ok());
+            match (line, column) {
+                (Some(line), Some(column)) => (msg[..pos].to_string(), Location { line, column }),
+                _ => (msg.clone(), fallback),
+            }
+        }
+        None => (msg.clone(), fallback),
+    };
+    let mut d = src.error_at(at, message);
+    if let Some(h) = help {
+        d = d.with_help(h);
+    }
+    d.into_error()
+}
+
+const STATEMENT_HELP: &str = "KDA application code is made of `CREATE [OR REPLACE] STREAM name (column type, …)` and \
+`CREATE [OR REPLACE] PUMP name AS INSERT INTO stream SELECT STREAM …` statements, separated by `;`";
+
+fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppStatement> {
+    let code: Vec<&TokenWithSpan> = tokens.iter().filter(|t| is_code(t)).collect();
+    let first = code[0];
+    let start = first.span.start;
+    let mut i = 0;
+    if !word_is(code[i], "CREATE") {
+        return Err(src
+            .error_span(first.span, format!("unexpected `{}` at the start of a statement", first.token))
+            .with_help(STATEMENT_HELP)
+            .into_error());
+    }
+    i += 1;
+    if code.len() > i + 1 && word_is(code[i], "OR") && word_is(code[i + 1], "REPLACE") {
+        i += 2;
+    }
+    let kind = code.get(i).copied();
+    match kind {
+        Some(t) if word_is(t, "STREAM") => parse_create_stream(src, &code[i + 1..], start).map(AppStatement::CreateStream),
+        Some(t) if word_is(t, "PUMP") => {
+            // Hand the parser everything after `PUMP`, with `SELECT STREAM` turned into `SELECT`.
+            let pos = tokens.iter().position(|x| std::ptr::eq(x, t)).expect("token from this list");
+            parse_create_pump(src, tokens[pos + 1..].to_vec(), start).map(AppStatement::CreatePump)
+        }
+        Some(t) => Err(src
+            .error_span(t.span, format!("`CREATE {}` is not supported", t.token))
+            .with_help("only CREATE STREAM and CREATE PUMP are supported (CREATE FUNCTION is not yet)")
+            .into_error()),
+        None => Err(src.error_span(first.span, "incomplete CREATE statement").with_help(STATEMENT_HELP).into_error()),
+    }
+}
+
+fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) -> Result<CreateStream> {
+    let mut it = code.iter().copied().peekable();
+    let name_tok = it.next().ok_or_else(|| src.error_at(at, "CREATE STREAM needs a name").into_error())?;
+    let name = match &name_tok.token {
+        Token::Word(w) => w.value.clone(),
+        other => {
+            return Err(src
+                .error_span(name_tok.span, format!("expected a stream name, found `{other}`"))
+                .into_error());
+        }
+    };
+    match it.next() {
+        Some(t) if t.token == Token::LParen => {}
+        Some(t) => {
+            return Err(src
+                .error_span(t.span, format!("expected `(` and the column list, found `{}`", t.token))
+                .with_help("write CREATE STREAM name (column type, …)")
+                .into_error());
+        }
+        None => {
+            return Err(src
+                .error_span(name_tok.span, "CREATE STREAM needs a column list")
+                .with_help("write CREATE STREAM name (column type, …)")
+                .into_error());
+        }
+    }
+    let mut columns: Vec<StreamColumn> = Vec::new();
+    loop {
+        let col_tok = it.next().ok_or_else(|| src.error_at(name_tok.span.start, "unclosed column list").into_error())?;
+        let col_name = match &col_tok.token {
+            Token::Word(w) => w.value.clone(),
+            other => {
+                return Err(src.error_span(col_tok.span, format!("expected a column name, found `{other}`")).into_error());
+            }
+        };
+        if col_name == "ROWTIME" {
+            return Err(src
+                .error_span(col_tok.span, "ROWTIME is a system column of every stream and cannot be declared")
+                .with_help("remove it from the column list; every stream has ROWTIME")
+                .into_error());
+        }
+        if columns.iter().any(|c| c.name == col_name) {
+            return Err(src.error_span(col_tok.span, format!("column `{col_name}` is declared twice")).into_error());
+        }
+        // The type: every token up to `,` or `)` at depth 0.
+        let mut depth = 0;
+        let mut type_tokens: Vec<&TokenWithSpan> = Vec::new();
+        let closed = loop {
+            let Some(t) = it.next() else { break None };
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth == 0 => break Some(true),
+                Token::RParen => depth -= 1,
+                Token::Comma if depth == 0 => break Some(false),
+                _ => {}
+            }
+            type_tokens.push(t);
+        };
+        let Some(closed) = closed else {
+            return Err(src.error_span(col_tok.span, "unclosed column list: expected `)`").into_error());
+        };
+        let mut not_null = false;
+        if type_tokens.len() >= 2 && word_is(type_tokens[type_tokens.len() - 2], "NOT") && word_is(type_tokens[type_tokens.len() - 1], "NULL") {
+            not_null = true;
+            type_tokens.truncate(type_tokens.len() - 2);
+        }
+        let Some(first_type) = type_tokens.first() else {
+            return Err(src
+                .error_span(col_tok.span, format!("column `{col_name}` has no type"))
+                .with_help(format!("allowed types: {ALLOWED_TYPES}"))
+                .into_error());
+        };
+        let type_text: String = type_tokens.iter().map(|t| t.token.to_string()).collect::<Vec<_>>().join(" ");
+        let sql_type = SqlType::parse(&type_text.replace(" ( ", "(").replace(" )", ")").replace(" , ", ","))
+            .map_err(|e| src.error_span(first_type.span, format!("column `{col_name}`: {e}")).into_error())?;
+        columns.push(StreamColumn { name: col_name, sql_type, not_null, at: col_tok.span.start });
+        if closed {
+            break;
+        }
+    }
+    if let Some(t) = it.next() {
+        if word_is(t, "DESCRIPTION") {
+            it.next();
+        } else {
+            return Err(src
+                .error_span(t.span, format!("unexpected `{}` after the column list", t.token))
+                .with_help("end the statement with `;`")
+                .into_error());
+        }
+    }
+    if let Some(t) = it.next() {
+        return Err(src.error_span(t.span, format!("unexpected `{}` at the end of CREATE STREAM", t.token)).into_error());
+    }
+    Ok(CreateStream { name, columns, at })
+}
+
+fn parse_create_pump(src: &SourceText, tokens: Vec<TokenWithSpan>, at: Location) -> Result<CreatePump> {
+    let dialect = KdaDialect;
+    let (tokens, had_stream) = strip_select_stream(tokens);
+    let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let help = Some("write CREATE PUMP name AS INSERT INTO stream [(column, …)] SELECT STREAM …");
+    let name_tok = p.peek_token();
+    let name = p.parse_identifier().map_err(|e| parser_error(src, e, at, help))?.value;
+    let _ = name_tok;
+    p.expect_keyword(Keyword::AS).map_err(|e| parser_error(src, e, at, help))?;
+    p.expect_keyword(Keyword::INSERT).map_err(|e| parser_error(src, e, at, help))?;
+    p.expect_keyword(Keyword::INTO).map_err(|e| parser_error(src, e, at, help))?;
+    let target_tok = p.peek_token();
+    let target = p.parse_identifier().map_err(|e| parser_error(src, e, at, help))?.value;
+    let columns = if p.peek_token().token == Token::LParen && !matches!(&p.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::SELECT)
+    {
+        p.expect_token(&Token::LParen).map_err(|e| parser_error(src, e, at, help))?;
+        let cols = p.parse_comma_separated(|p| p.parse_identifier()).map_err(|e| parser_error(src, e, at, help))?;
+        p.expect_token(&Token::RParen).map_err(|e| parser_error(src, e, at, help))?;
+        Some(cols)
+    } else {
+        None
+    };
+    let query_tok = p.peek_token();
+    let query = p.parse_query().map_err(|e| parser_error(src, e, at, help))?;
+    let rest = p.peek_token();
+    if rest.token != Token::EOF {
+        return Err(src
+            .error_span(rest.span, format!("unexpected `{}` after the query", rest.token))
+            .with_help("end each statement with `;`")
+            .into_error());
+    }
+    if !had_stream {
+        return Err(src
+            .error_span(query_tok.span, "a pump's query must be a streaming query: `SELECT STREAM …`")
+            .with_help("write SELECT STREAM instead of SELECT")
+            .into_error());
+    }
+    Ok(CreatePump { name, target, target_at: target_tok.span.start, columns, query, at, query_at: query_tok.span.start })
+}
+
+/// Removes `STREAM` right after every `SELECT`; reports whether the first `SELECT` had it.
+fn strip_select_stream(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, bool) {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut first_select: Option<bool> = None;
+    let mut after_select = false;
+    for t in tokens {
+        if is_code(&t) {
+            if after_select {
+                after_select = false;
+                let is_stream = word_is(&t, "STREAM");
+                if first_select.is_none() {
+                    first_select = Some(is_stream);
+                }
+                if is_stream {
+                    continue;
+                }
+            }
+            if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::SELECT) {
+                after_select = true;
+            }
+        }
+        out.push(t);
+    }
+    (out, first_select.unwrap_or(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<AppStatement>> {
+        parse_application(&SourceText::new("app.sql", text))
+    }
+
+    #[test]
+    fn parses_streams_and_pumps_with_comments_and_case_folding() {
+        let stmts = parse(
+            "-- a comment\nCREATE OR REPLACE STREAM \"DEST\" (ticker_symbol VARCHAR(4), \"Price\" DECIMAL(8, 2) NOT NULL, n integer);\n\
+             /* block */ create or replace pump \"P\" as insert into \"DEST\" (ticker_symbol, \"Price\")\n\
+             select stream ticker_symbol, step(s.rowtime by interval '1' minute) from \"SOURCE_SQL_STREAM_001\" as s;",
+        )
+        .unwrap();
+        assert_eq!(stmts.len(), 2);
+        let AppStatement::CreateStream(s) = &stmts[0] else { panic!("not a stream") };
+        assert_eq!(s.name, "DEST");
+        assert_eq!(s.columns[0].name, "TICKER_SYMBOL");
+        assert_eq!(s.columns[1].name, "Price");
+        assert_eq!(s.columns[1].sql_type, SqlType::Decimal { precision: 8, scale: 2 });
+        assert!(s.columns[1].not_null);
+        assert_eq!(s.columns[2].sql_type, SqlType::Integer);
+        let AppStatement::CreatePump(p) = &stmts[1] else { panic!("not a pump") };
+        assert_eq!(p.name, "P");
+        assert_eq!(p.target, "DEST");
+        assert_eq!(p.columns.as_ref().unwrap().len(), 2);
+        let q = p.query.to_string();
+        assert!(q.starts_with("SELECT TICKER_SYMBOL, STEP(S.ROWTIME, INTERVAL '1' MINUTE) FROM \"SOURCE_SQL_STREAM_001\""), "{q}");
+    }
+
+    #[test]
+    fn rejects_a_pump_without_select_stream() {
+        let err = parse("CREATE PUMP p AS INSERT INTO d SELECT a FROM s;").unwrap_err().to_string();
+        assert!(err.starts_with("app.sql:1:32: error: a pump's query must be a streaming query"), "{err}");
+        assert!(err.contains("SELECT STREAM instead of SELECT"), "{err}");
+    }
+
+    #[test]
+    fn reports_syntax_errors_with_line_column_and_caret() {
+        let err = parse("CREATE STREAM d (a INTEGER);\nCREATE PUMP p AS INSERT INTO d\nSELECT STREAM a FROM s WHERE;")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("app.sql:3:"), "{err}");
+        assert!(err.contains("3 | SELECT STREAM a FROM s WHERE"), "{err}");
+        assert!(err.contains('^'), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_types_and_statements() {
+        let err = parse("CREATE STREAM d (a STRING);").unwrap_err().to_string();
+        assert!(err.starts_with("app.sql:1:20: error: column `A`: unknown type `STRING`"), "{err}");
+        let err = parse("DROP STREAM d;").unwrap_err().to_string();
+        assert!(err.contains("unexpected `DROP` at the start of a statement"), "{err}");
+        let err = parse("CREATE TABLE t (a INTEGER);").unwrap_err().to_string();
+        assert!(err.contains("`CREATE TABLE` is not supported"), "{err}");
+        let err = parse("CREATE STREAM d (ROWTIME TIMESTAMP);").unwrap_err().to_string();
+        assert!(err.contains("ROWTIME is a system column"), "{err}");
+    }
+}

@@ -1,0 +1,139 @@
+//! `INSERT INTO stream [(columns)]`: the pump's result becomes rows of the target stream.
+//! Each query column is cast to its target column's type (approximate numbers round to
+//! integers, as KDA's CAST does; strings longer than VARCHAR(n) are truncated, as KDA does on
+//! input); target columns the query does not give are NULL. ROWTIME passes through.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, new_null_array};
+use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{Emit, Operator, concat, evaluate_or_isolate};
+use crate::error::Result;
+
+/// Plan node: writing into a stream.
+#[derive(Debug)]
+pub struct InsertSpec {
+    pub target: String,
+    /// For each target column: the query column that fills it, if any.
+    pub sources: Vec<Option<usize>>,
+    /// For each target column: its maximum length in characters (VARCHAR(n), CHAR(n)).
+    pub max_chars: Vec<Option<usize>>,
+    /// The target stream's batch schema: its columns, ROWTIME, then the trailing ROWTIME.
+    pub schema: SchemaRef,
+    pub display: Vec<String>,
+    /// Number of visible input columns.
+    pub visible: usize,
+    pub pump: String,
+}
+
+impl fmt::Display for InsertSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "insert into {} ({})", self.target, self.display.join(", "))
+    }
+}
+
+pub struct Insert {
+    spec: Arc<InsertSpec>,
+}
+
+impl Insert {
+    pub fn new(spec: Arc<InsertSpec>) -> Insert {
+        Insert { spec }
+    }
+}
+
+/// Casts with KDA's rules: errors (overflow) instead of NULLs, rounding approximate → exact integers.
+pub fn kda_cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == to {
+        return Ok(Arc::clone(array));
+    }
+    let options = CastOptions { safe: false, ..Default::default() };
+    if matches!(array.data_type(), DataType::Float32 | DataType::Float64) && to.is_integer() {
+        let f = cast(array, &DataType::Float64)?;
+        let rounded: Float64Array = f.as_primitive::<Float64Type>().unary(|v| v.round());
+        return Ok(cast_with_options(&rounded, to, &options)?);
+    }
+    Ok(cast_with_options(array, to, &options)?)
+}
+
+fn truncate_chars(array: &ArrayRef, n: usize) -> ArrayRef {
+    let strings = array.as_string::<i32>();
+    if strings.iter().flatten().all(|s| s.len() <= n || s.chars().count() <= n) {
+        return Arc::clone(array);
+    }
+    let truncated: StringArray = strings
+        .iter()
+        .map(|s| s.map(|s| match s.char_indices().nth(n) {
+            Some((cut, _)) => &s[..cut],
+            None => s,
+        }))
+        .collect();
+    Arc::new(truncated)
+}
+
+fn insert(spec: &InsertSpec, batch: &RecordBatch) -> Result<RecordBatch> {
+    let n = batch.num_rows();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
+    for (i, source) in spec.sources.iter().enumerate() {
+        let to = spec.schema.field(i).data_type();
+        let column = match source {
+            Some(s) => kda_cast(batch.column(*s), to)?,
+            None => new_null_array(to, n),
+        };
+        let column = match spec.max_chars[i] {
+            Some(len) if matches!(to, DataType::Utf8) => truncate_chars(&column, len),
+            _ => column,
+        };
+        columns.push(column);
+    }
+    let rowtime = Arc::clone(batch.column(batch.num_columns() - 1));
+    columns.push(Arc::clone(&rowtime));
+    columns.push(rowtime);
+    Ok(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?)
+}
+
+impl Operator for Insert {
+    fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
+        let spec = &self.spec;
+        let result =
+            evaluate_or_isolate(&batch, spec.visible, &spec.pump, out, |b| insert(spec, b), |parts| concat(&spec.schema, &parts))?;
+        if let Some((rows, _)) = result {
+            out.batches.push(rows);
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, _bound: i64, _out: &mut Emit) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int32Array, Int64Array};
+
+    use super::*;
+
+    #[test]
+    fn casts_round_approximate_numbers_and_fail_on_overflow() {
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![2.5, -1.6, 0.4]));
+        let i = kda_cast(&f, &DataType::Int32).unwrap();
+        assert_eq!(i.as_primitive::<datafusion::arrow::datatypes::Int32Type>(), &Int32Array::from(vec![3, -2, 0]));
+        let big: ArrayRef = Arc::new(Int64Array::from(vec![1 << 40]));
+        assert!(kda_cast(&big, &DataType::Int32).is_err());
+    }
+
+    #[test]
+    fn truncates_long_strings_by_characters() {
+        let s: ArrayRef = Arc::new(StringArray::from(vec![Some("TECHNOLOGY"), None, Some("héllo")]));
+        let t = truncate_chars(&s, 4);
+        let t = t.as_string::<i32>();
+        assert_eq!(t.value(0), "TECH");
+        assert!(t.is_null(1));
+        assert_eq!(t.value(2), "héll");
+    }
+}

@@ -1,0 +1,116 @@
+//! KDA functions that DataFusion spells differently, rewritten in the SQL syntax tree before
+//! DataFusion plans it:
+//! - `STEP(ts BY INTERVAL 'n' unit)` → `date_bin(INTERVAL 'n' unit, ts)` (epoch-aligned);
+//!   `STEP(x BY n)` on numbers → `(x / n) * n`;
+//! - `FLOOR(ts TO unit)` → `date_trunc('unit', ts)`;
+//! - function names fold to lower case (DataFusion's registry is lower case).
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Query, Value,
+    visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::tokenizer::Span;
+
+use crate::dialect::function_call;
+
+/// A rewrite that cannot be done: the message and where.
+pub struct RewriteError {
+    pub span: Span,
+    pub message: String,
+    pub help: String,
+}
+
+pub fn rewrite_kda_functions(query: &mut Query) -> Result<(), RewriteError> {
+    let flow = visit_expressions_mut(query, |expr| {
+        match rewrite(expr) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    });
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+fn unit_name(field: &DateTimeField) -> Option<&'static str> {
+    Some(match field {
+        DateTimeField::Year | DateTimeField::Years => "year",
+        DateTimeField::Month | DateTimeField::Months => "month",
+        DateTimeField::Week(_) | DateTimeField::Weeks => "week",
+        DateTimeField::Day | DateTimeField::Days => "day",
+        DateTimeField::Hour | DateTimeField::Hours => "hour",
+        DateTimeField::Minute | DateTimeField::Minutes => "minute",
+        DateTimeField::Second | DateTimeField::Seconds => "second",
+        _ => return None,
+    })
+}
+
+fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
+    use datafusion::sql::sqlparser::ast::Spanned;
+    match expr {
+        Expr::Floor { expr: inner, field: CeilFloorKind::DateTimeField(field) } if *field != DateTimeField::NoDateTime => {
+            let span = inner.span();
+            let unit = unit_name(field).ok_or_else(|| RewriteError {
+                span,
+                message: format!("FLOOR(… TO {field}) is not supported"),
+                help: "use one of YEAR, MONTH, WEEK, DAY, HOUR, MINUTE, SECOND".into(),
+            })?;
+            let arg = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = function_call("date_trunc", vec![Expr::value(Value::SingleQuotedString(unit.into())), arg]);
+        }
+        Expr::Ceil { expr: inner, field: CeilFloorKind::DateTimeField(field) } if *field != DateTimeField::NoDateTime => {
+            return Err(RewriteError {
+                span: inner.span(),
+                message: "CEIL(… TO unit) is not supported yet".into(),
+                help: "use FLOOR(… TO unit) plus one unit".into(),
+            });
+        }
+        Expr::Function(f) => {
+            let is_step = f.name.0.len() == 1 && f.name.to_string() == "STEP";
+            if is_step {
+                let span = f.name.span();
+                let args: Vec<Expr> = match &f.args {
+                    FunctionArguments::List(list) => list
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => vec![],
+                };
+                let [value, width] = <[Expr; 2]>::try_from(args).map_err(|_| RewriteError {
+                    span,
+                    message: "STEP takes a value and a width".into(),
+                    help: "write STEP(s.ROWTIME BY INTERVAL '1' MINUTE) or STEP(x BY 10)".into(),
+                })?;
+                *expr = if matches!(width, Expr::Interval(_)) {
+                    function_call("date_bin", vec![width, value])
+                } else {
+                    // Integer form: (x / n) * n.
+                    Expr::BinaryOp {
+                        left: Box::new(Expr::Nested(Box::new(Expr::BinaryOp {
+                            left: Box::new(value),
+                            op: BinaryOperator::Divide,
+                            right: Box::new(width.clone()),
+                        }))),
+                        op: BinaryOperator::Multiply,
+                        right: Box::new(width),
+                    }
+                };
+            } else if f.name.0.len() == 1 {
+                if let ObjectNamePart::Identifier(ident) = &mut f.name.0[0] {
+                    if ident.quote_style.is_none() {
+                        ident.value = ident.value.to_lowercase();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

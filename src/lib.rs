@@ -1,0 +1,42 @@
+//! rowtime runs Amazon Kinesis Data Analytics (KDA) for SQL applications anywhere.
+//!
+//! The data flow, in module order (see `../shared/DESIGN.md` §1):
+//!
+//! ```text
+//! .sql text ─► dialect ─► AppStatements ─┐
+//! input / reference schemas ─► catalog ──┴─► plan: pumps of operator specs
+//!                                                     │
+//! connectors::source (decode + ROWTIME) ─► runtime::Dataflow ─► exec operators ─► connectors::sink
+//!                                                     └─► error_stream
+//! ```
+//!
+//! - [`dialect`]: KDA SQL → statements (`CREATE STREAM`, `CREATE PUMP`), `STEP`, case rules.
+//! - [`types`], [`schema`]: KDA types and input/reference schemas.
+//! - [`catalog`]: in-application streams, reference tables, `error_stream`.
+//! - [`functions`]: KDA functions mapped onto DataFusion's.
+//! - [`plan`]: each pump's query → a chain of operator specs (explainable).
+//! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
+//!   [`exec::lookup_join`], [`exec::insert`].
+//! - [`runtime`]: the dataflow and the run loop (the only threads and channels).
+//! - [`connectors`]: record decoding, sources, reference data, sinks.
+//! - [`app`]: application definitions (`.sql` + flags, or KDA `describe-application` JSON).
+//! - [`engine`]: puts an application together; [`cli`]: the `rowtime` command.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod connectors;
+pub mod dialect;
+pub mod engine;
+pub mod error;
+pub mod error_stream;
+pub mod exec;
+pub mod format;
+pub mod functions;
+pub mod generate;
+pub mod plan;
+pub mod runtime;
+pub mod schema;
+pub mod types;
+
+pub use error::{Error, Result};

@@ -1,0 +1,691 @@
+//! The planner: application statements + catalog → a dataflow of operator specs.
+//!
+//! Each pump's query is planned by DataFusion's SQL planner (with KDA's identifier rules and
+//! functions, see `functions.rs`) into a `LogicalPlan`, type-checked by DataFusion's analyzer,
+//! and then lowered node by node into streaming operators: projection, filter, tumbling window
+//! (`GROUP BY`), lookup join with a reference table, insert into the target stream. Anything
+//! that has no streaming meaning yet is rejected here, with its location and what to do instead.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{BinaryExpr, Expr, JoinType, LogicalPlan, Operator as LogicalOp};
+use datafusion::optimizer::analyzer::Analyzer;
+use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
+#[allow(deprecated)] // its replacement (LoweredAggregateBuilder) is not public API yet in 55.2
+use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
+use datafusion::sql::planner::{ParserOptions, SqlToRel};
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::tokenizer::Location;
+
+use crate::catalog::{Catalog, ERROR_STREAM, ROWTIME, Resolver, StreamDef, StreamKind, TableDef};
+use crate::dialect::{AppStatement, CreatePump, CreateStream, SourceText};
+use crate::error::{Error, Result};
+use crate::exec::filter::{Filter, FilterSpec};
+use crate::exec::insert::{Insert, InsertSpec};
+use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec, LookupJoinType};
+use crate::exec::project::{Project, ProjectSpec};
+use crate::exec::tumbling::{Tumbling, TumblingSpec, WindowWidth};
+use crate::exec::{Operator, nullable, with_rowtime};
+use crate::functions::rewrite_kda_functions;
+use crate::types::SqlType;
+
+/// One stage of a pump.
+#[derive(Debug, Clone)]
+pub enum OperatorSpec {
+    Filter(Arc<FilterSpec>),
+    Project(Arc<ProjectSpec>),
+    Tumbling(Arc<TumblingSpec>),
+    LookupJoin(Arc<LookupJoinSpec>),
+    Insert(Arc<InsertSpec>),
+}
+
+impl OperatorSpec {
+    /// Builds the running operator; `tables` holds the loaded reference tables by name.
+    pub fn build(&self, tables: &HashMap<String, RecordBatch>) -> Result<Box<dyn Operator>> {
+        Ok(match self {
+            OperatorSpec::Filter(s) => Box::new(Filter::new(Arc::clone(s))),
+            OperatorSpec::Project(s) => Box::new(Project::new(Arc::clone(s))),
+            OperatorSpec::Tumbling(s) => Box::new(Tumbling::new(Arc::clone(s))),
+            OperatorSpec::LookupJoin(s) => {
+                let table = tables.get(&s.table).ok_or_else(|| {
+                    Error::Application(format!("reference table {} was not loaded", s.table))
+                })?;
+                Box::new(LookupJoin::new(Arc::clone(s), table.clone())?)
+            }
+            OperatorSpec::Insert(s) => Box::new(Insert::new(Arc::clone(s))),
+        })
+    }
+}
+
+impl fmt::Display for OperatorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OperatorSpec::Filter(s) => s.fmt(f),
+            OperatorSpec::Project(s) => s.fmt(f),
+            OperatorSpec::Tumbling(s) => s.fmt(f),
+            OperatorSpec::LookupJoin(s) => s.fmt(f),
+            OperatorSpec::Insert(s) => s.fmt(f),
+        }
+    }
+}
+
+/// A planned pump: reads one stream, runs its stages, writes one stream.
+#[derive(Debug, Clone)]
+pub struct PumpPlan {
+    pub name: String,
+    pub source: usize,
+    pub target: usize,
+    pub ops: Vec<OperatorSpec>,
+}
+
+/// The application's dataflow.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub catalog: Catalog,
+    pub pumps: Vec<PumpPlan>,
+}
+
+impl Plan {
+    /// Pumps in an order where every pump comes after the pumps that write its source.
+    pub fn pump_order(&self) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut done = vec![false; self.pumps.len()];
+        while order.len() < self.pumps.len() {
+            for (i, p) in self.pumps.iter().enumerate() {
+                if done[i] {
+                    continue;
+                }
+                let waiting = self.pumps.iter().enumerate().any(|(j, q)| !done[j] && j != i && q.target == p.source);
+                if !waiting {
+                    done[i] = true;
+                    order.push(i);
+                }
+            }
+        }
+        order
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let columns = |cols: &[(String, SqlType)]| {
+            cols.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
+        };
+        for s in &self.catalog.streams {
+            let kind = match s.kind {
+                StreamKind::Source => "source stream",
+                StreamKind::Created => "stream",
+                StreamKind::Error => "error stream",
+            };
+            writeln!(f, "{kind} {} ({}, ROWTIME TIMESTAMP)", s.name, columns(&s.columns))?;
+        }
+        for t in &self.catalog.tables {
+            let cols: Vec<String> = t
+                .schema
+                .fields()
+                .iter()
+                .map(|c| {
+                    let ty = SqlType::from_arrow(c.data_type()).map(|t| t.to_string()).unwrap_or_else(|| c.data_type().to_string());
+                    format!("{} {ty}", c.name())
+                })
+                .collect();
+            writeln!(f, "reference table {} ({})", t.name, cols.join(", "))?;
+        }
+        for p in &self.pumps {
+            writeln!(f, "pump {}: {} -> {}", p.name, self.catalog.streams[p.source].name, self.catalog.streams[p.target].name)?;
+            for (i, op) in p.ops.iter().enumerate() {
+                writeln!(f, "  {}. {op}", i + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plans application code against a catalog that already holds the source streams,
+/// error_stream and the reference tables.
+pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog) -> Result<Plan> {
+    let mut pumps: Vec<PumpPlan> = Vec::new();
+    for statement in statements {
+        match statement {
+            AppStatement::CreateStream(s) => create_stream(src, s, &mut catalog, &pumps)?,
+            AppStatement::CreatePump(p) => {
+                if pumps.iter().any(|x| x.name == p.name) {
+                    return Err(src.error_at(p.at, format!("pump `{}` is created twice", p.name)).into_error());
+                }
+                let pump = plan_pump(src, p, &catalog)?;
+                pumps.push(pump);
+            }
+        }
+    }
+    let plan = Plan { catalog, pumps };
+    check_cycles(src, statements, &plan)?;
+    Ok(plan)
+}
+
+fn create_stream(src: &SourceText, s: &CreateStream, catalog: &mut Catalog, pumps: &[PumpPlan]) -> Result<()> {
+    if s.name.eq_ignore_ascii_case(ERROR_STREAM) {
+        return Err(src
+            .error_at(s.at, "`error_stream` is the system error stream and cannot be created")
+            .with_help("choose another name")
+            .into_error());
+    }
+    if catalog.table(&s.name).is_some() {
+        return Err(src.error_at(s.at, format!("`{}` is already a reference table", s.name)).into_error());
+    }
+    let def = StreamDef {
+        name: s.name.clone(),
+        columns: s.columns.iter().map(|c| (c.name.clone(), c.sql_type)).collect(),
+        kind: StreamKind::Created,
+    };
+    match catalog.stream(&s.name) {
+        Some((_, existing)) if existing.kind == StreamKind::Source => Err(src
+            .error_at(s.at, format!("`{}` is a source stream created by the input configuration", s.name))
+            .with_help("choose another name for the stream")
+            .into_error()),
+        Some((i, _)) => {
+            if pumps.iter().any(|p| p.source == i || p.target == i) {
+                return Err(src
+                    .error_at(s.at, format!("stream `{}` is redefined after a pump uses it", s.name))
+                    .with_help("define each stream once, before the pumps that use it")
+                    .into_error());
+            }
+            catalog.streams[i] = def;
+            Ok(())
+        }
+        None => {
+            catalog.streams.push(def);
+            Ok(())
+        }
+    }
+}
+
+fn check_cycles(src: &SourceText, statements: &[AppStatement], plan: &Plan) -> Result<()> {
+    // A pump that (through other pumps) feeds its own source would never settle.
+    for (i, p) in plan.pumps.iter().enumerate() {
+        let mut reach = vec![p.target];
+        let mut seen = vec![false; plan.catalog.streams.len()];
+        while let Some(s) = reach.pop() {
+            if s == p.source {
+                let at = statements
+                    .iter()
+                    .find_map(|st| match st {
+                        AppStatement::CreatePump(cp) if cp.name == plan.pumps[i].name => Some(cp.at),
+                        _ => None,
+                    })
+                    .unwrap_or(Location { line: 0, column: 0 });
+                return Err(src
+                    .error_at(at, format!("pump `{}` feeds its own source stream `{}` (a cycle)", p.name, plan.catalog.streams[s].name))
+                    .with_help("pumps must form a chain: write into a new stream")
+                    .into_error());
+            }
+            if std::mem::replace(&mut seen[s], true) {
+                continue;
+            }
+            reach.extend(plan.pumps.iter().filter(|q| q.source == s).map(|q| q.target));
+        }
+    }
+    Ok(())
+}
+
+/// Turns a DataFusion planning error into a diagnostic at its span (or at `at`).
+fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Error {
+    if let Some(d) = e.diagnostic() {
+        if let Some(span) = d.span {
+            let span = datafusion::sql::sqlparser::tokenizer::Span::new(
+                Location { line: span.start.line, column: span.start.column },
+                Location { line: span.end.line, column: span.end.column },
+            );
+            let mut diag = src.error_span(span, d.message.clone());
+            if let Some(h) = d.helps.first() {
+                diag = diag.with_help(h.message.clone());
+            }
+            return diag.into_error();
+        }
+    }
+    let root = e.find_root();
+    let message = match root {
+        DataFusionError::Plan(m) | DataFusionError::NotImplemented(m) | DataFusionError::Execution(m) => m.clone(),
+        DataFusionError::SchemaError(e, _) => e.to_string(),
+        other => other.message().to_string(),
+    };
+    src.error_at(at, message).into_error()
+}
+
+fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<PumpPlan> {
+    let (target, target_def) = match catalog.stream(&p.target) {
+        Some((_, s)) if s.kind != StreamKind::Created => {
+            return Err(src
+                .error_at(p.target_at, format!("pump `{}` cannot write into `{}`: it is not a stream created by the application", p.name, p.target))
+                .with_help("INSERT INTO a stream made with CREATE STREAM")
+                .into_error());
+        }
+        Some(found) => found,
+        None => {
+            let known: Vec<String> =
+                catalog.streams.iter().filter(|s| s.kind == StreamKind::Created).map(|s| s.name.clone()).collect();
+            let help = match known.iter().find(|k| k.eq_ignore_ascii_case(&p.target)) {
+                Some(k) => format!("quoted names are case-sensitive: did you mean \"{k}\"?"),
+                None if known.is_empty() => "create it first with CREATE STREAM".to_string(),
+                None => format!("create it first with CREATE STREAM; streams are: {}", known.join(", ")),
+            };
+            return Err(src.error_at(p.target_at, format!("no stream named `{}`", p.target)).with_help(help).into_error());
+        }
+    };
+    let mut query = p.query.clone();
+    rewrite_kda_functions(&mut query).map_err(|e| src.error_span(e.span, e.message).with_help(e.help).into_error())?;
+    let resolver = Resolver::new(catalog);
+    let mut options = ParserOptions::new();
+    options.enable_ident_normalization = false;
+    options.collect_spans = true;
+    options.map_string_types_to_utf8view = false;
+    let planner = SqlToRel::new_with_options(&resolver, options);
+    let logical = planner.sql_statement_to_plan(Statement::Query(query)).map_err(|e| df_error(src, e, p.query_at))?;
+    let logical = Analyzer::new()
+        .execute_and_check(logical, resolver.options(), |_, _| {})
+        .map_err(|e| df_error(src, e, p.query_at))?;
+    let mut lowering = Lowering { src, catalog, pump: &p.name, at: p.query_at, ops: Vec::new(), props: ExecutionProps::new() };
+    let source = lowering.lower(&logical)?;
+    let insert = plan_insert(src, p, target_def, &logical)?;
+    lowering.ops.push(OperatorSpec::Insert(Arc::new(insert)));
+    Ok(PumpPlan { name: p.name.clone(), source, target, ops: lowering.ops })
+}
+
+/// The broad kind of a type, for INSERT type checks (KDA requires matching data types).
+fn type_family(dt: &DataType) -> &'static str {
+    match dt {
+        DataType::Null => "null",
+        d if d.is_numeric() => "numeric",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "character",
+        DataType::Boolean => "boolean",
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => "datetime",
+        DataType::Time32(_) | DataType::Time64(_) => "time",
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary",
+        _ => "other",
+    }
+}
+
+fn describe_type(dt: &DataType) -> String {
+    SqlType::from_arrow(dt).map(|t| t.to_string()).unwrap_or_else(|| dt.to_string())
+}
+
+fn plan_insert(src: &SourceText, p: &CreatePump, target: &StreamDef, query: &LogicalPlan) -> Result<InsertSpec> {
+    let fields = query.schema().fields();
+    let targets: Vec<usize> = match &p.columns {
+        Some(cols) => cols
+            .iter()
+            .map(|c| {
+                target.columns.iter().position(|(n, _)| *n == c.value).ok_or_else(|| {
+                    let names: Vec<&str> = target.columns.iter().map(|(n, _)| n.as_str()).collect();
+                    src.error_at(c.span.start, format!("stream `{}` has no column `{}`", target.name, c.value))
+                        .with_help(format!("its columns are {}", names.join(", ")))
+                        .into_error()
+                })
+            })
+            .collect::<Result<_>>()?,
+        None => (0..target.columns.len()).collect(),
+    };
+    if fields.len() != targets.len() {
+        let names: Vec<String> = targets.iter().map(|i| target.columns[*i].0.clone()).collect();
+        return Err(src
+            .error_at(p.query_at, format!(
+                "the query gives {} column(s) but INSERT INTO {} expects {} ({})",
+                fields.len(),
+                target.name,
+                targets.len(),
+                names.join(", ")
+            ))
+            .with_help("select one expression per target column, or list the target columns: INSERT INTO stream (col, …)")
+            .into_error());
+    }
+    let mut sources = vec![None; target.columns.len()];
+    for (qi, ti) in targets.iter().enumerate() {
+        let (name, ty) = &target.columns[*ti];
+        let given = fields[qi].data_type();
+        let (want, got) = (type_family(&ty.arrow_type()), type_family(given));
+        if got != "null" && want != got {
+            return Err(src
+                .error_at(p.query_at, format!(
+                    "column {} of the query ({}) is {} but column {name} of {} is {ty}",
+                    qi + 1,
+                    fields[qi].name(),
+                    describe_type(given),
+                    target.name
+                ))
+                .with_help("CAST the expression to the column's type, or change the stream's column type")
+                .into_error());
+        }
+        sources[*ti] = Some(qi);
+    }
+    let schema = with_rowtime(&target.table_schema());
+    let display = target
+        .columns
+        .iter()
+        .zip(&sources)
+        .map(|((n, t), s)| match s {
+            Some(q) => format!("{n} {t} = {}", fields[*q].name()),
+            None => format!("{n} {t} = NULL"),
+        })
+        .collect();
+    Ok(InsertSpec {
+        target: target.name.clone(),
+        sources,
+        max_chars: target.columns.iter().map(|(_, t)| t.max_len()).collect(),
+        schema,
+        display,
+        visible: fields.len(),
+        pump: p.name.clone(),
+    })
+}
+
+struct Lowering<'a> {
+    src: &'a SourceText,
+    catalog: &'a Catalog,
+    pump: &'a str,
+    at: Location,
+    ops: Vec<OperatorSpec>,
+    props: ExecutionProps,
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => strip(&a.expr),
+        Expr::Cast(c) => strip(&c.expr),
+        Expr::TryCast(c) => strip(&c.expr),
+        other => other,
+    }
+}
+
+fn is_rowtime_column(e: &Expr) -> bool {
+    matches!(strip(e), Expr::Column(c) if c.name == ROWTIME)
+}
+
+/// The width of a ROWTIME-based tumbling window expression, if `e` is one.
+fn rowtime_window(e: &Expr) -> Option<WindowWidth> {
+    let Expr::ScalarFunction(f) = strip(e) else { return None };
+    let lit = |e: &Expr| match strip(e) {
+        Expr::Literal(v, _) => Some(v.clone()),
+        _ => None,
+    };
+    match f.name() {
+        "date_bin" if f.args.len() == 2 && is_rowtime_column(&f.args[1]) => match lit(&f.args[0])? {
+            ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
+                let ms = v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000;
+                (ms > 0).then_some(WindowWidth::Millis(ms))
+            }
+            ScalarValue::IntervalDayTime(Some(v)) => {
+                let ms = v.days as i64 * 86_400_000 + v.milliseconds as i64;
+                (ms > 0).then_some(WindowWidth::Millis(ms))
+            }
+            _ => None,
+        },
+        "date_trunc" if f.args.len() == 2 && is_rowtime_column(&f.args[1]) => {
+            let ScalarValue::Utf8(Some(unit)) = lit(&f.args[0])? else { return None };
+            Some(match unit.to_lowercase().as_str() {
+                "second" => WindowWidth::Millis(1000),
+                "minute" => WindowWidth::Millis(60_000),
+                "hour" => WindowWidth::Millis(3_600_000),
+                "day" => WindowWidth::Millis(86_400_000),
+                "week" => WindowWidth::Millis(7 * 86_400_000),
+                "month" => WindowWidth::Months(1),
+                "quarter" => WindowWidth::Months(3),
+                "year" => WindowWidth::Months(12),
+                _ => return None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Mentions ROWTIME (directly or inside a function) — a window-like key that is not supported.
+fn mentions_rowtime(e: &Expr) -> bool {
+    e.column_refs().iter().any(|c| c.name == ROWTIME)
+}
+
+impl Lowering<'_> {
+    fn reject(&self, message: impl Into<String>, help: impl Into<String>) -> Error {
+        self.src.error_at(self.at, message).with_help(help).into_error()
+    }
+
+    fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default()).map_err(|err| df_error(self.src, err, self.at))
+    }
+
+    /// Lowers `plan`, appending its stages; returns the stream it reads.
+    fn lower(&mut self, plan: &LogicalPlan) -> Result<usize> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let name = scan.table_name.table();
+                if let Some((i, _)) = self.catalog.stream(name) {
+                    return Ok(i);
+                }
+                Err(self.reject(
+                    format!("reference table `{name}` is read on its own; a pump must read a stream"),
+                    format!("join it to a stream: FROM \"SOURCE_SQL_STREAM_001\" JOIN \"{name}\" ON …"),
+                ))
+            }
+            LogicalPlan::SubqueryAlias(a) => self.lower(&a.input),
+            LogicalPlan::Filter(f) => {
+                let source = self.lower(&f.input)?;
+                let predicate = self.physical(&f.predicate, f.input.schema())?;
+                self.ops.push(OperatorSpec::Filter(Arc::new(FilterSpec {
+                    predicate,
+                    display: f.predicate.to_string(),
+                    visible: f.input.schema().fields().len(),
+                    pump: self.pump.to_string(),
+                })));
+                Ok(source)
+            }
+            LogicalPlan::Projection(p) => {
+                let source = self.lower(&p.input)?;
+                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<Vec<_>>>()?;
+                self.ops.push(OperatorSpec::Project(Arc::new(ProjectSpec {
+                    exprs,
+                    schema: with_rowtime(&nullable(p.schema.as_arrow())),
+                    display: p.expr.iter().map(|e| e.to_string()).collect(),
+                    visible: p.input.schema().fields().len(),
+                    pump: self.pump.to_string(),
+                })));
+                Ok(source)
+            }
+            LogicalPlan::Aggregate(a) => {
+                let source = self.lower(&a.input)?;
+                self.lower_aggregate(a)?;
+                Ok(source)
+            }
+            LogicalPlan::Join(j) => self.lower_join(j),
+            LogicalPlan::Window(_) => Err(self.reject(
+                "sliding windows (OVER …) are not supported yet",
+                "use a tumbling window: GROUP BY STEP(s.ROWTIME BY INTERVAL …)",
+            )),
+            LogicalPlan::Union(_) => Err(self.reject("UNION ALL of streams is not supported yet", "write one pump per input stream into the same target stream")),
+            LogicalPlan::Sort(_) => Err(self.reject("ORDER BY on a stream is not supported yet", "remove ORDER BY; windows emit their rows ordered by the group keys")),
+            LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
+            LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT on a stream is not supported yet", "use GROUP BY with a ROWTIME window")),
+            LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
+                Err(self.reject("a pump's query must read a stream", "add FROM \"SOURCE_SQL_STREAM_001\" (or another stream)"))
+            }
+            other => Err(self.reject(
+                format!("this query shape is not supported in a pump: {}", other.display()),
+                "pumps support projection, WHERE, GROUP BY with a ROWTIME window, HAVING and joins with reference tables",
+            )),
+        }
+    }
+
+    fn lower_aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<()> {
+        let input_schema = a.input.schema();
+        let mut window: Option<(usize, &Expr, WindowWidth)> = None;
+        let mut keys: Vec<(usize, &Expr)> = Vec::new();
+        for (i, g) in a.group_expr.iter().enumerate() {
+            if matches!(g, Expr::GroupingSet(_)) {
+                return Err(self.reject("GROUPING SETS, CUBE and ROLLUP are not supported on streams", "group by plain expressions"));
+            }
+            match rowtime_window(g) {
+                Some(width) => {
+                    if window.is_some() {
+                        return Err(self.reject(
+                            "a GROUP BY clause uses multiple ROWTIME columns",
+                            "group by exactly one ROWTIME window expression, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE)",
+                        ));
+                    }
+                    window = Some((i, g, width));
+                }
+                None if mentions_rowtime(g) => {
+                    return Err(self.reject(
+                        format!("the GROUP BY expression `{g}` uses ROWTIME but is not a supported window"),
+                        "use STEP(s.ROWTIME BY INTERVAL 'n' unit) or FLOOR(s.ROWTIME TO unit)",
+                    ));
+                }
+                None => keys.push((i, g)),
+            }
+        }
+        let Some((window_position, window_expr, width)) = window else {
+            return Err(self.reject(
+                "a streaming GROUP BY needs a ROWTIME window: without one, groups would never close",
+                "add a window to GROUP BY, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(s.ROWTIME TO MINUTE)",
+            ));
+        };
+        let input_arrow = input_schema.as_arrow();
+        let mut aggregates = Vec::new();
+        let mut filters = Vec::new();
+        for e in &a.aggr_expr {
+            if let Expr::AggregateFunction(f) = strip(e) {
+                if f.params.distinct {
+                    return Err(self.reject(
+                        format!("{} with DISTINCT is not allowed in a windowed aggregate", f.func.name().to_uppercase()),
+                        "remove DISTINCT (KDA rejects COUNT(DISTINCT …) in streaming GROUP BY)",
+                    ));
+                }
+            }
+            #[allow(deprecated)]
+            let (agg, filter, ordering) = create_aggregate_expr_and_maybe_filter(e, input_schema, input_arrow, &self.props)
+                .map_err(|err| df_error(self.src, err, self.at))?;
+            if !ordering.is_empty() {
+                return Err(self.reject("ordered aggregates (WITHIN GROUP / ORDER BY) are not supported", "remove the ORDER BY inside the aggregate"));
+            }
+            aggregates.push(agg);
+            filters.push(filter);
+        }
+        let schema = with_rowtime(&nullable(a.schema.as_arrow()));
+        let key_schema = Arc::new(Schema::new(
+            keys.iter().map(|(i, _)| Field::new(format!("k{i}"), schema.field(*i).data_type().clone(), true)).collect::<Vec<_>>(),
+        ));
+        let display = format!(
+            "window {window_expr}, group by [{}], aggregates [{}]",
+            keys.iter().map(|(_, k)| k.to_string()).collect::<Vec<_>>().join(", "),
+            a.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        let spec = TumblingSpec {
+            window: self.physical(window_expr, input_schema)?,
+            width,
+            window_position,
+            keys: keys.iter().map(|(_, k)| self.physical(k, input_schema)).collect::<Result<_>>()?,
+            key_positions: keys.iter().map(|(i, _)| *i).collect(),
+            key_schema,
+            aggregates,
+            filters,
+            schema,
+            display,
+        };
+        self.ops.push(OperatorSpec::Tumbling(Arc::new(spec)));
+        Ok(())
+    }
+
+    /// The reference table a join input reads directly (possibly under an alias).
+    fn reference_table<'p>(&self, plan: &'p LogicalPlan) -> Option<&'p str> {
+        match plan {
+            LogicalPlan::TableScan(scan) => self.catalog.table(scan.table_name.table()).map(|t: &TableDef| {
+                let _ = t;
+                scan.table_name.table()
+            }),
+            LogicalPlan::SubqueryAlias(a) => self.reference_table(&a.input),
+            _ => None,
+        }
+    }
+
+    fn lower_join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize> {
+        let (stream_first, table, stream_plan, table_plan) = match (self.reference_table(&j.left), self.reference_table(&j.right)) {
+            (None, Some(t)) => (true, t, &j.left, &j.right),
+            (Some(t), None) => (false, t, &j.right, &j.left),
+            (Some(_), Some(_)) => {
+                return Err(self.reject("a join of two reference tables is not a streaming query", "join a stream with a reference table"));
+            }
+            (None, None) => {
+                return Err(self.reject(
+                    "stream-to-stream joins are not supported yet",
+                    "join a stream with a reference table, or combine the streams in separate pumps",
+                ));
+            }
+        };
+        let join_type = match (j.join_type, stream_first) {
+            (JoinType::Inner, _) => LookupJoinType::Inner,
+            (JoinType::Left, true) | (JoinType::Right, false) => LookupJoinType::Left,
+            (other, _) => {
+                return Err(self.reject(
+                    format!("a {other} join of a stream with reference table `{table}` is not supported"),
+                    "use [INNER] JOIN, or LEFT [OUTER] JOIN with the stream on the left",
+                ));
+            }
+        };
+        let source = self.lower(stream_plan)?;
+        let stream_schema = stream_plan.schema();
+        let table_schema = table_plan.schema();
+        let mut pairs: Vec<(Expr, Expr)> =
+            j.on.iter().map(|(l, r)| if stream_first { (l.clone(), r.clone()) } else { (r.clone(), l.clone()) }).collect();
+        let mut residual: Vec<Expr> = Vec::new();
+        let only = |e: &Expr, s: &DFSchema| {
+            let cols = e.column_refs();
+            !cols.is_empty() && cols.iter().all(|c| s.has_column(c))
+        };
+        if let Some(filter) = &j.filter {
+            for c in datafusion::logical_expr::utils::split_conjunction(filter) {
+                if let Expr::BinaryExpr(BinaryExpr { left, op: LogicalOp::Eq, right }) = c {
+                    if only(left, stream_schema) && only(right, table_schema) {
+                        pairs.push((left.as_ref().clone(), right.as_ref().clone()));
+                        continue;
+                    }
+                    if only(right, stream_schema) && only(left, table_schema) {
+                        pairs.push((right.as_ref().clone(), left.as_ref().clone()));
+                        continue;
+                    }
+                }
+                residual.push(c.clone());
+            }
+        }
+        let stream_keys = pairs.iter().map(|(s, _)| self.physical(s, stream_schema)).collect::<Result<Vec<_>>>()?;
+        let table_keys = pairs.iter().map(|(_, t)| self.physical(t, table_schema)).collect::<Result<Vec<_>>>()?;
+        let residual_expr = residual.into_iter().reduce(|a, b| a.and(b));
+        let residual = match &residual_expr {
+            Some(e) => Some(self.physical(e, &j.schema)?),
+            None => None,
+        };
+        let mut display: Vec<String> = pairs.iter().map(|(s, t)| format!("{s} = {t}")).collect();
+        if let Some(e) = &residual_expr {
+            display.push(format!("[{e}]"));
+        }
+        self.ops.push(OperatorSpec::LookupJoin(Arc::new(LookupJoinSpec {
+            table: table.to_string(),
+            join_type,
+            stream_keys,
+            table_keys,
+            residual,
+            stream_first,
+            stream_visible: stream_schema.fields().len(),
+            schema: with_rowtime(&nullable(j.schema.as_arrow())),
+            display: display.join(" and "),
+        })));
+        Ok(source)
+    }
+}
+
+/// A reference table's definition for the catalog.
+pub fn table_def(name: &str, schema: SchemaRef) -> TableDef {
+    TableDef { name: name.to_string(), schema }
+}

@@ -1,0 +1,428 @@
+//! The runtime: wires the planned pumps into a dataflow and drives it.
+//!
+//! [`Dataflow`] is synchronous: a source batch is pushed into its stream, flows through every
+//! pump reading that stream (in pump order), and what a pump emits is delivered to its target
+//! stream, recursively. A stream written by several pumps merges their rows in ROWTIME order,
+//! releasing rows only up to the smallest bound of its writers. Progress (the ROWTIME bound)
+//! follows the same paths, which is what closes windows.
+//!
+//! [`run`] is the only place with threads and channels: a reader thread frames the input into
+//! chunks of records, a tokio task waits for Ctrl-C, and the calling thread decodes, pushes and,
+//! in live mode, raises the bound from the wall clock when no data arrives.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{ArrayRef, UInt32Array};
+use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::catalog::StreamKind;
+use crate::error::{Error, Result};
+use crate::error_stream::{ErrorRow, error_batch};
+use crate::exec::{Operator, advance_through, push_through, rowtime};
+use crate::plan::Plan;
+
+/// Where a stream's rows go outside the application.
+pub trait Sink: Send {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    fn finish(&mut self) -> Result<()>;
+}
+
+struct StreamState {
+    readers: Vec<usize>,
+    writers: Vec<usize>,
+    bound: i64,
+    sinks: Vec<Box<dyn Sink>>,
+    /// For streams with several writers: rows waiting until every writer has passed them.
+    queues: Vec<Vec<RecordBatch>>,
+    writer_bounds: Vec<i64>,
+}
+
+struct PumpState {
+    target: usize,
+    ops: Vec<Box<dyn Operator>>,
+}
+
+/// Counters shown in the progress line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub errors: u64,
+}
+
+/// The running application.
+pub struct Dataflow {
+    streams: Vec<StreamState>,
+    pumps: Vec<PumpState>,
+    error_stream: usize,
+    pending_errors: Vec<ErrorRow>,
+    /// ERROR_TIME for errors raised now (the bound in replay, the wall clock in live mode).
+    pub error_time: i64,
+    pub stats: Stats,
+}
+
+impl Dataflow {
+    /// Builds the operators of every pump; `tables` holds the loaded reference tables.
+    pub fn new(plan: &Plan, tables: &HashMap<String, RecordBatch>) -> Result<Dataflow> {
+        let mut streams: Vec<StreamState> = plan
+            .catalog
+            .streams
+            .iter()
+            .map(|_| StreamState {
+                readers: vec![],
+                writers: vec![],
+                bound: i64::MIN,
+                sinks: vec![],
+                queues: vec![],
+                writer_bounds: vec![],
+            })
+            .collect();
+        let mut pumps = Vec::new();
+        for i in plan.pump_order() {
+            let p = &plan.pumps[i];
+            let ops = p.ops.iter().map(|o| o.build(tables)).collect::<Result<Vec<_>>>()?;
+            let id = pumps.len();
+            streams[p.source].readers.push(id);
+            streams[p.target].writers.push(id);
+            pumps.push(PumpState { target: p.target, ops });
+        }
+        for s in &mut streams {
+            s.queues = vec![Vec::new(); s.writers.len()];
+            s.writer_bounds = vec![i64::MIN; s.writers.len()];
+        }
+        let error_stream = plan
+            .catalog
+            .streams
+            .iter()
+            .position(|s| s.kind == StreamKind::Error)
+            .expect("the catalog has error_stream");
+        Ok(Dataflow { streams, pumps, error_stream, pending_errors: vec![], error_time: 0, stats: Stats::default() })
+    }
+
+    /// Sends a stream's rows to `sink` as well.
+    pub fn add_sink(&mut self, stream: usize, sink: Box<dyn Sink>) {
+        self.streams[stream].sinks.push(sink);
+    }
+
+    /// Records rows that could not be processed (written at the next flush).
+    pub fn report(&mut self, errors: Vec<ErrorRow>) {
+        self.pending_errors.extend(errors);
+    }
+
+    /// Pushes a source batch (columns + ROWTIME + trailing ROWTIME) into `stream`.
+    pub fn push(&mut self, stream: usize, batch: RecordBatch) -> Result<()> {
+        self.stats.rows_in += batch.num_rows() as u64;
+        self.deliver(stream, batch)?;
+        self.flush_errors()
+    }
+
+    /// Raises the ROWTIME bound of a source stream (`i64::MAX` at end of input).
+    pub fn advance(&mut self, stream: usize, bound: i64) -> Result<()> {
+        self.advance_stream(stream, bound)?;
+        self.flush_errors()
+    }
+
+    /// Flushes sinks at the end of the run.
+    pub fn finish(&mut self) -> Result<()> {
+        self.flush_errors()?;
+        for s in &mut self.streams {
+            for sink in &mut s.sinks {
+                sink.finish()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_errors(&mut self) -> Result<()> {
+        if self.pending_errors.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.pending_errors);
+        self.stats.errors += rows.len() as u64;
+        let batch = error_batch(&rows, self.error_time);
+        for sink in &mut self.streams[self.error_stream].sinks {
+            sink.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, stream: usize, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let is_output = !self.streams[stream].sinks.is_empty();
+        for sink in &mut self.streams[stream].sinks {
+            sink.write(&batch)?;
+        }
+        if is_output {
+            self.stats.rows_out += batch.num_rows() as u64;
+        }
+        for r in self.streams[stream].readers.clone() {
+            let mut ops = std::mem::take(&mut self.pumps[r].ops);
+            let result = push_through(&mut ops, batch.clone(), &mut self.pending_errors);
+            self.pumps[r].ops = ops;
+            for out in result? {
+                self.emit(r, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A pump produced `batch` for its target stream.
+    fn emit(&mut self, pump: usize, batch: RecordBatch) -> Result<()> {
+        let target = self.pumps[pump].target;
+        let s = &mut self.streams[target];
+        if s.writers.len() == 1 {
+            return self.deliver(target, batch);
+        }
+        let w = s.writers.iter().position(|x| *x == pump).expect("pump writes this stream");
+        s.queues[w].push(batch);
+        Ok(())
+    }
+
+    fn advance_stream(&mut self, stream: usize, bound: i64) -> Result<()> {
+        if bound <= self.streams[stream].bound {
+            return Ok(());
+        }
+        self.streams[stream].bound = bound;
+        for r in self.streams[stream].readers.clone() {
+            let mut ops = std::mem::take(&mut self.pumps[r].ops);
+            let result = advance_through(&mut ops, bound, &mut self.pending_errors);
+            self.pumps[r].ops = ops;
+            for out in result? {
+                self.emit(r, out)?;
+            }
+            self.pump_progress(r, bound)?;
+        }
+        Ok(())
+    }
+
+    /// A pump will emit nothing below `bound`: release merged rows and advance its target.
+    fn pump_progress(&mut self, pump: usize, bound: i64) -> Result<()> {
+        let target = self.pumps[pump].target;
+        if self.streams[target].writers.len() == 1 {
+            return self.advance_stream(target, bound);
+        }
+        let s = &mut self.streams[target];
+        let w = s.writers.iter().position(|x| *x == pump).expect("pump writes this stream");
+        s.writer_bounds[w] = bound;
+        let release = *s.writer_bounds.iter().min().expect("at least one writer");
+        if let Some(batch) = release_merged(&mut s.queues, release)? {
+            self.deliver(target, batch)?;
+        }
+        self.advance_stream(target, release)
+    }
+}
+
+/// Takes the queued rows with ROWTIME ≤ `upto` from every writer, in ROWTIME order
+/// (ties keep writer order, then arrival order).
+fn release_merged(queues: &mut [Vec<RecordBatch>], upto: i64) -> Result<Option<RecordBatch>> {
+    let mut ready: Vec<RecordBatch> = Vec::new();
+    for q in queues.iter_mut() {
+        let mut keep = Vec::new();
+        for b in q.drain(..) {
+            let rt = rowtime(&b);
+            let n = (0..b.num_rows()).take_while(|i| rt.value(*i) <= upto).count();
+            if n > 0 {
+                ready.push(b.slice(0, n));
+            }
+            if n < b.num_rows() {
+                keep.push(b.slice(n, b.num_rows() - n));
+            }
+        }
+        *q = keep;
+    }
+    if ready.is_empty() {
+        return Ok(None);
+    }
+    let merged = concat_batches(&ready[0].schema(), &ready)?;
+    let order: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..merged.num_rows() as u32));
+    let rt: ArrayRef = Arc::clone(merged.column(merged.num_columns() - 1));
+    let indices = lexsort_to_indices(
+        &[SortColumn { values: rt, options: None }, SortColumn { values: order, options: None }],
+        None,
+    )?;
+    Ok(Some(take_record_batch(&merged, &indices)?))
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A chunk of input: whole records, separated by '\n'.
+pub enum InputMessage {
+    Chunk(Vec<u8>),
+    End,
+    Failed(std::io::Error),
+    Interrupted,
+}
+
+/// Reads `input` on a thread, sending chunks of whole lines. A chunk is sent when it is large,
+/// or as soon as no more input is buffered (so a slow pipe is not held back).
+pub fn spawn_reader(input: Box<dyn Read + Send>) -> (Receiver<InputMessage>, SyncSender<InputMessage>) {
+    let (tx, rx) = sync_channel::<InputMessage>(8);
+    let reader_tx = tx.clone();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(1 << 20, input);
+        let mut chunk: Vec<u8> = Vec::with_capacity(1 << 20);
+        loop {
+            match reader.read_until(b'\n', &mut chunk) {
+                Ok(0) => {
+                    if !chunk.is_empty() {
+                        let _ = reader_tx.send(InputMessage::Chunk(std::mem::take(&mut chunk)));
+                    }
+                    let _ = reader_tx.send(InputMessage::End);
+                    return;
+                }
+                Ok(_) => {
+                    if chunk.len() >= (1 << 20) || reader.buffer().is_empty() {
+                        if reader_tx.send(InputMessage::Chunk(std::mem::replace(&mut chunk, Vec::with_capacity(1 << 20)))).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = reader_tx.send(InputMessage::Failed(e));
+                    return;
+                }
+            }
+        }
+    });
+    (rx, tx)
+}
+
+/// Sends `Interrupted` on Ctrl-C (the one tokio task of the program).
+pub fn watch_ctrl_c(tx: SyncSender<InputMessage>) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        rt.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(InputMessage::Interrupted);
+            }
+        });
+    });
+}
+
+/// Decodes a chunk into a source batch plus error rows. Implemented by the source connector.
+pub trait ChunkDecoder {
+    /// Returns the stream batch (may be empty), the error rows and the number of records seen.
+    fn decode(&mut self, chunk: &[u8], now: i64) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)>;
+    /// True in replay mode (ROWTIME from a column), false in live mode.
+    fn is_replay(&self) -> bool;
+    /// The largest ROWTIME assigned so far.
+    fn last_rowtime(&self) -> i64;
+}
+
+/// Progress line on stderr (rows in, rows out, errors, rows/s).
+pub struct Progress {
+    started: Instant,
+    last_draw: Instant,
+    live: bool,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress { started: Instant::now(), last_draw: Instant::now(), live: std::io::stderr().is_terminal() }
+    }
+
+    fn line(&self, stats: &Stats, records: u64) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        format!(
+            "rows in {records}, rows out {}, errors {}, {:.0} rows/s",
+            stats.rows_out,
+            stats.errors,
+            records as f64 / secs
+        )
+    }
+
+    pub fn tick(&mut self, stats: &Stats, records: u64) {
+        if self.live && self.last_draw.elapsed() >= Duration::from_millis(250) {
+            self.last_draw = Instant::now();
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r\x1b[2K{}", self.line(stats, records));
+            let _ = err.flush();
+        }
+    }
+
+    pub fn done(&self, stats: &Stats, records: u64) {
+        let mut err = std::io::stderr();
+        if self.live {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        let _ = writeln!(err, "rowtime: {}", self.line(stats, records));
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
+/// Runs the dataflow over one input until it ends (or Ctrl-C), then flushes every window.
+pub fn run(
+    dataflow: &mut Dataflow,
+    source_stream: usize,
+    decoder: &mut dyn ChunkDecoder,
+    input: Box<dyn Read + Send>,
+    show_progress: bool,
+) -> Result<Stats> {
+    let (rx, tx) = spawn_reader(input);
+    watch_ctrl_c(tx);
+    let mut progress = Progress::new();
+    let mut records = 0u64;
+    let tick = Duration::from_millis(100);
+    loop {
+        let message = rx.recv_timeout(tick);
+        match message {
+            Ok(InputMessage::Chunk(chunk)) => {
+                let now = now_ms();
+                if !decoder.is_replay() {
+                    dataflow.error_time = now;
+                }
+                let (batch, errors, seen) = decoder.decode(&chunk, now)?;
+                records += seen;
+                if decoder.is_replay() {
+                    dataflow.error_time = decoder.last_rowtime().max(0);
+                }
+                dataflow.report(errors);
+                if let Some(batch) = batch {
+                    let last = rowtime(&batch).values().last().copied();
+                    dataflow.push(source_stream, batch)?;
+                    if let Some(last) = last {
+                        dataflow.advance(source_stream, last)?;
+                    }
+                } else {
+                    dataflow.advance(source_stream, i64::MIN)?;
+                }
+            }
+            Ok(InputMessage::End) | Ok(InputMessage::Interrupted) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(InputMessage::Failed(e)) => return Err(Error::io("input", e)),
+            Err(RecvTimeoutError::Timeout) => {
+                if !decoder.is_replay() {
+                    let now = now_ms();
+                    dataflow.error_time = now;
+                    dataflow.advance(source_stream, now)?;
+                }
+            }
+        }
+        if show_progress {
+            progress.tick(&dataflow.stats, records);
+        }
+    }
+    // End of input: every open window emits.
+    dataflow.advance(source_stream, i64::MAX)?;
+    dataflow.finish()?;
+    let mut stats = dataflow.stats;
+    stats.rows_in = records;
+    if show_progress {
+        progress.done(&stats, records);
+    }
+    Ok(stats)
+}

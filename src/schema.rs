@@ -1,0 +1,205 @@
+//! KDA record schemas: the `InputSchema` of a streaming source and the `ReferenceSchema` of a
+//! reference table (both are a KDA `SourceSchema`), as JSON and as the checked form the engine uses.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use serde::Deserialize;
+
+use crate::types::SqlType;
+
+/// `SourceSchema` exactly as KDA writes it (`RecordColumns`, `RecordFormat`, `RecordEncoding`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SourceSchemaJson {
+    pub record_columns: Vec<RecordColumnJson>,
+    pub record_format: RecordFormatJson,
+    #[serde(default)]
+    pub record_encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordColumnJson {
+    pub name: String,
+    pub sql_type: String,
+    #[serde(default)]
+    pub mapping: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordFormatJson {
+    pub record_format_type: String,
+    #[serde(default)]
+    pub mapping_parameters: Option<MappingParametersJson>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct MappingParametersJson {
+    #[serde(rename = "JSONMappingParameters")]
+    pub json_mapping_parameters: Option<JsonMappingJson>,
+    #[serde(rename = "CSVMappingParameters")]
+    pub csv_mapping_parameters: Option<CsvMappingJson>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct JsonMappingJson {
+    pub record_row_path: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CsvMappingJson {
+    pub record_row_delimiter: String,
+    pub record_column_delimiter: String,
+}
+
+/// One column of a record schema: its exact name, SQL type and (JSON only) JSONPath mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSpec {
+    pub name: String,
+    pub sql_type: SqlType,
+    /// JSONPath such as `$.a.b` for JSON records; `None` for CSV (columns are positional).
+    pub mapping: Option<String>,
+}
+
+/// How records are framed and split into columns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordFormat {
+    Json,
+    Csv { row_delimiter: String, column_delimiter: String },
+}
+
+/// A checked record schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSchema {
+    pub columns: Vec<ColumnSpec>,
+    pub format: RecordFormat,
+}
+
+impl RecordSchema {
+    /// Checks a KDA `SourceSchema`; `what` names it in messages (e.g. "input schema").
+    pub fn from_json(json: &SourceSchemaJson, what: &str) -> Result<RecordSchema, String> {
+        if json.record_columns.is_empty() {
+            return Err(format!("{what}: RecordColumns is empty; list at least one column"));
+        }
+        if let Some(enc) = &json.record_encoding {
+            if !enc.eq_ignore_ascii_case("UTF-8") {
+                return Err(format!("{what}: RecordEncoding `{enc}` is not supported; use UTF-8"));
+            }
+        }
+        let params = json.record_format.mapping_parameters.clone().unwrap_or_default();
+        let format = match json.record_format.record_format_type.to_ascii_uppercase().as_str() {
+            "JSON" => {
+                if let Some(p) = &params.json_mapping_parameters {
+                    if p.record_row_path.trim() != "$" {
+                        return Err(format!(
+                            "{what}: RecordRowPath `{}` is not supported yet; only `$` (one record per JSON document)",
+                            p.record_row_path
+                        ));
+                    }
+                }
+                RecordFormat::Json
+            }
+            "CSV" => {
+                let p = params.csv_mapping_parameters.clone().unwrap_or(CsvMappingJson {
+                    record_row_delimiter: "\n".into(),
+                    record_column_delimiter: ",".into(),
+                });
+                if p.record_column_delimiter.len() != 1 {
+                    return Err(format!(
+                        "{what}: RecordColumnDelimiter {:?} must be a single byte character",
+                        p.record_column_delimiter
+                    ));
+                }
+                if !matches!(p.record_row_delimiter.as_str(), "\n" | "\r\n") {
+                    return Err(format!(
+                        "{what}: RecordRowDelimiter {:?} is not supported; use \"\\n\" or \"\\r\\n\"",
+                        p.record_row_delimiter
+                    ));
+                }
+                RecordFormat::Csv {
+                    row_delimiter: p.record_row_delimiter,
+                    column_delimiter: p.record_column_delimiter,
+                }
+            }
+            other => return Err(format!("{what}: RecordFormatType `{other}` is not JSON or CSV")),
+        };
+        let mut columns = Vec::with_capacity(json.record_columns.len());
+        for c in &json.record_columns {
+            if columns.iter().any(|x: &ColumnSpec| x.name == c.name) {
+                return Err(format!("{what}: column `{}` is listed twice", c.name));
+            }
+            let sql_type =
+                SqlType::parse(&c.sql_type).map_err(|e| format!("{what}: column `{}`: {e}", c.name))?;
+            let mapping = match (&format, &c.mapping) {
+                (RecordFormat::Json, None) => {
+                    return Err(format!(
+                        "{what}: column `{}` has no Mapping; JSON columns need a JSONPath such as \"$.{}\"",
+                        c.name, c.name
+                    ));
+                }
+                (RecordFormat::Json, Some(m)) => Some(m.clone()),
+                (RecordFormat::Csv { .. }, _) => None,
+            };
+            columns.push(ColumnSpec { name: c.name.clone(), sql_type, mapping });
+        }
+        Ok(RecordSchema { columns, format })
+    }
+
+    /// Parses a KDA `SourceSchema` JSON text.
+    pub fn parse_json_text(text: &str, what: &str) -> Result<RecordSchema, String> {
+        let json: SourceSchemaJson = serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))?;
+        RecordSchema::from_json(&json, what)
+    }
+
+    /// The Arrow schema of decoded records (all columns nullable, exact names).
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.sql_type.arrow_type(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_kda_input_schema() {
+        let s = RecordSchema::parse_json_text(
+            r#"{"RecordFormat":{"RecordFormatType":"JSON","MappingParameters":{"JSONMappingParameters":{"RecordRowPath":"$"}}},
+               "RecordEncoding":"UTF-8",
+               "RecordColumns":[{"Name":"TICKER_SYMBOL","Mapping":"$.TICKER_SYMBOL","SqlType":"VARCHAR(4)"},
+                                {"Name":"price","Mapping":"$.p.v","SqlType":"REAL"}]}"#,
+            "input schema",
+        )
+        .unwrap();
+        assert_eq!(s.format, RecordFormat::Json);
+        assert_eq!(s.columns[1].name, "price");
+        assert_eq!(s.columns[1].mapping.as_deref(), Some("$.p.v"));
+        assert_eq!(s.columns[0].sql_type, SqlType::Varchar(Some(4)));
+    }
+
+    #[test]
+    fn explains_what_is_wrong_with_a_schema() {
+        let err = RecordSchema::parse_json_text(
+            r#"{"RecordFormat":{"RecordFormatType":"JSON"},"RecordColumns":[{"Name":"A","SqlType":"INTEGER"}]}"#,
+            "input schema",
+        )
+        .unwrap_err();
+        assert!(err.contains("column `A` has no Mapping"), "{err}");
+        let err = RecordSchema::parse_json_text(
+            r#"{"RecordFormat":{"RecordFormatType":"XML"},"RecordColumns":[{"Name":"A","SqlType":"INTEGER"}]}"#,
+            "input schema",
+        )
+        .unwrap_err();
+        assert!(err.contains("`XML` is not JSON or CSV"), "{err}");
+    }
+}
