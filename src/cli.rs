@@ -217,6 +217,14 @@ fn output_writer(path: &str) -> Result<Box<dyn Write + Send>> {
 }
 
 fn cmd_run(args: RunArgs) -> Result<()> {
+    // Check every flag before reading anything.
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for o in &args.output {
+        let (stream, path) =
+            o.split_once('=').filter(|(s, p)| !s.is_empty() && !p.is_empty()).ok_or_else(|| Error::Usage(format!("--output {o}: write STREAM=PATH or STREAM=-")))?;
+        outputs.push((stream.to_string(), path.to_string()));
+    }
+    let overrides = reference_overrides(&args.app)?;
     let app = load_app(&args.app)?;
     let given = read_input_schema(&args.app)?;
     let need_sample = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
@@ -226,18 +234,12 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     }
     let input = open_input(&spec, need_sample)?;
     let schema = engine::input_schema(&app, given, input.sample.as_deref().map(|s| (s, input.json)))?;
-    let references = engine::reference_files(&app, &reference_overrides(&args.app)?)?;
+    let references = engine::reference_files(&app, &overrides)?;
     let plan = engine::plan_application(&app, &schema, &references)?;
     let (tables, table_errors) = engine::load_tables(&references)?;
     let mut dataflow = engine::dataflow(&plan, &tables, table_errors)?;
 
     // Outputs: --output flags, else the definition's outputs, else DESTINATION_SQL_STREAM.
-    let mut outputs: Vec<(String, String)> = Vec::new();
-    for o in &args.output {
-        let (stream, path) =
-            o.split_once('=').filter(|(s, p)| !s.is_empty() && !p.is_empty()).ok_or_else(|| Error::Usage(format!("--output {o}: write STREAM=PATH or STREAM=-")))?;
-        outputs.push((stream.to_string(), path.to_string()));
-    }
     let terminal = outputs.is_empty();
     if terminal {
         let names: Vec<String> = if app.outputs.is_empty() {

@@ -222,6 +222,9 @@ fn parser_error(src: &SourceText, e: ParserError, fallback: Location, help: Opti
         None => (msg.clone(), fallback),
     };
     let mut d = src.error_at(at, message);
+    if d.line == 0 {
+        d = src.error_at(fallback, d.message);
+    }
     if let Some(h) = help {
         d = d.with_help(h);
     }
@@ -361,6 +364,8 @@ fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) 
 fn parse_create_pump(src: &SourceText, tokens: Vec<TokenWithSpan>, at: Location) -> Result<CreatePump> {
     let dialect = KdaDialect;
     let (tokens, had_stream) = strip_select_stream(tokens);
+    // Errors at the end of the statement ("found: EOF") point just after its last token.
+    let end = tokens.iter().rev().find(|t| is_code(t)).map(|t| t.span.end).unwrap_or(at);
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let help = Some("write CREATE PUMP name AS INSERT INTO stream [(column, …)] SELECT STREAM …");
     let name_tok = p.peek_token();
@@ -381,7 +386,7 @@ fn parse_create_pump(src: &SourceText, tokens: Vec<TokenWithSpan>, at: Location)
         None
     };
     let query_tok = p.peek_token();
-    let query = p.parse_query().map_err(|e| parser_error(src, e, at, help))?;
+    let query = p.parse_query().map_err(|e| parser_error(src, e, end, help))?;
     let rest = p.peek_token();
     if rest.token != Token::EOF {
         return Err(src

@@ -111,6 +111,12 @@ pub fn input_schema(app: &Application, given: Option<RecordSchema>, sample: Opti
         )));
     };
     let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').filter(|l| !l.iter().all(|b| b.is_ascii_whitespace())).take(100).collect();
+    if lines.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: the input is empty, so its schema cannot be discovered; pass --input-schema SCHEMA.json",
+            app.code.name
+        )));
+    }
     let schema = discover_schema(&lines, json).map_err(|e| Error::Application(format!("discovering the input schema: {e}")))?;
     Ok(schema)
 }

@@ -47,8 +47,9 @@ pub fn error_stream_def() -> StreamDef {
 }
 
 /// Builds an error_stream batch (its columns, ROWTIME, and the trailing ROWTIME every stream
-/// batch carries). Each row's ROWTIME and ERROR_TIME are `error_time`.
-pub fn error_batch(rows: &[ErrorRow], error_time: i64) -> RecordBatch {
+/// batch carries). Each row's ROWTIME and ERROR_TIME are `error_time`, except in replay mode,
+/// where a row with a DATA_ROWTIME is dated by it (so that replays give the same rows).
+pub fn error_batch(rows: &[ErrorRow], error_time: i64, replay: bool) -> RecordBatch {
     let def = error_stream_def();
     let mut time = TimestampMillisecondBuilder::with_capacity(rows.len());
     let mut level = StringBuilder::new();
@@ -58,7 +59,7 @@ pub fn error_batch(rows: &[ErrorRow], error_time: i64) -> RecordBatch {
     let mut data_row = StringBuilder::new();
     let mut pump = StringBuilder::new();
     for r in rows {
-        time.append_value(error_time);
+        time.append_value(if replay { r.data_rowtime.unwrap_or(error_time) } else { error_time });
         level.append_value("ERROR");
         name.append_value(r.name);
         message.append_value(&r.message);

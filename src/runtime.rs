@@ -63,6 +63,8 @@ pub struct Dataflow {
     pending_errors: Vec<ErrorRow>,
     /// ERROR_TIME for errors raised now (the bound in replay, the wall clock in live mode).
     pub error_time: i64,
+    /// Replay mode: errors are dated by their DATA_ROWTIME.
+    pub replay: bool,
     pub stats: Stats,
 }
 
@@ -101,7 +103,7 @@ impl Dataflow {
             .iter()
             .position(|s| s.kind == StreamKind::Error)
             .expect("the catalog has error_stream");
-        Ok(Dataflow { streams, pumps, error_stream, pending_errors: vec![], error_time: 0, stats: Stats::default() })
+        Ok(Dataflow { streams, pumps, error_stream, pending_errors: vec![], error_time: 0, replay: false, stats: Stats::default() })
     }
 
     /// Sends a stream's rows to `sink` as well.
@@ -144,7 +146,7 @@ impl Dataflow {
         }
         let rows = std::mem::take(&mut self.pending_errors);
         self.stats.errors += rows.len() as u64;
-        let batch = error_batch(&rows, self.error_time);
+        let batch = error_batch(&rows, self.error_time, self.replay);
         for sink in &mut self.streams[self.error_stream].sinks {
             sink.write(&batch)?;
         }
@@ -377,6 +379,7 @@ pub fn run(
     watch_ctrl_c(tx);
     let mut progress = Progress::new();
     let mut records = 0u64;
+    dataflow.replay = decoder.is_replay();
     let tick = Duration::from_millis(100);
     loop {
         let message = rx.recv_timeout(tick);

@@ -178,7 +178,9 @@ fn the_terminal_view_shows_the_output_stream_and_a_summary() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("-- DESTINATION_SQL_STREAM\nBOOTH_ID | WINDOW_START"), "{out}");
+    assert!(out.contains("-- DESTINATION_SQL_STREAM\nBOOTH_ID | WINDOW_START"), "{out}");
+    // The definition lists error_stream as an output too.
+    assert!(out.contains("-- error_stream\nERROR_TIME"), "{out}");
     // The shipped sample has 2,000 records, 25 of them malformed on purpose.
     assert!(stderr(&o).contains("rows in 2000,"), "{}", stderr(&o));
     assert!(stderr(&o).contains("errors 25,"), "{}", stderr(&o));

@@ -103,7 +103,10 @@ fn as_millis(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
 impl ChunkDecoder for SourceDecoder {
     fn decode(&mut self, chunk: &[u8], now: i64) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
         let mut errors = Vec::new();
+        // For each parse error: how many records were accepted before it (to date it in replay).
+        let mut accepted_before: Vec<usize> = Vec::new();
         let mut seen = 0u64;
+        let rowtime_before = self.last_rowtime;
         self.accepted.clear();
         let mut start = 0;
         while start < chunk.len() {
@@ -123,13 +126,16 @@ impl ChunkDecoder for SourceDecoder {
             seen += 1;
             match self.decoder.push(line) {
                 Ok(()) => self.accepted.push((line_start, line_start + line.len())),
-                Err(message) => errors.push(ErrorRow {
+                Err(message) => {
+                    accepted_before.push(self.accepted.len());
+                    errors.push(ErrorRow {
                     name: PARSE_ERROR,
                     message,
                     data_rowtime: Some(self.rowtime_for(now)).filter(|t| *t != i64::MIN),
                     data_row: line.to_vec(),
                     pump: None,
-                }),
+                    });
+                }
             }
         }
         if self.decoder.is_empty() {
@@ -146,6 +152,8 @@ impl ChunkDecoder for SourceDecoder {
                 let values = as_millis(batch.column(column))?;
                 let mut keep = Vec::with_capacity(n);
                 let mut rowtimes = Vec::with_capacity(n);
+                // The ROWTIME reached after each accepted record, to date the parse errors.
+                let mut reached = Vec::with_capacity(n);
                 for i in 0..n {
                     if values.is_null(i) {
                         keep.push(false);
@@ -165,6 +173,12 @@ impl ChunkDecoder for SourceDecoder {
                         self.last_rowtime = self.last_rowtime.max(values.value(i));
                         rowtimes.push(self.last_rowtime);
                     }
+                    reached.push(self.last_rowtime);
+                }
+                // A record that failed to parse is dated by the ROWTIME reached just before it.
+                for (e, k) in errors.iter_mut().zip(&accepted_before) {
+                    let t = if *k == 0 { rowtime_before } else { reached[k - 1] };
+                    e.data_rowtime = Some(t).filter(|t| *t != i64::MIN);
                 }
                 let batch = if rowtimes.len() == n { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
                 (batch, TimestampMillisecondArray::from(rowtimes))
