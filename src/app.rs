@@ -21,7 +21,9 @@ pub struct InputConfig {
 
 impl InputConfig {
     pub fn stream_names(&self) -> Vec<String> {
-        (1..=self.count).map(|i| format!("{}_{i:03}", self.name_prefix)).collect()
+        (1..=self.count)
+            .map(|i| format!("{}_{i:03}", self.name_prefix))
+            .collect()
     }
 }
 
@@ -129,9 +131,16 @@ impl Application {
     pub fn from_sql_file(path: &Path) -> Result<Application> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
         Ok(Application {
-            name: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             code: SourceText::new(path.display().to_string(), text),
-            inputs: vec![InputConfig { name_prefix: "SOURCE_SQL_STREAM".into(), count: 1, schema: None }],
+            inputs: vec![InputConfig {
+                name_prefix: "SOURCE_SQL_STREAM".into(),
+                count: 1,
+                schema: None,
+            }],
             references: vec![],
             outputs: vec![],
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -160,30 +169,57 @@ impl Application {
         let mut inputs = Vec::new();
         for i in d.input_descriptions {
             let schema = match &i.input_schema {
-                Some(s) => Some(RecordSchema::from_json(s, &format!("input {} InputSchema", i.name_prefix)).map_err(|e| Error::Application(what(e)))?),
+                Some(s) => Some(
+                    RecordSchema::from_json(s, &format!("input {} InputSchema", i.name_prefix))
+                        .map_err(|e| Error::Application(what(e)))?,
+                ),
                 None => None,
             };
             let count = i.input_parallelism.and_then(|p| p.count).unwrap_or(1);
             if !(1..=64).contains(&count) {
-                return Err(Error::Application(what(format!("InputParallelism.Count {count} is outside 1..64"))));
+                return Err(Error::Application(what(format!(
+                    "InputParallelism.Count {count} is outside 1..64"
+                ))));
             }
-            inputs.push(InputConfig { name_prefix: i.name_prefix, count, schema });
+            inputs.push(InputConfig {
+                name_prefix: i.name_prefix,
+                count,
+                schema,
+            });
         }
         let mut references = Vec::new();
         for r in d.reference_data_source_descriptions {
             let schema = match &r.reference_schema {
-                Some(s) => Some(RecordSchema::from_json(s, &format!("reference table {} ReferenceSchema", r.table_name)).map_err(|e| Error::Application(what(e)))?),
+                Some(s) => Some(
+                    RecordSchema::from_json(
+                        s,
+                        &format!("reference table {} ReferenceSchema", r.table_name),
+                    )
+                    .map_err(|e| Error::Application(what(e)))?,
+                ),
                 None => None,
             };
-            let bucket = r.s3.bucket_arn.rsplit(":::").next().unwrap_or(&r.s3.bucket_arn).to_string();
-            references.push(ReferenceConfig { table: r.table_name, schema, bucket, key: r.s3.file_key });
+            let bucket =
+                r.s3.bucket_arn
+                    .rsplit(":::")
+                    .next()
+                    .unwrap_or(&r.s3.bucket_arn)
+                    .to_string();
+            references.push(ReferenceConfig {
+                table: r.table_name,
+                schema,
+                bucket,
+                key: r.s3.file_key,
+            });
         }
         let outputs = d
             .output_descriptions
             .into_iter()
             .map(|o| OutputConfig {
                 stream: o.name,
-                csv: o.destination_schema.is_some_and(|s| s.record_format_type.eq_ignore_ascii_case("CSV")),
+                csv: o
+                    .destination_schema
+                    .is_some_and(|s| s.record_format_type.eq_ignore_ascii_case("CSV")),
             })
             .collect();
         Ok(Application {
@@ -203,9 +239,16 @@ impl Application {
         let candidates = [
             relative.clone(),
             self.dir.join(&relative),
-            self.dir.parent().map(|p| p.join(&relative)).unwrap_or_else(|| relative.clone()),
+            self.dir
+                .parent()
+                .map(|p| p.join(&relative))
+                .unwrap_or_else(|| relative.clone()),
         ];
-        candidates.iter().find(|p| p.exists()).cloned().unwrap_or(relative)
+        candidates
+            .iter()
+            .find(|p| p.exists())
+            .cloned()
+            .unwrap_or(relative)
     }
 }
 
@@ -232,18 +275,29 @@ mod tests {
             "ApplicationCode": "CREATE STREAM x (a INTEGER);"}}"#;
         let app = Application::from_definition(text, "app.json", PathBuf::from("sql")).unwrap();
         assert_eq!(app.name, "ExampleApp");
-        assert_eq!(app.inputs[0].stream_names(), vec!["SOURCE_SQL_STREAM_001", "SOURCE_SQL_STREAM_002"]);
+        assert_eq!(
+            app.inputs[0].stream_names(),
+            vec!["SOURCE_SQL_STREAM_001", "SOURCE_SQL_STREAM_002"]
+        );
         assert_eq!(app.references[0].bucket, "example-bucket");
         assert_eq!(app.references[0].key, "TickerReference.csv");
-        assert_eq!(app.references[0].schema.as_ref().unwrap().columns[1].name, "Company");
+        assert_eq!(
+            app.references[0].schema.as_ref().unwrap().columns[1].name,
+            "Company"
+        );
         assert!(app.outputs[0].csv);
         assert_eq!(app.code.text, "CREATE STREAM x (a INTEGER);");
     }
 
     #[test]
     fn says_what_a_definition_must_look_like() {
-        let err = Application::from_definition("{\"Name\": 1}", "bad.json", PathBuf::new()).unwrap_err().to_string();
-        assert!(err.contains("bad.json: not a KDA application definition"), "{err}");
+        let err = Application::from_definition("{\"Name\": 1}", "bad.json", PathBuf::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.json: not a KDA application definition"),
+            "{err}"
+        );
         assert!(err.contains("describe-application"), "{err}");
     }
 }

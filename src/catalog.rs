@@ -46,8 +46,11 @@ pub struct StreamDef {
 impl StreamDef {
     /// The stream as a table: its columns, then ROWTIME.
     pub fn table_schema(&self) -> SchemaRef {
-        let mut fields: Vec<Field> =
-            self.columns.iter().map(|(n, t)| Field::new(n, t.arrow_type(), true)).collect();
+        let mut fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|(n, t)| Field::new(n, t.arrow_type(), true))
+            .collect();
         fields.push(Field::new(ROWTIME, rowtime_type(), false));
         Arc::new(Schema::new(fields))
     }
@@ -55,7 +58,10 @@ impl StreamDef {
     /// The columns written to an output (the declared ones, without ROWTIME).
     pub fn column_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
-            self.columns.iter().map(|(n, t)| Field::new(n, t.arrow_type(), true)).collect::<Vec<_>>(),
+            self.columns
+                .iter()
+                .map(|(n, t)| Field::new(n, t.arrow_type(), true))
+                .collect::<Vec<_>>(),
         ))
     }
 }
@@ -75,7 +81,10 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn stream(&self, name: &str) -> Option<(usize, &StreamDef)> {
-        self.streams.iter().enumerate().find(|(_, s)| s.name == name)
+        self.streams
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == name)
     }
 
     pub fn table(&self, name: &str) -> Option<&TableDef> {
@@ -142,7 +151,14 @@ impl<'a> Resolver<'a> {
         options.sql_parser.enable_ident_normalization = false;
         options.sql_parser.collect_spans = true;
         options.sql_parser.map_string_types_to_utf8view = false;
-        Resolver { catalog, options, scalars, aggregates, windows, planners: SessionStateDefaults::default_expr_planners() }
+        Resolver {
+            catalog,
+            options,
+            scalars,
+            aggregates,
+            windows,
+            planners: SessionStateDefaults::default_expr_planners(),
+        }
     }
 
     pub fn options(&self) -> &ConfigOptions {
@@ -159,10 +175,14 @@ impl ContextProvider for Resolver<'_> {
                     "error_stream cannot be read by application code; configure it as an output instead".into(),
                 ));
             }
-            return Ok(Arc::new(NamedRelation { schema: s.table_schema() }));
+            return Ok(Arc::new(NamedRelation {
+                schema: s.table_schema(),
+            }));
         }
         if let Some(t) = self.catalog.table(table) {
-            return Ok(Arc::new(NamedRelation { schema: Arc::clone(&t.schema) }));
+            return Ok(Arc::new(NamedRelation {
+                schema: Arc::clone(&t.schema),
+            }));
         }
         let mut known = self.catalog.relation_names();
         known.sort();
@@ -170,7 +190,9 @@ impl ContextProvider for Resolver<'_> {
             Some(k) => format!("; names are case-sensitive when quoted: did you mean \"{k}\"?"),
             None => format!("; known streams and tables: {}", known.join(", ")),
         };
-        Err(DataFusionError::Plan(format!("no stream or reference table named `{table}`{hint}")))
+        Err(DataFusionError::Plan(format!(
+            "no stream or reference table named `{table}`{hint}"
+        )))
     }
 
     fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {

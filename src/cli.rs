@@ -19,7 +19,11 @@ use crate::runtime::{Sink, run};
 use crate::schema::RecordSchema;
 
 #[derive(Debug, Parser)]
-#[command(name = "rowtime", version, about = "Run Amazon Kinesis Data Analytics (KDA) for SQL applications anywhere")]
+#[command(
+    name = "rowtime",
+    version,
+    about = "Run Amazon Kinesis Data Analytics (KDA) for SQL applications anywhere"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -41,7 +45,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct AppArgs {
     /// The application code (.sql).
-    #[arg(value_name = "APP.sql", required_unless_present = "app", conflicts_with = "app")]
+    #[arg(
+        value_name = "APP.sql",
+        required_unless_present = "app",
+        conflicts_with = "app"
+    )]
     pub sql: Option<PathBuf>,
     /// A KDA application definition: the JSON of `aws kinesisanalytics describe-application`.
     #[arg(long = "app", value_name = "APP.json")]
@@ -96,8 +104,17 @@ pub fn main_with(cli: Cli) -> Result<()> {
         Command::Check(args) => {
             let (app, plan) = prepare(&args)?;
             let pumps = plan.pumps.len();
-            let streams = plan.catalog.streams.iter().filter(|s| s.kind == StreamKind::Created).count();
-            println!("{}: ok ({streams} stream(s), {pumps} pump(s), {} reference table(s))", app.code.name, plan.catalog.tables.len());
+            let streams = plan
+                .catalog
+                .streams
+                .iter()
+                .filter(|s| s.kind == StreamKind::Created)
+                .count();
+            println!(
+                "{}: ok ({streams} stream(s), {pumps} pump(s), {} reference table(s))",
+                app.code.name,
+                plan.catalog.tables.len()
+            );
             Ok(())
         }
         Command::Explain(args) => {
@@ -105,14 +122,28 @@ pub fn main_with(cli: Cli) -> Result<()> {
             print!("{plan}");
             Ok(())
         }
-        Command::Generate(Generate::Toll { count, seed, bad_share, start }) => {
+        Command::Generate(Generate::Toll {
+            count,
+            seed,
+            bad_share,
+            start,
+        }) => {
             if !(0.0..=1.0).contains(&bad_share) {
-                return Err(Error::Usage(format!("--bad-share {bad_share}: must be between 0 and 1")));
+                return Err(Error::Usage(format!(
+                    "--bad-share {bad_share}: must be between 0 and 1"
+                )));
             }
-            let mut opts = TollOptions { count, seed, bad_share, ..TollOptions::default() };
+            let mut opts = TollOptions {
+                count,
+                seed,
+                bad_share,
+                ..TollOptions::default()
+            };
             if let Some(start) = start {
                 let t = chrono::NaiveDateTime::parse_from_str(&start, "%Y-%m-%d %H:%M:%S")
-                    .map_err(|e| Error::Usage(format!("--start {start:?}: {e}; write YYYY-MM-DD HH:MM:SS")))?;
+                    .map_err(|e| {
+                        Error::Usage(format!("--start {start:?}: {e}; write YYYY-MM-DD HH:MM:SS"))
+                    })?;
                 opts.start_ms = t.and_utc().timestamp_millis();
             }
             let stdout = std::io::stdout();
@@ -136,7 +167,9 @@ fn load_app(args: &AppArgs) -> Result<Application> {
             }
             Application::from_sql_file(sql)
         }
-        (None, None) => Err(Error::Usage("give an application: APP.sql or --app APP.json".into())),
+        (None, None) => Err(Error::Usage(
+            "give an application: APP.sql or --app APP.json".into(),
+        )),
     }
 }
 
@@ -154,15 +187,19 @@ fn reference_overrides(args: &AppArgs) -> Result<Vec<(String, PathBuf)>> {
 }
 
 fn read_input_schema(args: &AppArgs) -> Result<Option<RecordSchema>> {
-    let Some(path) = &args.input_schema else { return Ok(None) };
+    let Some(path) = &args.input_schema else {
+        return Ok(None);
+    };
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
     // Accept a bare InputSchema or one wrapped as {"InputSchema": {...}}.
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: not JSON: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{}: not JSON: {e}", path.display())))?;
     let inner = value.get("InputSchema").cloned().unwrap_or(value);
     let json = serde_json::from_value(inner)
         .map_err(|e| Error::Usage(format!("{}: not a KDA InputSchema: {e}", path.display())))?;
-    RecordSchema::from_json(&json, &path.display().to_string()).map(Some).map_err(Error::Usage)
+    RecordSchema::from_json(&json, &path.display().to_string())
+        .map(Some)
+        .map_err(Error::Usage)
 }
 
 /// The input, opened; with the first bytes kept aside for schema discovery when needed.
@@ -180,18 +217,30 @@ fn open_input(spec: &str, want_sample: bool) -> Result<Input> {
         Box::new(File::open(spec).map_err(|e| Error::io(spec, e))?)
     };
     if !want_sample {
-        return Ok(Input { reader, sample: None, json });
+        return Ok(Input {
+            reader,
+            sample: None,
+            json,
+        });
     }
     // Read up to 100 lines for discovery, then replay them before the rest.
     let mut buffered = BufReader::new(reader);
     let mut sample = Vec::new();
     for _ in 0..100 {
-        if buffered.read_until(b'\n', &mut sample).map_err(|e| Error::io(spec, e))? == 0 {
+        if buffered
+            .read_until(b'\n', &mut sample)
+            .map_err(|e| Error::io(spec, e))?
+            == 0
+        {
             break;
         }
     }
     let reader: Box<dyn Read + Send> = Box::new(Cursor::new(sample.clone()).chain(buffered));
-    Ok(Input { reader, sample: Some(sample), json })
+    Ok(Input {
+        reader,
+        sample: Some(sample),
+        json,
+    })
 }
 
 fn prepare(args: &AppArgs) -> Result<(Application, Plan)> {
@@ -202,7 +251,13 @@ fn prepare(args: &AppArgs) -> Result<(Application, Plan)> {
         (Some(spec), true) if spec != "-" => Some(open_input(spec, true)?),
         _ => None,
     };
-    let schema = engine::input_schema(&app, given, input.as_ref().and_then(|i| i.sample.as_deref().map(|s| (s, i.json))))?;
+    let schema = engine::input_schema(
+        &app,
+        given,
+        input
+            .as_ref()
+            .and_then(|i| i.sample.as_deref().map(|s| (s, i.json))),
+    )?;
     let references = engine::reference_files(&app, &reference_overrides(args)?)?;
     let plan = engine::plan_application(&app, &schema, &references)?;
     Ok((app, plan))
@@ -220,8 +275,10 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     // Check every flag before reading anything.
     let mut outputs: Vec<(String, String)> = Vec::new();
     for o in &args.output {
-        let (stream, path) =
-            o.split_once('=').filter(|(s, p)| !s.is_empty() && !p.is_empty()).ok_or_else(|| Error::Usage(format!("--output {o}: write STREAM=PATH or STREAM=-")))?;
+        let (stream, path) = o
+            .split_once('=')
+            .filter(|(s, p)| !s.is_empty() && !p.is_empty())
+            .ok_or_else(|| Error::Usage(format!("--output {o}: write STREAM=PATH or STREAM=-")))?;
         outputs.push((stream.to_string(), path.to_string()));
     }
     let overrides = reference_overrides(&args.app)?;
@@ -230,10 +287,16 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     let need_sample = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
     let spec = args.app.input.clone().unwrap_or_else(|| "-".to_string());
     if spec == "-" && std::io::stdin().is_terminal() {
-        eprintln!("rowtime: reading records from the terminal; end with Ctrl-D (or pass --input PATH)");
+        eprintln!(
+            "rowtime: reading records from the terminal; end with Ctrl-D (or pass --input PATH)"
+        );
     }
     let input = open_input(&spec, need_sample)?;
-    let schema = engine::input_schema(&app, given, input.sample.as_deref().map(|s| (s, input.json)))?;
+    let schema = engine::input_schema(
+        &app,
+        given,
+        input.sample.as_deref().map(|s| (s, input.json)),
+    )?;
     let references = engine::reference_files(&app, &overrides)?;
     let plan = engine::plan_application(&app, &schema, &references)?;
     let (tables, table_errors) = engine::load_tables(&references)?;
@@ -251,27 +314,64 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     }
     for (stream, path) in &outputs {
         let Some((index, def)) = plan.catalog.stream(stream) else {
-            let mut names: Vec<String> = plan.catalog.streams.iter().map(|s| s.name.clone()).collect();
+            let mut names: Vec<String> = plan
+                .catalog
+                .streams
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
             names.sort();
-            return Err(Error::Usage(format!("--output {stream}: no stream named `{stream}`; streams are {}", names.join(", "))));
+            return Err(Error::Usage(format!(
+                "--output {stream}: no stream named `{stream}`; streams are {}",
+                names.join(", ")
+            )));
         };
         let names: Vec<String> = def.columns.iter().map(|(n, _)| n.clone()).collect();
         let columns = Columns::of_stream(&names, args.with_rowtime);
         let sink: Box<dyn Sink> = if terminal {
-            Box::new(TableSink::new(Box::new(std::io::stdout()), stream.clone(), columns))
-        } else if Path::new(path).extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            Box::new(TableSink::new(
+                Box::new(std::io::stdout()),
+                stream.clone(),
+                columns,
+            ))
+        } else if Path::new(path)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
             Box::new(CsvSink::new(output_writer(path)?, path.clone(), columns))
         } else {
-            Box::new(JsonLinesSink::new(output_writer(path)?, path.clone(), columns))
+            Box::new(JsonLinesSink::new(
+                output_writer(path)?,
+                path.clone(),
+                columns,
+            ))
         };
         dataflow.add_sink(index, sink);
     }
     if terminal && !outputs.iter().any(|(s, _)| s == ERROR_STREAM) {
-        eprintln!("rowtime: showing {}; rows that fail go to error_stream (add --output error_stream=- to see them)", outputs.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "rowtime: showing {}; rows that fail go to error_stream (add --output error_stream=- to see them)",
+            outputs
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    let first_input = app.inputs.first().map(|i| format!("{}_001", i.name_prefix)).unwrap_or_default();
-    let (source, source_def) = plan.catalog.stream(&first_input).ok_or_else(|| Error::Application(format!("no source stream {first_input}")))?;
-    let mut decoder = SourceDecoder::new(&schema, with_rowtime(&source_def.table_schema()), args.rowtime_from.as_deref())?;
+    let first_input = app
+        .inputs
+        .first()
+        .map(|i| format!("{}_001", i.name_prefix))
+        .unwrap_or_default();
+    let (source, source_def) = plan
+        .catalog
+        .stream(&first_input)
+        .ok_or_else(|| Error::Application(format!("no source stream {first_input}")))?;
+    let mut decoder = SourceDecoder::new(
+        &schema,
+        with_rowtime(&source_def.table_schema()),
+        args.rowtime_from.as_deref(),
+    )?;
     run(&mut dataflow, source, &mut decoder, input.reader, true)?;
     Ok(())
 }

@@ -11,7 +11,8 @@
 //! Every error carries `file:line:column`, the offending line and a caret.
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query,
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, Query,
 };
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -30,7 +31,10 @@ pub struct SourceText {
 
 impl SourceText {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceText {
-        SourceText { name: name.into(), text: text.into() }
+        SourceText {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     /// An error at a location of this text.
@@ -132,7 +136,10 @@ pub fn function_call(name: &str, args: Vec<Expr>) -> Expr {
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {
             duplicate_treatment: None,
-            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
             clauses: vec![],
         }),
         filter: None,
@@ -145,19 +152,30 @@ pub fn function_call(name: &str, args: Vec<Expr>) -> Expr {
 /// Parses application code into statements.
 pub fn parse_application(src: &SourceText) -> Result<Vec<AppStatement>> {
     let dialect = KdaDialect;
-    let tokens = Tokenizer::new(&dialect, &src.text).tokenize_with_location().map_err(|e| {
-        let at = Location { line: e.location.line, column: e.location.column };
-        src.error_at(at, e.message.clone()).into_error()
-    })?;
+    let tokens = Tokenizer::new(&dialect, &src.text)
+        .tokenize_with_location()
+        .map_err(|e| {
+            let at = Location {
+                line: e.location.line,
+                column: e.location.column,
+            };
+            src.error_at(at, e.message.clone()).into_error()
+        })?;
     let tokens = fold_case(tokens);
     let mut statements = Vec::new();
     for tokens in split_statements(tokens) {
         statements.push(parse_statement(src, tokens)?);
     }
     if statements.is_empty() {
-        return Err(Diagnostic::at(&src.name, &src.text, 0, 0, "the application code has no statements")
-            .with_help("write CREATE STREAM and CREATE PUMP statements separated by `;`")
-            .into_error());
+        return Err(Diagnostic::at(
+            &src.name,
+            &src.text,
+            0,
+            0,
+            "the application code has no statements",
+        )
+        .with_help("write CREATE STREAM and CREATE PUMP statements separated by `;`")
+        .into_error());
     }
     Ok(statements)
 }
@@ -167,10 +185,10 @@ fn fold_case(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     tokens
         .into_iter()
         .map(|mut t| {
-            if let Token::Word(w) = &mut t.token {
-                if w.quote_style.is_none() {
-                    w.value = w.value.to_uppercase();
-                }
+            if let Token::Word(w) = &mut t.token
+                && w.quote_style.is_none()
+            {
+                w.value = w.value.to_uppercase();
             }
             t
         })
@@ -241,7 +259,10 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
     let mut i = 0;
     if !word_is(code[i], "CREATE") {
         return Err(src
-            .error_span(first.span, format!("unexpected `{}` at the start of a statement", first.token))
+            .error_span(
+                first.span,
+                format!("unexpected `{}` at the start of a statement", first.token),
+            )
             .with_help(STATEMENT_HELP)
             .into_error());
     }
@@ -251,28 +272,47 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
     }
     let kind = code.get(i).copied();
     match kind {
-        Some(t) if word_is(t, "STREAM") => parse_create_stream(src, &code[i + 1..], start).map(AppStatement::CreateStream),
+        Some(t) if word_is(t, "STREAM") => {
+            parse_create_stream(src, &code[i + 1..], start).map(AppStatement::CreateStream)
+        }
         Some(t) if word_is(t, "PUMP") => {
             // Hand the parser everything after `PUMP`, with `SELECT STREAM` turned into `SELECT`.
-            let pos = tokens.iter().position(|x| std::ptr::eq(x, t)).expect("token from this list");
+            let pos = tokens
+                .iter()
+                .position(|x| std::ptr::eq(x, t))
+                .expect("token from this list");
             parse_create_pump(src, tokens[pos + 1..].to_vec(), start).map(AppStatement::CreatePump)
         }
         Some(t) => Err(src
             .error_span(t.span, format!("`CREATE {}` is not supported", t.token))
-            .with_help("only CREATE STREAM and CREATE PUMP are supported (CREATE FUNCTION is not yet)")
+            .with_help(
+                "only CREATE STREAM and CREATE PUMP are supported (CREATE FUNCTION is not yet)",
+            )
             .into_error()),
-        None => Err(src.error_span(first.span, "incomplete CREATE statement").with_help(STATEMENT_HELP).into_error()),
+        None => Err(src
+            .error_span(first.span, "incomplete CREATE statement")
+            .with_help(STATEMENT_HELP)
+            .into_error()),
     }
 }
 
-fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) -> Result<CreateStream> {
+fn parse_create_stream(
+    src: &SourceText,
+    code: &[&TokenWithSpan],
+    at: Location,
+) -> Result<CreateStream> {
     let mut it = code.iter().copied().peekable();
-    let name_tok = it.next().ok_or_else(|| src.error_at(at, "CREATE STREAM needs a name").into_error())?;
+    let name_tok = it
+        .next()
+        .ok_or_else(|| src.error_at(at, "CREATE STREAM needs a name").into_error())?;
     let name = match &name_tok.token {
         Token::Word(w) => w.value.clone(),
         other => {
             return Err(src
-                .error_span(name_tok.span, format!("expected a stream name, found `{other}`"))
+                .error_span(
+                    name_tok.span,
+                    format!("expected a stream name, found `{other}`"),
+                )
                 .into_error());
         }
     };
@@ -280,7 +320,10 @@ fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) 
         Some(t) if t.token == Token::LParen => {}
         Some(t) => {
             return Err(src
-                .error_span(t.span, format!("expected `(` and the column list, found `{}`", t.token))
+                .error_span(
+                    t.span,
+                    format!("expected `(` and the column list, found `{}`", t.token),
+                )
                 .with_help("write CREATE STREAM name (column type, …)")
                 .into_error());
         }
@@ -293,21 +336,37 @@ fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) 
     }
     let mut columns: Vec<StreamColumn> = Vec::new();
     loop {
-        let col_tok = it.next().ok_or_else(|| src.error_at(name_tok.span.start, "unclosed column list").into_error())?;
+        let col_tok = it.next().ok_or_else(|| {
+            src.error_at(name_tok.span.start, "unclosed column list")
+                .into_error()
+        })?;
         let col_name = match &col_tok.token {
             Token::Word(w) => w.value.clone(),
             other => {
-                return Err(src.error_span(col_tok.span, format!("expected a column name, found `{other}`")).into_error());
+                return Err(src
+                    .error_span(
+                        col_tok.span,
+                        format!("expected a column name, found `{other}`"),
+                    )
+                    .into_error());
             }
         };
         if col_name == "ROWTIME" {
             return Err(src
-                .error_span(col_tok.span, "ROWTIME is a system column of every stream and cannot be declared")
+                .error_span(
+                    col_tok.span,
+                    "ROWTIME is a system column of every stream and cannot be declared",
+                )
                 .with_help("remove it from the column list; every stream has ROWTIME")
                 .into_error());
         }
         if columns.iter().any(|c| c.name == col_name) {
-            return Err(src.error_span(col_tok.span, format!("column `{col_name}` is declared twice")).into_error());
+            return Err(src
+                .error_span(
+                    col_tok.span,
+                    format!("column `{col_name}` is declared twice"),
+                )
+                .into_error());
         }
         // The type: every token up to `,` or `)` at depth 0.
         let mut depth = 0;
@@ -324,10 +383,15 @@ fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) 
             type_tokens.push(t);
         };
         let Some(closed) = closed else {
-            return Err(src.error_span(col_tok.span, "unclosed column list: expected `)`").into_error());
+            return Err(src
+                .error_span(col_tok.span, "unclosed column list: expected `)`")
+                .into_error());
         };
         let mut not_null = false;
-        if type_tokens.len() >= 2 && word_is(type_tokens[type_tokens.len() - 2], "NOT") && word_is(type_tokens[type_tokens.len() - 1], "NULL") {
+        if type_tokens.len() >= 2
+            && word_is(type_tokens[type_tokens.len() - 2], "NOT")
+            && word_is(type_tokens[type_tokens.len() - 1], "NULL")
+        {
             not_null = true;
             type_tokens.truncate(type_tokens.len() - 2);
         }
@@ -337,10 +401,27 @@ fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) 
                 .with_help(format!("allowed types: {ALLOWED_TYPES}"))
                 .into_error());
         };
-        let type_text: String = type_tokens.iter().map(|t| t.token.to_string()).collect::<Vec<_>>().join(" ");
-        let sql_type = SqlType::parse(&type_text.replace(" ( ", "(").replace(" )", ")").replace(" , ", ","))
-            .map_err(|e| src.error_span(first_type.span, format!("column `{col_name}`: {e}")).into_error())?;
-        columns.push(StreamColumn { name: col_name, sql_type, not_null, at: col_tok.span.start });
+        let type_text: String = type_tokens
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let sql_type = SqlType::parse(
+            &type_text
+                .replace(" ( ", "(")
+                .replace(" )", ")")
+                .replace(" , ", ","),
+        )
+        .map_err(|e| {
+            src.error_span(first_type.span, format!("column `{col_name}`: {e}"))
+                .into_error()
+        })?;
+        columns.push(StreamColumn {
+            name: col_name,
+            sql_type,
+            not_null,
+            at: col_tok.span.start,
+        });
         if closed {
             break;
         }
@@ -350,57 +431,104 @@ fn parse_create_stream(src: &SourceText, code: &[&TokenWithSpan], at: Location) 
             it.next();
         } else {
             return Err(src
-                .error_span(t.span, format!("unexpected `{}` after the column list", t.token))
+                .error_span(
+                    t.span,
+                    format!("unexpected `{}` after the column list", t.token),
+                )
                 .with_help("end the statement with `;`")
                 .into_error());
         }
     }
     if let Some(t) = it.next() {
-        return Err(src.error_span(t.span, format!("unexpected `{}` at the end of CREATE STREAM", t.token)).into_error());
+        return Err(src
+            .error_span(
+                t.span,
+                format!("unexpected `{}` at the end of CREATE STREAM", t.token),
+            )
+            .into_error());
     }
     Ok(CreateStream { name, columns, at })
 }
 
-fn parse_create_pump(src: &SourceText, tokens: Vec<TokenWithSpan>, at: Location) -> Result<CreatePump> {
+fn parse_create_pump(
+    src: &SourceText,
+    tokens: Vec<TokenWithSpan>,
+    at: Location,
+) -> Result<CreatePump> {
     let dialect = KdaDialect;
     let (tokens, had_stream) = strip_select_stream(tokens);
     // Errors at the end of the statement ("found: EOF") point just after its last token.
-    let end = tokens.iter().rev().find(|t| is_code(t)).map(|t| t.span.end).unwrap_or(at);
+    let end = tokens
+        .iter()
+        .rev()
+        .find(|t| is_code(t))
+        .map(|t| t.span.end)
+        .unwrap_or(at);
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let help = Some("write CREATE PUMP name AS INSERT INTO stream [(column, …)] SELECT STREAM …");
     let name_tok = p.peek_token();
-    let name = p.parse_identifier().map_err(|e| parser_error(src, e, at, help))?.value;
+    let name = p
+        .parse_identifier()
+        .map_err(|e| parser_error(src, e, at, help))?
+        .value;
     let _ = name_tok;
-    p.expect_keyword(Keyword::AS).map_err(|e| parser_error(src, e, at, help))?;
-    p.expect_keyword(Keyword::INSERT).map_err(|e| parser_error(src, e, at, help))?;
-    p.expect_keyword(Keyword::INTO).map_err(|e| parser_error(src, e, at, help))?;
+    p.expect_keyword(Keyword::AS)
+        .map_err(|e| parser_error(src, e, at, help))?;
+    p.expect_keyword(Keyword::INSERT)
+        .map_err(|e| parser_error(src, e, at, help))?;
+    p.expect_keyword(Keyword::INTO)
+        .map_err(|e| parser_error(src, e, at, help))?;
     let target_tok = p.peek_token();
-    let target = p.parse_identifier().map_err(|e| parser_error(src, e, at, help))?.value;
-    let columns = if p.peek_token().token == Token::LParen && !matches!(&p.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::SELECT)
+    let target = p
+        .parse_identifier()
+        .map_err(|e| parser_error(src, e, at, help))?
+        .value;
+    let columns = if p.peek_token().token == Token::LParen
+        && !matches!(&p.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::SELECT)
     {
-        p.expect_token(&Token::LParen).map_err(|e| parser_error(src, e, at, help))?;
-        let cols = p.parse_comma_separated(|p| p.parse_identifier()).map_err(|e| parser_error(src, e, at, help))?;
-        p.expect_token(&Token::RParen).map_err(|e| parser_error(src, e, at, help))?;
+        p.expect_token(&Token::LParen)
+            .map_err(|e| parser_error(src, e, at, help))?;
+        let cols = p
+            .parse_comma_separated(|p| p.parse_identifier())
+            .map_err(|e| parser_error(src, e, at, help))?;
+        p.expect_token(&Token::RParen)
+            .map_err(|e| parser_error(src, e, at, help))?;
         Some(cols)
     } else {
         None
     };
     let query_tok = p.peek_token();
-    let query = p.parse_query().map_err(|e| parser_error(src, e, end, help))?;
+    let query = p
+        .parse_query()
+        .map_err(|e| parser_error(src, e, end, help))?;
     let rest = p.peek_token();
     if rest.token != Token::EOF {
         return Err(src
-            .error_span(rest.span, format!("unexpected `{}` after the query", rest.token))
+            .error_span(
+                rest.span,
+                format!("unexpected `{}` after the query", rest.token),
+            )
             .with_help("end each statement with `;`")
             .into_error());
     }
     if !had_stream {
         return Err(src
-            .error_span(query_tok.span, "a pump's query must be a streaming query: `SELECT STREAM …`")
+            .error_span(
+                query_tok.span,
+                "a pump's query must be a streaming query: `SELECT STREAM …`",
+            )
             .with_help("write SELECT STREAM instead of SELECT")
             .into_error());
     }
-    Ok(CreatePump { name, target, target_at: target_tok.span.start, columns, query, at, query_at: query_tok.span.start })
+    Ok(CreatePump {
+        name,
+        target,
+        target_at: target_tok.span.start,
+        columns,
+        query,
+        at,
+        query_at: query_tok.span.start,
+    })
 }
 
 /// Removes `STREAM` right after every `SELECT`; reports whether the first `SELECT` had it.
@@ -446,14 +574,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(stmts.len(), 2);
-        let AppStatement::CreateStream(s) = &stmts[0] else { panic!("not a stream") };
+        let AppStatement::CreateStream(s) = &stmts[0] else {
+            panic!("not a stream")
+        };
         assert_eq!(s.name, "DEST");
         assert_eq!(s.columns[0].name, "TICKER_SYMBOL");
         assert_eq!(s.columns[1].name, "Price");
-        assert_eq!(s.columns[1].sql_type, SqlType::Decimal { precision: 8, scale: 2 });
+        assert_eq!(
+            s.columns[1].sql_type,
+            SqlType::Decimal {
+                precision: 8,
+                scale: 2
+            }
+        );
         assert!(s.columns[1].not_null);
         assert_eq!(s.columns[2].sql_type, SqlType::Integer);
-        let AppStatement::CreatePump(p) = &stmts[1] else { panic!("not a pump") };
+        let AppStatement::CreatePump(p) = &stmts[1] else {
+            panic!("not a pump")
+        };
         assert_eq!(p.name, "P");
         assert_eq!(p.target, "DEST");
         assert_eq!(p.columns.as_ref().unwrap().len(), 2);
@@ -463,8 +601,13 @@ mod tests {
 
     #[test]
     fn rejects_a_pump_without_select_stream() {
-        let err = parse("CREATE PUMP p AS INSERT INTO d SELECT a FROM s;").unwrap_err().to_string();
-        assert!(err.starts_with("app.sql:1:32: error: a pump's query must be a streaming query"), "{err}");
+        let err = parse("CREATE PUMP p AS INSERT INTO d SELECT a FROM s;")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("app.sql:1:32: error: a pump's query must be a streaming query"),
+            "{err}"
+        );
         assert!(err.contains("SELECT STREAM instead of SELECT"), "{err}");
     }
 
@@ -480,13 +623,25 @@ mod tests {
 
     #[test]
     fn rejects_unknown_types_and_statements() {
-        let err = parse("CREATE STREAM d (a STRING);").unwrap_err().to_string();
-        assert!(err.starts_with("app.sql:1:20: error: column `A`: unknown type `STRING`"), "{err}");
+        let err = parse("CREATE STREAM d (a STRING);")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("app.sql:1:20: error: column `A`: unknown type `STRING`"),
+            "{err}"
+        );
         let err = parse("DROP STREAM d;").unwrap_err().to_string();
-        assert!(err.contains("unexpected `DROP` at the start of a statement"), "{err}");
-        let err = parse("CREATE TABLE t (a INTEGER);").unwrap_err().to_string();
+        assert!(
+            err.contains("unexpected `DROP` at the start of a statement"),
+            "{err}"
+        );
+        let err = parse("CREATE TABLE t (a INTEGER);")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`CREATE TABLE` is not supported"), "{err}");
-        let err = parse("CREATE STREAM d (ROWTIME TIMESTAMP);").unwrap_err().to_string();
+        let err = parse("CREATE STREAM d (ROWTIME TIMESTAMP);")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ROWTIME is a system column"), "{err}");
     }
 }

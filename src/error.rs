@@ -22,7 +22,10 @@ pub enum Error {
     Usage(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
     #[error(transparent)]
@@ -33,7 +36,10 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl fmt::Display, source: std::io::Error) -> Error {
-        Error::Io { path: path.to_string(), source }
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
     }
 
     /// True when the application itself was rejected (exit code 1); false for usage and I/O errors (2).
@@ -60,13 +66,30 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic at `line:column` of `text` (the whole source file).
-    pub fn at(file: &str, text: &str, line: u64, column: u64, message: impl Into<String>) -> Diagnostic {
+    pub fn at(
+        file: &str,
+        text: &str,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         let source_line = if line > 0 {
-            text.lines().nth(line as usize - 1).unwrap_or("").to_string()
+            text.lines()
+                .nth(line as usize - 1)
+                .unwrap_or("")
+                .to_string()
         } else {
             String::new()
         };
-        Diagnostic { file: file.to_string(), line, column, width: 1, source_line, message: message.into(), help: None }
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            column,
+            width: 1,
+            source_line,
+            message: message.into(),
+            help: None,
+        }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
@@ -89,13 +112,21 @@ impl fmt::Display for Diagnostic {
         if self.line == 0 {
             write!(f, "{}: error: {}", self.file, self.message)?;
         } else {
-            writeln!(f, "{}:{}:{}: error: {}", self.file, self.line, self.column, self.message)?;
+            writeln!(
+                f,
+                "{}:{}:{}: error: {}",
+                self.file, self.line, self.column, self.message
+            )?;
             let number = self.line.to_string();
             let pad = " ".repeat(number.len());
             let line = self.source_line.replace('\t', " ");
             writeln!(f, "{pad} |")?;
             writeln!(f, "{number} | {line}")?;
-            let indent: String = line.chars().take(self.column.saturating_sub(1) as usize).map(|_| ' ').collect();
+            let indent: String = line
+                .chars()
+                .take(self.column.saturating_sub(1) as usize)
+                .map(|_| ' ')
+                .collect();
             write!(f, "{pad} | {indent}{}", "^".repeat(self.width))?;
         }
         if let Some(help) = &self.help {
@@ -112,7 +143,9 @@ mod tests {
     #[test]
     fn renders_a_caret_under_the_column() {
         let text = "SELECT STREAM a\nFROM s WHERE x > 1";
-        let d = Diagnostic::at("app.sql", text, 2, 14, "column `X` not found").with_width(1).with_help("columns are A, B");
+        let d = Diagnostic::at("app.sql", text, 2, 14, "column `X` not found")
+            .with_width(1)
+            .with_help("columns are A, B");
         assert_eq!(
             d.to_string(),
             "app.sql:2:14: error: column `X` not found\n  |\n2 | FROM s WHERE x > 1\n  |              ^\n  = help: columns are A, B"

@@ -59,7 +59,11 @@ pub fn error_batch(rows: &[ErrorRow], error_time: i64, replay: bool) -> RecordBa
     let mut data_row = StringBuilder::new();
     let mut pump = StringBuilder::new();
     for r in rows {
-        time.append_value(if replay { r.data_rowtime.unwrap_or(error_time) } else { error_time });
+        time.append_value(if replay {
+            r.data_rowtime.unwrap_or(error_time)
+        } else {
+            error_time
+        });
         level.append_value("ERROR");
         name.append_value(r.name);
         message.append_value(&r.message);
@@ -79,5 +83,6 @@ pub fn error_batch(rows: &[ErrorRow], error_time: i64, replay: bool) -> RecordBa
         Arc::clone(&time),
         time,
     ];
-    RecordBatch::try_new(crate::exec::with_rowtime(&def.table_schema()), columns).expect("error_stream columns match")
+    RecordBatch::try_new(crate::exec::with_rowtime(&def.table_schema()), columns)
+        .expect("error_stream columns match")
 }

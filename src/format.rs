@@ -28,7 +28,11 @@ pub enum JsonKind {
 }
 
 pub fn json_kind(dt: &DataType) -> JsonKind {
-    if dt.is_numeric() || matches!(dt, DataType::Boolean | DataType::Null) { JsonKind::Bare } else { JsonKind::Text }
+    if dt.is_numeric() || matches!(dt, DataType::Boolean | DataType::Null) {
+        JsonKind::Bare
+    } else {
+        JsonKind::Text
+    }
 }
 
 /// Formats the columns of a batch for JSON, one formatter per column.
@@ -51,8 +55,14 @@ impl<'a> JsonRowFormatter<'a> {
             let f = ArrayFormatter::try_new(array.as_ref(), options)?;
             cols.push((f, json_kind(array.data_type()), array));
         }
-        let names = names.iter().map(|n| serde_json::to_string(n).expect("a string serializes")).collect();
-        Ok(JsonRowFormatter { names, columns: cols })
+        let names = names
+            .iter()
+            .map(|n| serde_json::to_string(n).expect("a string serializes"))
+            .collect();
+        Ok(JsonRowFormatter {
+            names,
+            columns: cols,
+        })
     }
 
     /// Appends row `row` as one JSON object (no newline).
@@ -92,7 +102,13 @@ impl<'a> JsonRowFormatter<'a> {
 /// One row of a batch's first `n` columns as a JSON object (used for error_stream's DATA_ROW).
 pub fn row_as_json(batch: &RecordBatch, n: usize, row: usize) -> String {
     let options = format_options();
-    let names: Vec<String> = batch.schema().fields().iter().take(n).map(|f| f.name().clone()).collect();
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .take(n)
+        .map(|f| f.name().clone())
+        .collect();
     let columns: Vec<usize> = (0..n).collect();
     let mut out = String::new();
     match JsonRowFormatter::new(batch, &columns, &names, &options) {
@@ -117,7 +133,9 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use std::sync::Arc;
 
-    use datafusion::arrow::array::{Decimal128Array, Float64Array, StringArray, TimestampMillisecondArray};
+    use datafusion::arrow::array::{
+        Decimal128Array, Float64Array, StringArray, TimestampMillisecondArray,
+    };
     use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
 
     use super::*;
@@ -134,8 +152,15 @@ mod tests {
             schema,
             vec![
                 Arc::new(StringArray::from(vec![Some("a \"q\""), None])),
-                Arc::new(TimestampMillisecondArray::from(vec![Some(1_541_034_000_123), None])),
-                Arc::new(Decimal128Array::from(vec![Some(1250), None]).with_precision_and_scale(8, 2).unwrap()),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(1_541_034_000_123),
+                    None,
+                ])),
+                Arc::new(
+                    Decimal128Array::from(vec![Some(1250), None])
+                        .with_precision_and_scale(8, 2)
+                        .unwrap(),
+                ),
                 Arc::new(Float64Array::from(vec![Some(f64::NAN), Some(-0.5)])),
             ],
         )
@@ -144,7 +169,10 @@ mod tests {
             row_as_json(&batch, 4, 0),
             r#"{"Name":"a \"q\"","T":"2018-11-01 01:00:00.123","D":12.50,"F":null}"#
         );
-        assert_eq!(row_as_json(&batch, 4, 1), r#"{"Name":null,"T":null,"D":null,"F":-0.5}"#);
+        assert_eq!(
+            row_as_json(&batch, 4, 1),
+            r#"{"Name":null,"T":null,"D":null,"F":-0.5}"#
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart, Query, Value,
-    visit_expressions_mut,
+    BinaryOperator, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, ObjectNamePart, Query, Value, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -23,11 +23,9 @@ pub struct RewriteError {
 }
 
 pub fn rewrite_kda_functions(query: &mut Query) -> Result<(), RewriteError> {
-    let flow = visit_expressions_mut(query, |expr| {
-        match rewrite(expr) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => ControlFlow::Break(e),
-        }
+    let flow = visit_expressions_mut(query, |expr| match rewrite(expr) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => ControlFlow::Break(e),
     });
     match flow {
         ControlFlow::Break(e) => Err(e),
@@ -51,7 +49,10 @@ fn unit_name(field: &DateTimeField) -> Option<&'static str> {
 fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
     use datafusion::sql::sqlparser::ast::Spanned;
     match expr {
-        Expr::Floor { expr: inner, field: CeilFloorKind::DateTimeField(field) } if *field != DateTimeField::NoDateTime => {
+        Expr::Floor {
+            expr: inner,
+            field: CeilFloorKind::DateTimeField(field),
+        } if *field != DateTimeField::NoDateTime => {
             let span = inner.span();
             let unit = unit_name(field).ok_or_else(|| RewriteError {
                 span,
@@ -59,9 +60,15 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                 help: "use one of YEAR, MONTH, WEEK, DAY, HOUR, MINUTE, SECOND".into(),
             })?;
             let arg = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
-            *expr = function_call("date_trunc", vec![Expr::value(Value::SingleQuotedString(unit.into())), arg]);
+            *expr = function_call(
+                "date_trunc",
+                vec![Expr::value(Value::SingleQuotedString(unit.into())), arg],
+            );
         }
-        Expr::Ceil { expr: inner, field: CeilFloorKind::DateTimeField(field) } if *field != DateTimeField::NoDateTime => {
+        Expr::Ceil {
+            expr: inner,
+            field: CeilFloorKind::DateTimeField(field),
+        } if *field != DateTimeField::NoDateTime => {
             return Err(RewriteError {
                 span: inner.span(),
                 message: "CEIL(… TO unit) is not supported yet".into(),
@@ -102,12 +109,11 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                         right: Box::new(width),
                     }
                 };
-            } else if f.name.0.len() == 1 {
-                if let ObjectNamePart::Identifier(ident) = &mut f.name.0[0] {
-                    if ident.quote_style.is_none() {
-                        ident.value = ident.value.to_lowercase();
-                    }
-                }
+            } else if f.name.0.len() == 1
+                && let ObjectNamePart::Identifier(ident) = &mut f.name.0[0]
+                && ident.quote_style.is_none()
+            {
+                ident.value = ident.value.to_lowercase();
             }
         }
         _ => {}

@@ -103,7 +103,11 @@ impl Plan {
                 if done[i] {
                     continue;
                 }
-                let waiting = self.pumps.iter().enumerate().any(|(j, q)| !done[j] && j != i && q.target == p.source);
+                let waiting = self
+                    .pumps
+                    .iter()
+                    .enumerate()
+                    .any(|(j, q)| !done[j] && j != i && q.target == p.source);
                 if !waiting {
                     done[i] = true;
                     order.push(i);
@@ -117,7 +121,10 @@ impl Plan {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let columns = |cols: &[(String, SqlType)]| {
-            cols.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
+            cols.iter()
+                .map(|(n, t)| format!("{n} {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         for s in &self.catalog.streams {
             let kind = match s.kind {
@@ -125,7 +132,12 @@ impl fmt::Display for Plan {
                 StreamKind::Created => "stream",
                 StreamKind::Error => "error stream",
             };
-            writeln!(f, "{kind} {} ({}, ROWTIME TIMESTAMP)", s.name, columns(&s.columns))?;
+            writeln!(
+                f,
+                "{kind} {} ({}, ROWTIME TIMESTAMP)",
+                s.name,
+                columns(&s.columns)
+            )?;
         }
         for t in &self.catalog.tables {
             let cols: Vec<String> = t
@@ -133,14 +145,20 @@ impl fmt::Display for Plan {
                 .fields()
                 .iter()
                 .map(|c| {
-                    let ty = SqlType::from_arrow(c.data_type()).map(|t| t.to_string()).unwrap_or_else(|| c.data_type().to_string());
+                    let ty = SqlType::from_arrow(c.data_type())
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| c.data_type().to_string());
                     format!("{} {ty}", c.name())
                 })
                 .collect();
             writeln!(f, "reference table {} ({})", t.name, cols.join(", "))?;
         }
         for p in &self.pumps {
-            writeln!(f, "pump {}: {} -> {}", p.name, self.catalog.streams[p.source].name, self.catalog.streams[p.target].name)?;
+            writeln!(
+                f,
+                "pump {}: {} -> {}",
+                p.name, self.catalog.streams[p.source].name, self.catalog.streams[p.target].name
+            )?;
             for (i, op) in p.ops.iter().enumerate() {
                 writeln!(f, "  {}. {op}", i + 1)?;
             }
@@ -158,7 +176,9 @@ pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog)
             AppStatement::CreateStream(s) => create_stream(src, s, &mut catalog, &pumps)?,
             AppStatement::CreatePump(p) => {
                 if pumps.iter().any(|x| x.name == p.name) {
-                    return Err(src.error_at(p.at, format!("pump `{}` is created twice", p.name)).into_error());
+                    return Err(src
+                        .error_at(p.at, format!("pump `{}` is created twice", p.name))
+                        .into_error());
                 }
                 let pump = plan_pump(src, p, &catalog)?;
                 pumps.push(pump);
@@ -170,30 +190,53 @@ pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog)
     Ok(plan)
 }
 
-fn create_stream(src: &SourceText, s: &CreateStream, catalog: &mut Catalog, pumps: &[PumpPlan]) -> Result<()> {
+fn create_stream(
+    src: &SourceText,
+    s: &CreateStream,
+    catalog: &mut Catalog,
+    pumps: &[PumpPlan],
+) -> Result<()> {
     if s.name.eq_ignore_ascii_case(ERROR_STREAM) {
         return Err(src
-            .error_at(s.at, "`error_stream` is the system error stream and cannot be created")
+            .error_at(
+                s.at,
+                "`error_stream` is the system error stream and cannot be created",
+            )
             .with_help("choose another name")
             .into_error());
     }
     if catalog.table(&s.name).is_some() {
-        return Err(src.error_at(s.at, format!("`{}` is already a reference table", s.name)).into_error());
+        return Err(src
+            .error_at(s.at, format!("`{}` is already a reference table", s.name))
+            .into_error());
     }
     let def = StreamDef {
         name: s.name.clone(),
-        columns: s.columns.iter().map(|c| (c.name.clone(), c.sql_type)).collect(),
+        columns: s
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.sql_type))
+            .collect(),
         kind: StreamKind::Created,
     };
     match catalog.stream(&s.name) {
         Some((_, existing)) if existing.kind == StreamKind::Source => Err(src
-            .error_at(s.at, format!("`{}` is a source stream created by the input configuration", s.name))
+            .error_at(
+                s.at,
+                format!(
+                    "`{}` is a source stream created by the input configuration",
+                    s.name
+                ),
+            )
             .with_help("choose another name for the stream")
             .into_error()),
         Some((i, _)) => {
             if pumps.iter().any(|p| p.source == i || p.target == i) {
                 return Err(src
-                    .error_at(s.at, format!("stream `{}` is redefined after a pump uses it", s.name))
+                    .error_at(
+                        s.at,
+                        format!("stream `{}` is redefined after a pump uses it", s.name),
+                    )
                     .with_help("define each stream once, before the pumps that use it")
                     .into_error());
             }
@@ -217,19 +260,32 @@ fn check_cycles(src: &SourceText, statements: &[AppStatement], plan: &Plan) -> R
                 let at = statements
                     .iter()
                     .find_map(|st| match st {
-                        AppStatement::CreatePump(cp) if cp.name == plan.pumps[i].name => Some(cp.at),
+                        AppStatement::CreatePump(cp) if cp.name == plan.pumps[i].name => {
+                            Some(cp.at)
+                        }
                         _ => None,
                     })
                     .unwrap_or(Location { line: 0, column: 0 });
                 return Err(src
-                    .error_at(at, format!("pump `{}` feeds its own source stream `{}` (a cycle)", p.name, plan.catalog.streams[s].name))
+                    .error_at(
+                        at,
+                        format!(
+                            "pump `{}` feeds its own source stream `{}` (a cycle)",
+                            p.name, plan.catalog.streams[s].name
+                        ),
+                    )
                     .with_help("pumps must form a chain: write into a new stream")
                     .into_error());
             }
             if std::mem::replace(&mut seen[s], true) {
                 continue;
             }
-            reach.extend(plan.pumps.iter().filter(|q| q.source == s).map(|q| q.target));
+            reach.extend(
+                plan.pumps
+                    .iter()
+                    .filter(|q| q.source == s)
+                    .map(|q| q.target),
+            );
         }
     }
     Ok(())
@@ -237,22 +293,30 @@ fn check_cycles(src: &SourceText, statements: &[AppStatement], plan: &Plan) -> R
 
 /// Turns a DataFusion planning error into a diagnostic at its span (or at `at`).
 fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Error {
-    if let Some(d) = e.diagnostic() {
-        if let Some(span) = d.span {
-            let span = datafusion::sql::sqlparser::tokenizer::Span::new(
-                Location { line: span.start.line, column: span.start.column },
-                Location { line: span.end.line, column: span.end.column },
-            );
-            let mut diag = src.error_span(span, d.message.clone());
-            if let Some(h) = d.helps.first() {
-                diag = diag.with_help(h.message.clone());
-            }
-            return diag.into_error();
+    if let Some(d) = e.diagnostic()
+        && let Some(span) = d.span
+    {
+        let span = datafusion::sql::sqlparser::tokenizer::Span::new(
+            Location {
+                line: span.start.line,
+                column: span.start.column,
+            },
+            Location {
+                line: span.end.line,
+                column: span.end.column,
+            },
+        );
+        let mut diag = src.error_span(span, d.message.clone());
+        if let Some(h) = d.helps.first() {
+            diag = diag.with_help(h.message.clone());
         }
+        return diag.into_error();
     }
     let root = e.find_root();
     let message = match root {
-        DataFusionError::Plan(m) | DataFusionError::NotImplemented(m) | DataFusionError::Execution(m) => m.clone(),
+        DataFusionError::Plan(m)
+        | DataFusionError::NotImplemented(m)
+        | DataFusionError::Execution(m) => m.clone(),
         DataFusionError::SchemaError(e, _) => e.to_string(),
         other => other.message().to_string(),
     };
@@ -269,33 +333,61 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Pump
         }
         Some(found) => found,
         None => {
-            let known: Vec<String> =
-                catalog.streams.iter().filter(|s| s.kind == StreamKind::Created).map(|s| s.name.clone()).collect();
+            let known: Vec<String> = catalog
+                .streams
+                .iter()
+                .filter(|s| s.kind == StreamKind::Created)
+                .map(|s| s.name.clone())
+                .collect();
             let help = match known.iter().find(|k| k.eq_ignore_ascii_case(&p.target)) {
                 Some(k) => format!("quoted names are case-sensitive: did you mean \"{k}\"?"),
                 None if known.is_empty() => "create it first with CREATE STREAM".to_string(),
-                None => format!("create it first with CREATE STREAM; streams are: {}", known.join(", ")),
+                None => format!(
+                    "create it first with CREATE STREAM; streams are: {}",
+                    known.join(", ")
+                ),
             };
-            return Err(src.error_at(p.target_at, format!("no stream named `{}`", p.target)).with_help(help).into_error());
+            return Err(src
+                .error_at(p.target_at, format!("no stream named `{}`", p.target))
+                .with_help(help)
+                .into_error());
         }
     };
     let mut query = p.query.clone();
-    rewrite_kda_functions(&mut query).map_err(|e| src.error_span(e.span, e.message).with_help(e.help).into_error())?;
+    rewrite_kda_functions(&mut query).map_err(|e| {
+        src.error_span(e.span, e.message)
+            .with_help(e.help)
+            .into_error()
+    })?;
     let resolver = Resolver::new(catalog);
     let mut options = ParserOptions::new();
     options.enable_ident_normalization = false;
     options.collect_spans = true;
     options.map_string_types_to_utf8view = false;
     let planner = SqlToRel::new_with_options(&resolver, options);
-    let logical = planner.sql_statement_to_plan(Statement::Query(query)).map_err(|e| df_error(src, e, p.query_at))?;
+    let logical = planner
+        .sql_statement_to_plan(Statement::Query(query))
+        .map_err(|e| df_error(src, e, p.query_at))?;
     let logical = Analyzer::new()
         .execute_and_check(logical, resolver.options(), |_, _| {})
         .map_err(|e| df_error(src, e, p.query_at))?;
-    let mut lowering = Lowering { src, catalog, pump: &p.name, at: p.query_at, ops: Vec::new(), props: ExecutionProps::new() };
+    let mut lowering = Lowering {
+        src,
+        catalog,
+        pump: &p.name,
+        at: p.query_at,
+        ops: Vec::new(),
+        props: ExecutionProps::new(),
+    };
     let source = lowering.lower(&logical)?;
     let insert = plan_insert(src, p, target_def, &logical)?;
     lowering.ops.push(OperatorSpec::Insert(Arc::new(insert)));
-    Ok(PumpPlan { name: p.name.clone(), source, target, ops: lowering.ops })
+    Ok(PumpPlan {
+        name: p.name.clone(),
+        source,
+        target,
+        ops: lowering.ops,
+    })
 }
 
 /// The broad kind of a type, for INSERT type checks (KDA requires matching data types).
@@ -313,27 +405,45 @@ fn type_family(dt: &DataType) -> &'static str {
 }
 
 fn describe_type(dt: &DataType) -> String {
-    SqlType::from_arrow(dt).map(|t| t.to_string()).unwrap_or_else(|| dt.to_string())
+    SqlType::from_arrow(dt)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| dt.to_string())
 }
 
-fn plan_insert(src: &SourceText, p: &CreatePump, target: &StreamDef, query: &LogicalPlan) -> Result<InsertSpec> {
+fn plan_insert(
+    src: &SourceText,
+    p: &CreatePump,
+    target: &StreamDef,
+    query: &LogicalPlan,
+) -> Result<InsertSpec> {
     let fields = query.schema().fields();
     let targets: Vec<usize> = match &p.columns {
         Some(cols) => cols
             .iter()
             .map(|c| {
-                target.columns.iter().position(|(n, _)| *n == c.value).ok_or_else(|| {
-                    let names: Vec<&str> = target.columns.iter().map(|(n, _)| n.as_str()).collect();
-                    src.error_at(c.span.start, format!("stream `{}` has no column `{}`", target.name, c.value))
+                target
+                    .columns
+                    .iter()
+                    .position(|(n, _)| *n == c.value)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> =
+                            target.columns.iter().map(|(n, _)| n.as_str()).collect();
+                        src.error_at(
+                            c.span.start,
+                            format!("stream `{}` has no column `{}`", target.name, c.value),
+                        )
                         .with_help(format!("its columns are {}", names.join(", ")))
                         .into_error()
-                })
+                    })
             })
             .collect::<Result<_>>()?,
         None => (0..target.columns.len()).collect(),
     };
     if fields.len() != targets.len() {
-        let names: Vec<String> = targets.iter().map(|i| target.columns[*i].0.clone()).collect();
+        let names: Vec<String> = targets
+            .iter()
+            .map(|i| target.columns[*i].0.clone())
+            .collect();
         return Err(src
             .error_at(p.query_at, format!(
                 "the query gives {} column(s) but INSERT INTO {} expects {} ({})",
@@ -352,14 +462,19 @@ fn plan_insert(src: &SourceText, p: &CreatePump, target: &StreamDef, query: &Log
         let (want, got) = (type_family(&ty.arrow_type()), type_family(given));
         if got != "null" && want != got {
             return Err(src
-                .error_at(p.query_at, format!(
-                    "column {} of the query ({}) is {} but column {name} of {} is {ty}",
-                    qi + 1,
-                    fields[qi].name(),
-                    describe_type(given),
-                    target.name
-                ))
-                .with_help("CAST the expression to the column's type, or change the stream's column type")
+                .error_at(
+                    p.query_at,
+                    format!(
+                        "column {} of the query ({}) is {} but column {name} of {} is {ty}",
+                        qi + 1,
+                        fields[qi].name(),
+                        describe_type(given),
+                        target.name
+                    ),
+                )
+                .with_help(
+                    "CAST the expression to the column's type, or change the stream's column type",
+                )
                 .into_error());
         }
         sources[*ti] = Some(qi);
@@ -409,25 +524,31 @@ fn is_rowtime_column(e: &Expr) -> bool {
 
 /// The width of a ROWTIME-based tumbling window expression, if `e` is one.
 fn rowtime_window(e: &Expr) -> Option<WindowWidth> {
-    let Expr::ScalarFunction(f) = strip(e) else { return None };
+    let Expr::ScalarFunction(f) = strip(e) else {
+        return None;
+    };
     let lit = |e: &Expr| match strip(e) {
         Expr::Literal(v, _) => Some(v.clone()),
         _ => None,
     };
     match f.name() {
-        "date_bin" if f.args.len() == 2 && is_rowtime_column(&f.args[1]) => match lit(&f.args[0])? {
-            ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
-                let ms = v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000;
-                (ms > 0).then_some(WindowWidth::Millis(ms))
+        "date_bin" if f.args.len() == 2 && is_rowtime_column(&f.args[1]) => {
+            match lit(&f.args[0])? {
+                ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
+                    let ms = v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000;
+                    (ms > 0).then_some(WindowWidth::Millis(ms))
+                }
+                ScalarValue::IntervalDayTime(Some(v)) => {
+                    let ms = v.days as i64 * 86_400_000 + v.milliseconds as i64;
+                    (ms > 0).then_some(WindowWidth::Millis(ms))
+                }
+                _ => None,
             }
-            ScalarValue::IntervalDayTime(Some(v)) => {
-                let ms = v.days as i64 * 86_400_000 + v.milliseconds as i64;
-                (ms > 0).then_some(WindowWidth::Millis(ms))
-            }
-            _ => None,
-        },
+        }
         "date_trunc" if f.args.len() == 2 && is_rowtime_column(&f.args[1]) => {
-            let ScalarValue::Utf8(Some(unit)) = lit(&f.args[0])? else { return None };
+            let ScalarValue::Utf8(Some(unit)) = lit(&f.args[0])? else {
+                return None;
+            };
             Some(match unit.to_lowercase().as_str() {
                 "second" => WindowWidth::Millis(1000),
                 "minute" => WindowWidth::Millis(60_000),
@@ -451,11 +572,15 @@ fn mentions_rowtime(e: &Expr) -> bool {
 
 impl Lowering<'_> {
     fn reject(&self, message: impl Into<String>, help: impl Into<String>) -> Error {
-        self.src.error_at(self.at, message).with_help(help).into_error()
+        self.src
+            .error_at(self.at, message)
+            .with_help(help)
+            .into_error()
     }
 
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
-        create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default()).map_err(|err| df_error(self.src, err, self.at))
+        create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default())
+            .map_err(|err| df_error(self.src, err, self.at))
     }
 
     /// Lowers `plan`, appending its stages; returns the stream it reads.
@@ -525,7 +650,10 @@ impl Lowering<'_> {
         let mut keys: Vec<(usize, &Expr)> = Vec::new();
         for (i, g) in a.group_expr.iter().enumerate() {
             if matches!(g, Expr::GroupingSet(_)) {
-                return Err(self.reject("GROUPING SETS, CUBE and ROLLUP are not supported on streams", "group by plain expressions"));
+                return Err(self.reject(
+                    "GROUPING SETS, CUBE and ROLLUP are not supported on streams",
+                    "group by plain expressions",
+                ));
             }
             match rowtime_window(g) {
                 Some(width) => {
@@ -556,37 +684,58 @@ impl Lowering<'_> {
         let mut aggregates = Vec::new();
         let mut filters = Vec::new();
         for e in &a.aggr_expr {
-            if let Expr::AggregateFunction(f) = strip(e) {
-                if f.params.distinct {
-                    return Err(self.reject(
-                        format!("{} with DISTINCT is not allowed in a windowed aggregate", f.func.name().to_uppercase()),
-                        "remove DISTINCT (KDA rejects COUNT(DISTINCT …) in streaming GROUP BY)",
-                    ));
-                }
+            if let Expr::AggregateFunction(f) = strip(e)
+                && f.params.distinct
+            {
+                return Err(self.reject(
+                    format!(
+                        "{} with DISTINCT is not allowed in a windowed aggregate",
+                        f.func.name().to_uppercase()
+                    ),
+                    "remove DISTINCT (KDA rejects COUNT(DISTINCT …) in streaming GROUP BY)",
+                ));
             }
             #[allow(deprecated)]
-            let (agg, filter, ordering) = create_aggregate_expr_and_maybe_filter(e, input_schema, input_arrow, &self.props)
-                .map_err(|err| df_error(self.src, err, self.at))?;
+            let (agg, filter, ordering) =
+                create_aggregate_expr_and_maybe_filter(e, input_schema, input_arrow, &self.props)
+                    .map_err(|err| df_error(self.src, err, self.at))?;
             if !ordering.is_empty() {
-                return Err(self.reject("ordered aggregates (WITHIN GROUP / ORDER BY) are not supported", "remove the ORDER BY inside the aggregate"));
+                return Err(self.reject(
+                    "ordered aggregates (WITHIN GROUP / ORDER BY) are not supported",
+                    "remove the ORDER BY inside the aggregate",
+                ));
             }
             aggregates.push(agg);
             filters.push(filter);
         }
         let schema = with_rowtime(&nullable(a.schema.as_arrow()));
         let key_schema = Arc::new(Schema::new(
-            keys.iter().map(|(i, _)| Field::new(format!("k{i}"), schema.field(*i).data_type().clone(), true)).collect::<Vec<_>>(),
+            keys.iter()
+                .map(|(i, _)| {
+                    Field::new(format!("k{i}"), schema.field(*i).data_type().clone(), true)
+                })
+                .collect::<Vec<_>>(),
         ));
         let display = format!(
             "window {window_expr}, group by [{}], aggregates [{}]",
-            keys.iter().map(|(_, k)| k.to_string()).collect::<Vec<_>>().join(", "),
-            a.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+            keys.iter()
+                .map(|(_, k)| k.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            a.aggr_expr
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let spec = TumblingSpec {
             window: self.physical(window_expr, input_schema)?,
             width,
             window_position,
-            keys: keys.iter().map(|(_, k)| self.physical(k, input_schema)).collect::<Result<_>>()?,
+            keys: keys
+                .iter()
+                .map(|(_, k)| self.physical(k, input_schema))
+                .collect::<Result<_>>()?,
             key_positions: keys.iter().map(|(i, _)| *i).collect(),
             key_schema,
             aggregates,
@@ -601,21 +750,31 @@ impl Lowering<'_> {
     /// The reference table a join input reads directly (possibly under an alias).
     fn reference_table<'p>(&self, plan: &'p LogicalPlan) -> Option<&'p str> {
         match plan {
-            LogicalPlan::TableScan(scan) => self.catalog.table(scan.table_name.table()).map(|t: &TableDef| {
-                let _ = t;
-                scan.table_name.table()
-            }),
+            LogicalPlan::TableScan(scan) => {
+                self.catalog
+                    .table(scan.table_name.table())
+                    .map(|t: &TableDef| {
+                        let _ = t;
+                        scan.table_name.table()
+                    })
+            }
             LogicalPlan::SubqueryAlias(a) => self.reference_table(&a.input),
             _ => None,
         }
     }
 
     fn lower_join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize> {
-        let (stream_first, table, stream_plan, table_plan) = match (self.reference_table(&j.left), self.reference_table(&j.right)) {
+        let (stream_first, table, stream_plan, table_plan) = match (
+            self.reference_table(&j.left),
+            self.reference_table(&j.right),
+        ) {
             (None, Some(t)) => (true, t, &j.left, &j.right),
             (Some(t), None) => (false, t, &j.right, &j.left),
             (Some(_), Some(_)) => {
-                return Err(self.reject("a join of two reference tables is not a streaming query", "join a stream with a reference table"));
+                return Err(self.reject(
+                    "a join of two reference tables is not a streaming query",
+                    "join a stream with a reference table",
+                ));
             }
             (None, None) => {
                 return Err(self.reject(
@@ -629,7 +788,9 @@ impl Lowering<'_> {
             (JoinType::Left, true) | (JoinType::Right, false) => LookupJoinType::Left,
             (other, _) => {
                 return Err(self.reject(
-                    format!("a {other} join of a stream with reference table `{table}` is not supported"),
+                    format!(
+                        "a {other} join of a stream with reference table `{table}` is not supported"
+                    ),
                     "use [INNER] JOIN, or LEFT [OUTER] JOIN with the stream on the left",
                 ));
             }
@@ -638,7 +799,15 @@ impl Lowering<'_> {
         let stream_schema = stream_plan.schema();
         let table_schema = table_plan.schema();
         let mut pairs: Vec<(Expr, Expr)> =
-            j.on.iter().map(|(l, r)| if stream_first { (l.clone(), r.clone()) } else { (r.clone(), l.clone()) }).collect();
+            j.on.iter()
+                .map(|(l, r)| {
+                    if stream_first {
+                        (l.clone(), r.clone())
+                    } else {
+                        (r.clone(), l.clone())
+                    }
+                })
+                .collect();
         let mut residual: Vec<Expr> = Vec::new();
         let only = |e: &Expr, s: &DFSchema| {
             let cols = e.column_refs();
@@ -646,7 +815,12 @@ impl Lowering<'_> {
         };
         if let Some(filter) = &j.filter {
             for c in datafusion::logical_expr::utils::split_conjunction(filter) {
-                if let Expr::BinaryExpr(BinaryExpr { left, op: LogicalOp::Eq, right }) = c {
+                if let Expr::BinaryExpr(BinaryExpr {
+                    left,
+                    op: LogicalOp::Eq,
+                    right,
+                }) = c
+                {
                     if only(left, stream_schema) && only(right, table_schema) {
                         pairs.push((left.as_ref().clone(), right.as_ref().clone()));
                         continue;
@@ -659,8 +833,14 @@ impl Lowering<'_> {
                 residual.push(c.clone());
             }
         }
-        let stream_keys = pairs.iter().map(|(s, _)| self.physical(s, stream_schema)).collect::<Result<Vec<_>>>()?;
-        let table_keys = pairs.iter().map(|(_, t)| self.physical(t, table_schema)).collect::<Result<Vec<_>>>()?;
+        let stream_keys = pairs
+            .iter()
+            .map(|(s, _)| self.physical(s, stream_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let table_keys = pairs
+            .iter()
+            .map(|(_, t)| self.physical(t, table_schema))
+            .collect::<Result<Vec<_>>>()?;
         let residual_expr = residual.into_iter().reduce(|a, b| a.and(b));
         let residual = match &residual_expr {
             Some(e) => Some(self.physical(e, &j.schema)?),
@@ -670,22 +850,26 @@ impl Lowering<'_> {
         if let Some(e) = &residual_expr {
             display.push(format!("[{e}]"));
         }
-        self.ops.push(OperatorSpec::LookupJoin(Arc::new(LookupJoinSpec {
-            table: table.to_string(),
-            join_type,
-            stream_keys,
-            table_keys,
-            residual,
-            stream_first,
-            stream_visible: stream_schema.fields().len(),
-            schema: with_rowtime(&nullable(j.schema.as_arrow())),
-            display: display.join(" and "),
-        })));
+        self.ops
+            .push(OperatorSpec::LookupJoin(Arc::new(LookupJoinSpec {
+                table: table.to_string(),
+                join_type,
+                stream_keys,
+                table_keys,
+                residual,
+                stream_first,
+                stream_visible: stream_schema.fields().len(),
+                schema: with_rowtime(&nullable(j.schema.as_arrow())),
+                display: display.join(" and "),
+            })));
         Ok(source)
     }
 }
 
 /// A reference table's definition for the catalog.
 pub fn table_def(name: &str, schema: SchemaRef) -> TableDef {
-    TableDef { name: name.to_string(), schema }
+    TableDef {
+        name: name.to_string(),
+        schema,
+    }
 }

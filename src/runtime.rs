@@ -17,7 +17,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{ArrayRef, UInt32Array};
-use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::catalog::StreamKind;
@@ -87,11 +89,18 @@ impl Dataflow {
         let mut pumps = Vec::new();
         for i in plan.pump_order() {
             let p = &plan.pumps[i];
-            let ops = p.ops.iter().map(|o| o.build(tables)).collect::<Result<Vec<_>>>()?;
+            let ops = p
+                .ops
+                .iter()
+                .map(|o| o.build(tables))
+                .collect::<Result<Vec<_>>>()?;
             let id = pumps.len();
             streams[p.source].readers.push(id);
             streams[p.target].writers.push(id);
-            pumps.push(PumpState { target: p.target, ops });
+            pumps.push(PumpState {
+                target: p.target,
+                ops,
+            });
         }
         for s in &mut streams {
             s.queues = vec![Vec::new(); s.writers.len()];
@@ -103,7 +112,15 @@ impl Dataflow {
             .iter()
             .position(|s| s.kind == StreamKind::Error)
             .expect("the catalog has error_stream");
-        Ok(Dataflow { streams, pumps, error_stream, pending_errors: vec![], error_time: 0, replay: false, stats: Stats::default() })
+        Ok(Dataflow {
+            streams,
+            pumps,
+            error_stream,
+            pending_errors: vec![],
+            error_time: 0,
+            replay: false,
+            stats: Stats::default(),
+        })
     }
 
     /// Sends a stream's rows to `sink` as well.
@@ -182,7 +199,11 @@ impl Dataflow {
         if s.writers.len() == 1 {
             return self.deliver(target, batch);
         }
-        let w = s.writers.iter().position(|x| *x == pump).expect("pump writes this stream");
+        let w = s
+            .writers
+            .iter()
+            .position(|x| *x == pump)
+            .expect("pump writes this stream");
         s.queues[w].push(batch);
         Ok(())
     }
@@ -211,7 +232,11 @@ impl Dataflow {
             return self.advance_stream(target, bound);
         }
         let s = &mut self.streams[target];
-        let w = s.writers.iter().position(|x| *x == pump).expect("pump writes this stream");
+        let w = s
+            .writers
+            .iter()
+            .position(|x| *x == pump)
+            .expect("pump writes this stream");
         s.writer_bounds[w] = bound;
         let release = *s.writer_bounds.iter().min().expect("at least one writer");
         if let Some(batch) = release_merged(&mut s.queues, release)? {
@@ -229,7 +254,9 @@ fn release_merged(queues: &mut [Vec<RecordBatch>], upto: i64) -> Result<Option<R
         let mut keep = Vec::new();
         for b in q.drain(..) {
             let rt = rowtime(&b);
-            let n = (0..b.num_rows()).take_while(|i| rt.value(*i) <= upto).count();
+            let n = (0..b.num_rows())
+                .take_while(|i| rt.value(*i) <= upto)
+                .count();
             if n > 0 {
                 ready.push(b.slice(0, n));
             }
@@ -246,7 +273,16 @@ fn release_merged(queues: &mut [Vec<RecordBatch>], upto: i64) -> Result<Option<R
     let order: ArrayRef = Arc::new(UInt32Array::from_iter_values(0..merged.num_rows() as u32));
     let rt: ArrayRef = Arc::clone(merged.column(merged.num_columns() - 1));
     let indices = lexsort_to_indices(
-        &[SortColumn { values: rt, options: None }, SortColumn { values: order, options: None }],
+        &[
+            SortColumn {
+                values: rt,
+                options: None,
+            },
+            SortColumn {
+                values: order,
+                options: None,
+            },
+        ],
         None,
     )?;
     Ok(Some(take_record_batch(&merged, &indices)?))
@@ -267,7 +303,9 @@ pub enum InputMessage {
 
 /// Reads `input` on a thread, sending chunks of whole lines. A chunk is sent when it is large,
 /// or as soon as no more input is buffered (so a slow pipe is not held back).
-pub fn spawn_reader(input: Box<dyn Read + Send>) -> (Receiver<InputMessage>, SyncSender<InputMessage>) {
+pub fn spawn_reader(
+    input: Box<dyn Read + Send>,
+) -> (Receiver<InputMessage>, SyncSender<InputMessage>) {
     let (tx, rx) = sync_channel::<InputMessage>(8);
     let reader_tx = tx.clone();
     std::thread::spawn(move || {
@@ -283,10 +321,15 @@ pub fn spawn_reader(input: Box<dyn Read + Send>) -> (Receiver<InputMessage>, Syn
                     return;
                 }
                 Ok(_) => {
-                    if chunk.len() >= (1 << 20) || reader.buffer().is_empty() {
-                        if reader_tx.send(InputMessage::Chunk(std::mem::replace(&mut chunk, Vec::with_capacity(1 << 20)))).is_err() {
-                            return;
-                        }
+                    if (chunk.len() >= (1 << 20) || reader.buffer().is_empty())
+                        && reader_tx
+                            .send(InputMessage::Chunk(std::mem::replace(
+                                &mut chunk,
+                                Vec::with_capacity(1 << 20),
+                            )))
+                            .is_err()
+                    {
+                        return;
                     }
                 }
                 Err(e) => {
@@ -302,7 +345,12 @@ pub fn spawn_reader(input: Box<dyn Read + Send>) -> (Receiver<InputMessage>, Syn
 /// Sends `Interrupted` on Ctrl-C (the one tokio task of the program).
 pub fn watch_ctrl_c(tx: SyncSender<InputMessage>) {
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
         rt.block_on(async {
             if tokio::signal::ctrl_c().await.is_ok() {
                 let _ = tx.send(InputMessage::Interrupted);
@@ -314,7 +362,11 @@ pub fn watch_ctrl_c(tx: SyncSender<InputMessage>) {
 /// Decodes a chunk into a source batch plus error rows. Implemented by the source connector.
 pub trait ChunkDecoder {
     /// Returns the stream batch (may be empty), the error rows and the number of records seen.
-    fn decode(&mut self, chunk: &[u8], now: i64) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)>;
+    fn decode(
+        &mut self,
+        chunk: &[u8],
+        now: i64,
+    ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)>;
     /// True in replay mode (ROWTIME from a column), false in live mode.
     fn is_replay(&self) -> bool;
     /// The largest ROWTIME assigned so far.
@@ -330,7 +382,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Progress {
-        Progress { started: Instant::now(), last_draw: Instant::now(), live: std::io::stderr().is_terminal() }
+        Progress {
+            started: Instant::now(),
+            last_draw: Instant::now(),
+            live: std::io::stderr().is_terminal(),
+        }
     }
 
     fn line(&self, stats: &Stats, records: u64) -> String {
@@ -405,7 +461,9 @@ pub fn run(
                     dataflow.advance(source_stream, i64::MIN)?;
                 }
             }
-            Ok(InputMessage::End) | Ok(InputMessage::Interrupted) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(InputMessage::End)
+            | Ok(InputMessage::Interrupted)
+            | Err(RecvTimeoutError::Disconnected) => break,
             Ok(InputMessage::Failed(e)) => return Err(Error::io("input", e)),
             Err(RecvTimeoutError::Timeout) => {
                 if !decoder.is_replay() {

@@ -70,7 +70,10 @@ pub struct ColumnSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordFormat {
     Json,
-    Csv { row_delimiter: String, column_delimiter: String },
+    Csv {
+        row_delimiter: String,
+        column_delimiter: String,
+    },
 }
 
 /// A checked record schema.
@@ -84,31 +87,47 @@ impl RecordSchema {
     /// Checks a KDA `SourceSchema`; `what` names it in messages (e.g. "input schema").
     pub fn from_json(json: &SourceSchemaJson, what: &str) -> Result<RecordSchema, String> {
         if json.record_columns.is_empty() {
-            return Err(format!("{what}: RecordColumns is empty; list at least one column"));
+            return Err(format!(
+                "{what}: RecordColumns is empty; list at least one column"
+            ));
         }
-        if let Some(enc) = &json.record_encoding {
-            if !enc.eq_ignore_ascii_case("UTF-8") {
-                return Err(format!("{what}: RecordEncoding `{enc}` is not supported; use UTF-8"));
-            }
+        if let Some(enc) = &json.record_encoding
+            && !enc.eq_ignore_ascii_case("UTF-8")
+        {
+            return Err(format!(
+                "{what}: RecordEncoding `{enc}` is not supported; use UTF-8"
+            ));
         }
-        let params = json.record_format.mapping_parameters.clone().unwrap_or_default();
-        let format = match json.record_format.record_format_type.to_ascii_uppercase().as_str() {
+        let params = json
+            .record_format
+            .mapping_parameters
+            .clone()
+            .unwrap_or_default();
+        let format = match json
+            .record_format
+            .record_format_type
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "JSON" => {
-                if let Some(p) = &params.json_mapping_parameters {
-                    if p.record_row_path.trim() != "$" {
-                        return Err(format!(
-                            "{what}: RecordRowPath `{}` is not supported yet; only `$` (one record per JSON document)",
-                            p.record_row_path
-                        ));
-                    }
+                if let Some(p) = &params.json_mapping_parameters
+                    && p.record_row_path.trim() != "$"
+                {
+                    return Err(format!(
+                        "{what}: RecordRowPath `{}` is not supported yet; only `$` (one record per JSON document)",
+                        p.record_row_path
+                    ));
                 }
                 RecordFormat::Json
             }
             "CSV" => {
-                let p = params.csv_mapping_parameters.clone().unwrap_or(CsvMappingJson {
-                    record_row_delimiter: "\n".into(),
-                    record_column_delimiter: ",".into(),
-                });
+                let p = params
+                    .csv_mapping_parameters
+                    .clone()
+                    .unwrap_or(CsvMappingJson {
+                        record_row_delimiter: "\n".into(),
+                        record_column_delimiter: ",".into(),
+                    });
                 if p.record_column_delimiter.len() != 1 {
                     return Err(format!(
                         "{what}: RecordColumnDelimiter {:?} must be a single byte character",
@@ -126,15 +145,19 @@ impl RecordSchema {
                     column_delimiter: p.record_column_delimiter,
                 }
             }
-            other => return Err(format!("{what}: RecordFormatType `{other}` is not JSON or CSV")),
+            other => {
+                return Err(format!(
+                    "{what}: RecordFormatType `{other}` is not JSON or CSV"
+                ));
+            }
         };
         let mut columns = Vec::with_capacity(json.record_columns.len());
         for c in &json.record_columns {
             if columns.iter().any(|x: &ColumnSpec| x.name == c.name) {
                 return Err(format!("{what}: column `{}` is listed twice", c.name));
             }
-            let sql_type =
-                SqlType::parse(&c.sql_type).map_err(|e| format!("{what}: column `{}`: {e}", c.name))?;
+            let sql_type = SqlType::parse(&c.sql_type)
+                .map_err(|e| format!("{what}: column `{}`: {e}", c.name))?;
             let mapping = match (&format, &c.mapping) {
                 (RecordFormat::Json, None) => {
                     return Err(format!(
@@ -145,14 +168,19 @@ impl RecordSchema {
                 (RecordFormat::Json, Some(m)) => Some(m.clone()),
                 (RecordFormat::Csv { .. }, _) => None,
             };
-            columns.push(ColumnSpec { name: c.name.clone(), sql_type, mapping });
+            columns.push(ColumnSpec {
+                name: c.name.clone(),
+                sql_type,
+                mapping,
+            });
         }
         Ok(RecordSchema { columns, format })
     }
 
     /// Parses a KDA `SourceSchema` JSON text.
     pub fn parse_json_text(text: &str, what: &str) -> Result<RecordSchema, String> {
-        let json: SourceSchemaJson = serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))?;
+        let json: SourceSchemaJson =
+            serde_json::from_str(text).map_err(|e| format!("{what}: {e}"))?;
         RecordSchema::from_json(&json, what)
     }
 

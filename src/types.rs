@@ -53,15 +53,19 @@ impl SqlType {
             }
             None => (t, None),
         };
-        let name = name.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+        let name = name
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_uppercase();
         let nums: Vec<u32> = match args {
             None => vec![],
             Some(a) => a
                 .split(',')
                 .map(|n| {
-                    n.trim()
-                        .parse::<u32>()
-                        .map_err(|_| format!("type `{t}`: `{}` is not a length or precision", n.trim()))
+                    n.trim().parse::<u32>().map_err(|_| {
+                        format!("type `{t}`: `{}` is not a length or precision", n.trim())
+                    })
                 })
                 .collect::<Result<_, _>>()?,
         };
@@ -74,7 +78,11 @@ impl SqlType {
             }
         };
         let no_args = |ty: SqlType| -> Result<SqlType, String> {
-            if nums.is_empty() { Ok(ty) } else { Err(format!("type `{t}` takes no arguments")) }
+            if nums.is_empty() {
+                Ok(ty)
+            } else {
+                Err(format!("type `{t}` takes no arguments"))
+            }
         };
         match name.as_str() {
             "TINYINT" => no_args(SqlType::TinyInt),
@@ -91,9 +99,14 @@ impl SqlType {
                     _ => return Err(format!("type `{t}` takes (precision, scale)")),
                 };
                 if p == 0 || p > 38 || s > p {
-                    return Err(format!("type `{t}`: precision must be 1..38 and scale at most the precision"));
+                    return Err(format!(
+                        "type `{t}`: precision must be 1..38 and scale at most the precision"
+                    ));
                 }
-                Ok(SqlType::Decimal { precision: p as u8, scale: s as i8 })
+                Ok(SqlType::Decimal {
+                    precision: p as u8,
+                    scale: s as i8,
+                })
             }
             "CHAR" | "CHARACTER" => Ok(SqlType::Char(len(65535)?)),
             "VARCHAR" | "CHARACTER VARYING" | "CHAR VARYING" => Ok(SqlType::Varchar(len(65535)?)),
@@ -145,13 +158,18 @@ impl SqlType {
             DataType::Int64 => SqlType::BigInt,
             DataType::Float32 => SqlType::Real,
             DataType::Float64 => SqlType::Double,
-            DataType::Decimal128(p, s) => SqlType::Decimal { precision: *p, scale: *s },
+            DataType::Decimal128(p, s) => SqlType::Decimal {
+                precision: *p,
+                scale: *s,
+            },
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::Varchar(None),
             DataType::Boolean => SqlType::Boolean,
             DataType::Timestamp(_, _) => SqlType::Timestamp,
             DataType::Date32 | DataType::Date64 => SqlType::Date,
             DataType::Time32(_) | DataType::Time64(_) => SqlType::Time,
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => SqlType::Varbinary(None),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+                SqlType::Varbinary(None)
+            }
             _ => return None,
         })
     }
@@ -189,20 +207,47 @@ mod tests {
 
     #[test]
     fn parses_kda_type_names() {
-        assert_eq!(SqlType::parse("VARCHAR(4)").unwrap(), SqlType::Varchar(Some(4)));
-        assert_eq!(SqlType::parse("decimal(5, 2)").unwrap(), SqlType::Decimal { precision: 5, scale: 2 });
+        assert_eq!(
+            SqlType::parse("VARCHAR(4)").unwrap(),
+            SqlType::Varchar(Some(4))
+        );
+        assert_eq!(
+            SqlType::parse("decimal(5, 2)").unwrap(),
+            SqlType::Decimal {
+                precision: 5,
+                scale: 2
+            }
+        );
         assert_eq!(SqlType::parse("double precision").unwrap(), SqlType::Double);
         assert_eq!(SqlType::parse("INT").unwrap(), SqlType::Integer);
         assert_eq!(SqlType::parse("Timestamp").unwrap(), SqlType::Timestamp);
-        assert_eq!(SqlType::parse("VARCHAR(4)").unwrap().to_string(), "VARCHAR(4)");
+        assert_eq!(
+            SqlType::parse("VARCHAR(4)").unwrap().to_string(),
+            "VARCHAR(4)"
+        );
     }
 
     #[test]
     fn rejects_bad_type_names_with_the_allowed_list() {
         let err = SqlType::parse("STRING").unwrap_err();
-        assert!(err.contains("unknown type `STRING`") && err.contains("VARCHAR(n)"), "{err}");
-        assert!(SqlType::parse("VARCHAR(0)").unwrap_err().contains("outside"));
-        assert!(SqlType::parse("INTEGER(3)").unwrap_err().contains("no arguments"));
-        assert!(SqlType::parse("VARCHAR(4").unwrap_err().contains("unclosed"));
+        assert!(
+            err.contains("unknown type `STRING`") && err.contains("VARCHAR(n)"),
+            "{err}"
+        );
+        assert!(
+            SqlType::parse("VARCHAR(0)")
+                .unwrap_err()
+                .contains("outside")
+        );
+        assert!(
+            SqlType::parse("INTEGER(3)")
+                .unwrap_err()
+                .contains("no arguments")
+        );
+        assert!(
+            SqlType::parse("VARCHAR(4")
+                .unwrap_err()
+                .contains("unclosed")
+        );
     }
 }

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn rowtime(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rowtime")).args(args).output().expect("rowtime runs")
+    Command::new(env!("CARGO_BIN_EXE_rowtime"))
+        .args(args)
+        .output()
+        .expect("rowtime runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -38,7 +41,13 @@ fn check_and_explain_accept_every_shipped_application() {
         vec!["--app", "sql/toll_billing.json"],
         vec!["--app", "sql/toll_booth_alerts.json"],
         vec!["sql/toll_billing.sql", "--input-schema", SCHEMA],
-        vec!["sql/toll_booth_alerts.sql", "--input-schema", SCHEMA, "--reference", REFERENCE],
+        vec![
+            "sql/toll_booth_alerts.sql",
+            "--input-schema",
+            SCHEMA,
+            "--reference",
+            REFERENCE,
+        ],
     ];
     for args in runs {
         let o = rowtime(&[&["check"], args.as_slice()].concat());
@@ -50,9 +59,15 @@ fn check_and_explain_accept_every_shipped_application() {
     }
     let o = rowtime(&["explain", "--app", "sql/toll_booth_alerts.json"]);
     let text = stdout(&o);
-    assert!(text.contains("pump COUNT_PUMP: SOURCE_SQL_STREAM_001 -> BOOTH_COUNTS"), "{text}");
+    assert!(
+        text.contains("pump COUNT_PUMP: SOURCE_SQL_STREAM_001 -> BOOTH_COUNTS"),
+        "{text}"
+    );
     assert!(text.contains("tumbling window of 30 minute(s)"), "{text}");
-    assert!(text.contains("inner lookup join with reference table BOOTH_THRESHOLDS"), "{text}");
+    assert!(
+        text.contains("inner lookup join with reference table BOOTH_THRESHOLDS"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -68,10 +83,17 @@ fn bad_sql_is_rejected_with_its_location_and_a_caret() {
     let err = stderr(&o);
     assert!(err.contains(&format!("{app}:3:15: error:")), "{err}");
     assert!(err.contains("NO_SUCH_COLUMN"), "{err}");
-    assert!(err.contains("3 | SELECT STREAM NO_SUCH_COLUMN FROM"), "{err}");
+    assert!(
+        err.contains("3 | SELECT STREAM NO_SUCH_COLUMN FROM"),
+        "{err}"
+    );
     assert!(err.contains("^"), "{err}");
 
-    let app = write(&dir, "syntax.sql", "CREATE STREAM d (a INTEGER);\nCREATE PUMP p AS INSERT INTO d SELECT STREAM a FROM;\n");
+    let app = write(
+        &dir,
+        "syntax.sql",
+        "CREATE STREAM d (a INTEGER);\nCREATE PUMP p AS INSERT INTO d SELECT STREAM a FROM;\n",
+    );
     let o = rowtime(&["check", &app, "--input-schema", SCHEMA]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains(&format!("{app}:2:")), "{}", stderr(&o));
@@ -88,48 +110,107 @@ fn a_group_by_without_a_window_is_rejected_with_what_to_do() {
     let o = rowtime(&["check", &app, "--input-schema", SCHEMA]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("a streaming GROUP BY needs a ROWTIME window"), "{err}");
-    assert!(err.contains("STEP(s.ROWTIME BY INTERVAL '1' MINUTE)"), "{err}");
+    assert!(
+        err.contains("a streaming GROUP BY needs a ROWTIME window"),
+        "{err}"
+    );
+    assert!(
+        err.contains("STEP(s.ROWTIME BY INTERVAL '1' MINUTE)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_flags_are_usage_errors() {
     let o = rowtime(&["run", "sql/toll_billing.sql", "--output", "nowhere"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--output nowhere: write STREAM=PATH"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--output nowhere: write STREAM=PATH"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = rowtime(&["run", "--app", "sql/toll_billing.json", "--input", "sql/data/toll_transactions.jsonl", "--rowtime-from", "NOPE"]);
+    let o = rowtime(&[
+        "run",
+        "--app",
+        "sql/toll_billing.json",
+        "--input",
+        "sql/data/toll_transactions.jsonl",
+        "--rowtime-from",
+        "NOPE",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--rowtime-from NOPE: the input has no column `NOPE`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--rowtime-from NOPE: the input has no column `NOPE`"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = rowtime(&["run", "--no-such-flag"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--no-such-flag"), "{}", stderr(&o));
 
-    let o = rowtime(&["run", "--app", "sql/toll_billing.json", "--input", "sql/data/toll_transactions.jsonl", "--output", "NO_STREAM=-"]);
+    let o = rowtime(&[
+        "run",
+        "--app",
+        "sql/toll_billing.json",
+        "--input",
+        "sql/data/toll_transactions.jsonl",
+        "--output",
+        "NO_STREAM=-",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no stream named `NO_STREAM`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no stream named `NO_STREAM`"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn missing_files_are_reported_by_name() {
     let o = rowtime(&["run", "no/such/app.sql"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).starts_with("rowtime: no/such/app.sql: "), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("rowtime: no/such/app.sql: "),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = rowtime(&["run", "--app", "sql/toll_billing.json", "--input", "no-such-input.jsonl"]);
+    let o = rowtime(&[
+        "run",
+        "--app",
+        "sql/toll_billing.json",
+        "--input",
+        "no-such-input.jsonl",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no-such-input.jsonl"), "{}", stderr(&o));
 
-    let o = rowtime(&["check", "sql/toll_booth_alerts.sql", "--input-schema", SCHEMA, "--reference", "BOOTH_THRESHOLDS=missing.csv"]);
+    let o = rowtime(&[
+        "check",
+        "sql/toll_booth_alerts.sql",
+        "--input-schema",
+        SCHEMA,
+        "--reference",
+        "BOOTH_THRESHOLDS=missing.csv",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("reference table BOOTH_THRESHOLDS: missing.csv"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("reference table BOOTH_THRESHOLDS: missing.csv"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn a_malformed_reference_row_is_reported_skipped_and_counted() {
     let dir = temp_dir("bad-reference");
-    let reference = write(&dir, "thresholds.csv", "BOOTH_ID,SLOT,MIN_VEHICLES\nB01,0,1000\nB01,zero,5\nB02,0,1000\n");
+    let reference = write(
+        &dir,
+        "thresholds.csv",
+        "BOOTH_ID,SLOT,MIN_VEHICLES\nB01,0,1000\nB01,zero,5\nB02,0,1000\n",
+    );
     let errors = dir.join("errors.jsonl").display().to_string();
     let alerts = dir.join("alerts.jsonl").display().to_string();
     let o = rowtime(&[
@@ -149,16 +230,36 @@ fn a_malformed_reference_row_is_reported_skipped_and_counted() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains(&format!("warning: skipped a row: reference table BOOTH_THRESHOLDS, {reference}:3: column SLOT")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: skipped a row: reference table BOOTH_THRESHOLDS, {reference}:3: column SLOT"
+        )),
+        "{err}"
+    );
     let error_rows = std::fs::read_to_string(&errors).unwrap();
-    let reference_errors: Vec<&str> = error_rows.lines().filter(|l| l.contains("REFERENCE_DATA_ERROR")).collect();
+    let reference_errors: Vec<&str> = error_rows
+        .lines()
+        .filter(|l| l.contains("REFERENCE_DATA_ERROR"))
+        .collect();
     assert_eq!(reference_errors.len(), 1, "{error_rows}");
     // DATA_ROW is the hex of the bad line.
-    assert!(reference_errors[0].contains(&hex(b"B01,zero,5")), "{}", reference_errors[0]);
+    assert!(
+        reference_errors[0].contains(&hex(b"B01,zero,5")),
+        "{}",
+        reference_errors[0]
+    );
     // The good rows were loaded: slot 0 thresholds of 1000 make every slot-0 window of B01 and B02 an alert.
     let alerts = std::fs::read_to_string(&alerts).unwrap();
-    assert!(alerts.lines().any(|l| l.contains("\"BOOTH_ID\":\"B01\"") && l.contains("\"MIN_VEHICLES\":1000")), "{alerts}");
-    assert!(alerts.lines().any(|l| l.contains("\"BOOTH_ID\":\"B02\"")), "{alerts}");
+    assert!(
+        alerts
+            .lines()
+            .any(|l| l.contains("\"BOOTH_ID\":\"B01\"") && l.contains("\"MIN_VEHICLES\":1000")),
+        "{alerts}"
+    );
+    assert!(
+        alerts.lines().any(|l| l.contains("\"BOOTH_ID\":\"B02\"")),
+        "{alerts}"
+    );
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -178,7 +279,10 @@ fn the_terminal_view_shows_the_output_stream_and_a_summary() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("-- DESTINATION_SQL_STREAM\nBOOTH_ID | WINDOW_START"), "{out}");
+    assert!(
+        out.contains("-- DESTINATION_SQL_STREAM\nBOOTH_ID | WINDOW_START"),
+        "{out}"
+    );
     // The definition lists error_stream as an output too.
     assert!(out.contains("-- error_stream\nERROR_TIME"), "{out}");
     // The shipped sample has 2,000 records, 25 of them malformed on purpose.
@@ -199,9 +303,21 @@ fn a_sql_app_discovers_its_input_schema_from_the_input() {
         "sum.sql",
         "CREATE STREAM \"DESTINATION_SQL_STREAM\" (\"booth\" VARCHAR(8), TOTAL INTEGER);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM \"booth\", SUM(\"n\") FROM \"SOURCE_SQL_STREAM_001\" AS s GROUP BY \"booth\", STEP(s.ROWTIME BY INTERVAL '1' MINUTE);\n",
     );
-    let o = rowtime(&["run", &app, "--input", &input, "--rowtime-from", "t", "--output", "DESTINATION_SQL_STREAM=-"]);
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input",
+        &input,
+        "--rowtime-from",
+        "t",
+        "--output",
+        "DESTINATION_SQL_STREAM=-",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "{\"booth\":\"B1\",\"TOTAL\":3}\n{\"booth\":\"B2\",\"TOTAL\":5}\n");
+    assert_eq!(
+        stdout(&o),
+        "{\"booth\":\"B1\",\"TOTAL\":3}\n{\"booth\":\"B2\",\"TOTAL\":5}\n"
+    );
 }
 
 #[test]
@@ -238,7 +354,10 @@ fn csv_input_and_csv_output() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "B1,2\nB1,4\n");
     let errors = std::fs::read_to_string(&errors).unwrap();
     assert_eq!(errors.lines().count(), 1, "{errors}");
-    assert!(errors.contains("\"ERROR_NAME\":\"PARSE_ERROR\"") && errors.contains(&hex(b"B2,x")), "{errors}");
+    assert!(
+        errors.contains("\"ERROR_NAME\":\"PARSE_ERROR\"") && errors.contains(&hex(b"B2,x")),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -251,7 +370,17 @@ fn stdin_input_in_live_mode() {
         "CREATE STREAM \"DESTINATION_SQL_STREAM\" (B VARCHAR(8));\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM BOOTH_ID FROM \"SOURCE_SQL_STREAM_001\";\n",
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
-        .args(["run", &app, "--input-schema", SCHEMA, "--input", "-", "--output", "DESTINATION_SQL_STREAM=-", "--with-rowtime"])
+        .args([
+            "run",
+            &app,
+            "--input-schema",
+            SCHEMA,
+            "--input",
+            "-",
+            "--output",
+            "DESTINATION_SQL_STREAM=-",
+            "--with-rowtime",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -267,13 +396,22 @@ fn stdin_input_in_live_mode() {
     let o = child.wait_with_output().unwrap();
     let after = chrono::Utc::now().timestamp_millis();
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["B"], "B02");
     // Live mode: ROWTIME is the arrival time.
-    let rowtime = chrono::NaiveDateTime::parse_from_str(lines[0]["ROWTIME"].as_str().unwrap(), "%Y-%m-%d %H:%M:%S%.3f")
-        .unwrap()
-        .and_utc()
-        .timestamp_millis();
-    assert!(before <= rowtime && rowtime <= after, "{before} <= {rowtime} <= {after}");
+    let rowtime = chrono::NaiveDateTime::parse_from_str(
+        lines[0]["ROWTIME"].as_str().unwrap(),
+        "%Y-%m-%d %H:%M:%S%.3f",
+    )
+    .unwrap()
+    .and_utc()
+    .timestamp_millis();
+    assert!(
+        before <= rowtime && rowtime <= after,
+        "{before} <= {rowtime} <= {after}"
+    );
 }

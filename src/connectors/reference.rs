@@ -20,10 +20,10 @@ pub struct LoadedTable {
 
 /// Loads table `name` from `path`.
 pub fn load_reference(name: &str, schema: &RecordSchema, path: &Path) -> Result<LoadedTable> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::io(format!("reference table {name}: {}", path.display()), e)
-    })?;
-    let mut decoder = RecordDecoder::new(schema).map_err(|e| Error::Application(format!("reference table {name}: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::io(format!("reference table {name}: {}", path.display()), e))?;
+    let mut decoder = RecordDecoder::new(schema)
+        .map_err(|e| Error::Application(format!("reference table {name}: {e}")))?;
     let mut errors = Vec::new();
     let mut batches = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -37,7 +37,11 @@ pub fn load_reference(name: &str, schema: &RecordSchema, path: &Path) -> Result<
         if let Err(message) = decoder.push(line) {
             errors.push(ErrorRow {
                 name: REFERENCE_DATA_ERROR,
-                message: format!("reference table {name}, {}:{}: {message}", path.display(), i + 1),
+                message: format!(
+                    "reference table {name}, {}:{}: {message}",
+                    path.display(),
+                    i + 1
+                ),
                 data_rowtime: None,
                 data_row: line.to_vec(),
                 pump: None,
@@ -53,10 +57,23 @@ pub fn load_reference(name: &str, schema: &RecordSchema, path: &Path) -> Result<
 }
 
 fn is_header(schema: &RecordSchema, line: &[u8]) -> bool {
-    let RecordFormat::Csv { column_delimiter, .. } = &schema.format else { return false };
-    let Ok(text) = std::str::from_utf8(line) else { return false };
-    let fields: Vec<&str> = text.split(column_delimiter.as_str()).map(|f| f.trim().trim_matches('"')).collect();
+    let RecordFormat::Csv {
+        column_delimiter, ..
+    } = &schema.format
+    else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(line) else {
+        return false;
+    };
+    let fields: Vec<&str> = text
+        .split(column_delimiter.as_str())
+        .map(|f| f.trim().trim_matches('"'))
+        .collect();
     fields.len() >= schema.columns.len().min(1)
-        && fields.iter().zip(&schema.columns).all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
+        && fields
+            .iter()
+            .zip(&schema.columns)
+            .all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
         && fields.len() == schema.columns.len()
 }

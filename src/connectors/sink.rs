@@ -44,8 +44,17 @@ pub struct JsonLinesSink {
 }
 
 impl JsonLinesSink {
-    pub fn new(out: Box<dyn Write + Send>, path: impl Into<String>, columns: Columns) -> JsonLinesSink {
-        JsonLinesSink { out, path: path.into(), columns, line: String::new() }
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        path: impl Into<String>,
+        columns: Columns,
+    ) -> JsonLinesSink {
+        JsonLinesSink {
+            out,
+            path: path.into(),
+            columns,
+            line: String::new(),
+        }
     }
 }
 
@@ -58,7 +67,9 @@ impl Sink for JsonLinesSink {
             f.write_row(row, &mut self.line);
             self.line.push('\n');
         }
-        self.out.write_all(self.line.as_bytes()).map_err(io_err(&self.path))
+        self.out
+            .write_all(self.line.as_bytes())
+            .map_err(io_err(&self.path))
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -75,7 +86,11 @@ pub struct CsvSink {
 
 impl CsvSink {
     pub fn new(out: Box<dyn Write + Send>, path: impl Into<String>, columns: Columns) -> CsvSink {
-        CsvSink { out: csv::Writer::from_writer(out), path: path.into(), columns }
+        CsvSink {
+            out: csv::Writer::from_writer(out),
+            path: path.into(),
+            columns,
+        }
     }
 }
 
@@ -86,13 +101,22 @@ impl Sink for CsvSink {
             .columns
             .indices
             .iter()
-            .map(|i| Ok((ArrayFormatter::try_new(batch.column(*i).as_ref(), &options)?, batch.column(*i).as_ref())))
+            .map(|i| {
+                Ok((
+                    ArrayFormatter::try_new(batch.column(*i).as_ref(), &options)?,
+                    batch.column(*i).as_ref(),
+                ))
+            })
             .collect::<Result<_>>()?;
         let mut record: Vec<String> = Vec::with_capacity(formatters.len());
         for row in 0..batch.num_rows() {
             record.clear();
             for (f, a) in &formatters {
-                record.push(if a.is_null(row) { String::new() } else { f.value(row).to_string() });
+                record.push(if a.is_null(row) {
+                    String::new()
+                } else {
+                    f.value(row).to_string()
+                });
             }
             self.out
                 .write_record(&record)
@@ -116,9 +140,19 @@ pub struct TableSink {
 }
 
 impl TableSink {
-    pub fn new(out: Box<dyn Write + Send>, stream: impl Into<String>, columns: Columns) -> TableSink {
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        stream: impl Into<String>,
+        columns: Columns,
+    ) -> TableSink {
         let widths = columns.names.iter().map(|n| n.chars().count()).collect();
-        TableSink { out, stream: stream.into(), columns, widths, printed_header: false }
+        TableSink {
+            out,
+            stream: stream.into(),
+            columns,
+            widths,
+            printed_header: false,
+        }
     }
 }
 
@@ -143,7 +177,13 @@ impl Sink for TableSink {
                 }
             }
             text.push_str(&format!("-- {}\n", self.stream));
-            let header: Vec<String> = self.columns.names.iter().zip(&self.widths).map(|(n, w)| format!("{n:<w$}")).collect();
+            let header: Vec<String> = self
+                .columns
+                .names
+                .iter()
+                .zip(&self.widths)
+                .map(|(n, w)| format!("{n:<w$}"))
+                .collect();
             text.push_str(header.join(" | ").trim_end());
             text.push('\n');
             let rule: Vec<String> = self.widths.iter().map(|w| "-".repeat(*w)).collect();
@@ -152,11 +192,17 @@ impl Sink for TableSink {
             self.printed_header = true;
         }
         for row in rows {
-            let cells: Vec<String> = row.iter().zip(&self.widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&self.widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             text.push_str(cells.join(" | ").trim_end());
             text.push('\n');
         }
-        self.out.write_all(text.as_bytes()).map_err(io_err(&self.stream))?;
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(io_err(&self.stream))?;
         self.out.flush().map_err(io_err(&self.stream))
     }
 

@@ -38,7 +38,11 @@ pub struct SourceDecoder {
 }
 
 impl SourceDecoder {
-    pub fn new(schema: &RecordSchema, stream_schema: SchemaRef, rowtime_from: Option<&str>) -> Result<SourceDecoder> {
+    pub fn new(
+        schema: &RecordSchema,
+        stream_schema: SchemaRef,
+        rowtime_from: Option<&str>,
+    ) -> Result<SourceDecoder> {
         let mode = match rowtime_from {
             None => RowtimeMode::Live,
             Some(name) => {
@@ -55,7 +59,10 @@ impl SourceDecoder {
                         ))
                     })?;
                 let ty = schema.columns[column].sql_type;
-                if !matches!(ty.arrow_type(), DataType::Timestamp(_, _) | DataType::Date32 | DataType::Int64) {
+                if !matches!(
+                    ty.arrow_type(),
+                    DataType::Timestamp(_, _) | DataType::Date32 | DataType::Int64
+                ) {
                     return Err(Error::Usage(format!(
                         "--rowtime-from {name}: the column is {ty}; replay needs a TIMESTAMP (or BIGINT milliseconds) column"
                     )));
@@ -63,7 +70,8 @@ impl SourceDecoder {
                 RowtimeMode::Replay { column }
             }
         };
-        let decoder = RecordDecoder::new(schema).map_err(|e| Error::Application(format!("input schema: {e}")))?;
+        let decoder = RecordDecoder::new(schema)
+            .map_err(|e| Error::Application(format!("input schema: {e}")))?;
         Ok(SourceDecoder {
             decoder,
             schema: schema.clone(),
@@ -77,11 +85,24 @@ impl SourceDecoder {
 
     /// A CSV line equal to the column names is a header, not a record.
     fn is_header(&self, line: &[u8]) -> bool {
-        let RecordFormat::Csv { column_delimiter, .. } = &self.schema.format else { return false };
-        let Ok(text) = std::str::from_utf8(line) else { return false };
-        let fields: Vec<&str> = text.split(column_delimiter.as_str()).map(|f| f.trim().trim_matches('"')).collect();
+        let RecordFormat::Csv {
+            column_delimiter, ..
+        } = &self.schema.format
+        else {
+            return false;
+        };
+        let Ok(text) = std::str::from_utf8(line) else {
+            return false;
+        };
+        let fields: Vec<&str> = text
+            .split(column_delimiter.as_str())
+            .map(|f| f.trim().trim_matches('"'))
+            .collect();
         fields.len() == self.schema.columns.len()
-            && fields.iter().zip(&self.schema.columns).all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
+            && fields
+                .iter()
+                .zip(&self.schema.columns)
+                .all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
     }
 
     fn rowtime_for(&self, now: i64) -> i64 {
@@ -94,14 +115,21 @@ impl SourceDecoder {
 
 fn as_millis(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
     let ms = match array.data_type() {
-        DataType::Int64 => cast(&cast(array, &DataType::Int64)?, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
+        DataType::Int64 => cast(
+            &cast(array, &DataType::Int64)?,
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+        )?,
         _ => cast(array, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
     };
     Ok(ms.as_primitive::<TimestampMillisecondType>().clone())
 }
 
 impl ChunkDecoder for SourceDecoder {
-    fn decode(&mut self, chunk: &[u8], now: i64) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+    fn decode(
+        &mut self,
+        chunk: &[u8],
+        now: i64,
+    ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
         let mut errors = Vec::new();
         // For each parse error: how many records were accepted before it (to date it in replay).
         let mut accepted_before: Vec<usize> = Vec::new();
@@ -110,7 +138,11 @@ impl ChunkDecoder for SourceDecoder {
         self.accepted.clear();
         let mut start = 0;
         while start < chunk.len() {
-            let end = chunk[start..].iter().position(|b| *b == b'\n').map(|p| start + p).unwrap_or(chunk.len());
+            let end = chunk[start..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|p| start + p)
+                .unwrap_or(chunk.len());
             let mut line = &chunk[start..end];
             let line_start = start;
             start = end + 1;
@@ -129,11 +161,11 @@ impl ChunkDecoder for SourceDecoder {
                 Err(message) => {
                     accepted_before.push(self.accepted.len());
                     errors.push(ErrorRow {
-                    name: PARSE_ERROR,
-                    message,
-                    data_rowtime: Some(self.rowtime_for(now)).filter(|t| *t != i64::MIN),
-                    data_row: line.to_vec(),
-                    pump: None,
+                        name: PARSE_ERROR,
+                        message,
+                        data_rowtime: Some(self.rowtime_for(now)).filter(|t| *t != i64::MIN),
+                        data_row: line.to_vec(),
+                        pump: None,
                     });
                 }
             }
@@ -146,7 +178,10 @@ impl ChunkDecoder for SourceDecoder {
         let (batch, rowtimes) = match self.mode {
             RowtimeMode::Live => {
                 self.last_rowtime = self.last_rowtime.max(now);
-                (batch, TimestampMillisecondArray::from(vec![self.last_rowtime; n]))
+                (
+                    batch,
+                    TimestampMillisecondArray::from(vec![self.last_rowtime; n]),
+                )
             }
             RowtimeMode::Replay { column } => {
                 let values = as_millis(batch.column(column))?;
@@ -177,10 +212,18 @@ impl ChunkDecoder for SourceDecoder {
                 }
                 // A record that failed to parse is dated by the ROWTIME reached just before it.
                 for (e, k) in errors.iter_mut().zip(&accepted_before) {
-                    let t = if *k == 0 { rowtime_before } else { reached[k - 1] };
+                    let t = if *k == 0 {
+                        rowtime_before
+                    } else {
+                        reached[k - 1]
+                    };
                     e.data_rowtime = Some(t).filter(|t| *t != i64::MIN);
                 }
-                let batch = if rowtimes.len() == n { batch } else { filter_record_batch(&batch, &BooleanArray::from(keep))? };
+                let batch = if rowtimes.len() == n {
+                    batch
+                } else {
+                    filter_record_batch(&batch, &BooleanArray::from(keep))?
+                };
                 (batch, TimestampMillisecondArray::from(rowtimes))
             }
         };

@@ -86,7 +86,12 @@ mod tests {
     use crate::exec::test_util::{batch, table};
 
     fn spec(predicate: Arc<dyn PhysicalExpr>) -> Arc<FilterSpec> {
-        Arc::new(FilterSpec { predicate, display: "test".into(), visible: 1, pump: "P".into() })
+        Arc::new(FilterSpec {
+            predicate,
+            display: "test".into(),
+            visible: 1,
+            pump: "P".into(),
+        })
     }
 
     #[test]
@@ -99,7 +104,8 @@ mod tests {
         let mut f = Filter::new(spec(pred));
         let mut out = Emit::default();
         let a: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), Some(2), None, Some(3)]));
-        f.push(batch(vec![("A", a)], &[10, 20, 30, 40]), &mut out).unwrap();
+        f.push(batch(vec![("A", a)], &[10, 20, 30, 40]), &mut out)
+            .unwrap();
         let t = table(&out.batches);
         assert!(t.contains("| 2 | 1970-01-01T00:00:00.020"), "{t}");
         assert!(t.contains("| 3 | 1970-01-01T00:00:00.040"), "{t}");
@@ -115,15 +121,24 @@ mod tests {
             Op::Divide,
             Arc::new(Column::new("A", 0)),
         ));
-        let pred = Arc::new(BinaryExpr::new(div, Op::Gt, Arc::new(Literal::new(ScalarValue::Int32(Some(1))))));
+        let pred = Arc::new(BinaryExpr::new(
+            div,
+            Op::Gt,
+            Arc::new(Literal::new(ScalarValue::Int32(Some(1)))),
+        ));
         let mut f = Filter::new(spec(pred));
         let mut out = Emit::default();
         let a: ArrayRef = Arc::new(Int32Array::from(vec![1, 0, 2, 20]));
-        f.push(batch(vec![("A", a)], &[1, 2, 3, 4]), &mut out).unwrap();
+        f.push(batch(vec![("A", a)], &[1, 2, 3, 4]), &mut out)
+            .unwrap();
         assert_eq!(out.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
         assert_eq!(out.errors.len(), 1);
         let e = &out.errors[0];
-        assert!(e.message.to_lowercase().contains("divide by zero"), "{}", e.message);
+        assert!(
+            e.message.to_lowercase().contains("divide by zero"),
+            "{}",
+            e.message
+        );
         assert_eq!(e.data_rowtime, Some(2));
         assert_eq!(String::from_utf8(e.data_row.clone()).unwrap(), r#"{"A":0}"#);
         assert_eq!(e.pump.as_deref(), Some("P"));

@@ -6,7 +6,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, StringArray, new_null_array,
+};
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -32,7 +34,12 @@ pub struct InsertSpec {
 
 impl fmt::Display for InsertSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "insert into {} ({})", self.target, self.display.join(", "))
+        write!(
+            f,
+            "insert into {} ({})",
+            self.target,
+            self.display.join(", ")
+        )
     }
 }
 
@@ -51,7 +58,10 @@ pub fn kda_cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     if array.data_type() == to {
         return Ok(Arc::clone(array));
     }
-    let options = CastOptions { safe: false, ..Default::default() };
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
     if matches!(array.data_type(), DataType::Float32 | DataType::Float64) && to.is_integer() {
         let f = cast(array, &DataType::Float64)?;
         let rounded: Float64Array = f.as_primitive::<Float64Type>().unary(|v| v.round());
@@ -62,15 +72,21 @@ pub fn kda_cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
 
 fn truncate_chars(array: &ArrayRef, n: usize) -> ArrayRef {
     let strings = array.as_string::<i32>();
-    if strings.iter().flatten().all(|s| s.len() <= n || s.chars().count() <= n) {
+    if strings
+        .iter()
+        .flatten()
+        .all(|s| s.len() <= n || s.chars().count() <= n)
+    {
         return Arc::clone(array);
     }
     let truncated: StringArray = strings
         .iter()
-        .map(|s| s.map(|s| match s.char_indices().nth(n) {
-            Some((cut, _)) => &s[..cut],
-            None => s,
-        }))
+        .map(|s| {
+            s.map(|s| match s.char_indices().nth(n) {
+                Some((cut, _)) => &s[..cut],
+                None => s,
+            })
+        })
         .collect();
     Arc::new(truncated)
 }
@@ -99,8 +115,14 @@ fn insert(spec: &InsertSpec, batch: &RecordBatch) -> Result<RecordBatch> {
 impl Operator for Insert {
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let spec = &self.spec;
-        let result =
-            evaluate_or_isolate(&batch, spec.visible, &spec.pump, out, |b| insert(spec, b), |parts| concat(&spec.schema, &parts))?;
+        let result = evaluate_or_isolate(
+            &batch,
+            spec.visible,
+            &spec.pump,
+            out,
+            |b| insert(spec, b),
+            |parts| concat(&spec.schema, &parts),
+        )?;
         if let Some((rows, _)) = result {
             out.batches.push(rows);
         }
@@ -122,14 +144,21 @@ mod tests {
     fn casts_round_approximate_numbers_and_fail_on_overflow() {
         let f: ArrayRef = Arc::new(Float64Array::from(vec![2.5, -1.6, 0.4]));
         let i = kda_cast(&f, &DataType::Int32).unwrap();
-        assert_eq!(i.as_primitive::<datafusion::arrow::datatypes::Int32Type>(), &Int32Array::from(vec![3, -2, 0]));
+        assert_eq!(
+            i.as_primitive::<datafusion::arrow::datatypes::Int32Type>(),
+            &Int32Array::from(vec![3, -2, 0])
+        );
         let big: ArrayRef = Arc::new(Int64Array::from(vec![1 << 40]));
         assert!(kda_cast(&big, &DataType::Int32).is_err());
     }
 
     #[test]
     fn truncates_long_strings_by_characters() {
-        let s: ArrayRef = Arc::new(StringArray::from(vec![Some("TECHNOLOGY"), None, Some("héllo")]));
+        let s: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("TECHNOLOGY"),
+            None,
+            Some("héllo"),
+        ]));
         let t = truncate_chars(&s, 4);
         let t = t.as_string::<i32>();
         assert_eq!(t.value(0), "TECH");

@@ -49,7 +49,11 @@ impl fmt::Display for LookupJoinSpec {
             LookupJoinType::Inner => "inner",
             LookupJoinType::Left => "left outer",
         };
-        write!(f, "{kind} lookup join with reference table {} on {}", self.table, self.display)
+        write!(
+            f,
+            "{kind} lookup join with reference table {} on {}",
+            self.table, self.display
+        )
     }
 }
 
@@ -67,7 +71,12 @@ impl LookupJoin {
     pub fn new(spec: Arc<LookupJoinSpec>, table: RecordBatch) -> Result<LookupJoin> {
         let keys = evaluate(&spec.table_keys, &table)?;
         let key_types: Vec<DataType> = keys.iter().map(|k| k.data_type().clone()).collect();
-        let converter = RowConverter::new(key_types.iter().map(|t| SortField::new(t.clone())).collect())?;
+        let converter = RowConverter::new(
+            key_types
+                .iter()
+                .map(|t| SortField::new(t.clone()))
+                .collect(),
+        )?;
         let mut index: HashMap<Box<[u8]>, Vec<u32>> = HashMap::new();
         if !keys.is_empty() {
             let rows = converter.convert_columns(&keys)?;
@@ -75,10 +84,19 @@ impl LookupJoin {
                 if keys.iter().any(|k| k.is_null(i)) {
                     continue; // NULL never equals anything
                 }
-                index.entry(Box::from(rows.row(i).as_ref())).or_default().push(i as u32);
+                index
+                    .entry(Box::from(rows.row(i).as_ref()))
+                    .or_default()
+                    .push(i as u32);
             }
         }
-        Ok(LookupJoin { spec, table, converter, key_types, index })
+        Ok(LookupJoin {
+            spec,
+            table,
+            converter,
+            key_types,
+            index,
+        })
     }
 
     /// Candidate pairs (stream row, table row) in stream-row order.
@@ -100,7 +118,13 @@ impl LookupJoin {
         let keys: Vec<ArrayRef> = keys
             .iter()
             .zip(&self.key_types)
-            .map(|(k, t)| if k.data_type() == t { Ok(Arc::clone(k)) } else { cast(k, t) })
+            .map(|(k, t)| {
+                if k.data_type() == t {
+                    Ok(Arc::clone(k))
+                } else {
+                    cast(k, t)
+                }
+            })
             .collect::<Result<_, _>>()?;
         let rows = self.converter.convert_columns(&keys)?;
         for i in 0..n {
@@ -118,9 +142,19 @@ impl LookupJoin {
     }
 
     /// The joined visible columns for the index pairs, in output order.
-    fn joined(&self, batch: &RecordBatch, probe: &UInt32Array, build: &UInt32Array) -> Result<Vec<ArrayRef>> {
-        let stream_cols = (0..self.spec.stream_visible).map(|c| take(batch.column(c).as_ref(), probe, None));
-        let table_cols = self.table.columns().iter().map(|c| take(c.as_ref(), build, None));
+    fn joined(
+        &self,
+        batch: &RecordBatch,
+        probe: &UInt32Array,
+        build: &UInt32Array,
+    ) -> Result<Vec<ArrayRef>> {
+        let stream_cols =
+            (0..self.spec.stream_visible).map(|c| take(batch.column(c).as_ref(), probe, None));
+        let table_cols = self
+            .table
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), build, None));
         let columns: Vec<ArrayRef> = if self.spec.stream_first {
             stream_cols.chain(table_cols).collect::<Result<_, _>>()?
         } else {
@@ -134,18 +168,28 @@ impl Operator for LookupJoin {
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let spec = &self.spec;
         let (mut probe, mut build) = self.candidates(&batch)?;
-        if let Some(residual) = &spec.residual {
-            if !probe.is_empty() {
-                let mut columns = self.joined(&batch, &probe, &build)?;
-                columns.push(take(batch.column(batch.num_columns() - 1).as_ref(), &probe, None)?);
-                let candidates = RecordBatch::try_new(Arc::clone(&spec.schema), columns)?;
-                let mask = residual.evaluate(&candidates)?.into_array(candidates.num_rows())?;
-                let mask = mask.as_boolean();
-                let keep = |a: &UInt32Array| -> UInt32Array {
-                    a.iter().zip(mask.iter()).filter(|(_, m)| *m == Some(true)).map(|(v, _)| v).collect()
-                };
-                (probe, build) = (keep(&probe), keep(&build));
-            }
+        if let Some(residual) = &spec.residual
+            && !probe.is_empty()
+        {
+            let mut columns = self.joined(&batch, &probe, &build)?;
+            columns.push(take(
+                batch.column(batch.num_columns() - 1).as_ref(),
+                &probe,
+                None,
+            )?);
+            let candidates = RecordBatch::try_new(Arc::clone(&spec.schema), columns)?;
+            let mask = residual
+                .evaluate(&candidates)?
+                .into_array(candidates.num_rows())?;
+            let mask = mask.as_boolean();
+            let keep = |a: &UInt32Array| -> UInt32Array {
+                a.iter()
+                    .zip(mask.iter())
+                    .filter(|(_, m)| *m == Some(true))
+                    .map(|(v, _)| v)
+                    .collect()
+            };
+            (probe, build) = (keep(&probe), keep(&build));
         }
         if spec.join_type == LookupJoinType::Left {
             // Every stream row appears: its matches, or once with NULL table columns.
@@ -171,8 +215,13 @@ impl Operator for LookupJoin {
             return Ok(());
         }
         let mut columns = self.joined(&batch, &probe, &build)?;
-        columns.push(take(batch.column(batch.num_columns() - 1).as_ref(), &probe, None)?);
-        out.batches.push(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?);
+        columns.push(take(
+            batch.column(batch.num_columns() - 1).as_ref(),
+            &probe,
+            None,
+        )?);
+        out.batches
+            .push(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?);
         Ok(())
     }
 
@@ -200,7 +249,12 @@ mod tests {
             schema,
             vec![
                 Arc::new(StringArray::from(vec!["AMZN", "ASD", "MMB", "WAS"])),
-                Arc::new(StringArray::from(vec!["Amazon", " SomeCompanyA", " SomeCompanyB", "  SomeCompanyC"])),
+                Arc::new(StringArray::from(vec![
+                    "Amazon",
+                    " SomeCompanyA",
+                    " SomeCompanyB",
+                    "  SomeCompanyC",
+                ])),
             ],
         )
         .unwrap()
@@ -216,10 +270,30 @@ mod tests {
     fn stocks(rows: &[(&str, &str, f32, f32)], times: &[i64]) -> RecordBatch {
         batch(
             vec![
-                ("TICKER_SYMBOL", Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())) as ArrayRef),
-                ("SECTOR", Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())) as ArrayRef),
-                ("CHANGE", Arc::new(Float32Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())) as ArrayRef),
-                ("PRICE", Arc::new(Float32Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())) as ArrayRef),
+                (
+                    "TICKER_SYMBOL",
+                    Arc::new(StringArray::from(
+                        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+                (
+                    "SECTOR",
+                    Arc::new(StringArray::from(
+                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+                (
+                    "CHANGE",
+                    Arc::new(Float32Array::from(
+                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+                (
+                    "PRICE",
+                    Arc::new(Float32Array::from(
+                        rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
             ],
             times,
         )
@@ -238,7 +312,14 @@ mod tests {
             &[("CompanyName", companies())],
         )
         .unwrap();
-        let input = stocks(&[("AMZN", "TECHNOLOGY", -0.95, 815.43), ("QXZ", "RETAIL", 1.2, 62.5), ("WAS", "ENERGY", 0.5, 10.0)], &[1, 2, 3]);
+        let input = stocks(
+            &[
+                ("AMZN", "TECHNOLOGY", -0.95, 815.43),
+                ("QXZ", "RETAIL", 1.2, 62.5),
+                ("WAS", "ENERGY", 0.5, 10.0),
+            ],
+            &[1, 2, 3],
+        );
         let (out, errors) = run(&mut ops, input, 3);
         assert!(errors.is_empty());
         // REAL -0.95 widens to DOUBLE -0.949999988079071 (EX-17's note); SECTOR is VARCHAR(12).
@@ -251,7 +332,10 @@ mod tests {
 | WAS           |   SomeCompanyC | ENERGY     | 0.5                | 10.0              | 1970-01-01T00:00:00.003 |
 +---------------+----------------+------------+--------------------+-------------------+-------------------------+";
         assert_eq!(table(&out), expected);
-        assert!(out[0].column(1).is_null(1), "QXZ has no company: NULL, not empty");
+        assert!(
+            out[0].column(1).is_null(1),
+            "QXZ has no company: NULL, not empty"
+        );
     }
 
     #[test]
@@ -263,7 +347,12 @@ mod tests {
         let limits = RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from(vec![Some("AMZN"), Some("AMZN"), Some("QXZ"), None])),
+                Arc::new(StringArray::from(vec![
+                    Some("AMZN"),
+                    Some("AMZN"),
+                    Some("QXZ"),
+                    None,
+                ])),
                 Arc::new(Int32Array::from(vec![100, 900, 50, 1])),
             ],
         )
@@ -277,7 +366,14 @@ mod tests {
             &[("LIMITS", limits)],
         )
         .unwrap();
-        let input = stocks(&[("AMZN", "T", 0.0, 815.0), ("QXZ", "R", 0.0, 10.0), ("AMZN", "T", 0.0, 1000.0)], &[1, 2, 3]);
+        let input = stocks(
+            &[
+                ("AMZN", "T", 0.0, 815.0),
+                ("QXZ", "R", 0.0, 10.0),
+                ("AMZN", "T", 0.0, 1000.0),
+            ],
+            &[1, 2, 3],
+        );
         let (out, _) = run(&mut ops, input, 3);
         let expected = "\
 +------+-----+-------------------------+
@@ -301,6 +397,10 @@ mod tests {
         .err()
         .expect("rejected")
         .to_string();
-        assert!(err.contains("is not supported") && err.contains("LEFT [OUTER] JOIN with the stream on the left"), "{err}");
+        assert!(
+            err.contains("is not supported")
+                && err.contains("LEFT [OUTER] JOIN with the stream on the left"),
+            "{err}"
+        );
     }
 }

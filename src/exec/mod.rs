@@ -50,7 +50,11 @@ pub fn with_rowtime(visible: &SchemaRef) -> SchemaRef {
 /// The same schema with every field nullable (operators' batches never rely on non-null flags).
 pub fn nullable(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(
-        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -66,7 +70,10 @@ pub fn rowtime(batch: &RecordBatch) -> &TimestampMillisecondArray {
 /// Evaluates expressions over a batch, one array per expression.
 pub fn evaluate(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     let n = batch.num_rows();
-    exprs.iter().map(|e| Ok(e.evaluate(batch)?.into_array(n)?)).collect()
+    exprs
+        .iter()
+        .map(|e| Ok(e.evaluate(batch)?.into_array(n)?))
+        .collect()
 }
 
 /// Evaluates `f` over a whole batch; if that fails (division by zero, a bad cast, …), evaluates
@@ -112,7 +119,13 @@ pub fn evaluate_or_isolate<T>(
     Ok(Some((combine(good)?, rows)))
 }
 
-fn error_row(batch: &RecordBatch, visible: usize, row: usize, e: &crate::error::Error, pump: &str) -> ErrorRow {
+fn error_row(
+    batch: &RecordBatch,
+    visible: usize,
+    row: usize,
+    e: &crate::error::Error,
+    pump: &str,
+) -> ErrorRow {
     let message = match e {
         crate::error::Error::DataFusion(d) => d.message().to_string(),
         other => other.to_string(),
@@ -132,7 +145,11 @@ pub fn concat(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch
 }
 
 /// Runs `ops` in order over one input batch: the output of each is the input of the next.
-pub fn push_through(ops: &mut [Box<dyn Operator>], batch: RecordBatch, errors: &mut Vec<crate::error_stream::ErrorRow>) -> Result<Vec<RecordBatch>> {
+pub fn push_through(
+    ops: &mut [Box<dyn Operator>],
+    batch: RecordBatch,
+    errors: &mut Vec<crate::error_stream::ErrorRow>,
+) -> Result<Vec<RecordBatch>> {
     let mut current = vec![batch];
     for op in ops.iter_mut() {
         let mut out = Emit::default();
@@ -151,7 +168,11 @@ pub fn push_through(ops: &mut [Box<dyn Operator>], batch: RecordBatch, errors: &
 }
 
 /// Raises the ROWTIME bound of `ops`: each stage first advances, and what it emits flows on.
-pub fn advance_through(ops: &mut [Box<dyn Operator>], bound: i64, errors: &mut Vec<ErrorRow>) -> Result<Vec<RecordBatch>> {
+pub fn advance_through(
+    ops: &mut [Box<dyn Operator>],
+    bound: i64,
+    errors: &mut Vec<ErrorRow>,
+) -> Result<Vec<RecordBatch>> {
     let mut carried: Vec<RecordBatch> = Vec::new();
     for op in ops.iter_mut() {
         let mut out = Emit::default();
@@ -176,8 +197,10 @@ pub(crate) mod test_util {
 
     /// Builds a batch from named columns plus ROWTIME values.
     pub fn batch(columns: Vec<(&str, ArrayRef)>, rowtimes: &[i64]) -> RecordBatch {
-        let mut fields: Vec<Field> =
-            columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+        let mut fields: Vec<Field> = columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect();
         fields.push(Field::new(ROWTIME, rowtime_type(), false));
         let mut arrays: Vec<ArrayRef> = columns.into_iter().map(|(_, a)| a).collect();
         arrays.push(Arc::new(TimestampMillisecondArray::from(rowtimes.to_vec())));
@@ -202,15 +225,21 @@ pub(crate) mod test_util {
             columns: columns.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
             kind: crate::catalog::StreamKind::Source,
         });
-        catalog.streams.push(crate::error_stream::error_stream_def());
+        catalog
+            .streams
+            .push(crate::error_stream::error_stream_def());
         for (name, batch) in tables {
-            catalog.tables.push(crate::plan::table_def(name, batch.schema()));
+            catalog
+                .tables
+                .push(crate::plan::table_def(name, batch.schema()));
         }
         let src = crate::dialect::SourceText::new("test.sql", code);
         let statements = crate::dialect::parse_application(&src)?;
         let plan = crate::plan::plan(&src, &statements, catalog)?;
-        let loaded: std::collections::HashMap<String, RecordBatch> =
-            tables.iter().map(|(n, b)| (n.to_string(), b.clone())).collect();
+        let loaded: std::collections::HashMap<String, RecordBatch> = tables
+            .iter()
+            .map(|(n, b)| (n.to_string(), b.clone()))
+            .collect();
         plan.pumps[0].ops.iter().map(|o| o.build(&loaded)).collect()
     }
 
@@ -225,12 +254,21 @@ pub(crate) mod test_util {
         let mut out = push_through(ops, input.clone(), &mut errors).unwrap();
         out.extend(advance_through(ops, bound, &mut errors).unwrap());
         // Stream batches carry ROWTIME twice (visible and trailing): show it once.
-        let out = out.into_iter().map(|b| b.project(&(0..b.num_columns() - 1).collect::<Vec<_>>()).unwrap()).collect();
+        let out = out
+            .into_iter()
+            .map(|b| {
+                b.project(&(0..b.num_columns() - 1).collect::<Vec<_>>())
+                    .unwrap()
+            })
+            .collect();
         (out, errors)
     }
 
     /// Timestamp literal helper: "2018-11-01 01:00:00" → ms.
     pub fn ts(text: &str) -> i64 {
-        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp_millis()
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
     }
 }

@@ -90,7 +90,10 @@ mod tests {
             Field::new("Q", DataType::Int64, true),
         ])));
         let spec = Arc::new(ProjectSpec {
-            exprs: vec![Arc::new(BinaryExpr::new(a(), Op::Multiply, lit(2))), Arc::new(BinaryExpr::new(lit(7), Op::Divide, a()))],
+            exprs: vec![
+                Arc::new(BinaryExpr::new(a(), Op::Multiply, lit(2))),
+                Arc::new(BinaryExpr::new(lit(7), Op::Divide, a())),
+            ],
             schema,
             display: vec![],
             visible: 1,
@@ -99,7 +102,8 @@ mod tests {
         let mut p = Project::new(spec);
         let mut out = Emit::default();
         let input: ArrayRef = Arc::new(Int64Array::from(vec![2, 0, 3]));
-        p.push(batch(vec![("A", input)], &[5, 6, 7]), &mut out).unwrap();
+        p.push(batch(vec![("A", input)], &[5, 6, 7]), &mut out)
+            .unwrap();
         let expected = "\
 +---------+---+-------------------------+
 | DOUBLED | Q | ROWTIME                 |

@@ -49,8 +49,12 @@ impl WindowWidth {
 impl fmt::Display for WindowWidth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WindowWidth::Millis(ms) if ms % 86_400_000 == 0 => write!(f, "{} day(s)", ms / 86_400_000),
-            WindowWidth::Millis(ms) if ms % 3_600_000 == 0 => write!(f, "{} hour(s)", ms / 3_600_000),
+            WindowWidth::Millis(ms) if ms % 86_400_000 == 0 => {
+                write!(f, "{} day(s)", ms / 86_400_000)
+            }
+            WindowWidth::Millis(ms) if ms % 3_600_000 == 0 => {
+                write!(f, "{} hour(s)", ms / 3_600_000)
+            }
             WindowWidth::Millis(ms) if ms % 60_000 == 0 => write!(f, "{} minute(s)", ms / 60_000),
             WindowWidth::Millis(ms) if ms % 1000 == 0 => write!(f, "{} second(s)", ms / 1000),
             WindowWidth::Millis(ms) => write!(f, "{ms} ms"),
@@ -102,13 +106,23 @@ pub struct Tumbling {
 
 impl Tumbling {
     pub fn new(spec: Arc<TumblingSpec>) -> Tumbling {
-        Tumbling { spec, windows: BTreeMap::new(), group_indices: Vec::new() }
+        Tumbling {
+            spec,
+            windows: BTreeMap::new(),
+            group_indices: Vec::new(),
+        }
     }
 
     fn open(&self, start: i64) -> Result<OpenWindow> {
         let spec = &self.spec;
-        let groups =
-            if spec.keys.is_empty() { None } else { Some(new_group_values(Arc::clone(&spec.key_schema), &GroupOrdering::None)?) };
+        let groups = if spec.keys.is_empty() {
+            None
+        } else {
+            Some(new_group_values(
+                Arc::clone(&spec.key_schema),
+                &GroupOrdering::None,
+            )?)
+        };
         let accumulators = spec
             .aggregates
             .iter()
@@ -117,11 +131,18 @@ impl Tumbling {
                     a.create_groups_accumulator()
                 } else {
                     let a = Arc::clone(a);
-                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || a.create_accumulator())) as Box<dyn GroupsAccumulator>)
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                        a.create_accumulator()
+                    })) as Box<dyn GroupsAccumulator>)
                 }
             })
             .collect::<datafusion::error::Result<Vec<_>>>()?;
-        Ok(OpenWindow { end: spec.width.end(start), groups, group_count: 0, accumulators })
+        Ok(OpenWindow {
+            end: spec.width.end(start),
+            groups,
+            group_count: 0,
+            accumulators,
+        })
     }
 
     fn emit(&self, start: i64, mut w: OpenWindow) -> Result<RecordBatch> {
@@ -138,22 +159,35 @@ impl Tumbling {
         let group_columns = 1 + spec.keys.len();
         let mut columns: Vec<Option<ArrayRef>> = vec![None; group_columns];
         let window_type = spec.schema.field(spec.window_position).data_type();
-        let start_value = cast(&ScalarValue::TimestampMillisecond(Some(start), None).to_array()?, window_type)?;
-        columns[spec.window_position] = Some(ScalarValue::try_from_array(&start_value, 0)?.to_array_of_size(n)?);
+        let start_value = cast(
+            &ScalarValue::TimestampMillisecond(Some(start), None).to_array()?,
+            window_type,
+        )?;
+        columns[spec.window_position] =
+            Some(ScalarValue::try_from_array(&start_value, 0)?.to_array_of_size(n)?);
         for (pos, key) in spec.key_positions.iter().zip(keys) {
             columns[*pos] = Some(key);
         }
-        let mut columns: Vec<ArrayRef> = columns.into_iter().map(|c| c.expect("every group column is set")).collect();
+        let mut columns: Vec<ArrayRef> = columns
+            .into_iter()
+            .map(|c| c.expect("every group column is set"))
+            .collect();
         columns.extend(values);
         // Order the window's rows by the other keys, so output does not depend on arrival order.
         if !spec.keys.is_empty() && n > 1 {
             let sort: Vec<SortColumn> = spec
                 .key_positions
                 .iter()
-                .map(|p| SortColumn { values: Arc::clone(&columns[*p]), options: None })
+                .map(|p| SortColumn {
+                    values: Arc::clone(&columns[*p]),
+                    options: None,
+                })
                 .collect();
             let indices = lexsort_to_indices(&sort, None)?;
-            columns = columns.iter().map(|c| take(c.as_ref(), &indices, None)).collect::<Result<_, _>>()?;
+            columns = columns
+                .iter()
+                .map(|c| take(c.as_ref(), &indices, None))
+                .collect::<Result<_, _>>()?;
         }
         columns.push(Arc::new(TimestampMillisecondArray::from(vec![w.end; n])));
         Ok(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?)
@@ -199,7 +233,8 @@ impl Operator for Tumbling {
             self.group_indices.clear();
             match &mut w.groups {
                 Some(g) => {
-                    let slices: Vec<ArrayRef> = keys.iter().map(|k| k.slice(run_start, len)).collect();
+                    let slices: Vec<ArrayRef> =
+                        keys.iter().map(|k| k.slice(run_start, len)).collect();
                     g.intern(&slices, &mut self.group_indices)?;
                     w.group_count = g.len();
                 }
@@ -209,7 +244,8 @@ impl Operator for Tumbling {
                 }
             }
             for (i, acc) in w.accumulators.iter_mut().enumerate() {
-                let values: Vec<ArrayRef> = args[i].iter().map(|a| a.slice(run_start, len)).collect();
+                let values: Vec<ArrayRef> =
+                    args[i].iter().map(|a| a.slice(run_start, len)).collect();
                 let filter = filters[i].as_ref().map(|f| f.slice(run_start, len));
                 acc.update_batch(&values, &self.group_indices, filter.as_ref(), w.group_count)?;
             }
@@ -264,14 +300,27 @@ mod tests {
         let times: Vec<i64> = rows.iter().map(|r| ts(r.0)).collect();
         batch(
             vec![
-                ("CITY", Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())) as ArrayRef),
-                ("TEMP", Arc::new(Int32Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())) as ArrayRef),
+                (
+                    "CITY",
+                    Arc::new(StringArray::from(
+                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+                (
+                    "TEMP",
+                    Arc::new(Int32Array::from(
+                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
             ],
             &times,
         )
     }
 
-    const WEATHER: &[(&str, SqlType)] = &[("CITY", SqlType::Varchar(Some(16))), ("TEMP", SqlType::Integer)];
+    const WEATHER: &[(&str, SqlType)] = &[
+        ("CITY", SqlType::Varchar(Some(16))),
+        ("TEMP", SqlType::Integer),
+    ];
 
     #[test]
     fn ex02_per_city_daily_aggregates_emit_when_the_day_closes() {
@@ -304,7 +353,10 @@ mod tests {
         // A bound of 11-04 closes 11-03.
         let mut errors = Vec::new();
         let out = advance_through(&mut ops, ts("2018-11-04 00:00:00"), &mut errors).unwrap();
-        let out: Vec<RecordBatch> = out.into_iter().map(|b| b.project(&[0, 1, 2, 3, 4]).unwrap()).collect();
+        let out: Vec<RecordBatch> = out
+            .into_iter()
+            .map(|b| b.project(&[0, 1, 2, 3, 4]).unwrap())
+            .collect();
         let expected = "\
 +---------------------+-----------+----------+----------+----------+
 | FLOOR_DAY           | CITY      | MIN_TEMP | MAX_TEMP | AVG_TEMP |
@@ -352,8 +404,14 @@ mod tests {
         let t0 = ts("2020-01-01 00:00:00");
         let input = batch(
             vec![
-                ("CITY", Arc::new(StringArray::from(vec!["a"; 5])) as ArrayRef),
-                ("TEMP", Arc::new(Int32Array::from(vec![1, 2, 3, 4, 5])) as ArrayRef),
+                (
+                    "CITY",
+                    Arc::new(StringArray::from(vec!["a"; 5])) as ArrayRef,
+                ),
+                (
+                    "TEMP",
+                    Arc::new(Int32Array::from(vec![1, 2, 3, 4, 5])) as ArrayRef,
+                ),
             ],
             &[t0 + 1000, t0 + 1000, t0 + 9999, t0 + 10_000, t0 + 25_000],
         );
@@ -372,18 +430,33 @@ mod tests {
         let rest = advance_through(&mut ops, i64::MAX, &mut errors).unwrap();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].num_rows(), 1);
-        assert_eq!(rest[0].column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0), 1);
+        assert_eq!(
+            rest[0]
+                .column(1)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .value(0),
+            1
+        );
     }
 
     #[test]
     fn windows_width_ends() {
         assert_eq!(WindowWidth::Millis(600_000).end(0), 600_000);
-        assert_eq!(WindowWidth::Months(1).end(ts("2020-01-01 00:00:00")), ts("2020-02-01 00:00:00"));
+        assert_eq!(
+            WindowWidth::Months(1).end(ts("2020-01-01 00:00:00")),
+            ts("2020-02-01 00:00:00")
+        );
         assert_eq!(WindowWidth::Millis(10).end(i64::MAX - 1), i64::MAX);
     }
 
     fn rejection(sql: &str) -> String {
-        match pump(&format!("CREATE STREAM OUT (A VARCHAR(16), N BIGINT);\nCREATE PUMP P AS INSERT INTO OUT\n{sql};"), WEATHER, &[]) {
+        match pump(
+            &format!(
+                "CREATE STREAM OUT (A VARCHAR(16), N BIGINT);\nCREATE PUMP P AS INSERT INTO OUT\n{sql};"
+            ),
+            WEATHER,
+            &[],
+        ) {
             Ok(_) => panic!("accepted: {sql}"),
             Err(e) => e.to_string(),
         }
@@ -392,7 +465,10 @@ mod tests {
     #[test]
     fn rejects_group_by_without_a_rowtime_window() {
         let err = rejection("SELECT STREAM CITY, COUNT(*) FROM S GROUP BY CITY");
-        assert!(err.starts_with("test.sql:3:1: error: a streaming GROUP BY needs a ROWTIME window"), "{err}");
+        assert!(
+            err.starts_with("test.sql:3:1: error: a streaming GROUP BY needs a ROWTIME window"),
+            "{err}"
+        );
         assert!(err.contains("help: add a window to GROUP BY"), "{err}");
     }
 
@@ -401,8 +477,16 @@ mod tests {
         let err = rejection(
             "SELECT STREAM CITY, COUNT(*) FROM S GROUP BY CITY, STEP(S.ROWTIME BY INTERVAL '1' MINUTE), FLOOR(S.ROWTIME TO HOUR)",
         );
-        assert!(err.contains("a GROUP BY clause uses multiple ROWTIME columns"), "{err}");
-        let err = rejection("SELECT STREAM CITY, COUNT(DISTINCT TEMP) FROM S GROUP BY CITY, STEP(S.ROWTIME BY INTERVAL '1' MINUTE)");
-        assert!(err.contains("COUNT with DISTINCT is not allowed in a windowed aggregate"), "{err}");
+        assert!(
+            err.contains("a GROUP BY clause uses multiple ROWTIME columns"),
+            "{err}"
+        );
+        let err = rejection(
+            "SELECT STREAM CITY, COUNT(DISTINCT TEMP) FROM S GROUP BY CITY, STEP(S.ROWTIME BY INTERVAL '1' MINUTE)",
+        );
+        assert!(
+            err.contains("COUNT with DISTINCT is not allowed in a windowed aggregate"),
+            "{err}"
+        );
     }
 }
