@@ -161,7 +161,11 @@ impl Dataflow {
         if self.pending_errors.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::take(&mut self.pending_errors);
+        let mut rows = std::mem::take(&mut self.pending_errors);
+        if self.replay {
+            // Errors are dated by their rows' ROWTIME: keep error_stream in ROWTIME order.
+            rows.sort_by_key(|r| r.data_rowtime.unwrap_or(self.error_time));
+        }
         self.stats.errors += rows.len() as u64;
         let batch = error_batch(&rows, self.error_time, self.replay);
         for sink in &mut self.streams[self.error_stream].sinks {

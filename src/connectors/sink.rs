@@ -130,6 +130,16 @@ impl Sink for CsvSink {
     }
 }
 
+/// Cells wider than this are cut in the terminal view (files get every character).
+const MAX_CELL: usize = 40;
+
+fn cell(text: String) -> String {
+    match text.char_indices().nth(MAX_CELL - 1) {
+        Some((cut, _)) if text.chars().count() > MAX_CELL => format!("{}…", &text[..cut]),
+        _ => text,
+    }
+}
+
 /// The terminal view: an aligned table per stream, printed as rows arrive.
 pub struct TableSink {
     out: Box<dyn Write + Send>,
@@ -166,7 +176,7 @@ impl Sink for TableSink {
             .map(|i| ArrayFormatter::try_new(batch.column(*i).as_ref(), &options))
             .collect::<std::result::Result<_, _>>()?;
         let rows: Vec<Vec<String>> = (0..batch.num_rows())
-            .map(|r| formatters.iter().map(|f| f.value(r).to_string()).collect())
+            .map(|r| formatters.iter().map(|f| cell(f.value(r).to_string())).collect())
             .collect();
         let mut text = String::new();
         if !self.printed_header {
@@ -208,5 +218,20 @@ impl Sink for TableSink {
 
     fn finish(&mut self) -> Result<()> {
         self.out.flush().map_err(io_err(&self.stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_cells_are_cut_at_a_readable_width() {
+        assert_eq!(cell("short".into()), "short");
+        let long = "x".repeat(50);
+        let cut = cell(long);
+        assert_eq!(cut.chars().count(), MAX_CELL);
+        assert!(cut.ends_with('…'));
+        assert_eq!(cell("é".repeat(MAX_CELL)), "é".repeat(MAX_CELL));
     }
 }
