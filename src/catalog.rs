@@ -17,6 +17,8 @@ use crate::types::SqlType;
 
 /// The name of the system column every stream has.
 pub const ROWTIME: &str = "ROWTIME";
+/// How an unknown relation name is reported (the planner recognises it).
+pub const UNKNOWN_RELATION: &str = "no stream or reference table named";
 /// The system error stream's name.
 pub const ERROR_STREAM: &str = "error_stream";
 
@@ -191,7 +193,7 @@ impl ContextProvider for Resolver<'_> {
             None => format!("; known streams and tables: {}", known.join(", ")),
         };
         Err(DataFusionError::Plan(format!(
-            "no stream or reference table named `{table}`{hint}"
+            "{UNKNOWN_RELATION} `{table}`{hint}"
         )))
     }
 

@@ -25,7 +25,9 @@ use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
-use crate::catalog::{Catalog, ERROR_STREAM, ROWTIME, Resolver, StreamDef, StreamKind, TableDef};
+use crate::catalog::{
+    Catalog, ERROR_STREAM, ROWTIME, Resolver, StreamDef, StreamKind, TableDef, UNKNOWN_RELATION,
+};
 use crate::dialect::{AppStatement, CreatePump, CreateStream, SourceText};
 use crate::error::{Error, Result};
 use crate::exec::filter::{Filter, FilterSpec};
@@ -306,8 +308,16 @@ fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Error {
                 column: span.end.column,
             },
         );
-        let mut diag = src.error_span(span, d.message.clone());
-        if let Some(h) = d.helps.first() {
+        // Our resolver's messages say more than DataFusion's "table 'x' not found".
+        let ours = match e.find_root() {
+            DataFusionError::Plan(m) if m.starts_with(UNKNOWN_RELATION) => Some(m.clone()),
+            _ => None,
+        };
+        let mut diag = match ours.as_deref().and_then(|m| m.split_once("; ")) {
+            Some((message, help)) => src.error_span(span, message).with_help(help),
+            None => src.error_span(span, d.message.clone()),
+        };
+        if let (None, Some(h)) = (&diag.help, d.helps.first()) {
             diag = diag.with_help(h.message.clone());
         }
         return diag.into_error();

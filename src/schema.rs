@@ -184,6 +184,28 @@ impl RecordSchema {
         RecordSchema::from_json(&json, what)
     }
 
+    /// Whether `line` is a CSV header: its fields are the column names (case-insensitive).
+    pub fn is_header_line(&self, line: &[u8]) -> bool {
+        let RecordFormat::Csv {
+            column_delimiter, ..
+        } = &self.format
+        else {
+            return false;
+        };
+        let Ok(text) = std::str::from_utf8(line) else {
+            return false;
+        };
+        let fields: Vec<&str> = text
+            .split(column_delimiter.as_str())
+            .map(|f| f.trim().trim_matches('"'))
+            .collect();
+        fields.len() == self.columns.len()
+            && fields
+                .iter()
+                .zip(&self.columns)
+                .all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
+    }
+
     /// The Arrow schema of decoded records (all columns nullable, exact names).
     pub fn arrow_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
@@ -213,6 +235,19 @@ mod tests {
         assert_eq!(s.columns[1].name, "price");
         assert_eq!(s.columns[1].mapping.as_deref(), Some("$.p.v"));
         assert_eq!(s.columns[0].sql_type, SqlType::Varchar(Some(4)));
+    }
+
+    #[test]
+    fn recognises_a_csv_header_line() {
+        let s = RecordSchema::parse_json_text(
+            r#"{"RecordFormat":{"RecordFormatType":"CSV"},"RecordColumns":[{"Name":"Ticker","SqlType":"VARCHAR(4)"},{"Name":"Company","SqlType":"VARCHAR(16)"}]}"#,
+            "reference schema",
+        )
+        .unwrap();
+        assert!(s.is_header_line(b"Ticker, Company"));
+        assert!(s.is_header_line(b"\"TICKER\",\"company\""));
+        assert!(!s.is_header_line(b"AMZN,Amazon"));
+        assert!(!s.is_header_line(b"Ticker"));
     }
 
     #[test]

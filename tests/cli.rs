@@ -415,3 +415,105 @@ fn stdin_input_in_live_mode() {
         "{before} <= {rowtime} <= {after}"
     );
 }
+
+#[test]
+fn two_pumps_writing_one_stream_are_merged_in_rowtime_order() {
+    let dir = temp_dir("merge");
+    // Every row passes through at once; the 30-minute counts arrive at each window's end.
+    let app = write(
+        &dir,
+        "merge.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (WHAT VARCHAR(8), BOOTH VARCHAR(8), N BIGINT);
+CREATE PUMP \"EACH\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+SELECT STREAM 'row', BOOTH_ID, CAST(1 AS BIGINT) FROM \"SOURCE_SQL_STREAM_001\";
+CREATE PUMP \"COUNTS\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+SELECT STREAM 'count', BOOTH_ID, COUNT(*) FROM \"SOURCE_SQL_STREAM_001\" AS s
+GROUP BY BOOTH_ID, STEP(s.ROWTIME BY INTERVAL '30' MINUTE);
+",
+    );
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input-schema",
+        SCHEMA,
+        "--input",
+        "sql/data/toll_transactions.jsonl",
+        "--rowtime-from",
+        "EVENT_TIME",
+        "--output",
+        "DESTINATION_SQL_STREAM=-",
+        "--with-rowtime",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rowtimes: Vec<&str> = rows
+        .iter()
+        .map(|r| r["ROWTIME"].as_str().unwrap())
+        .collect();
+    assert!(
+        rowtimes.windows(2).all(|w| w[0] <= w[1]),
+        "ROWTIME goes back in the merged stream"
+    );
+    let passed = rows.iter().filter(|r| r["WHAT"] == "row").count();
+    let counted: i64 = rows
+        .iter()
+        .filter(|r| r["WHAT"] == "count")
+        .map(|r| r["N"].as_i64().unwrap())
+        .sum();
+    // 2,000 records, 25 malformed: every good row passes through once and is counted once.
+    assert_eq!(passed, 1975);
+    assert_eq!(counted, 1975);
+    // A count row comes right at its window's end: before the first row of the next window.
+    let first_count = rows.iter().position(|r| r["WHAT"] == "count").unwrap();
+    assert_eq!(rows[first_count]["ROWTIME"], "2026-03-02 00:30:00.000");
+    assert!(rows[first_count - 1]["ROWTIME"].as_str().unwrap() < "2026-03-02 00:30:00.000");
+}
+
+#[test]
+fn ctrl_c_flushes_open_windows_and_exits_cleanly() {
+    use std::io::Write;
+    let dir = temp_dir("ctrl-c");
+    let app = write(
+        &dir,
+        "count.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (BOOTH VARCHAR(8), N BIGINT);
+CREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+SELECT STREAM BOOTH_ID, COUNT(*) FROM \"SOURCE_SQL_STREAM_001\" AS s GROUP BY BOOTH_ID, STEP(s.ROWTIME BY INTERVAL '1' HOUR);
+",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+        .args([
+            "run",
+            &app,
+            "--input-schema",
+            SCHEMA,
+            "--input",
+            "-",
+            "--output",
+            "DESTINATION_SQL_STREAM=-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"{\"booth_id\":\"B01\"}\n{\"booth_id\":\"B01\"}\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    // The input stays open (an unbounded source); the hour-long window cannot close by itself.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "{\"BOOTH\":\"B01\",\"N\":2}\n");
+}

@@ -10,7 +10,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use super::decode::RecordDecoder;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, REFERENCE_DATA_ERROR};
-use crate::schema::{RecordFormat, RecordSchema};
+use crate::schema::RecordSchema;
 
 /// A loaded reference table and the rows that were skipped.
 pub struct LoadedTable {
@@ -31,7 +31,7 @@ pub fn load_reference(name: &str, schema: &RecordSchema, path: &Path) -> Result<
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        if i == 0 && is_header(schema, line) {
+        if i == 0 && schema.is_header_line(line) {
             continue;
         }
         if let Err(message) = decoder.push(line) {
@@ -54,26 +54,4 @@ pub fn load_reference(name: &str, schema: &RecordSchema, path: &Path) -> Result<
     batches.push(decoder.flush());
     let batch = concat_batches(&schema.arrow_schema(), &batches)?;
     Ok(LoadedTable { batch, errors })
-}
-
-fn is_header(schema: &RecordSchema, line: &[u8]) -> bool {
-    let RecordFormat::Csv {
-        column_delimiter, ..
-    } = &schema.format
-    else {
-        return false;
-    };
-    let Ok(text) = std::str::from_utf8(line) else {
-        return false;
-    };
-    let fields: Vec<&str> = text
-        .split(column_delimiter.as_str())
-        .map(|f| f.trim().trim_matches('"'))
-        .collect();
-    fields.len() >= schema.columns.len().min(1)
-        && fields
-            .iter()
-            .zip(&schema.columns)
-            .all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
-        && fields.len() == schema.columns.len()
 }

@@ -176,7 +176,12 @@ impl Sink for TableSink {
             .map(|i| ArrayFormatter::try_new(batch.column(*i).as_ref(), &options))
             .collect::<std::result::Result<_, _>>()?;
         let rows: Vec<Vec<String>> = (0..batch.num_rows())
-            .map(|r| formatters.iter().map(|f| cell(f.value(r).to_string())).collect())
+            .map(|r| {
+                formatters
+                    .iter()
+                    .map(|f| cell(f.value(r).to_string()))
+                    .collect()
+            })
             .collect();
         let mut text = String::new();
         if !self.printed_header {

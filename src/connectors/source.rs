@@ -14,7 +14,7 @@ use super::decode::RecordDecoder;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, PARSE_ERROR, ROWTIME_ERROR};
 use crate::runtime::ChunkDecoder;
-use crate::schema::{RecordFormat, RecordSchema};
+use crate::schema::RecordSchema;
 
 /// How ROWTIME is assigned.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,28 +83,6 @@ impl SourceDecoder {
         })
     }
 
-    /// A CSV line equal to the column names is a header, not a record.
-    fn is_header(&self, line: &[u8]) -> bool {
-        let RecordFormat::Csv {
-            column_delimiter, ..
-        } = &self.schema.format
-        else {
-            return false;
-        };
-        let Ok(text) = std::str::from_utf8(line) else {
-            return false;
-        };
-        let fields: Vec<&str> = text
-            .split(column_delimiter.as_str())
-            .map(|f| f.trim().trim_matches('"'))
-            .collect();
-        fields.len() == self.schema.columns.len()
-            && fields
-                .iter()
-                .zip(&self.schema.columns)
-                .all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
-    }
-
     fn rowtime_for(&self, now: i64) -> i64 {
         match self.mode {
             RowtimeMode::Live => now,
@@ -152,7 +130,7 @@ impl ChunkDecoder for SourceDecoder {
             if line.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            if std::mem::replace(&mut self.first_line, false) && self.is_header(line) {
+            if std::mem::replace(&mut self.first_line, false) && self.schema.is_header_line(line) {
                 continue;
             }
             seen += 1;

@@ -116,3 +116,106 @@ mod tests {
         assert_eq!(out.errors[0].data_rowtime, Some(6));
     }
 }
+
+#[cfg(test)]
+mod sql_tests {
+    use datafusion::arrow::array::{Int32Array, StringArray};
+
+    use super::*;
+    use crate::exec::test_util::{batch, pump, run, table, ts};
+    use crate::types::SqlType;
+
+    #[test]
+    fn scalar_sql_case_cast_concat_extract_step_and_integer_division() {
+        let mut ops = pump(
+            "CREATE STREAM OUT (LABEL VARCHAR(16), N_TEXT VARCHAR(8), HOUR_OF_DAY BIGINT, BUCKET INTEGER, HALF INTEGER, SHORT VARCHAR(3));
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM
+                 CASE WHEN N > 10 THEN 'big' ELSE 'small' END || '-' || NAME,
+                 CAST(N AS VARCHAR(8)),
+                 EXTRACT(HOUR FROM S.ROWTIME),
+                 STEP(N BY 10),
+                 N / 2,
+                 NAME
+             FROM S WHERE NAME <> 'skip';",
+            &[("NAME", SqlType::Varchar(Some(8))), ("N", SqlType::Integer)],
+            &[],
+        )
+        .unwrap();
+        let input = batch(
+            vec![
+                (
+                    "NAME",
+                    Arc::new(StringArray::from(vec!["alpha", "skip", "beta"])) as ArrayRef,
+                ),
+                ("N", Arc::new(Int32Array::from(vec![7, 1, 25])) as ArrayRef),
+            ],
+            &[
+                ts("2020-01-01 13:05:00"),
+                ts("2020-01-01 13:06:00"),
+                ts("2020-01-01 14:00:00"),
+            ],
+        );
+        let (out, errors) = run(&mut ops, input, i64::MAX);
+        assert!(errors.is_empty());
+        // 7 / 2 = 3 and 25 / 2 = 12 (integer division truncates); STEP(25 BY 10) = 20;
+        // SHORT is VARCHAR(3): longer strings are cut on INSERT.
+        let expected = "\
++-------------+--------+-------------+--------+------+-------+---------------------+
+| LABEL       | N_TEXT | HOUR_OF_DAY | BUCKET | HALF | SHORT | ROWTIME             |
++-------------+--------+-------------+--------+------+-------+---------------------+
+| small-alpha | 7      | 13          | 0      | 3    | alp   | 2020-01-01T13:05:00 |
+| big-beta    | 25     | 14          | 20     | 12   | bet   | 2020-01-01T14:00:00 |
++-------------+--------+-------------+--------+------+-------+---------------------+";
+        assert_eq!(table(&out), expected);
+    }
+
+    fn rejection(sql: &str) -> String {
+        match pump(
+            sql,
+            &[("NAME", SqlType::Varchar(Some(8))), ("N", SqlType::Integer)],
+            &[],
+        ) {
+            Ok(_) => panic!("accepted: {sql}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn insert_checks_column_counts_names_and_types() {
+        let err = rejection(
+            "CREATE STREAM OUT (A INTEGER, B INTEGER);\nCREATE PUMP P AS INSERT INTO OUT\nSELECT STREAM N FROM S;",
+        );
+        assert!(err.starts_with("test.sql:3:1: error: the query gives 1 column(s) but INSERT INTO OUT expects 2 (A, B)"), "{err}");
+        let err = rejection(
+            "CREATE STREAM OUT (A INTEGER);\nCREATE PUMP P AS INSERT INTO OUT\nSELECT STREAM NAME FROM S;",
+        );
+        assert!(
+            err.contains("column 1 of the query (NAME) is VARCHAR but column A of OUT is INTEGER"),
+            "{err}"
+        );
+        assert!(err.contains("help: CAST the expression"), "{err}");
+        let err = rejection(
+            "CREATE STREAM OUT (A INTEGER);\nCREATE PUMP P AS INSERT INTO OUT (B)\nSELECT STREAM N FROM S;",
+        );
+        assert!(
+            err.contains("stream `OUT` has no column `B`") && err.contains("its columns are A"),
+            "{err}"
+        );
+        let err = rejection(
+            "CREATE STREAM OUT (A INTEGER);\nCREATE PUMP P AS INSERT INTO \"out\"\nSELECT STREAM N FROM S;",
+        );
+        assert!(
+            err.contains("no stream named `out`") && err.contains("did you mean \"OUT\""),
+            "{err}"
+        );
+        let err = rejection(
+            "CREATE STREAM OUT (A INTEGER);\nCREATE PUMP P AS INSERT INTO OUT\nSELECT STREAM N FROM \"s\";",
+        );
+        assert!(
+            err.contains("no stream or reference table named `s`")
+                && err.contains("did you mean \"S\""),
+            "{err}"
+        );
+    }
+}
