@@ -99,17 +99,18 @@ impl<'a> JsonRowFormatter<'a> {
     }
 }
 
-/// One row of a batch's first `n` columns as a JSON object (used for error_stream's DATA_ROW).
+/// One row of a batch's first `n` columns as a JSON object, ROWTIME left out (used for
+/// error_stream's DATA_ROW; DATA_ROWTIME holds the ROWTIME).
 pub fn row_as_json(batch: &RecordBatch, n: usize, row: usize) -> String {
     let options = format_options();
-    let names: Vec<String> = batch
-        .schema()
-        .fields()
-        .iter()
-        .take(n)
-        .map(|f| f.name().clone())
+    let schema = batch.schema();
+    let columns: Vec<usize> = (0..n)
+        .filter(|i| schema.field(*i).name() != "ROWTIME")
         .collect();
-    let columns: Vec<usize> = (0..n).collect();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|i| schema.field(*i).name().clone())
+        .collect();
     let mut out = String::new();
     match JsonRowFormatter::new(batch, &columns, &names, &options) {
         Ok(f) => f.write_row(row, &mut out),

@@ -30,6 +30,7 @@ use crate::catalog::{
 };
 use crate::dialect::{AppStatement, CreatePump, CreateStream, SourceText};
 use crate::error::{Error, Result};
+use crate::exec::division::checked_division;
 use crate::exec::filter::{Filter, FilterSpec};
 use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec, LookupJoinType};
@@ -590,6 +591,7 @@ impl Lowering<'_> {
 
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
         create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default())
+            .and_then(|p| checked_division(p, schema.as_arrow()))
             .map_err(|err| df_error(self.src, err, self.at))
     }
 
