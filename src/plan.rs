@@ -382,11 +382,14 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Pump
     let logical = Analyzer::new()
         .execute_and_check(logical, resolver.options(), |_, _| {})
         .map_err(|e| df_error(src, e, p.query_at))?;
+    let (group_by_at, join_at) = clause_locations(&p.query);
     let mut lowering = Lowering {
         src,
         catalog,
         pump: &p.name,
         at: p.query_at,
+        group_by_at: group_by_at.unwrap_or(p.query_at),
+        join_at: join_at.unwrap_or(p.query_at),
         ops: Vec::new(),
         props: ExecutionProps::new(),
     };
@@ -399,6 +402,26 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Pump
         target,
         ops: lowering.ops,
     })
+}
+
+/// Where the GROUP BY's first expression and the first joined relation are.
+fn clause_locations(
+    query: &datafusion::sql::sqlparser::ast::Query,
+) -> (Option<Location>, Option<Location>) {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, SetExpr, Spanned};
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return (None, None);
+    };
+    let group_by = match &select.group_by {
+        GroupByExpr::Expressions(exprs, _) => exprs.first().map(|e| e.span().start),
+        GroupByExpr::All(_) => None,
+    };
+    let join = select
+        .from
+        .first()
+        .and_then(|t| t.joins.first())
+        .map(|j| j.relation.span().start);
+    (group_by.filter(|l| l.line > 0), join.filter(|l| l.line > 0))
 }
 
 /// The broad kind of a type, for INSERT type checks (KDA requires matching data types).
@@ -515,7 +538,10 @@ struct Lowering<'a> {
     src: &'a SourceText,
     catalog: &'a Catalog,
     pump: &'a str,
+    /// Where errors point: the query, its GROUP BY, its first JOIN.
     at: Location,
+    group_by_at: Location,
+    join_at: Location,
     ops: Vec<OperatorSpec>,
     props: ExecutionProps,
 }
@@ -583,10 +609,16 @@ fn mentions_rowtime(e: &Expr) -> bool {
 
 impl Lowering<'_> {
     fn reject(&self, message: impl Into<String>, help: impl Into<String>) -> Error {
-        self.src
-            .error_at(self.at, message)
-            .with_help(help)
-            .into_error()
+        self.reject_at(self.at, message, help)
+    }
+
+    fn reject_at(
+        &self,
+        at: Location,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Error {
+        self.src.error_at(at, message).with_help(help).into_error()
     }
 
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
@@ -662,7 +694,8 @@ impl Lowering<'_> {
         let mut keys: Vec<(usize, &Expr)> = Vec::new();
         for (i, g) in a.group_expr.iter().enumerate() {
             if matches!(g, Expr::GroupingSet(_)) {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.group_by_at,
                     "GROUPING SETS, CUBE and ROLLUP are not supported on streams",
                     "group by plain expressions",
                 ));
@@ -670,7 +703,7 @@ impl Lowering<'_> {
             match rowtime_window(g) {
                 Some(width) => {
                     if window.is_some() {
-                        return Err(self.reject(
+                        return Err(self.reject_at(self.group_by_at,
                             "a GROUP BY clause uses multiple ROWTIME columns",
                             "group by exactly one ROWTIME window expression, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE)",
                         ));
@@ -678,7 +711,7 @@ impl Lowering<'_> {
                     window = Some((i, g, width));
                 }
                 None if mentions_rowtime(g) => {
-                    return Err(self.reject(
+                    return Err(self.reject_at(self.group_by_at,
                         format!("the GROUP BY expression `{g}` uses ROWTIME but is not a supported window"),
                         "use STEP(s.ROWTIME BY INTERVAL 'n' unit) or FLOOR(s.ROWTIME TO unit)",
                     ));
@@ -687,7 +720,7 @@ impl Lowering<'_> {
             }
         }
         let Some((window_position, window_expr, width)) = window else {
-            return Err(self.reject(
+            return Err(self.reject_at(self.group_by_at,
                 "a streaming GROUP BY needs a ROWTIME window: without one, groups would never close",
                 "add a window to GROUP BY, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(s.ROWTIME TO MINUTE)",
             ));
@@ -699,7 +732,8 @@ impl Lowering<'_> {
             if let Expr::AggregateFunction(f) = strip(e)
                 && f.params.distinct
             {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.group_by_at,
                     format!(
                         "{} with DISTINCT is not allowed in a windowed aggregate",
                         f.func.name().to_uppercase()
@@ -712,7 +746,8 @@ impl Lowering<'_> {
                 create_aggregate_expr_and_maybe_filter(e, input_schema, input_arrow, &self.props)
                     .map_err(|err| df_error(self.src, err, self.at))?;
             if !ordering.is_empty() {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.group_by_at,
                     "ordered aggregates (WITHIN GROUP / ORDER BY) are not supported",
                     "remove the ORDER BY inside the aggregate",
                 ));
@@ -783,13 +818,14 @@ impl Lowering<'_> {
             (None, Some(t)) => (true, t, &j.left, &j.right),
             (Some(t), None) => (false, t, &j.right, &j.left),
             (Some(_), Some(_)) => {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.join_at,
                     "a join of two reference tables is not a streaming query",
                     "join a stream with a reference table",
                 ));
             }
             (None, None) => {
-                return Err(self.reject(
+                return Err(self.reject_at(self.join_at,
                     "stream-to-stream joins are not supported yet",
                     "join a stream with a reference table, or combine the streams in separate pumps",
                 ));
@@ -799,7 +835,8 @@ impl Lowering<'_> {
             (JoinType::Inner, _) => LookupJoinType::Inner,
             (JoinType::Left, true) | (JoinType::Right, false) => LookupJoinType::Left,
             (other, _) => {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.join_at,
                     format!(
                         "a {other} join of a stream with reference table `{table}` is not supported"
                     ),

@@ -466,7 +466,7 @@ mod tests {
     fn rejects_group_by_without_a_rowtime_window() {
         let err = rejection("SELECT STREAM CITY, COUNT(*) FROM S GROUP BY CITY");
         assert!(
-            err.starts_with("test.sql:3:1: error: a streaming GROUP BY needs a ROWTIME window"),
+            err.starts_with("test.sql:3:46: error: a streaming GROUP BY needs a ROWTIME window"),
             "{err}"
         );
         assert!(err.contains("help: add a window to GROUP BY"), "{err}");
