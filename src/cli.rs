@@ -37,9 +37,21 @@ pub enum Command {
     Check(AppArgs),
     /// Print an application's dataflow: streams, reference tables, and each pump's operators.
     Explain(AppArgs),
+    /// Run test files (sqllogictest format, see tests/README.md): a line per file, a diff for failures.
+    Test(TestArgs),
     /// Write generated demo data.
     #[command(subcommand)]
     Generate(Generate),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files (.slt) or folders of them.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Rewrite each file's expected results with what rowtime gives (review the diff!).
+    #[arg(long)]
+    pub complete: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +134,7 @@ pub fn main_with(cli: Cli) -> Result<()> {
             print!("{plan}");
             Ok(())
         }
+        Command::Test(args) => cmd_test(args),
         Command::Generate(Generate::Toll {
             count,
             seed,
@@ -373,5 +386,43 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         args.rowtime_from.as_deref(),
     )?;
     run(&mut dataflow, source, &mut decoder, input.reader, true)?;
+    Ok(())
+}
+
+fn cmd_test(args: TestArgs) -> Result<()> {
+    use crate::testing::slt::{Outcome, complete_file, run_file, test_files};
+    let files = test_files(&args.paths)?;
+    if files.is_empty() {
+        return Err(Error::Usage("no .slt test files found".into()));
+    }
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for file in &files {
+        if args.complete {
+            complete_file(file)?;
+            println!("COMPLETED {}", file.display());
+            continue;
+        }
+        match run_file(file) {
+            Outcome::Passed => {
+                passed += 1;
+                println!("PASS {}", file.display());
+            }
+            Outcome::Skipped(reason) => {
+                skipped += 1;
+                println!("SKIP {} (not yet supported: {reason})", file.display());
+            }
+            Outcome::Failed(message) => {
+                failed += 1;
+                println!("FAIL {}\n{message}", file.display());
+            }
+        }
+    }
+    if args.complete {
+        return Ok(());
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        return Err(Error::TestsFailed(failed));
+    }
     Ok(())
 }

@@ -20,6 +20,9 @@ pub enum Error {
     /// A command-line usage error.
     #[error("{0}")]
     Usage(String),
+    /// `rowtime test`: some test files failed (each was reported).
+    #[error("{0} test file(s) failed")]
+    TestsFailed(usize),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -44,7 +47,10 @@ impl Error {
 
     /// True when the application itself was rejected (exit code 1); false for usage and I/O errors (2).
     pub fn is_rejection(&self) -> bool {
-        matches!(self, Error::Sql(_) | Error::Application(_))
+        matches!(
+            self,
+            Error::Sql(_) | Error::Application(_) | Error::TestsFailed(_)
+        )
     }
 }
 

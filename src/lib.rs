@@ -37,6 +37,7 @@ pub mod generate;
 pub mod plan;
 pub mod runtime;
 pub mod schema;
+pub mod testing;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -1,0 +1,563 @@
+//! Testing KDA applications: push rows with explicit ROWTIMEs through an application and read
+//! what each in-application stream emitted.
+//!
+//! ```no_run
+//! use rowtime::testing::TestApp;
+//!
+//! let mut app = TestApp::new("app.sql", r#"
+//!     CREATE STREAM "DESTINATION_SQL_STREAM" (CITY VARCHAR(16), N BIGINT);
+//!     CREATE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+//!     SELECT STREAM CITY, COUNT(*) FROM "SOURCE_SQL_STREAM_001" AS s
+//!     GROUP BY CITY, STEP(s.ROWTIME BY INTERVAL '1' MINUTE);"#)
+//!     .input("SOURCE_SQL_STREAM_001", "CITY VARCHAR(16), TEMP INTEGER")?;
+//! app.push_table("SOURCE_SQL_STREAM_001", "
+//!     ROWTIME             | CITY   | TEMP
+//!     2018-11-01 01:00:00 | Denver | 29
+//!     2018-11-01 01:00:30 | Denver | 31")?;
+//! app.advance("SOURCE_SQL_STREAM_001", "2018-11-01 01:01:00")?;
+//! assert_eq!(app.read_table("DESTINATION_SQL_STREAM")?, "\
+//! ROWTIME                 | CITY   | N
+//! 2018-11-01 01:01:00.000 | Denver | 2
+//! ");
+//! # Ok::<(), rowtime::Error>(())
+//! ```
+//!
+//! Everything is deterministic: ROWTIMEs come from the test, never from the clock, and a
+//! window's rows are ordered by their group keys.
+
+pub mod slt;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::ArrayFormatter;
+
+use crate::catalog::{Catalog, StreamDef, StreamKind};
+use crate::dialect::{SourceText, parse_application};
+use crate::error::{Error, Result};
+use crate::error_stream::error_stream_def;
+use crate::exec::with_rowtime;
+use crate::format::format_options;
+use crate::plan::{Plan, plan, table_def};
+use crate::runtime::{Dataflow, Sink};
+use crate::types::SqlType;
+
+/// Collects a stream's batches for reading back.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<RecordBatch>>>);
+
+impl Sink for Collected {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.0.lock().expect("collector lock").push(batch.clone());
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct Running {
+    plan: Plan,
+    dataflow: Dataflow,
+    collected: HashMap<String, Collected>,
+    last_rowtime: HashMap<usize, i64>,
+}
+
+/// An application under test.
+pub struct TestApp {
+    code: SourceText,
+    inputs: Vec<StreamDef>,
+    tables: Vec<(String, RecordBatch)>,
+    running: Option<Running>,
+}
+
+/// Parses `TIMESTAMP` text (`YYYY-MM-DD HH:MM:SS[.fff]`) into milliseconds.
+pub fn parse_rowtime(text: &str) -> Result<i64> {
+    let t = text.trim().trim_matches('\'');
+    let a: ArrayRef = Arc::new(StringArray::from(vec![t]));
+    let ts = cast(&a, &DataType::Timestamp(TimeUnit::Millisecond, None))
+        .ok()
+        .and_then(|c| {
+            c.as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .filter(|x| !x.is_null(0))
+                .map(|x| x.value(0))
+        });
+    ts.ok_or_else(|| {
+        Error::Usage(format!(
+            "`{t}` is not a ROWTIME: write YYYY-MM-DD HH:MM:SS[.fff]"
+        ))
+    })
+}
+
+/// Parses a column list such as `CITY VARCHAR(16), TEMP INTEGER`.
+pub fn parse_columns(text: &str) -> Result<Vec<(String, SqlType)>> {
+    let src = SourceText::new("columns", format!("CREATE STREAM x ({text})"));
+    let statements = parse_application(&src)?;
+    match &statements[0] {
+        crate::dialect::AppStatement::CreateStream(s) => Ok(s
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.sql_type))
+            .collect()),
+        _ => unreachable!("a CREATE STREAM was parsed"),
+    }
+}
+
+impl TestApp {
+    /// An application from its code; `name` is shown in messages.
+    pub fn new(name: &str, code: &str) -> TestApp {
+        TestApp {
+            code: SourceText::new(name, code),
+            inputs: vec![],
+            tables: vec![],
+            running: None,
+        }
+    }
+
+    /// Adds application code (before the first row is pushed).
+    pub fn add_code(&mut self, code: &str) -> Result<()> {
+        self.not_started("application code")?;
+        self.code.text.push_str(";\n");
+        self.code.text.push_str(code);
+        Ok(())
+    }
+
+    fn not_started(&self, what: &str) -> Result<()> {
+        if self.running.is_some() {
+            return Err(Error::Usage(format!(
+                "{what} must be given before the first row is pushed"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Declares a source stream (as KDA's input configuration creates `SOURCE_SQL_STREAM_001`).
+    pub fn input(mut self, stream: &str, columns: &str) -> Result<TestApp> {
+        self.add_input(stream, parse_columns(columns)?)?;
+        Ok(self)
+    }
+
+    pub fn add_input(&mut self, stream: &str, columns: Vec<(String, SqlType)>) -> Result<()> {
+        self.not_started("input streams")?;
+        self.inputs.push(StreamDef {
+            name: stream.to_string(),
+            columns,
+            kind: StreamKind::Source,
+        });
+        Ok(())
+    }
+
+    /// Adds a reference table with its rows.
+    pub fn table(mut self, name: &str, rows: RecordBatch) -> Result<TestApp> {
+        self.add_table(name, rows)?;
+        Ok(self)
+    }
+
+    pub fn add_table(&mut self, name: &str, rows: RecordBatch) -> Result<()> {
+        self.not_started("reference tables")?;
+        match self.tables.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => {
+                *existing = concat_batches(&existing.schema(), &[existing.clone(), rows])?
+            }
+            None => self.tables.push((name.to_string(), rows)),
+        }
+        Ok(())
+    }
+
+    /// Plans the application now (it is done by the first push otherwise).
+    pub fn start(&mut self) -> Result<()> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        let mut catalog = Catalog::default();
+        catalog.streams.extend(self.inputs.iter().cloned());
+        catalog.streams.push(error_stream_def());
+        for (name, batch) in &self.tables {
+            catalog.tables.push(table_def(name, batch.schema()));
+        }
+        let statements = parse_application(&self.code)?;
+        let plan = plan(&self.code, &statements, catalog)?;
+        let tables: HashMap<String, RecordBatch> = self.tables.iter().cloned().collect();
+        let mut dataflow = Dataflow::new(&plan, &tables)?;
+        dataflow.replay = true;
+        let mut collected = HashMap::new();
+        for (i, s) in plan.catalog.streams.iter().enumerate() {
+            let c = Collected::default();
+            dataflow.add_sink(i, Box::new(c.clone()));
+            collected.insert(s.name.clone(), c);
+        }
+        self.running = Some(Running {
+            plan,
+            dataflow,
+            collected,
+            last_rowtime: HashMap::new(),
+        });
+        Ok(())
+    }
+
+    /// The planned dataflow (for `explain`-style assertions).
+    pub fn plan(&mut self) -> Result<&Plan> {
+        self.start()?;
+        Ok(&self.running.as_ref().expect("started").plan)
+    }
+
+    fn source(&mut self, stream: &str) -> Result<(usize, StreamDef)> {
+        self.start()?;
+        let r = self.running.as_ref().expect("started");
+        match r.plan.catalog.stream(stream) {
+            Some((i, s)) if s.kind == StreamKind::Source => Ok((i, s.clone())),
+            Some(_) => Err(Error::Usage(format!(
+                "`{stream}` is not an input stream: rows can only be pushed into input streams"
+            ))),
+            None => Err(Error::Usage(format!("no input stream named `{stream}`"))),
+        }
+    }
+
+    /// Pushes rows given as text cells (`None` = NULL) for `columns` of `stream`, with their
+    /// ROWTIMEs (non-decreasing). Cells are cast to the columns' types.
+    pub fn push_text(
+        &mut self,
+        stream: &str,
+        columns: &[String],
+        rows: &[(i64, Vec<Option<String>>)],
+    ) -> Result<()> {
+        let (index, def) = self.source(stream)?;
+        let mut positions = Vec::with_capacity(columns.len());
+        for c in columns {
+            let p = def
+                .columns
+                .iter()
+                .position(|(n, _)| n == c)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = def.columns.iter().map(|(n, _)| n.as_str()).collect();
+                    Error::Usage(format!(
+                        "stream `{stream}` has no column `{c}`; its columns are {}",
+                        names.join(", ")
+                    ))
+                })?;
+            positions.push(p);
+        }
+        let running = self.running.as_mut().expect("started");
+        let last = running
+            .last_rowtime
+            .get(&index)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let mut previous = last;
+        for (t, _) in rows {
+            if *t < previous {
+                return Err(Error::Usage(format!(
+                    "ROWTIME goes back in `{stream}`: rows must be pushed in ROWTIME order"
+                )));
+            }
+            previous = *t;
+        }
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(def.columns.len() + 2);
+        for (ci, (name, ty)) in def.columns.iter().enumerate() {
+            let texts: StringArray = rows
+                .iter()
+                .map(|(_, cells)| {
+                    positions
+                        .iter()
+                        .position(|p| *p == ci)
+                        .and_then(|k| cells.get(k).cloned().flatten())
+                })
+                .collect();
+            let array = cast(&(Arc::new(texts.clone()) as ArrayRef), &ty.arrow_type())?;
+            for i in 0..texts.len() {
+                if !texts.is_null(i) && array.is_null(i) {
+                    return Err(Error::Usage(format!(
+                        "`{}` is not a value of column {name} ({ty})",
+                        texts.value(i)
+                    )));
+                }
+            }
+            arrays.push(array);
+        }
+        let rowtimes: ArrayRef = Arc::new(TimestampMillisecondArray::from(
+            rows.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        ));
+        arrays.push(Arc::clone(&rowtimes));
+        arrays.push(rowtimes);
+        let schema: SchemaRef = with_rowtime(&def.table_schema());
+        let batch = RecordBatch::try_new(schema, arrays)?;
+        running.last_rowtime.insert(index, previous);
+        running.dataflow.error_time = previous;
+        running.dataflow.push(index, batch)?;
+        running.dataflow.advance(index, previous)
+    }
+
+    /// Pushes rows written as a text table: a header line `ROWTIME | COL | …`, then one line per
+    /// row; cells are trimmed; `NULL` is NULL.
+    pub fn push_table(&mut self, stream: &str, table: &str) -> Result<()> {
+        let mut lines = table
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.chars().all(|c| "-+| ".contains(c)));
+        let header: Vec<String> = lines
+            .next()
+            .ok_or_else(|| Error::Usage("the table has no header line".into()))?
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect();
+        if header.first().map(String::as_str) != Some("ROWTIME") {
+            return Err(Error::Usage(
+                "the table's first column must be ROWTIME".into(),
+            ));
+        }
+        let mut rows = Vec::new();
+        for line in lines {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() != header.len() {
+                return Err(Error::Usage(format!(
+                    "row `{line}` has {} cells; the header has {}",
+                    cells.len(),
+                    header.len()
+                )));
+            }
+            let cells_out = cells[1..]
+                .iter()
+                .map(|c| {
+                    if *c == "NULL" {
+                        None
+                    } else {
+                        Some(c.to_string())
+                    }
+                })
+                .collect();
+            rows.push((parse_rowtime(cells[0])?, cells_out));
+        }
+        self.push_text(stream, &header[1..], &rows)
+    }
+
+    /// Raises the ROWTIME bound of an input stream: windows that end at or before it emit.
+    pub fn advance(&mut self, stream: &str, rowtime: &str) -> Result<()> {
+        let bound = parse_rowtime(rowtime)?;
+        self.advance_to(stream, bound)
+    }
+
+    pub fn advance_to(&mut self, stream: &str, bound: i64) -> Result<()> {
+        let (index, _) = self.source(stream)?;
+        let running = self.running.as_mut().expect("started");
+        running.dataflow.error_time = bound;
+        running.dataflow.advance(index, bound)
+    }
+
+    /// Ends every input: all open windows emit.
+    pub fn end(&mut self) -> Result<()> {
+        self.start()?;
+        let running = self.running.as_mut().expect("started");
+        let sources: Vec<usize> = running
+            .plan
+            .catalog
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == StreamKind::Source)
+            .map(|(i, _)| i)
+            .collect();
+        for s in sources {
+            running.dataflow.advance(s, i64::MAX)?;
+        }
+        running.dataflow.finish()
+    }
+
+    /// The rows `stream` emitted since the last read: ROWTIME, then the stream's columns.
+    pub fn read(&mut self, stream: &str) -> Result<RecordBatch> {
+        self.start()?;
+        let running = self.running.as_mut().expect("started");
+        let (_, def) = running
+            .plan
+            .catalog
+            .stream(stream)
+            .ok_or_else(|| Error::Usage(format!("no stream named `{stream}`")))?;
+        let n = def.columns.len();
+        let schema = with_rowtime(&def.table_schema());
+        let batches =
+            std::mem::take(&mut *running.collected[stream].0.lock().expect("collector lock"));
+        let all = concat_batches(&schema, &batches)?;
+        let mut order = vec![n];
+        order.extend(0..n);
+        Ok(all.project(&order)?)
+    }
+
+    /// Rows since the last read as text cells (TIMESTAMP as `YYYY-MM-DD HH:MM:SS.fff`, NULL as `NULL`).
+    pub fn read_rows(&mut self, stream: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let batch = self.read(stream)?;
+        let names = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        Ok((names, text_rows(&batch)?))
+    }
+
+    /// Rows since the last read as an aligned text table (the format `push_table` reads), so
+    /// a failing assertion's output can be pasted back into the test.
+    pub fn read_table(&mut self, stream: &str) -> Result<String> {
+        let (names, rows) = self.read_rows(stream)?;
+        Ok(aligned(&names, &rows))
+    }
+}
+
+/// Text cells of a batch.
+pub fn text_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
+    let options = format_options().with_null("NULL");
+    let formatters: Vec<ArrayFormatter> = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok((0..batch.num_rows())
+        .map(|r| formatters.iter().map(|f| f.value(r).to_string()).collect())
+        .collect())
+}
+
+/// An aligned `a | b` table with a header line; trailing spaces trimmed.
+pub fn aligned(names: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join(" | ").trim_end())
+    };
+    let mut out = line(names);
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weather() -> TestApp {
+        TestApp::new(
+            "ex02.sql",
+            "CREATE STREAM \"DESTINATION_SQL_STREAM\" (FLOOR_DAY TIMESTAMP, CITY VARCHAR(16), MIN_TEMP INTEGER, MAX_TEMP INTEGER, AVG_TEMP INTEGER);
+             CREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+             SELECT STREAM FLOOR(WEATHERSTREAM.ROWTIME TO DAY), CITY, MIN(TEMP), MAX(TEMP), SUM(TEMP)/COUNT(TEMP)
+             FROM WEATHERSTREAM GROUP BY FLOOR(WEATHERSTREAM.ROWTIME TO DAY), CITY;",
+        )
+        .input("WEATHERSTREAM", "CITY VARCHAR(16), TEMP INTEGER")
+        .unwrap()
+    }
+
+    #[test]
+    fn pushes_rows_advances_and_reads_what_each_stream_emitted() {
+        let mut app = weather();
+        app.push_table(
+            "WEATHERSTREAM",
+            "ROWTIME             | CITY      | TEMP
+             2018-11-01 01:00:00 | Denver    | 29
+             2018-11-01 01:00:00 | Anchorage | 2
+             2018-11-01 06:00:00 | Miami     | 65
+             2018-11-02 01:00:00 | Denver    | 39",
+        )
+        .unwrap();
+        assert_eq!(
+            app.read_table("DESTINATION_SQL_STREAM").unwrap(),
+            "\
+ROWTIME                 | FLOOR_DAY               | CITY      | MIN_TEMP | MAX_TEMP | AVG_TEMP
+2018-11-02 00:00:00.000 | 2018-11-01 00:00:00.000 | Anchorage | 2        | 2        | 2
+2018-11-02 00:00:00.000 | 2018-11-01 00:00:00.000 | Denver    | 29       | 29       | 29
+2018-11-02 00:00:00.000 | 2018-11-01 00:00:00.000 | Miami     | 65       | 65       | 65
+"
+        );
+        // Read again: nothing new until the bound moves.
+        assert_eq!(app.read_rows("DESTINATION_SQL_STREAM").unwrap().1.len(), 0);
+        app.advance("WEATHERSTREAM", "2018-11-03 00:00:00").unwrap();
+        let (_, rows) = app.read_rows("DESTINATION_SQL_STREAM").unwrap();
+        let expected = [
+            "2018-11-03 00:00:00.000",
+            "2018-11-02 00:00:00.000",
+            "Denver",
+            "39",
+            "39",
+            "39",
+        ];
+        assert_eq!(rows, vec![expected.map(String::from).to_vec()]);
+    }
+
+    #[test]
+    fn bad_pushes_say_what_is_wrong() {
+        let mut app = weather();
+        let err = app
+            .push_table(
+                "WEATHERSTREAM",
+                "ROWTIME | CITY | TEMP\n2018-11-01 01:00:00 | Denver | warm",
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`warm` is not a value of column TEMP (INTEGER)"),
+            "{err}"
+        );
+        app.push_table(
+            "WEATHERSTREAM",
+            "ROWTIME | CITY\n2018-11-01 02:00:00 | Denver",
+        )
+        .unwrap();
+        let err = app
+            .push_table(
+                "WEATHERSTREAM",
+                "ROWTIME | CITY\n2018-11-01 01:00:00 | Denver",
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("ROWTIME goes back"), "{err}");
+        let err = app
+            .push_table(
+                "WEATHERSTREAM",
+                "ROWTIME | TOWN\n2018-11-01 03:00:00 | Denver",
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("has no column `TOWN`"), "{err}");
+        let err = app
+            .push_table(
+                "DESTINATION_SQL_STREAM",
+                "ROWTIME | CITY\n2018-11-01 03:00:00 | Denver",
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("not an input stream"), "{err}");
+    }
+
+    #[test]
+    fn errors_are_readable_from_error_stream() {
+        let mut app = TestApp::new(
+            "div.sql",
+            "CREATE STREAM OUT (Q INTEGER); CREATE PUMP P AS INSERT INTO OUT SELECT STREAM 10 / N FROM S;",
+        )
+        .input("S", "N INTEGER")
+        .unwrap();
+        app.push_table(
+            "S",
+            "ROWTIME | N\n2020-01-01 00:00:00 | 2\n2020-01-01 00:00:01 | 0",
+        )
+        .unwrap();
+        app.end().unwrap();
+        assert_eq!(
+            app.read_table("OUT").unwrap(),
+            "ROWTIME                 | Q\n2020-01-01 00:00:00.000 | 5\n"
+        );
+        let (_, errors) = app.read_rows("error_stream").unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0][0], "2020-01-01 00:00:01.000");
+        assert_eq!(errors[0][3], "EVALUATION_ERROR");
+    }
+}
