@@ -517,3 +517,39 @@ SELECT STREAM BOOTH_ID, COUNT(*) FROM \"SOURCE_SQL_STREAM_001\" AS s GROUP BY BO
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "{\"BOOTH\":\"B01\",\"N\":2}\n");
 }
+
+#[test]
+fn rowtime_test_runs_test_files_and_shows_a_diff_for_failures() {
+    let o = rowtime(&["test", "tests/apps"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("PASS tests/apps/toll_billing.slt"), "{out}");
+    assert!(out.contains("2 passed, 0 failed, 0 skipped"), "{out}");
+
+    let dir = temp_dir("slt");
+    let broken = write(
+        &dir,
+        "broken.slt",
+        "statement ok\nCREATE INPUT STREAM S (K VARCHAR(4))\n\nstatement ok\nCREATE STREAM D (K VARCHAR(4));\nCREATE PUMP P AS INSERT INTO D SELECT STREAM K FROM S;\n\nstatement ok\nINSERT INTO S (ROWTIME, K) VALUES ('2020-01-01 00:00:00', 'a')\n\nquery T\nSELECT * FROM D\n----\nb\n",
+    );
+    let skipped = write(
+        &dir,
+        "later.slt",
+        "# not yet supported: sliding windows\nstatement ok\nEND INPUT\n",
+    );
+    let o = rowtime(&["test", &broken, &skipped]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("FAIL {broken}")), "{out}");
+    assert!(
+        out.contains("-b") || out.contains("- b") || out.contains("b\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "SKIP {skipped} (not yet supported: sliding windows)"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 1 failed, 1 skipped"), "{out}");
+}

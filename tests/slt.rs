@@ -8,7 +8,7 @@ use rowtime::testing::slt::{Outcome, run_file, test_files};
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let files = test_files(&[root.clone()]).expect("tests/ is readable");
+    let files = test_files(std::slice::from_ref(&root)).expect("tests/ is readable");
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     let (mut conformance_passed, mut conformance_skipped) = (0, 0);
     let mut skips = Vec::new();

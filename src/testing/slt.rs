@@ -17,6 +17,7 @@
 //! A file whose first lines say `# not yet supported: FEATURE` is skipped and counted as such.
 //! `tests/README.md` is the cookbook.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
@@ -386,7 +387,7 @@ pub fn run_file(path: &Path) -> Outcome {
     });
     match runner.run_file(path) {
         Ok(()) => Outcome::Passed,
-        Err(e) => Outcome::Failed(e.display(true).to_string()),
+        Err(e) => Outcome::Failed(e.display(std::io::stdout().is_terminal()).to_string()),
     }
 }
 
@@ -439,4 +440,103 @@ pub fn test_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rowtime-slt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const APP: &str = "statement ok
+CREATE INPUT STREAM S (K VARCHAR(4), N INTEGER)
+
+statement ok
+CREATE STREAM D (K VARCHAR(4), TOTAL INTEGER);
+CREATE PUMP P AS INSERT INTO D SELECT STREAM K, SUM(N) FROM S GROUP BY K, STEP(S.ROWTIME BY INTERVAL '1' MINUTE);
+
+statement ok
+INSERT INTO S (ROWTIME, K, N) VALUES ('2020-01-01 00:00:01', 'a', 1), ('2020-01-01 00:00:02', 'a', 2), ('2020-01-01 00:01:00', 'b', 5)
+";
+
+    #[test]
+    fn a_passing_file_passes() {
+        let path = temp_file(
+            "pass.slt",
+            &format!("{APP}\nquery TI\nSELECT * FROM D\n----\na 3\n"),
+        );
+        assert!(
+            matches!(run_file(&path), Outcome::Passed),
+            "{:?}",
+            run_file(&path)
+        );
+    }
+
+    #[test]
+    fn a_broken_expectation_fails_with_a_readable_diff() {
+        let path = temp_file(
+            "broken.slt",
+            &format!("{APP}\nquery TI\nSELECT * FROM D\n----\na 4\n"),
+        );
+        let Outcome::Failed(message) = run_file(&path) else {
+            panic!("a wrong expectation passed")
+        };
+        assert!(message.contains("broken.slt:"), "{message}");
+        assert!(
+            message.contains("a 4") && message.contains("a 3"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn expected_errors_match_the_message_and_unknown_statements_say_what_to_use() {
+        let path = temp_file(
+            "errors.slt",
+            "statement ok\nCREATE INPUT STREAM S (K VARCHAR(4))\n\nstatement ok\nCREATE STREAM D (K VARCHAR(4), N BIGINT);\nCREATE PUMP P AS INSERT INTO D SELECT STREAM K, COUNT(*) FROM S GROUP BY K;\n\nstatement error a streaming GROUP BY needs a ROWTIME window\nEND INPUT\n",
+        );
+        assert!(
+            matches!(run_file(&path), Outcome::Passed),
+            "{:?}",
+            run_file(&path)
+        );
+        let mut db = StreamDb::new("x", Path::new("."));
+        let err = db
+            .run_statement("DELETE FROM S")
+            .err()
+            .expect("rejected")
+            .to_string();
+        assert!(
+            err.contains("unknown test statement `DELETE FROM S`")
+                && err.contains("tests/README.md"),
+            "{err}"
+        );
+        let err = db
+            .run_statement("INSERT INTO S (K) VALUES ('a')")
+            .err()
+            .expect("rejected")
+            .to_string();
+        assert!(err.contains("lists ROWTIME first"), "{err}");
+    }
+
+    #[test]
+    fn skip_markers_are_read_from_the_leading_comments() {
+        assert_eq!(
+            skip_reason("# not yet supported: sliding windows\nstatement ok\n"),
+            Some("sliding windows".into())
+        );
+        assert_eq!(
+            skip_reason("# EX-07\n# not yet supported: OVER\n"),
+            Some("OVER".into())
+        );
+        assert_eq!(
+            skip_reason("statement ok\n# not yet supported: late\n"),
+            None
+        );
+    }
 }
