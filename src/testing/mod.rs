@@ -1,7 +1,7 @@
 //! Testing KDA applications: push rows with explicit ROWTIMEs through an application and read
 //! what each in-application stream emitted.
 //!
-//! ```no_run
+//! ```
 //! use rowtime::testing::TestApp;
 //!
 //! let mut app = TestApp::new("app.sql", r#"
@@ -493,6 +493,36 @@ ROWTIME                 | FLOOR_DAY               | CITY      | MIN_TEMP | MAX_T
             "39",
         ];
         assert_eq!(rows, vec![expected.map(String::from).to_vec()]);
+    }
+
+    /// The example of tests/README.md, kept true.
+    #[test]
+    fn the_cookbook_example_holds() {
+        let code =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/toll_billing.sql"))
+                .unwrap();
+        let mut app = TestApp::new("app.sql", code.as_str())
+            .input(
+                "SOURCE_SQL_STREAM_001",
+                "BOOTH_ID VARCHAR(8), ACCOUNT_ID VARCHAR(16), VEHICLE_CLASS VARCHAR(16), AMOUNT DECIMAL(8,2), EVENT_TIME TIMESTAMP",
+            )
+            .unwrap();
+        app.push_table(
+            "SOURCE_SQL_STREAM_001",
+            "
+    ROWTIME             | ACCOUNT_ID | AMOUNT
+    2026-03-02 08:00:01 | A1         | 2.50
+    2026-03-02 08:03:00 | A1         | 7.75",
+        )
+        .unwrap();
+        app.end().unwrap();
+        assert_eq!(
+            app.read_table("DESTINATION_SQL_STREAM").unwrap(),
+            "\
+ROWTIME                 | ACCOUNT_ID | WINDOW_START            | TRIPS | TOTAL_AMOUNT
+2026-03-02 08:10:00.000 | A1         | 2026-03-02 08:00:00.000 | 2     | 10.25
+"
+        );
     }
 
     #[test]
