@@ -3,7 +3,8 @@
 //! - `STEP(ts BY INTERVAL 'n' unit)` → `date_bin(INTERVAL 'n' unit, ts)` (epoch-aligned);
 //!   `STEP(x BY n)` on numbers → `(x / n) * n`;
 //! - `FLOOR(ts TO unit)` → `date_trunc('unit', ts)`;
-//! - function names fold to lower case (DataFusion's registry is lower case).
+//! - function names fold to lower case (DataFusion's registry is lower case);
+//! - `SELECT *` leaves ROWTIME out, as in KDA (select it by name to get it).
 
 use std::ops::ControlFlow;
 
@@ -20,6 +21,45 @@ pub struct RewriteError {
     pub span: Span,
     pub message: String,
     pub help: String,
+}
+
+/// Makes every unqualified `*` of the query leave out ROWTIME (`* EXCLUDE (ROWTIME)`).
+pub fn exclude_rowtime_from_wildcards(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{
+        ExcludeSelectItem, Ident, ObjectName, SelectItem, SetExpr, TableFactor,
+    };
+    fn in_set_expr(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for item in &mut select.projection {
+                    if let SelectItem::Wildcard(options) = item {
+                        if options.opt_exclude.is_none() && options.opt_except.is_none() {
+                            options.opt_exclude =
+                                Some(ExcludeSelectItem::Single(ObjectName::from(vec![
+                                    Ident::new(crate::catalog::ROWTIME),
+                                ])));
+                        }
+                    }
+                }
+                for table in &mut select.from {
+                    let factors = std::iter::once(&mut table.relation)
+                        .chain(table.joins.iter_mut().map(|j| &mut j.relation));
+                    for factor in factors {
+                        if let TableFactor::Derived { subquery, .. } = factor {
+                            in_set_expr(&mut subquery.body);
+                        }
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                in_set_expr(left);
+                in_set_expr(right);
+            }
+            SetExpr::Query(q) => in_set_expr(&mut q.body),
+            _ => {}
+        }
+    }
+    in_set_expr(&mut query.body);
 }
 
 pub fn rewrite_kda_functions(query: &mut Query) -> Result<(), RewriteError> {

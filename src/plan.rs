@@ -37,7 +37,7 @@ use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec, LookupJoinType};
 use crate::exec::project::{Project, ProjectSpec};
 use crate::exec::tumbling::{Tumbling, TumblingSpec, WindowWidth};
 use crate::exec::{Operator, nullable, with_rowtime};
-use crate::functions::rewrite_kda_functions;
+use crate::functions::{exclude_rowtime_from_wildcards, rewrite_kda_functions};
 use crate::types::SqlType;
 
 /// One stage of a pump.
@@ -365,6 +365,7 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Pump
         }
     };
     let mut query = p.query.clone();
+    exclude_rowtime_from_wildcards(&mut query);
     rewrite_kda_functions(&mut query).map_err(|e| {
         src.error_span(e.span, e.message)
             .with_help(e.help)

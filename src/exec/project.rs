@@ -170,6 +170,35 @@ mod sql_tests {
         assert_eq!(table(&out), expected);
     }
 
+    #[test]
+    fn select_star_leaves_rowtime_out_but_it_can_be_selected() {
+        let columns = [("NAME", SqlType::Varchar(Some(8))), ("N", SqlType::Integer)];
+        let mut ops = pump(
+            "CREATE STREAM OUT (NAME VARCHAR(8), N INTEGER);
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM * FROM S WHERE N > 5;",
+            &columns,
+            &[],
+        )
+        .unwrap();
+        let input = batch(
+            vec![
+                (
+                    "NAME",
+                    Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+                ),
+                ("N", Arc::new(Int32Array::from(vec![6, 3])) as ArrayRef),
+            ],
+            &[1, 2],
+        );
+        let (out, _) = run(&mut ops, input, 2);
+        assert_eq!(out[0].num_rows(), 1);
+        // With ROWTIME named, the query has three columns.
+        let err = rejection(
+            "CREATE STREAM OUT (NAME VARCHAR(8), N INTEGER);\nCREATE PUMP P AS INSERT INTO OUT\nSELECT STREAM *, ROWTIME FROM S;",
+        );
+        assert!(err.contains("the query gives 3 column(s)"), "{err}");
+    }
+
     fn rejection(sql: &str) -> String {
         match pump(
             sql,
