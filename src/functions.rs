@@ -32,13 +32,14 @@ pub fn exclude_rowtime_from_wildcards(query: &mut Query) {
         match body {
             SetExpr::Select(select) => {
                 for item in &mut select.projection {
-                    if let SelectItem::Wildcard(options) = item {
-                        if options.opt_exclude.is_none() && options.opt_except.is_none() {
-                            options.opt_exclude =
-                                Some(ExcludeSelectItem::Single(ObjectName::from(vec![
-                                    Ident::new(crate::catalog::ROWTIME),
-                                ])));
-                        }
+                    if let SelectItem::Wildcard(options) = item
+                        && options.opt_exclude.is_none()
+                        && options.opt_except.is_none()
+                    {
+                        options.opt_exclude =
+                            Some(ExcludeSelectItem::Single(ObjectName::from(vec![
+                                Ident::new(crate::catalog::ROWTIME),
+                            ])));
                     }
                 }
                 for table in &mut select.from {
