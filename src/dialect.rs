@@ -466,12 +466,10 @@ fn parse_create_pump(
         .unwrap_or(at);
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let help = Some("write CREATE PUMP name AS INSERT INTO stream [(column, …)] SELECT STREAM …");
-    let name_tok = p.peek_token();
     let name = p
         .parse_identifier()
         .map_err(|e| parser_error(src, e, at, help))?
         .value;
-    let _ = name_tok;
     p.expect_keyword(Keyword::AS)
         .map_err(|e| parser_error(src, e, at, help))?;
     p.expect_keyword(Keyword::INSERT)

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, error_stream_def};
 use crate::plan::{Plan, plan, table_def};
 use crate::runtime::Dataflow;
-use crate::schema::{RecordFormat, RecordSchema};
+use crate::schema::RecordSchema;
 
 /// A reference table's file, resolved.
 #[derive(Debug, Clone)]
@@ -183,11 +183,6 @@ pub fn input_schema(
     let schema = discover_schema(&lines, json)
         .map_err(|e| Error::Application(format!("discovering the input schema: {e}")))?;
     Ok(schema)
-}
-
-/// Whether a schema is CSV (for messages and header handling).
-pub fn is_csv(schema: &RecordSchema) -> bool {
-    matches!(schema.format, RecordFormat::Csv { .. })
 }
 
 /// Builds the dataflow and reports the reference rows that were skipped into error_stream.

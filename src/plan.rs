@@ -799,12 +799,8 @@ impl Lowering<'_> {
     fn reference_table<'p>(&self, plan: &'p LogicalPlan) -> Option<&'p str> {
         match plan {
             LogicalPlan::TableScan(scan) => {
-                self.catalog
-                    .table(scan.table_name.table())
-                    .map(|t: &TableDef| {
-                        let _ = t;
-                        scan.table_name.table()
-                    })
+                let name = scan.table_name.table();
+                self.catalog.table(name).is_some().then_some(name)
             }
             LogicalPlan::SubqueryAlias(a) => self.reference_table(&a.input),
             _ => None,

@@ -157,7 +157,8 @@ impl Dataflow {
         Ok(())
     }
 
-    fn flush_errors(&mut self) -> Result<()> {
+    /// Writes the error rows reported so far to error_stream's sinks.
+    pub fn flush_errors(&mut self) -> Result<()> {
         if self.pending_errors.is_empty() {
             return Ok(());
         }
@@ -462,7 +463,7 @@ pub fn run(
                         dataflow.advance(source_stream, last)?;
                     }
                 } else {
-                    dataflow.advance(source_stream, i64::MIN)?;
+                    dataflow.flush_errors()?;
                 }
             }
             Ok(InputMessage::End)
