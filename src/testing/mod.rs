@@ -37,13 +37,16 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::ArrayFormatter;
 
 use crate::catalog::{Catalog, StreamDef, StreamKind};
+use crate::connectors::decode::RecordDecoder;
 use crate::dialect::{SourceText, parse_application};
 use crate::error::{Error, Result};
 use crate::error_stream::error_stream_def;
+use crate::error_stream::{ErrorRow, PARSE_ERROR};
 use crate::exec::with_rowtime;
 use crate::format::format_options;
 use crate::plan::{Plan, plan, table_def};
 use crate::runtime::{Dataflow, Sink};
+use crate::schema::{ColumnSpec, RecordFormat, RecordSchema};
 use crate::types::SqlType;
 
 /// Collects a stream's batches for reading back.
@@ -291,6 +294,66 @@ impl TestApp {
         running.dataflow.error_time = previous;
         running.dataflow.push(index, batch)?;
         running.dataflow.advance(index, previous)
+    }
+
+    /// Pushes JSON records, each with its ROWTIME, through KDA's input decoding: each column is
+    /// read from the key of its name (`$.NAME`) with KDA's coercion rules; a record that does not
+    /// fit goes to error_stream (DATA_ROW = its bytes) and the others go on.
+    pub fn push_json(&mut self, stream: &str, records: &[(i64, &str)]) -> Result<()> {
+        let (index, def) = self.source(stream)?;
+        let schema = RecordSchema {
+            columns: def
+                .columns
+                .iter()
+                .map(|(name, ty)| ColumnSpec {
+                    name: name.clone(),
+                    sql_type: *ty,
+                    mapping: Some(format!("$[\"{}\"]", name.replace('"', "\\\""))),
+                })
+                .collect(),
+            format: RecordFormat::Json,
+        };
+        let mut decoder = RecordDecoder::new(&schema).map_err(Error::Application)?;
+        let running = self.running.as_mut().expect("started");
+        let mut previous = running
+            .last_rowtime
+            .get(&index)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let mut rowtimes = Vec::with_capacity(records.len());
+        let mut errors = Vec::new();
+        for (t, record) in records {
+            if *t < previous {
+                return Err(Error::Usage(format!(
+                    "ROWTIME goes back in `{stream}`: rows must be pushed in ROWTIME order"
+                )));
+            }
+            previous = *t;
+            match decoder.push(record.as_bytes()) {
+                Ok(()) => rowtimes.push(*t),
+                Err(message) => errors.push(ErrorRow {
+                    name: PARSE_ERROR,
+                    message,
+                    data_rowtime: Some(*t),
+                    data_row: record.as_bytes().to_vec(),
+                    pump: None,
+                }),
+            }
+        }
+        running.last_rowtime.insert(index, previous);
+        running.dataflow.error_time = previous;
+        running.dataflow.report(errors);
+        let decoded = decoder.flush();
+        if decoded.num_rows() > 0 {
+            let rowtimes: ArrayRef = Arc::new(TimestampMillisecondArray::from(rowtimes));
+            let mut columns = decoded.columns().to_vec();
+            columns.push(Arc::clone(&rowtimes));
+            columns.push(rowtimes);
+            let batch = RecordBatch::try_new(with_rowtime(&def.table_schema()), columns)?;
+            running.dataflow.push(index, batch)?;
+        }
+        running.dataflow.advance(index, previous)?;
+        running.dataflow.flush_errors()
     }
 
     /// Pushes rows written as a text table: a header line `ROWTIME | COL | …`, then one line per
@@ -565,6 +628,40 @@ ROWTIME                 | ACCOUNT_ID | WINDOW_START            | TRIPS | TOTAL_A
             )
             .unwrap_err();
         assert!(err.to_string().contains("not an input stream"), "{err}");
+    }
+
+    #[test]
+    fn json_records_are_decoded_with_kda_rules_and_bad_ones_go_to_error_stream() {
+        let mut app = TestApp::new(
+            "json.sql",
+            "CREATE STREAM OUT (T VARCHAR(4), P DOUBLE); CREATE PUMP P AS INSERT INTO OUT SELECT STREAM TICKER_SYMBOL, PRICE FROM S;",
+        )
+        .input("S", "TICKER_SYMBOL VARCHAR(4), PRICE REAL")
+        .unwrap();
+        app.push_json(
+            "S",
+            &[
+                (1000, r#"{"TICKER_SYMBOL":"AMZNX","PRICE":"815.5"}"#),
+                (2000, r#"{"TICKER_SYMBOL":"QXZ","PRICE":"cheap"}"#),
+                (3000, r#"{"PRICE":null}"#),
+            ],
+        )
+        .unwrap();
+        // VARCHAR(4) truncates silently; a string that parses is a number; missing keys are NULL.
+        assert_eq!(
+            app.read_table("OUT").unwrap(),
+            "ROWTIME                 | T    | P\n1970-01-01 00:00:01.000 | AMZN | 815.5\n1970-01-01 00:00:03.000 | NULL | NULL\n"
+        );
+        let (_, errors) = app.read_rows("error_stream").unwrap();
+        assert_eq!(errors.len(), 1);
+        // ROWTIME, ERROR_TIME, ERROR_LEVEL, ERROR_NAME, MESSAGE, DATA_ROWTIME, DATA_ROW, PUMP_NAME
+        assert_eq!(errors[0][3], "PARSE_ERROR");
+        assert!(errors[0][4].contains("column PRICE"), "{}", errors[0][4]);
+        assert_eq!(errors[0][5], "1970-01-01 00:00:02.000");
+        assert_eq!(
+            errors[0][6],
+            crate::format::hex(br#"{"TICKER_SYMBOL":"QXZ","PRICE":"cheap"}"#)
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | `LOAD APPLICATION 'path.sql'` | application code from a file (relative to the test file) |
 //! | `CREATE REFERENCE TABLE "T" (col type, …)` | a reference table; fill it with `INSERT INTO "T" VALUES …` |
 //! | `INSERT INTO "S" (ROWTIME, col, …) VALUES ('2018-11-01 01:00:00', 'x', 1), …` | push rows into an input stream |
+//! | `INSERT RECORDS INTO "S" VALUES ('2018-11-01 01:00:00', '{"col": …}'), …` | push JSON records through KDA's input decoding |
 //! | `ADVANCE "S" TO '2018-11-04 00:00:00'` | raise the ROWTIME bound of an input stream |
 //! | `END INPUT` | end every input: all open windows emit |
 //! | `SELECT * FROM "D"` / `SELECT ROWTIME, * FROM "D"` | the rows stream D emitted since the last read |
@@ -282,6 +283,27 @@ impl StreamDb {
                 }
                 let n = pushed.len() as u64;
                 self.app.push_text(&target, &columns[1..], &pushed)?;
+                Ok(DBOutput::StatementComplete(n))
+            }
+            ("INSERT", "RECORDS", "INTO") => {
+                let target = name(t.get(3))?;
+                let rows = value_rows(&t, 4)?;
+                let mut records = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    match r.as_slice() {
+                        [Some(rowtime), Some(record)] => {
+                            records.push((parse_rowtime(rowtime)?, record.as_str()))
+                        }
+                        _ => {
+                            return Err(Error::Usage(
+                                "INSERT RECORDS INTO \"S\" VALUES ('ROWTIME', '{json record}'), …"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+                let n = records.len() as u64;
+                self.app.push_json(&target, &records)?;
                 Ok(DBOutput::StatementComplete(n))
             }
             ("ADVANCE", _, _) => {
