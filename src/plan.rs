@@ -451,7 +451,28 @@ fn plan_insert(
     target: &StreamDef,
     query: &LogicalPlan,
 ) -> Result<InsertSpec> {
-    let fields = query.schema().fields();
+    let all_fields = query.schema().fields();
+    // A query column named ROWTIME (`… AS ROWTIME`) sets the rows' ROWTIME instead of a column.
+    let rowtime_source = all_fields.iter().position(|f| f.name() == ROWTIME);
+    let query_columns: Vec<usize> = (0..all_fields.len())
+        .filter(|i| Some(*i) != rowtime_source)
+        .collect();
+    let fields: Vec<&datafusion::arrow::datatypes::FieldRef> =
+        query_columns.iter().map(|i| &all_fields[*i]).collect();
+    if let Some(i) = rowtime_source {
+        if !matches!(all_fields[i].data_type(), DataType::Timestamp(_, _)) {
+            return Err(src
+                .error_at(
+                    p.query_at,
+                    format!(
+                        "the query's ROWTIME column is {}, not a TIMESTAMP",
+                        describe_type(all_fields[i].data_type())
+                    ),
+                )
+                .with_help("`… AS ROWTIME` takes a TIMESTAMP expression")
+                .into_error());
+        }
+    }
     let targets: Vec<usize> = match &p.columns {
         Some(cols) => cols
             .iter()
@@ -512,7 +533,7 @@ fn plan_insert(
                 )
                 .into_error());
         }
-        sources[*ti] = Some(qi);
+        sources[*ti] = Some(query_columns[qi]);
     }
     let schema = with_rowtime(&target.table_schema());
     let display = target
@@ -520,17 +541,19 @@ fn plan_insert(
         .iter()
         .zip(&sources)
         .map(|((n, t), s)| match s {
-            Some(q) => format!("{n} {t} = {}", fields[*q].name()),
+            Some(q) => format!("{n} {t} = {}", all_fields[*q].name()),
             None => format!("{n} {t} = NULL"),
         })
+        .chain(rowtime_source.map(|_| "ROWTIME = the query's ROWTIME column".to_string()))
         .collect();
     Ok(InsertSpec {
         target: target.name.clone(),
         sources,
         max_chars: target.columns.iter().map(|(_, t)| t.max_len()).collect(),
+        rowtime_source,
         schema,
         display,
-        visible: fields.len(),
+        visible: all_fields.len(),
         pump: p.name.clone(),
     })
 }

@@ -25,7 +25,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::catalog::StreamKind;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, error_batch};
-use crate::exec::{Operator, advance_through, push_through, rowtime};
+use crate::exec::{Operator, advance_with_bound, push_through, rowtime};
 use crate::plan::Plan;
 
 /// Where a stream's rows go outside the application.
@@ -220,12 +220,13 @@ impl Dataflow {
         self.streams[stream].bound = bound;
         for r in self.streams[stream].readers.clone() {
             let mut ops = std::mem::take(&mut self.pumps[r].ops);
-            let result = advance_through(&mut ops, bound, &mut self.pending_errors);
+            let result = advance_with_bound(&mut ops, bound, &mut self.pending_errors);
             self.pumps[r].ops = ops;
-            for out in result? {
+            let (batches, pump_bound) = result?;
+            for out in batches {
                 self.emit(r, out)?;
             }
-            self.pump_progress(r, bound)?;
+            self.pump_progress(r, pump_bound)?;
         }
         Ok(())
     }

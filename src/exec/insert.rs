@@ -7,14 +7,19 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, StringArray, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, StringArray, TimestampMillisecondArray,
+    new_null_array,
 };
-use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
-use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use datafusion::arrow::compute::{CastOptions, cast, cast_with_options, filter_record_batch};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, SchemaRef, TimeUnit, TimestampMillisecondType,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Emit, Operator, concat, evaluate_or_isolate};
 use crate::error::Result;
+use crate::error_stream::{ErrorRow, ROWTIME_ERROR};
+use crate::format::row_as_json;
 
 /// Plan node: writing into a stream.
 #[derive(Debug)]
@@ -24,6 +29,8 @@ pub struct InsertSpec {
     pub sources: Vec<Option<usize>>,
     /// For each target column: its maximum length in characters (VARCHAR(n), CHAR(n)).
     pub max_chars: Vec<Option<usize>>,
+    /// The query column that sets ROWTIME (`… AS ROWTIME`), if any.
+    pub rowtime_source: Option<usize>,
     /// The target stream's batch schema: its columns, ROWTIME, then the trailing ROWTIME.
     pub schema: SchemaRef,
     pub display: Vec<String>,
@@ -45,12 +52,83 @@ impl fmt::Display for InsertSpec {
 
 pub struct Insert {
     spec: Arc<InsertSpec>,
+    /// With `… AS ROWTIME`: the last ROWTIME written (they must not go back).
+    last_rowtime: i64,
 }
 
 impl Insert {
     pub fn new(spec: Arc<InsertSpec>) -> Insert {
-        Insert { spec }
+        Insert {
+            spec,
+            last_rowtime: i64::MIN,
+        }
     }
+
+    /// Replaces the trailing ROWTIME with the query's ROWTIME column; rows whose new ROWTIME is
+    /// NULL or earlier than the previous one go to error_stream.
+    fn override_rowtime(
+        &mut self,
+        batch: RecordBatch,
+        column: usize,
+        out: &mut Emit,
+    ) -> Result<Option<RecordBatch>> {
+        let values = cast(
+            batch.column(column),
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+        )?;
+        let values = values.as_primitive::<TimestampMillisecondType>();
+        let old = super::rowtime(&batch).clone();
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        let mut rowtimes = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let problem = if values.is_null(i) {
+                Some("the ROWTIME the query gives is NULL".to_string())
+            } else if values.value(i) < self.last_rowtime {
+                Some(format!(
+                    "ROWTIME out of order: the query gives {} after {} (… AS ROWTIME must not go back)",
+                    fmt_ms(values.value(i)),
+                    fmt_ms(self.last_rowtime)
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(message) => {
+                    keep.push(false);
+                    out.errors.push(ErrorRow {
+                        name: ROWTIME_ERROR,
+                        message,
+                        data_rowtime: Some(old.value(i)),
+                        data_row: row_as_json(&batch, self.spec.visible, i).into_bytes(),
+                        pump: Some(self.spec.pump.clone()),
+                    });
+                }
+                None => {
+                    keep.push(true);
+                    self.last_rowtime = values.value(i);
+                    rowtimes.push(values.value(i));
+                }
+            }
+        }
+        let batch = if rowtimes.len() == batch.num_rows() {
+            batch
+        } else {
+            filter_record_batch(&batch, &BooleanArray::from(keep))?
+        };
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        let mut columns = batch.columns().to_vec();
+        *columns.last_mut().expect("ROWTIME column") =
+            Arc::new(TimestampMillisecondArray::from(rowtimes));
+        Ok(Some(RecordBatch::try_new(batch.schema(), columns)?))
+    }
+}
+
+fn fmt_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// Casts with KDA's rules: errors (overflow) instead of NULLs, rounding approximate → exact integers.
@@ -114,6 +192,13 @@ fn insert(spec: &InsertSpec, batch: &RecordBatch) -> Result<RecordBatch> {
 
 impl Operator for Insert {
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
+        let batch = match self.spec.rowtime_source {
+            Some(column) => match self.override_rowtime(batch, column, out)? {
+                Some(b) => b,
+                None => return Ok(()),
+            },
+            None => batch,
+        };
         let spec = &self.spec;
         let result = evaluate_or_isolate(
             &batch,
@@ -131,6 +216,14 @@ impl Operator for Insert {
 
     fn advance(&mut self, _bound: i64, _out: &mut Emit) -> Result<()> {
         Ok(())
+    }
+
+    fn output_bound(&self, input_bound: i64) -> i64 {
+        match self.spec.rowtime_source {
+            // The query chooses ROWTIME: only what was written bounds what comes next.
+            Some(_) if input_bound != i64::MAX => self.last_rowtime,
+            _ => input_bound,
+        }
     }
 }
 

@@ -39,6 +39,12 @@ pub trait Operator: Send {
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()>;
     /// No future input row will have a ROWTIME below `bound`.
     fn advance(&mut self, bound: i64, out: &mut Emit) -> Result<()>;
+
+    /// The bound of this operator's output once its input has reached `input_bound`: no row it
+    /// emits later has a smaller ROWTIME. Operators that keep ROWTIME pass the bound through.
+    fn output_bound(&self, input_bound: i64) -> i64 {
+        input_bound
+    }
 }
 
 /// `visible` plus the trailing ROWTIME field.
@@ -174,6 +180,15 @@ pub fn advance_through(
     bound: i64,
     errors: &mut Vec<ErrorRow>,
 ) -> Result<Vec<RecordBatch>> {
+    Ok(advance_with_bound(ops, bound, errors)?.0)
+}
+
+/// [`advance_through`], also returning the bound of the last stage's output.
+pub fn advance_with_bound(
+    ops: &mut [Box<dyn Operator>],
+    mut bound: i64,
+    errors: &mut Vec<ErrorRow>,
+) -> Result<(Vec<RecordBatch>, i64)> {
     let mut carried: Vec<RecordBatch> = Vec::new();
     for op in ops.iter_mut() {
         let mut out = Emit::default();
@@ -185,8 +200,9 @@ pub fn advance_through(
         op.advance(bound, &mut out)?;
         errors.append(&mut out.errors);
         carried = out.batches;
+        bound = op.output_bound(bound);
     }
-    Ok(carried)
+    Ok((carried, bound))
 }
 
 #[cfg(test)]
