@@ -459,19 +459,19 @@ fn plan_insert(
         .collect();
     let fields: Vec<&datafusion::arrow::datatypes::FieldRef> =
         query_columns.iter().map(|i| &all_fields[*i]).collect();
-    if let Some(i) = rowtime_source {
-        if !matches!(all_fields[i].data_type(), DataType::Timestamp(_, _)) {
-            return Err(src
-                .error_at(
-                    p.query_at,
-                    format!(
-                        "the query's ROWTIME column is {}, not a TIMESTAMP",
-                        describe_type(all_fields[i].data_type())
-                    ),
-                )
-                .with_help("`… AS ROWTIME` takes a TIMESTAMP expression")
-                .into_error());
-        }
+    if let Some(i) = rowtime_source
+        && !matches!(all_fields[i].data_type(), DataType::Timestamp(_, _))
+    {
+        return Err(src
+            .error_at(
+                p.query_at,
+                format!(
+                    "the query's ROWTIME column is {}, not a TIMESTAMP",
+                    describe_type(all_fields[i].data_type())
+                ),
+            )
+            .with_help("`… AS ROWTIME` takes a TIMESTAMP expression")
+            .into_error());
     }
     let targets: Vec<usize> = match &p.columns {
         Some(cols) => cols
