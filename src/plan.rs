@@ -174,17 +174,18 @@ impl fmt::Display for Plan {
 /// error_stream and the reference tables.
 pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog) -> Result<Plan> {
     let mut pumps: Vec<PumpPlan> = Vec::new();
+    let mut pump_names: Vec<&str> = Vec::new();
     for statement in statements {
         match statement {
             AppStatement::CreateStream(s) => create_stream(src, s, &mut catalog, &pumps)?,
             AppStatement::CreatePump(p) => {
-                if pumps.iter().any(|x| x.name == p.name) {
+                if pump_names.contains(&p.name.as_str()) {
                     return Err(src
                         .error_at(p.at, format!("pump `{}` is created twice", p.name))
                         .into_error());
                 }
-                let pump = plan_pump(src, p, &catalog)?;
-                pumps.push(pump);
+                pumps.extend(plan_pump(src, p, &catalog)?);
+                pump_names.push(&p.name);
             }
         }
     }
@@ -334,7 +335,7 @@ fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Error {
     src.error_at(at, message).into_error()
 }
 
-fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<PumpPlan> {
+fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<PumpPlan>> {
     let (target, target_def) = match catalog.stream(&p.target) {
         Some((_, s)) if s.kind != StreamKind::Created => {
             return Err(src
@@ -394,15 +395,31 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Pump
         ops: Vec::new(),
         props: ExecutionProps::new(),
     };
-    let source = lowering.lower(&logical)?;
-    let insert = plan_insert(src, p, target_def, &logical)?;
-    lowering.ops.push(OperatorSpec::Insert(Arc::new(insert)));
-    Ok(PumpPlan {
-        name: p.name.clone(),
-        source,
-        target,
-        ops: lowering.ops,
-    })
+    let insert = Arc::new(plan_insert(src, p, target_def, &logical)?);
+    // `… UNION ALL …`: one pump per branch, all writing the target (merged in ROWTIME order).
+    let branches: Vec<&LogicalPlan> = match &logical {
+        LogicalPlan::Union(u) => u.inputs.iter().map(|i| i.as_ref()).collect(),
+        other => vec![other],
+    };
+    let mut pumps = Vec::with_capacity(branches.len());
+    for (i, branch) in branches.iter().enumerate() {
+        lowering.ops = Vec::new();
+        let source = lowering.lower(branch)?;
+        let mut ops = std::mem::take(&mut lowering.ops);
+        ops.push(OperatorSpec::Insert(Arc::clone(&insert)));
+        let name = if branches.len() > 1 {
+            format!("{} (UNION ALL branch {})", p.name, i + 1)
+        } else {
+            p.name.clone()
+        };
+        pumps.push(PumpPlan {
+            name,
+            source,
+            target,
+            ops,
+        });
+    }
+    Ok(pumps)
 }
 
 /// Where the GROUP BY's first expression and the first joined relation are.
@@ -698,7 +715,7 @@ impl Lowering<'_> {
                 "sliding windows (OVER …) are not supported yet",
                 "use a tumbling window: GROUP BY STEP(s.ROWTIME BY INTERVAL …)",
             )),
-            LogicalPlan::Union(_) => Err(self.reject("UNION ALL of streams is not supported yet", "write one pump per input stream into the same target stream")),
+LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
             LogicalPlan::Sort(_) => Err(self.reject("ORDER BY on a stream is not supported yet", "remove ORDER BY; windows emit their rows ordered by the group keys")),
             LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
             LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT on a stream is not supported yet", "use GROUP BY with a ROWTIME window")),
@@ -940,5 +957,72 @@ pub fn table_def(name: &str, schema: SchemaRef) -> TableDef {
     TableDef {
         name: name.to_string(),
         schema,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+
+    fn two_inputs(code: &str) -> TestApp {
+        TestApp::new("union.sql", code)
+            .input("A", "K VARCHAR(4), N INTEGER")
+            .unwrap()
+            .input("B", "K VARCHAR(4), N INTEGER")
+            .unwrap()
+    }
+
+    #[test]
+    fn union_all_merges_its_branches_in_rowtime_order() {
+        let mut app = two_inputs(
+            "CREATE STREAM OUT (K VARCHAR(4), N INTEGER);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM K, N FROM A UNION ALL SELECT STREAM K, N * 10 FROM B;",
+        );
+        app.push_table(
+            "A",
+            "ROWTIME | K | N\n2020-01-01 00:00:01 | a | 1\n2020-01-01 00:00:03 | a | 3",
+        )
+        .unwrap();
+        // B has not moved yet: nothing can be released without risking an out-of-order row.
+        assert_eq!(app.read_rows("OUT").unwrap().1.len(), 0);
+        app.push_table("B", "ROWTIME | K | N\n2020-01-01 00:00:02 | b | 2")
+            .unwrap();
+        app.end().unwrap();
+        assert_eq!(
+            app.read_table("OUT").unwrap(),
+            "ROWTIME                 | K | N\n2020-01-01 00:00:01.000 | a | 1\n2020-01-01 00:00:02.000 | b | 20\n2020-01-01 00:00:03.000 | a | 3\n"
+        );
+        let plan = app.plan().unwrap().to_string();
+        assert!(
+            plan.contains("pump P (UNION ALL branch 1): A -> OUT"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("pump P (UNION ALL branch 2): B -> OUT"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn a_pump_name_is_used_once_and_union_only_at_the_top() {
+        let mut app = two_inputs(
+            "CREATE STREAM OUT (K VARCHAR(4), N INTEGER);
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM K, N FROM A UNION ALL SELECT STREAM K, N FROM B;
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM K, N FROM A;",
+        );
+        let err = app.start().err().expect("rejected").to_string();
+        assert!(err.contains("pump `P` is created twice"), "{err}");
+        let mut app = two_inputs(
+            "CREATE STREAM OUT (K VARCHAR(4), N BIGINT);
+             CREATE PUMP Q AS INSERT INTO OUT
+             SELECT STREAM K, COUNT(*) FROM (SELECT STREAM ROWTIME, K FROM A UNION ALL SELECT STREAM ROWTIME, K FROM B) AS u
+             GROUP BY K, STEP(u.ROWTIME BY INTERVAL '1' MINUTE);",
+        );
+        let err = app.start().err().expect("rejected").to_string();
+        assert!(
+            err.contains("UNION ALL is supported only as the whole query of a pump"),
+            "{err}"
+        );
     }
 }
