@@ -1011,7 +1011,7 @@ mod tests {
              CREATE PUMP P AS INSERT INTO OUT SELECT STREAM K, N FROM A UNION ALL SELECT STREAM K, N FROM B;
              CREATE PUMP P AS INSERT INTO OUT SELECT STREAM K, N FROM A;",
         );
-        let err = app.start().err().expect("rejected").to_string();
+        let err = app.start().expect_err("rejected").to_string();
         assert!(err.contains("pump `P` is created twice"), "{err}");
         let mut app = two_inputs(
             "CREATE STREAM OUT (K VARCHAR(4), N BIGINT);
@@ -1019,7 +1019,7 @@ mod tests {
              SELECT STREAM K, COUNT(*) FROM (SELECT STREAM ROWTIME, K FROM A UNION ALL SELECT STREAM ROWTIME, K FROM B) AS u
              GROUP BY K, STEP(u.ROWTIME BY INTERVAL '1' MINUTE);",
         );
-        let err = app.start().err().expect("rejected").to_string();
+        let err = app.start().expect_err("rejected").to_string();
         assert!(
             err.contains("UNION ALL is supported only as the whole query of a pump"),
             "{err}"
