@@ -422,6 +422,39 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
     Ok(pumps)
 }
 
+/// Expressions as DataFusion prints them, with intervals written the SQL way for `explain`.
+fn shown(text: &str) -> String {
+    const START: &str = "IntervalMonthDayNano(\"IntervalMonthDayNano { months: ";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(START) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + START.len()..];
+        let Some(end) = tail.find(" }\")") else { break };
+        let fields: Vec<i64> = tail[..end]
+            .split(", ")
+            .filter_map(|f| f.rsplit(": ").next().and_then(|v| v.parse().ok()))
+            .collect();
+        let text = match fields.as_slice() {
+            [m, 0, 0] if *m % 12 == 0 => format!("INTERVAL '{}' YEAR", m / 12),
+            [m, 0, 0] => format!("INTERVAL '{m}' MONTH"),
+            [0, d, 0] => format!("INTERVAL '{d}' DAY"),
+            [0, 0, n] if n % 3_600_000_000_000 == 0 => {
+                format!("INTERVAL '{}' HOUR", n / 3_600_000_000_000)
+            }
+            [0, 0, n] if n % 60_000_000_000 == 0 => {
+                format!("INTERVAL '{}' MINUTE", n / 60_000_000_000)
+            }
+            [0, 0, n] if n % 1_000_000 == 0 => format!("INTERVAL '{}' SECOND", *n as f64 / 1e9),
+            _ => tail[..end].to_string(),
+        };
+        out.push_str(&text);
+        rest = &tail[end + 4..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Where the GROUP BY's first expression and the first joined relation are.
 fn clause_locations(
     query: &datafusion::sql::sqlparser::ast::Query,
@@ -687,7 +720,7 @@ impl Lowering<'_> {
                 let predicate = self.physical(&f.predicate, f.input.schema())?;
                 self.ops.push(OperatorSpec::Filter(Arc::new(FilterSpec {
                     predicate,
-                    display: f.predicate.to_string(),
+                    display: shown(&f.predicate.to_string()),
                     visible: f.input.schema().fields().len(),
                     pump: self.pump.to_string(),
                 })));
@@ -699,7 +732,7 @@ impl Lowering<'_> {
                 self.ops.push(OperatorSpec::Project(Arc::new(ProjectSpec {
                     exprs,
                     schema: with_rowtime(&nullable(p.schema.as_arrow())),
-                    display: p.expr.iter().map(|e| e.to_string()).collect(),
+                    display: p.expr.iter().map(|e| shown(&e.to_string())).collect(),
                     visible: p.input.schema().fields().len(),
                     pump: self.pump.to_string(),
                 })));
@@ -804,7 +837,7 @@ LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the who
                 })
                 .collect::<Vec<_>>(),
         ));
-        let display = format!(
+        let display = shown(&format!(
             "window {window_expr}, group by [{}], aggregates [{}]",
             keys.iter()
                 .map(|(_, k)| k.to_string())
@@ -815,7 +848,7 @@ LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the who
                 .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
         let spec = TumblingSpec {
             window: self.physical(window_expr, input_schema)?,
             width,
@@ -932,9 +965,12 @@ LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the who
             Some(e) => Some(self.physical(e, &j.schema)?),
             None => None,
         };
-        let mut display: Vec<String> = pairs.iter().map(|(s, t)| format!("{s} = {t}")).collect();
+        let mut display: Vec<String> = pairs
+            .iter()
+            .map(|(s, t)| shown(&format!("{s} = {t}")))
+            .collect();
         if let Some(e) = &residual_expr {
-            display.push(format!("[{e}]"));
+            display.push(shown(&format!("[{e}]")));
         }
         self.ops
             .push(OperatorSpec::LookupJoin(Arc::new(LookupJoinSpec {
@@ -970,6 +1006,23 @@ mod tests {
             .unwrap()
             .input("B", "K VARCHAR(4), N INTEGER")
             .unwrap()
+    }
+
+    #[test]
+    fn explain_writes_intervals_the_sql_way() {
+        assert_eq!(
+            super::shown(
+                "date_bin(IntervalMonthDayNano(\"IntervalMonthDayNano { months: 0, days: 0, nanoseconds: 1800000000000 }\"), S.ROWTIME)"
+            ),
+            "date_bin(INTERVAL '30' MINUTE, S.ROWTIME)"
+        );
+        assert_eq!(
+            super::shown(
+                "x + IntervalMonthDayNano(\"IntervalMonthDayNano { months: 0, days: 2, nanoseconds: 0 }\")"
+            ),
+            "x + INTERVAL '2' DAY"
+        );
+        assert_eq!(super::shown("no interval"), "no interval");
     }
 
     #[test]
