@@ -470,6 +470,46 @@ impl TestApp {
     }
 }
 
+/// The cells of a text table (`a | b` lines; lines of only `-`, `+`, `|` are rules), trimmed.
+fn table_cells(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| "-+| ".contains(c)))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+impl TestApp {
+    /// Asserts that `stream` emitted exactly `expected` since the last read: a text table with a
+    /// header line (`ROWTIME | COL | …`), compared cell by cell after trimming. On failure it
+    /// panics with both tables, the actual one in a form to paste back into the test.
+    #[track_caller]
+    pub fn assert_emitted(&mut self, stream: &str, expected: &str) {
+        let (names, rows) = match self.read_rows(stream) {
+            Ok(r) => r,
+            Err(e) => panic!("reading {stream}: {e}"),
+        };
+        let mut actual = vec![names.clone()];
+        actual.extend(rows.iter().cloned());
+        if table_cells(expected) != actual {
+            panic!(
+                "{stream} emitted other rows than expected.\n\nexpected:\n{}\nactual (paste this into the test if it is right):\n{}",
+                aligned(
+                    &table_cells(expected).first().cloned().unwrap_or_default(),
+                    table_cells(expected).get(1..).unwrap_or_default()
+                ),
+                aligned(&names, &rows)
+            );
+        }
+    }
+}
+
 /// Text cells of a batch.
 pub fn text_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>> {
     let options = format_options().with_null("NULL");
@@ -585,6 +625,47 @@ ROWTIME                 | FLOOR_DAY               | CITY      | MIN_TEMP | MAX_T
 ROWTIME                 | ACCOUNT_ID | WINDOW_START            | TRIPS | TOTAL_AMOUNT
 2026-03-02 08:10:00.000 | A1         | 2026-03-02 08:00:00.000 | 2     | 10.25
 "
+        );
+    }
+
+    #[test]
+    fn assert_emitted_compares_tables_and_shows_a_pasteable_table_on_failure() {
+        let mut app = weather();
+        app.push_table(
+            "WEATHERSTREAM",
+            "ROWTIME | CITY | TEMP\n2018-11-01 01:00:00 | Denver | 29",
+        )
+        .unwrap();
+        app.end().unwrap();
+        app.assert_emitted(
+            "DESTINATION_SQL_STREAM",
+            "
+            ROWTIME                 | FLOOR_DAY               | CITY   | MIN_TEMP | MAX_TEMP | AVG_TEMP
+            ------------------------+-------------------------+--------+----------+----------+---------
+            2018-11-02 00:00:00.000 | 2018-11-01 00:00:00.000 | Denver | 29       | 29       | 29",
+        );
+        let mut app = weather();
+        app.push_table(
+            "WEATHERSTREAM",
+            "ROWTIME | CITY | TEMP\n2018-11-01 01:00:00 | Denver | 29",
+        )
+        .unwrap();
+        app.end().unwrap();
+        let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            app.assert_emitted(
+                "DESTINATION_SQL_STREAM",
+                "ROWTIME | FLOOR_DAY | CITY | MIN_TEMP | MAX_TEMP | AVG_TEMP",
+            )
+        }))
+        .expect_err("an empty expectation fails");
+        let message = failure.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("actual (paste this into the test if it is right):"),
+            "{message}"
+        );
+        assert!(
+            message.contains("2018-11-02 00:00:00.000 | 2018-11-01 00:00:00.000 | Denver | 29"),
+            "{message}"
         );
     }
 
