@@ -4,7 +4,9 @@
 //!   `STEP(x BY n)` on numbers → `(x / n) * n`;
 //! - `FLOOR(ts TO unit)` → `date_trunc('unit', ts)`;
 //! - function names fold to lower case (DataFusion's registry is lower case);
-//! - `SELECT *` leaves ROWTIME out, as in KDA (select it by name to get it).
+//! - `SELECT *` leaves ROWTIME out, as in KDA (select it by name to get it);
+//! - `x SIMILAR TO 'pattern'`: the SQL pattern (`%`, `_`, literal `.`) becomes an anchored regex;
+//! - `TO_TIMESTAMP(ms)` and `UNIX_TIMESTAMP(ts)` work in BIGINT milliseconds, as in KDA.
 
 use std::ops::ControlFlow;
 
@@ -116,6 +118,49 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                 help: "use FLOOR(… TO unit) plus one unit".into(),
             });
         }
+        Expr::SimilarTo {
+            pattern,
+            escape_char: None,
+            ..
+        } => {
+            if let Expr::Value(v) = pattern.as_mut() {
+                if let Value::SingleQuotedString(p) = &v.value {
+                    v.value = Value::SingleQuotedString(similar_to_regex(p));
+                }
+            }
+        }
+        Expr::Function(f)
+            if f.name.0.len() == 1
+                && matches!(
+                    f.name.to_string().as_str(),
+                    "TO_TIMESTAMP" | "UNIX_TIMESTAMP"
+                ) =>
+        {
+            let args = match &f.args {
+                FunctionArguments::List(list) => list.args.clone(),
+                _ => vec![],
+            };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = args.as_slice() else {
+                return Err(RewriteError {
+                    span: f.name.span(),
+                    message: format!("{} takes one argument", f.name),
+                    help: "TO_TIMESTAMP(milliseconds BIGINT) or UNIX_TIMESTAMP(ts TIMESTAMP)"
+                        .into(),
+                });
+            };
+            let millis = function_call("to_timestamp_millis", vec![arg.clone()]);
+            *expr = if f.name.to_string() == "TO_TIMESTAMP" {
+                millis
+            } else {
+                Expr::Cast {
+                    kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                    expr: Box::new(millis),
+                    data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
+                    array: false,
+                    format: None,
+                }
+            };
+        }
         Expr::Function(f) => {
             let is_step = f.name.0.len() == 1 && f.name.to_string() == "STEP";
             if is_step {
@@ -160,4 +205,47 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
         _ => {}
     }
     Ok(())
+}
+
+/// Translates a SQL `SIMILAR TO` pattern into an anchored regular expression: `%` is any text,
+/// `_` any character; `|`, `*`, `+`, `?`, `{…}`, `(…)` and `[…]` keep their meaning; every other
+/// character (`.` included) stands for itself.
+pub fn similar_to_regex(pattern: &str) -> String {
+    let mut out = String::from("^(?:");
+    let mut in_class = false;
+    for c in pattern.chars() {
+        match c {
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ if in_class => out.push(c),
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '|' | '*' | '+' | '?' | '{' | '}' | '(' | ')' => out.push(c),
+            c if c.is_alphanumeric() || c == ' ' => out.push(c),
+            c => {
+                out.push('\\');
+                out.push(c);
+            }
+        }
+    }
+    out.push_str(")$");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::similar_to_regex;
+
+    #[test]
+    fn similar_to_patterns_become_anchored_regexes() {
+        assert_eq!(similar_to_regex("%TECH%"), "^(?:.*TECH.*)$");
+        assert_eq!(similar_to_regex("a_c|d.e"), "^(?:a.c|d\\.e)$");
+        assert_eq!(similar_to_regex("[A-Z]+%"), "^(?:[A-Z]+.*)$");
+    }
 }

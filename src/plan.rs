@@ -422,6 +422,35 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
     Ok(pumps)
 }
 
+/// KDA rounds approximate numbers cast to integers (`CAST(-1.77 AS INTEGER)` is -2); Arrow
+/// truncates. Such casts get a `round` first.
+fn rounding_casts(e: &Expr, schema: &DFSchema) -> datafusion::error::Result<Expr> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{Cast, ExprSchemable};
+    e.clone()
+        .transform_up(|e| {
+            let Expr::Cast(c) = &e else {
+                return Ok(Transformed::no(e));
+            };
+            let to = c.field.data_type().clone();
+            if to.is_integer()
+                && matches!(
+                    c.expr.get_type(schema)?,
+                    DataType::Float32 | DataType::Float64
+                )
+            {
+                let rounded =
+                    datafusion::functions::math::round().call(vec![c.expr.as_ref().clone()]);
+                return Ok(Transformed::yes(Expr::Cast(Cast::new(
+                    Box::new(rounded),
+                    to,
+                ))));
+            }
+            Ok(Transformed::no(e))
+        })
+        .map(|t| t.data)
+}
+
 /// Expressions as DataFusion prints them, with intervals written the SQL way for `explain`.
 fn shown(text: &str) -> String {
     const START: &str = "IntervalMonthDayNano(\"IntervalMonthDayNano { months: ";
@@ -696,7 +725,8 @@ impl Lowering<'_> {
     }
 
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
-        create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default())
+        let e = rounding_casts(e, schema).map_err(|err| df_error(self.src, err, self.at))?;
+        create_physical_expr(&e, schema, &self.props, &PhysicalPlanningContext::default())
             .and_then(|p| checked_division(p, schema.as_arrow()))
             .map_err(|err| df_error(self.src, err, self.at))
     }
