@@ -123,10 +123,10 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             escape_char: None,
             ..
         } => {
-            if let Expr::Value(v) = pattern.as_mut() {
-                if let Value::SingleQuotedString(p) = &v.value {
-                    v.value = Value::SingleQuotedString(similar_to_regex(p));
-                }
+            if let Expr::Value(v) = pattern.as_mut()
+                && let Value::SingleQuotedString(p) = &v.value
+            {
+                v.value = Value::SingleQuotedString(similar_to_regex(p));
             }
         }
         Expr::Function(f)
