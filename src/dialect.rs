@@ -78,6 +78,8 @@ pub struct StreamColumn {
 #[derive(Debug, Clone)]
 pub struct CreatePump {
     pub name: String,
+    /// `CREATE OR REPLACE PUMP`: replaces an earlier pump of the same name.
+    pub or_replace: bool,
     pub target: String,
     pub target_at: Location,
     /// The `INSERT INTO stream (cols)` column list, if any.
@@ -267,7 +269,9 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
             .into_error());
     }
     i += 1;
-    if code.len() > i + 1 && word_is(code[i], "OR") && word_is(code[i + 1], "REPLACE") {
+    let or_replace =
+        code.len() > i + 1 && word_is(code[i], "OR") && word_is(code[i + 1], "REPLACE");
+    if or_replace {
         i += 2;
     }
     let kind = code.get(i).copied();
@@ -281,7 +285,8 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
                 .iter()
                 .position(|x| std::ptr::eq(x, t))
                 .expect("token from this list");
-            parse_create_pump(src, tokens[pos + 1..].to_vec(), start).map(AppStatement::CreatePump)
+            parse_create_pump(src, tokens[pos + 1..].to_vec(), start)
+                .map(|p| AppStatement::CreatePump(CreatePump { or_replace, ..p }))
         }
         Some(t) => Err(src
             .error_span(t.span, format!("`CREATE {}` is not supported", t.token))
@@ -520,6 +525,7 @@ fn parse_create_pump(
     }
     Ok(CreatePump {
         name,
+        or_replace: false,
         target,
         target_at: target_tok.span.start,
         columns,

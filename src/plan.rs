@@ -84,6 +84,8 @@ impl fmt::Display for OperatorSpec {
 #[derive(Debug, Clone)]
 pub struct PumpPlan {
     pub name: String,
+    /// The name in the CREATE PUMP statement (branches of a UNION ALL share it).
+    pub statement: String,
     pub source: usize,
     pub target: usize,
     pub ops: Vec<OperatorSpec>,
@@ -180,9 +182,15 @@ pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog)
             AppStatement::CreateStream(s) => create_stream(src, s, &mut catalog, &pumps)?,
             AppStatement::CreatePump(p) => {
                 if pump_names.contains(&p.name.as_str()) {
-                    return Err(src
-                        .error_at(p.at, format!("pump `{}` is created twice", p.name))
-                        .into_error());
+                    if !p.or_replace {
+                        return Err(src
+                            .error_at(p.at, format!("pump `{}` is created twice", p.name))
+                            .with_help(
+                                "use CREATE OR REPLACE PUMP to replace it, or give it another name",
+                            )
+                            .into_error());
+                    }
+                    pumps.retain(|x| x.statement != p.name);
                 }
                 pumps.extend(plan_pump(src, p, &catalog)?);
                 pump_names.push(&p.name);
@@ -414,6 +422,7 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         };
         pumps.push(PumpPlan {
             name,
+            statement: p.name.clone(),
             source,
             target,
             ops,
@@ -1088,6 +1097,21 @@ mod tests {
     }
 
     #[test]
+    fn create_or_replace_pump_replaces_the_earlier_pump() {
+        let mut app = two_inputs(
+            "CREATE STREAM OUT (K VARCHAR(4), N INTEGER);
+             CREATE OR REPLACE PUMP P AS INSERT INTO OUT SELECT STREAM K, N FROM A;
+             CREATE OR REPLACE PUMP P AS INSERT INTO OUT SELECT STREAM K, N * 2 FROM A;",
+        );
+        app.push_table("A", "ROWTIME | K | N\n2020-01-01 00:00:01 | a | 1")
+            .unwrap();
+        assert_eq!(
+            app.read_table("OUT").unwrap(),
+            "ROWTIME                 | K | N\n2020-01-01 00:00:01.000 | a | 2\n"
+        );
+    }
+
+    #[test]
     fn a_pump_name_is_used_once_and_union_only_at_the_top() {
         let mut app = two_inputs(
             "CREATE STREAM OUT (K VARCHAR(4), N INTEGER);
@@ -1095,7 +1119,10 @@ mod tests {
              CREATE PUMP P AS INSERT INTO OUT SELECT STREAM K, N FROM A;",
         );
         let err = app.start().expect_err("rejected").to_string();
-        assert!(err.contains("pump `P` is created twice"), "{err}");
+        assert!(
+            err.contains("pump `P` is created twice") && err.contains("CREATE OR REPLACE PUMP"),
+            "{err}"
+        );
         let mut app = two_inputs(
             "CREATE STREAM OUT (K VARCHAR(4), N BIGINT);
              CREATE PUMP Q AS INSERT INTO OUT
