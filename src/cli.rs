@@ -305,6 +305,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         );
     }
     let input = open_input(&spec, need_sample)?;
+    let discovered = need_sample;
     let schema = engine::input_schema(
         &app,
         given,
@@ -385,6 +386,10 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         with_rowtime(&source_def.table_schema()),
         args.rowtime_from.as_deref(),
     )?;
+    // A discovered CSV schema took its names from the first line: that line is not a record.
+    if discovered && !input.json {
+        decoder = decoder.with_header_line();
+    }
     run(&mut dataflow, source, &mut decoder, input.reader, true)?;
     Ok(())
 }

@@ -553,3 +553,40 @@ fn rowtime_test_runs_test_files_and_shows_a_diff_for_failures() {
     );
     assert!(out.contains("0 passed, 1 failed, 1 skipped"), "{out}");
 }
+
+#[test]
+fn a_discovered_csv_schema_takes_its_names_from_the_header_line() {
+    let dir = temp_dir("discover-csv");
+    // EX-42's naming: `year` and `month` are reserved words and become COL_year and COL_month.
+    let input = write(
+        &dir,
+        "in.csv",
+        "year,month,state,consumption\n2001,1,AK,47615\n2001,1,AL,3020601\n",
+    );
+    let app = write(
+        &dir,
+        "csv.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (Y INTEGER, STATE VARCHAR(4), C INTEGER);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM \"COL_year\", \"state\", \"consumption\" FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    let errors = dir.join("errors.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input",
+        &input,
+        "--output",
+        "DESTINATION_SQL_STREAM=-",
+        "--output",
+        &format!("error_stream={errors}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "{\"Y\":2001,\"STATE\":\"AK\",\"C\":47615}\n{\"Y\":2001,\"STATE\":\"AL\",\"C\":3020601}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&errors).unwrap(),
+        "",
+        "the header line is not a bad record"
+    );
+}

@@ -34,6 +34,8 @@ pub struct SourceDecoder {
     mode: RowtimeMode,
     last_rowtime: i64,
     first_line: bool,
+    /// The first line is a header whatever it holds (its names made a discovered schema).
+    header_given: bool,
     accepted: Vec<(usize, usize)>,
 }
 
@@ -79,8 +81,15 @@ impl SourceDecoder {
             mode,
             last_rowtime: i64::MIN,
             first_line: true,
+            header_given: false,
             accepted: Vec::new(),
         })
+    }
+
+    /// The input's first line is a header: its column names made the (discovered) schema.
+    pub fn with_header_line(mut self) -> SourceDecoder {
+        self.header_given = true;
+        self
     }
 
     fn rowtime_for(&self, now: i64) -> i64 {
@@ -130,7 +139,9 @@ impl ChunkDecoder for SourceDecoder {
             if line.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            if std::mem::replace(&mut self.first_line, false) && self.schema.is_header_line(line) {
+            if std::mem::replace(&mut self.first_line, false)
+                && (self.header_given || self.schema.is_header_line(line))
+            {
                 continue;
             }
             seen += 1;
