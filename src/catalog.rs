@@ -56,16 +56,16 @@ impl StreamDef {
         fields.push(Field::new(ROWTIME, rowtime_type(), false));
         Arc::new(Schema::new(fields))
     }
+}
 
-    /// The columns written to an output (the declared ones, without ROWTIME).
-    pub fn column_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(|(n, t)| Field::new(n, t.arrow_type(), true))
-                .collect::<Vec<_>>(),
-        ))
-    }
+/// The Arrow schema of named, typed columns (all nullable).
+pub fn columns_schema(columns: &[(String, SqlType)]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, t)| Field::new(n, t.arrow_type(), true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 #[derive(Debug, Clone)]

@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 use super::{TestApp, parse_columns, parse_rowtime, text_rows};
+use crate::catalog::columns_schema;
 use crate::dialect::KdaDialect;
 use crate::error::{Error, Result};
 use crate::types::SqlType;
@@ -214,14 +214,8 @@ impl StreamDb {
             ("CREATE", "REFERENCE", "TABLE") => {
                 let table = name(t.get(3))?;
                 let columns = parse_columns(paren_text(sql)?)?;
-                let schema = Schema::new(
-                    columns
-                        .iter()
-                        .map(|(n, ty)| Field::new(n, ty.arrow_type(), true))
-                        .collect::<Vec<_>>(),
-                );
-                self.app
-                    .add_table(&table, RecordBatch::new_empty(schema.into()))?;
+                let schema = columns_schema(&columns);
+                self.app.add_table(&table, RecordBatch::new_empty(schema))?;
                 self.tables.push((table, columns));
                 ok
             }
@@ -252,14 +246,9 @@ impl StreamDb {
                             .map_err(|e| Error::Usage(format!("column {cname} ({ty}): {e}")))?;
                         arrays.push(a);
                     }
-                    let schema = Schema::new(
-                        columns
-                            .iter()
-                            .map(|(n, ty)| Field::new(n, ty.arrow_type(), true))
-                            .collect::<Vec<_>>(),
-                    );
+                    let schema = columns_schema(&columns);
                     self.app
-                        .add_table(&target, RecordBatch::try_new(schema.into(), arrays)?)?;
+                        .add_table(&target, RecordBatch::try_new(schema, arrays)?)?;
                     return ok;
                 }
                 let (columns, next) = name_list(&t, 3)?;
