@@ -6,7 +6,9 @@
 //! - function names fold to lower case (DataFusion's registry is lower case);
 //! - `SELECT *` leaves ROWTIME out, as in KDA (select it by name to get it);
 //! - `x SIMILAR TO 'pattern'`: the SQL pattern (`%`, `_`, literal `.`) becomes an anchored regex;
-//! - `TO_TIMESTAMP(ms)` and `UNIX_TIMESTAMP(ts)` work in BIGINT milliseconds, as in KDA.
+//! - `TO_TIMESTAMP(ms)` and `UNIX_TIMESTAMP(ts)` work in BIGINT milliseconds, as in KDA;
+//! - a window (`OVER (…)`, `WINDOW w AS (…)`) without ORDER BY is ordered by ROWTIME, as KDA's
+//!   sliding windows are (DataFusion needs the ORDER BY for RANGE frames).
 
 use std::ops::ControlFlow;
 
@@ -63,6 +65,64 @@ pub fn exclude_rowtime_from_wildcards(query: &mut Query) {
         }
     }
     in_set_expr(&mut query.body);
+}
+
+/// Orders every window specification without ORDER BY by ROWTIME.
+pub fn order_windows_by_rowtime(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{
+        Ident, NamedWindowExpr, OrderByExpr, OrderByOptions, SetExpr, WindowSpec, WindowType,
+    };
+    fn order(spec: &mut WindowSpec) {
+        if spec.order_by.is_empty() {
+            spec.order_by.push(OrderByExpr {
+                expr: Expr::Identifier(Ident::new(crate::catalog::ROWTIME)),
+                options: OrderByOptions {
+                    asc: None,
+                    nulls_first: None,
+                },
+                with_fill: None,
+            });
+        }
+    }
+    fn in_set_expr(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for w in &mut select.named_window {
+                    if let NamedWindowExpr::WindowSpec(spec) = &mut w.1 {
+                        order(spec);
+                    }
+                }
+                for table in &mut select.from {
+                    let factors = std::iter::once(&mut table.relation)
+                        .chain(table.joins.iter_mut().map(|j| &mut j.relation));
+                    for factor in factors {
+                        if let datafusion::sql::sqlparser::ast::TableFactor::Derived {
+                            subquery,
+                            ..
+                        } = factor
+                        {
+                            in_set_expr(&mut subquery.body);
+                        }
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                in_set_expr(left);
+                in_set_expr(right);
+            }
+            SetExpr::Query(q) => in_set_expr(&mut q.body),
+            _ => {}
+        }
+    }
+    in_set_expr(&mut query.body);
+    let _ = visit_expressions_mut(query, |expr| {
+        if let Expr::Function(f) = expr
+            && let Some(WindowType::WindowSpec(spec)) = &mut f.over
+        {
+            order(spec);
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 pub fn rewrite_kda_functions(query: &mut Query) -> Result<(), RewriteError> {

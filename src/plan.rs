@@ -35,9 +35,12 @@ use crate::exec::filter::{Filter, FilterSpec};
 use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec, LookupJoinType};
 use crate::exec::project::{Project, ProjectSpec};
+use crate::exec::sliding::{Frame, Sliding, SlidingAggregate, SlidingFunction, SlidingSpec};
 use crate::exec::tumbling::{Tumbling, TumblingSpec, WindowWidth};
 use crate::exec::{Operator, nullable, with_rowtime};
-use crate::functions::{exclude_rowtime_from_wildcards, rewrite_kda_functions};
+use crate::functions::{
+    exclude_rowtime_from_wildcards, order_windows_by_rowtime, rewrite_kda_functions,
+};
 use crate::types::SqlType;
 
 /// One stage of a pump.
@@ -48,6 +51,7 @@ pub enum OperatorSpec {
     Tumbling(Arc<TumblingSpec>),
     LookupJoin(Arc<LookupJoinSpec>),
     Insert(Arc<InsertSpec>),
+    Sliding(Arc<SlidingSpec>),
 }
 
 impl OperatorSpec {
@@ -64,6 +68,7 @@ impl OperatorSpec {
                 Box::new(LookupJoin::new(Arc::clone(s), table.clone())?)
             }
             OperatorSpec::Insert(s) => Box::new(Insert::new(Arc::clone(s))),
+            OperatorSpec::Sliding(s) => Box::new(Sliding::new(Arc::clone(s))),
         })
     }
 }
@@ -76,6 +81,7 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::Tumbling(s) => s.fmt(f),
             OperatorSpec::LookupJoin(s) => s.fmt(f),
             OperatorSpec::Insert(s) => s.fmt(f),
+            OperatorSpec::Sliding(s) => s.fmt(f),
         }
     }
 }
@@ -375,6 +381,7 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
     };
     let mut query = p.query.clone();
     exclude_rowtime_from_wildcards(&mut query);
+    order_windows_by_rowtime(&mut query);
     rewrite_kda_functions(&mut query).map_err(|e| {
         src.error_span(e.span, e.message)
             .with_help(e.help)
@@ -714,6 +721,19 @@ fn rowtime_window(e: &Expr) -> Option<WindowWidth> {
     }
 }
 
+/// Milliseconds of a day-time interval literal.
+fn interval_ms(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        ScalarValue::IntervalDayTime(Some(v)) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
+        _ => None,
+    }
+}
+
 /// Mentions ROWTIME (directly or inside a function) — a window-like key that is not supported.
 fn mentions_rowtime(e: &Expr) -> bool {
     e.column_refs().iter().any(|c| c.name == ROWTIME)
@@ -783,11 +803,12 @@ impl Lowering<'_> {
                 Ok(source)
             }
             LogicalPlan::Join(j) => self.lower_join(j),
-            LogicalPlan::Window(_) => Err(self.reject(
-                "sliding windows (OVER …) are not supported yet",
-                "use a tumbling window: GROUP BY STEP(s.ROWTIME BY INTERVAL …)",
-            )),
-LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
+            LogicalPlan::Window(w) => {
+                let source = self.lower(&w.input)?;
+                self.lower_window(w)?;
+                Ok(source)
+            }
+            LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
             LogicalPlan::Sort(_) => Err(self.reject("ORDER BY on a stream is not supported yet", "remove ORDER BY; windows emit their rows ordered by the group keys")),
             LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
             LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT on a stream is not supported yet", "use GROUP BY with a ROWTIME window")),
@@ -904,6 +925,121 @@ LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the who
             display,
         };
         self.ops.push(OperatorSpec::Tumbling(Arc::new(spec)));
+        Ok(())
+    }
+
+    fn lower_window(&mut self, w: &datafusion::logical_expr::Window) -> Result<()> {
+        use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits};
+        let input_schema = w.input.schema();
+        let input_visible = input_schema.fields().len();
+        let mut aggregates = Vec::new();
+        for (k, e) in w.window_expr.iter().enumerate() {
+            let Expr::WindowFunction(f) = strip(e) else {
+                return Err(self.reject(
+                    format!("`{e}` is not a window function"),
+                    "use an aggregate OVER a window",
+                ));
+            };
+            let name = f.fun.name().to_lowercase();
+            let function = match name.as_str() {
+                "sum" => SlidingFunction::Sum,
+                "count" => SlidingFunction::Count,
+                "avg" => SlidingFunction::Avg,
+                "min" => SlidingFunction::Min,
+                "max" => SlidingFunction::Max,
+                other => {
+                    return Err(self.reject(
+                        format!(
+                            "{} over a sliding window is not supported yet",
+                            other.to_uppercase()
+                        ),
+                        "sliding windows support SUM, COUNT, AVG, MIN and MAX so far",
+                    ));
+                }
+            };
+            let p = &f.params;
+            if p.distinct {
+                return Err(self.reject(
+                    format!(
+                        "{}(DISTINCT …) is not allowed in a windowed aggregate",
+                        name.to_uppercase()
+                    ),
+                    "remove DISTINCT",
+                ));
+            }
+            if p.order_by.len() != 1
+                || !is_rowtime_column(&p.order_by[0].expr)
+                || !p.order_by[0].asc
+            {
+                return Err(self.reject(
+                    "a sliding window is ordered by ROWTIME; ORDER BY is not allowed in a windowed aggregate",
+                    "remove ORDER BY from the window",
+                ));
+            }
+            let frame = &p.window_frame;
+            if !matches!(frame.end_bound, WindowFrameBound::CurrentRow) {
+                return Err(self.reject(
+                    "a sliding window must end at the current row",
+                    "write RANGE INTERVAL 'n' unit PRECEDING or ROWS n PRECEDING",
+                ));
+            }
+            let frame = match (&frame.units, &frame.start_bound) {
+                (_, WindowFrameBound::Preceding(v)) if v.is_null() => Frame::Range(i64::MAX),
+                (WindowFrameUnits::Range, WindowFrameBound::CurrentRow) => Frame::Range(0),
+                (WindowFrameUnits::Rows, WindowFrameBound::CurrentRow) => Frame::Rows(0),
+                (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => match interval_ms(v) {
+                    Some(ms) => Frame::Range(ms),
+                    None => {
+                        return Err(self.reject(
+                            format!("RANGE {v} PRECEDING is not supported: the range must be a day-time INTERVAL"),
+                            "write RANGE INTERVAL '1' HOUR PRECEDING",
+                        ));
+                    }
+                },
+                (
+                    WindowFrameUnits::Rows,
+                    WindowFrameBound::Preceding(ScalarValue::UInt64(Some(n))),
+                ) => Frame::Rows(*n),
+                _ => {
+                    return Err(self.reject(
+                        "this window frame is not supported",
+                        "write RANGE INTERVAL 'n' unit PRECEDING or ROWS n PRECEDING",
+                    ));
+                }
+            };
+            let argument = match p.args.first() {
+                Some(a) => self.physical(a, input_schema)?,
+                None => self.physical(&datafusion::logical_expr::lit(1i64), input_schema)?,
+            };
+            let output_type = w.schema.field(input_visible + k).data_type().clone();
+            if !output_type.is_numeric() {
+                return Err(self.reject(
+                    format!(
+                        "{} over a sliding window of a {} is not supported yet",
+                        name.to_uppercase(),
+                        describe_type(&output_type)
+                    ),
+                    "sliding windows aggregate numbers so far",
+                ));
+            }
+            aggregates.push(SlidingAggregate {
+                function,
+                argument,
+                partition_by: p
+                    .partition_by
+                    .iter()
+                    .map(|e| self.physical(e, input_schema))
+                    .collect::<Result<_>>()?,
+                frame,
+                output_type,
+                display: shown(&e.to_string()),
+            });
+        }
+        self.ops.push(OperatorSpec::Sliding(Arc::new(SlidingSpec {
+            aggregates,
+            input_visible,
+            schema: with_rowtime(&nullable(w.schema.as_arrow())),
+        })));
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod insert;
 pub mod lookup_join;
 pub mod project;
+pub mod sliding;
 pub mod tumbling;
 
 use std::sync::Arc;
