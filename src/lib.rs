@@ -16,11 +16,12 @@
 //! - [`functions`]: KDA functions mapped onto DataFusion's.
 //! - [`plan`]: each pump's query → a chain of operator specs (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
-//!   [`exec::lookup_join`], [`exec::insert`].
+//!   [`exec::sliding`], [`exec::lookup_join`], [`exec::insert`] ([`exec::division`] guards `/`).
 //! - [`runtime`]: the dataflow and the run loop (the only threads and channels).
 //! - [`connectors`]: record decoding, sources, reference data, sinks.
 //! - [`app`]: application definitions (`.sql` + flags, or KDA `describe-application` JSON).
 //! - [`engine`]: puts an application together; [`cli`]: the `rowtime` command.
+//! - [`testing`]: `TestApp` and test files (`rowtime test`) for testing applications.
 
 pub mod app;
 pub mod catalog;
