@@ -590,3 +590,22 @@ fn a_discovered_csv_schema_takes_its_names_from_the_header_line() {
         "the header line is not a bad record"
     );
 }
+
+#[test]
+fn rowtime_test_complete_rewrites_expected_results() {
+    let dir = temp_dir("complete");
+    let file = write(
+        &dir,
+        "c.slt",
+        "statement ok\nCREATE INPUT STREAM S (K VARCHAR(4))\n\nstatement ok\nCREATE STREAM D (K VARCHAR(4));\nCREATE PUMP P AS INSERT INTO D SELECT STREAM K FROM S;\n\nstatement ok\nINSERT INTO S (ROWTIME, K) VALUES ('2020-01-01 00:00:00', 'a')\n\nquery TT\nSELECT ROWTIME, * FROM D\n----\nwrong\n",
+    );
+    let o = rowtime(&["test", "--complete", &file]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.ends_with("----\n2020-01-01 00:00:00.000 a\n"),
+        "{text}"
+    );
+    let o = rowtime(&["test", &file]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
