@@ -165,7 +165,10 @@ pub fn discover_schema(sample: &[&[u8]], json: bool) -> Result<RecordSchema, Str
     }
 }
 
-/// KDA's column naming rule (EX-43): keep the name unless it is a reserved word (TIMESTAMP, USER, VALUES, YEAR, and the other SQL reserved words you judge necessary, e.g. MONTH, DAY, HOUR, MINUTE, SECOND, DATE, TIME, SELECT, FROM, WHERE, GROUP, ORDER, TABLE, STREAM, ROWTIME), contains characters other than letters/digits/_, starts with a digit, or is longer than 100 chars; renamed columns get prefix COL_ with the invalid characters removed; nothing usable ⇒ COL_<ordinal>.
+/// KDA's column naming rule (EX-43): a name is kept unless it is a reserved word (see
+/// `RESERVED`), contains characters other than letters, digits and `_`, starts with a digit, or
+/// is longer than 100 characters; such names get the prefix `COL_` with the invalid characters
+/// removed, and a name with nothing usable left becomes `COL_<ordinal>`.
 pub fn discovered_column_name(raw: &str, ordinal: usize) -> String {
     let ok_char = |c: char| c.is_alphanumeric() || c == '_';
     let reserved = RESERVED.iter().any(|w| w.eq_ignore_ascii_case(raw));
