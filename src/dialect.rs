@@ -4,6 +4,8 @@
 //! `CREATE [OR REPLACE] PUMP … AS INSERT INTO … SELECT STREAM …` statements separated by `;`.
 //! sqlparser parses the queries; this module adds what it lacks:
 //! - [`KdaDialect`] parses `STEP(x BY interval)` (as a call `STEP(x, interval)`);
+//! - `WINDOWED BY STAGGER (PARTITION BY keys RANGE INTERVAL …)` becomes `GROUP BY keys`, with the
+//!   window length kept on the pump;
 //! - a token pre-pass folds unquoted identifiers to upper case (KDA's rule; quoted names keep
 //!   their case) and removes the `STREAM` keyword after `SELECT`, remembering that it was there;
 //! - `CREATE STREAM` and `CREATE PUMP` are read here, token by token, with their locations.
@@ -89,6 +91,9 @@ pub struct CreatePump {
     pub at: Location,
     /// Where the query starts (`SELECT`).
     pub query_at: Location,
+    /// `WINDOWED BY STAGGER (PARTITION BY … RANGE INTERVAL …)`: the window length in
+    /// milliseconds (the partition keys became the query's GROUP BY).
+    pub stagger_ms: Option<i64>,
 }
 
 /// sqlparser dialect for KDA: generic identifier rules, `"quoted"` identifiers, and `STEP(x BY y)`.
@@ -462,6 +467,7 @@ fn parse_create_pump(
 ) -> Result<CreatePump> {
     let dialect = KdaDialect;
     let (tokens, had_stream) = strip_select_stream(tokens);
+    let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     // Errors at the end of the statement ("found: EOF") point just after its last token.
     let end = tokens
         .iter()
@@ -532,7 +538,108 @@ fn parse_create_pump(
         query,
         at,
         query_at: query_tok.span.start,
+        stagger_ms,
     })
+}
+
+/// Rewrites `WINDOWED BY STAGGER (PARTITION BY k1, k2 RANGE INTERVAL 'n' unit)` (which
+/// sqlparser cannot parse) into `GROUP BY k1, k2`, returning the window length in milliseconds.
+fn stagger_to_group_by(
+    src: &SourceText,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Option<i64>)> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let Some(k) = (0..code.len().saturating_sub(2)).find(|k| {
+        word_is(&tokens[code[*k]], "WINDOWED")
+            && word_is(&tokens[code[*k + 1]], "BY")
+            && word_is(&tokens[code[*k + 2]], "STAGGER")
+    }) else {
+        return Ok((tokens, None));
+    };
+    let at = tokens[code[k]].span;
+    let help = "write WINDOWED BY STAGGER (PARTITION BY key, … RANGE INTERVAL 'n' unit)";
+    let err = |message: &str| src.error_span(at, message).with_help(help).into_error();
+    if tokens
+        .get(code.get(k + 3).copied().unwrap_or(usize::MAX))
+        .map(|t| &t.token)
+        != Some(&Token::LParen)
+        || !code
+            .get(k + 4)
+            .is_some_and(|i| word_is(&tokens[*i], "PARTITION"))
+        || !code.get(k + 5).is_some_and(|i| word_is(&tokens[*i], "BY"))
+    {
+        return Err(err("STAGGER needs (PARTITION BY … RANGE INTERVAL …)"));
+    }
+    // The partition keys run up to RANGE at depth 0; the clause ends at the matching `)`.
+    let mut depth = 0;
+    let mut range_at = None;
+    let mut close_at = None;
+    for (j, &i) in code.iter().enumerate().skip(k + 6) {
+        match &tokens[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen if depth == 0 => {
+                close_at = Some(j);
+                break;
+            }
+            Token::RParen => depth -= 1,
+            _ if depth == 0 && word_is(&tokens[i], "RANGE") && range_at.is_none() => {
+                range_at = Some(j)
+            }
+            _ => {}
+        }
+    }
+    let (Some(range_at), Some(close_at)) = (range_at, close_at) else {
+        return Err(err(
+            "STAGGER needs a RANGE INTERVAL after its PARTITION BY keys",
+        ));
+    };
+    let interval: Vec<&Token> = code[range_at + 1..close_at]
+        .iter()
+        .map(|i| &tokens[*i].token)
+        .collect();
+    let ms = match interval.as_slice() {
+        [
+            Token::Word(w),
+            Token::SingleQuotedString(n),
+            Token::Word(unit),
+        ] if w.value == "INTERVAL" => {
+            let n: i64 = n
+                .trim()
+                .parse()
+                .map_err(|_| err("the STAGGER range must be a whole number of units"))?;
+            let unit_ms = match unit.value.as_str() {
+                "SECOND" => 1000,
+                "MINUTE" => 60_000,
+                "HOUR" => 3_600_000,
+                "DAY" => 86_400_000,
+                _ => {
+                    return Err(err(
+                        "the STAGGER range unit must be SECOND, MINUTE, HOUR or DAY",
+                    ));
+                }
+            };
+            n * unit_ms
+        }
+        _ => return Err(err("the STAGGER range must be INTERVAL 'n' unit")),
+    };
+    if ms <= 0 {
+        return Err(err("the STAGGER range must be positive"));
+    }
+    // WINDOWED BY STAGGER ( PARTITION BY keys RANGE … )  →  GROUP BY keys
+    let mut out = Vec::with_capacity(tokens.len());
+    for (i, t) in tokens.into_iter().enumerate() {
+        let pos = code.iter().position(|c| *c == i);
+        match pos {
+            Some(j) if j == k => out.push(TokenWithSpan {
+                token: Token::make_keyword("GROUP"),
+                span: t.span,
+            }),
+            Some(j) if j == k + 1 => out.push(t),
+            Some(j) if (k + 2..=k + 5).contains(&j) || (range_at..=close_at).contains(&j) => {}
+            _ => out.push(t),
+        }
+    }
+    Ok((out, Some(ms)))
 }
 
 /// Removes `STREAM` right after every `SELECT`; reports whether the first `SELECT` had it.

@@ -16,7 +16,7 @@
 //! - [`functions`]: KDA functions mapped onto DataFusion's.
 //! - [`plan`]: each pump's query → a chain of operator specs (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
-//!   [`exec::sliding`], [`exec::lookup_join`], [`exec::insert`] ([`exec::division`] guards `/`).
+//!   [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::insert`] ([`exec::division`] guards `/`).
 //! - [`runtime`]: the dataflow and the run loop (the only threads and channels).
 //! - [`connectors`]: record decoding, sources, reference data, sinks.
 //! - [`app`]: application definitions (`.sql` + flags, or KDA `describe-application` JSON).

@@ -36,6 +36,7 @@ use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec, LookupJoinType};
 use crate::exec::project::{Project, ProjectSpec};
 use crate::exec::sliding::{Frame, Sliding, SlidingAggregate, SlidingFunction, SlidingSpec};
+use crate::exec::stagger::{Stagger, StaggerSpec};
 use crate::exec::tumbling::{Tumbling, TumblingSpec, WindowWidth};
 use crate::exec::{Operator, nullable, with_rowtime};
 use crate::functions::{
@@ -52,6 +53,7 @@ pub enum OperatorSpec {
     LookupJoin(Arc<LookupJoinSpec>),
     Insert(Arc<InsertSpec>),
     Sliding(Arc<SlidingSpec>),
+    Stagger(Arc<StaggerSpec>),
 }
 
 impl OperatorSpec {
@@ -69,6 +71,7 @@ impl OperatorSpec {
             }
             OperatorSpec::Insert(s) => Box::new(Insert::new(Arc::clone(s))),
             OperatorSpec::Sliding(s) => Box::new(Sliding::new(Arc::clone(s))),
+            OperatorSpec::Stagger(s) => Box::new(Stagger::new(Arc::clone(s))?),
         })
     }
 }
@@ -82,6 +85,7 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::LookupJoin(s) => s.fmt(f),
             OperatorSpec::Insert(s) => s.fmt(f),
             OperatorSpec::Sliding(s) => s.fmt(f),
+            OperatorSpec::Stagger(s) => s.fmt(f),
         }
     }
 }
@@ -406,6 +410,7 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         pump: &p.name,
         at: p.query_at,
         group_by_at: group_by_at.unwrap_or(p.query_at),
+        stagger_ms: p.stagger_ms,
         join_at: join_at.unwrap_or(p.query_at),
         ops: Vec::new(),
         props: ExecutionProps::new(),
@@ -499,6 +504,12 @@ fn shown(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A windowed aggregate's aggregate functions and their `FILTER (WHERE …)` clauses.
+type AggregatesAndFilters = (
+    Vec<Arc<datafusion::physical_expr::aggregate::AggregateFunctionExpr>>,
+    Vec<Option<Arc<dyn PhysicalExpr>>>,
+);
 
 /// Where the GROUP BY's first expression and the first joined relation are.
 fn clause_locations(
@@ -661,6 +672,8 @@ struct Lowering<'a> {
     at: Location,
     group_by_at: Location,
     join_at: Location,
+    /// `WINDOWED BY STAGGER`: the window length (its keys are the GROUP BY).
+    stagger_ms: Option<i64>,
     ops: Vec<OperatorSpec>,
     props: ExecutionProps,
 }
@@ -823,6 +836,9 @@ impl Lowering<'_> {
     }
 
     fn lower_aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<()> {
+        if let Some(length) = self.stagger_ms {
+            return self.lower_stagger(a, length);
+        }
         let input_schema = a.input.schema();
         let mut window: Option<(usize, &Expr, WindowWidth)> = None;
         let mut keys: Vec<(usize, &Expr)> = Vec::new();
@@ -859,36 +875,7 @@ impl Lowering<'_> {
                 "add a window to GROUP BY, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(s.ROWTIME TO MINUTE)",
             ));
         };
-        let input_arrow = input_schema.as_arrow();
-        let mut aggregates = Vec::new();
-        let mut filters = Vec::new();
-        for e in &a.aggr_expr {
-            if let Expr::AggregateFunction(f) = strip(e)
-                && f.params.distinct
-            {
-                return Err(self.reject_at(
-                    self.group_by_at,
-                    format!(
-                        "{} with DISTINCT is not allowed in a windowed aggregate",
-                        f.func.name().to_uppercase()
-                    ),
-                    "remove DISTINCT (KDA rejects COUNT(DISTINCT …) in streaming GROUP BY)",
-                ));
-            }
-            #[allow(deprecated)]
-            let (agg, filter, ordering) =
-                create_aggregate_expr_and_maybe_filter(e, input_schema, input_arrow, &self.props)
-                    .map_err(|err| df_error(self.src, err, self.at))?;
-            if !ordering.is_empty() {
-                return Err(self.reject_at(
-                    self.group_by_at,
-                    "ordered aggregates (WITHIN GROUP / ORDER BY) are not supported",
-                    "remove the ORDER BY inside the aggregate",
-                ));
-            }
-            aggregates.push(agg);
-            filters.push(filter);
-        }
+        let (aggregates, filters) = self.aggregates(a)?;
         let schema = with_rowtime(&nullable(a.schema.as_arrow()));
         let key_schema = Arc::new(Schema::new(
             keys.iter()
@@ -925,6 +912,95 @@ impl Lowering<'_> {
             display,
         };
         self.ops.push(OperatorSpec::Tumbling(Arc::new(spec)));
+        Ok(())
+    }
+
+    /// The aggregates of a windowed aggregate, checked (no DISTINCT, no ordered aggregates).
+    fn aggregates(&self, a: &datafusion::logical_expr::Aggregate) -> Result<AggregatesAndFilters> {
+        let input_schema = a.input.schema();
+        let mut aggregates = Vec::new();
+        let mut filters = Vec::new();
+        for e in &a.aggr_expr {
+            if let Expr::AggregateFunction(f) = strip(e)
+                && f.params.distinct
+            {
+                return Err(self.reject_at(
+                    self.group_by_at,
+                    format!(
+                        "{} with DISTINCT is not allowed in a windowed aggregate",
+                        f.func.name().to_uppercase()
+                    ),
+                    "remove DISTINCT (KDA rejects COUNT(DISTINCT …) in streaming GROUP BY)",
+                ));
+            }
+            #[allow(deprecated)]
+            let (agg, filter, ordering) = create_aggregate_expr_and_maybe_filter(
+                e,
+                input_schema,
+                input_schema.as_arrow(),
+                &self.props,
+            )
+            .map_err(|err| df_error(self.src, err, self.at))?;
+            if !ordering.is_empty() {
+                return Err(self.reject(
+                    "ordered aggregates (WITHIN GROUP / ORDER BY) are not supported",
+                    "remove the ORDER BY inside the aggregate",
+                ));
+            }
+            aggregates.push(agg);
+            filters.push(filter);
+        }
+        Ok((aggregates, filters))
+    }
+
+    fn lower_stagger(
+        &mut self,
+        a: &datafusion::logical_expr::Aggregate,
+        length: i64,
+    ) -> Result<()> {
+        let input_schema = a.input.schema();
+        if a.group_expr
+            .iter()
+            .any(|g| matches!(g, Expr::GroupingSet(_)))
+        {
+            return Err(self.reject(
+                "GROUPING SETS cannot be used with STAGGER",
+                "list the partition keys",
+            ));
+        }
+        let (aggregates, filters) = self.aggregates(a)?;
+        let schema = with_rowtime(&nullable(a.schema.as_arrow()));
+        let mut group_fields: Vec<Field> = (0..a.group_expr.len())
+            .map(|i| Field::new(format!("k{i}"), schema.field(i).data_type().clone(), true))
+            .collect();
+        group_fields.push(Field::new("open", crate::catalog::rowtime_type(), false));
+        let display = shown(&format!(
+            "partition by [{}], aggregates [{}]",
+            a.group_expr
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            a.aggr_expr
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let spec = StaggerSpec {
+            length,
+            keys: a
+                .group_expr
+                .iter()
+                .map(|k| self.physical(k, input_schema))
+                .collect::<Result<_>>()?,
+            group_schema: Arc::new(Schema::new(group_fields)),
+            aggregates,
+            filters,
+            schema,
+            display,
+        };
+        self.ops.push(OperatorSpec::Stagger(Arc::new(spec)));
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub mod insert;
 pub mod lookup_join;
 pub mod project;
 pub mod sliding;
+pub mod stagger;
 pub mod tumbling;
 
 use std::sync::Arc;
