@@ -7,6 +7,9 @@
 //! - `SELECT *` leaves ROWTIME out, as in KDA (select it by name to get it);
 //! - `x SIMILAR TO 'pattern'`: the SQL pattern (`%`, `_`, literal `.`) becomes an anchored regex;
 //! - `TO_TIMESTAMP(ms)` and `UNIX_TIMESTAMP(ts)` work in BIGINT milliseconds, as in KDA;
+//! - `TSDIFF(start, end)` is `end - start` in milliseconds (BIGINT milliseconds or timestamps);
+//! - `MONOTONIC(x)` is `x` (an assertion KDA uses for GROUP BY keys: a ROWTIME window inside
+//!   it is recognised as usual);
 //! - a window (`OVER (…)`, `WINDOW w AS (…)`) without ORDER BY is ordered by ROWTIME, as KDA's
 //!   sliding windows are (DataFusion needs the ORDER BY for RANGE frames).
 
@@ -188,6 +191,52 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             {
                 v.value = Value::SingleQuotedString(similar_to_regex(p));
             }
+        }
+        Expr::Function(f)
+            if f.name.0.len() == 1
+                && matches!(f.name.to_string().as_str(), "TSDIFF" | "MONOTONIC") =>
+        {
+            let name = f.name.to_string();
+            let args: Vec<Expr> = match &f.args {
+                FunctionArguments::List(list) => list
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => vec![],
+            };
+            let millis = |e: Expr| Expr::Cast {
+                kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                expr: Box::new(function_call("to_timestamp_millis", vec![e])),
+                data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
+                array: false,
+                format: None,
+            };
+            *expr = match (name.as_str(), args.as_slice()) {
+                ("TSDIFF", [start, end]) => Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(millis(end.clone())),
+                    op: BinaryOperator::Minus,
+                    right: Box::new(millis(start.clone())),
+                })),
+                ("MONOTONIC", [x]) => x.clone(),
+                _ => {
+                    return Err(RewriteError {
+                        span: f.name.span(),
+                        message: format!(
+                            "{name} takes {}",
+                            if name == "TSDIFF" {
+                                "two arguments"
+                            } else {
+                                "one argument"
+                            }
+                        ),
+                        help: "TSDIFF(start, end) or MONOTONIC(expression)".into(),
+                    });
+                }
+            };
         }
         Expr::Function(f)
             if f.name.0.len() == 1

@@ -212,6 +212,50 @@ mod sql_tests {
         assert_eq!(crate::exec::rowtime(&out[0]).value(0), 7);
     }
 
+    #[test]
+    fn tsdiff_in_milliseconds_and_monotonic_as_identity() {
+        let columns = [("START_MS", SqlType::BigInt), ("T", SqlType::Timestamp)];
+        let mut ops = pump(
+            "CREATE STREAM OUT (D1 BIGINT, D2 BIGINT);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM TSDIFF(START_MS, START_MS + 1500), TSDIFF(T, S.ROWTIME) FROM S;",
+            &columns,
+            &[],
+        )
+        .unwrap();
+        let input = batch(
+            vec![
+                (
+                    "START_MS",
+                    Arc::new(datafusion::arrow::array::Int64Array::from(vec![1_000_000]))
+                        as ArrayRef,
+                ),
+                (
+                    "T",
+                    Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(
+                        vec![ts("2020-01-01 00:00:00")],
+                    )) as ArrayRef,
+                ),
+            ],
+            &[ts("2020-01-01 00:01:00")],
+        );
+        let (out, errors) = run(&mut ops, input, i64::MAX);
+        assert!(errors.is_empty(), "{errors:?}");
+        let table = table(&out);
+        assert!(table.contains("| 1500 | 60000 |"), "{table}");
+        // MONOTONIC(STEP(ROWTIME …)) is a ROWTIME window like STEP(…) itself.
+        assert!(
+            pump(
+                "CREATE STREAM OUT (N BIGINT);
+                 CREATE PUMP P AS INSERT INTO OUT
+                 SELECT STREAM COUNT(*) FROM S GROUP BY MONOTONIC(STEP(S.ROWTIME BY INTERVAL '1' MINUTE));",
+                &columns,
+                &[],
+            )
+            .is_ok()
+        );
+    }
+
     fn rejection(sql: &str) -> String {
         match pump(
             sql,
