@@ -30,50 +30,61 @@ pub struct RewriteError {
     pub help: String,
 }
 
-/// Makes every unqualified `*` of the query leave out ROWTIME (`* EXCLUDE (ROWTIME)`).
-pub fn exclude_rowtime_from_wildcards(query: &mut Query) {
-    use datafusion::sql::sqlparser::ast::{
-        ExcludeSelectItem, Ident, ObjectName, SelectItem, SetExpr, TableFactor,
-    };
-    fn in_set_expr(body: &mut SetExpr) {
+/// Calls `f` on every SELECT of the query: set operations and subqueries in FROM included.
+fn for_each_select(
+    query: &mut Query,
+    f: &mut impl FnMut(&mut datafusion::sql::sqlparser::ast::Select),
+) {
+    use datafusion::sql::sqlparser::ast::{SetExpr, TableFactor};
+    fn in_set_expr(
+        body: &mut SetExpr,
+        f: &mut impl FnMut(&mut datafusion::sql::sqlparser::ast::Select),
+    ) {
         match body {
             SetExpr::Select(select) => {
-                for item in &mut select.projection {
-                    if let SelectItem::Wildcard(options) = item
-                        && options.opt_exclude.is_none()
-                        && options.opt_except.is_none()
-                    {
-                        options.opt_exclude =
-                            Some(ExcludeSelectItem::Single(ObjectName::from(vec![
-                                Ident::new(crate::catalog::ROWTIME),
-                            ])));
-                    }
-                }
+                f(select);
                 for table in &mut select.from {
                     let factors = std::iter::once(&mut table.relation)
                         .chain(table.joins.iter_mut().map(|j| &mut j.relation));
                     for factor in factors {
                         if let TableFactor::Derived { subquery, .. } = factor {
-                            in_set_expr(&mut subquery.body);
+                            in_set_expr(&mut subquery.body, f);
                         }
                     }
                 }
             }
             SetExpr::SetOperation { left, right, .. } => {
-                in_set_expr(left);
-                in_set_expr(right);
+                in_set_expr(left, f);
+                in_set_expr(right, f);
             }
-            SetExpr::Query(q) => in_set_expr(&mut q.body),
+            SetExpr::Query(q) => in_set_expr(&mut q.body, f),
             _ => {}
         }
     }
-    in_set_expr(&mut query.body);
+    in_set_expr(&mut query.body, f);
+}
+
+/// Makes every unqualified `*` of the query leave out ROWTIME (`* EXCLUDE (ROWTIME)`).
+pub fn exclude_rowtime_from_wildcards(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Ident, ObjectName, SelectItem};
+    for_each_select(query, &mut |select| {
+        for item in &mut select.projection {
+            if let SelectItem::Wildcard(options) = item
+                && options.opt_exclude.is_none()
+                && options.opt_except.is_none()
+            {
+                options.opt_exclude = Some(ExcludeSelectItem::Single(ObjectName::from(vec![
+                    Ident::new(crate::catalog::ROWTIME),
+                ])));
+            }
+        }
+    });
 }
 
 /// Orders every window specification without ORDER BY by ROWTIME.
 pub fn order_windows_by_rowtime(query: &mut Query) {
     use datafusion::sql::sqlparser::ast::{
-        Ident, NamedWindowExpr, OrderByExpr, OrderByOptions, SetExpr, WindowSpec, WindowType,
+        Ident, NamedWindowExpr, OrderByExpr, OrderByOptions, WindowSpec, WindowType,
     };
     fn order(spec: &mut WindowSpec) {
         if spec.order_by.is_empty() {
@@ -87,37 +98,13 @@ pub fn order_windows_by_rowtime(query: &mut Query) {
             });
         }
     }
-    fn in_set_expr(body: &mut SetExpr) {
-        match body {
-            SetExpr::Select(select) => {
-                for w in &mut select.named_window {
-                    if let NamedWindowExpr::WindowSpec(spec) = &mut w.1 {
-                        order(spec);
-                    }
-                }
-                for table in &mut select.from {
-                    let factors = std::iter::once(&mut table.relation)
-                        .chain(table.joins.iter_mut().map(|j| &mut j.relation));
-                    for factor in factors {
-                        if let datafusion::sql::sqlparser::ast::TableFactor::Derived {
-                            subquery,
-                            ..
-                        } = factor
-                        {
-                            in_set_expr(&mut subquery.body);
-                        }
-                    }
-                }
+    for_each_select(query, &mut |select| {
+        for w in &mut select.named_window {
+            if let NamedWindowExpr::WindowSpec(spec) = &mut w.1 {
+                order(spec);
             }
-            SetExpr::SetOperation { left, right, .. } => {
-                in_set_expr(left);
-                in_set_expr(right);
-            }
-            SetExpr::Query(q) => in_set_expr(&mut q.body),
-            _ => {}
         }
-    }
-    in_set_expr(&mut query.body);
+    });
     let _ = visit_expressions_mut(query, |expr| {
         if let Expr::Function(f) = expr
             && let Some(WindowType::WindowSpec(spec)) = &mut f.over
