@@ -15,6 +15,9 @@ use datafusion::logical_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF, TableSou
 
 use crate::types::SqlType;
 
+/// The extra column of source streams: when the record reached the source (here: its arrival
+/// in rowtime, i.e. its ROWTIME unless a test gives it).
+pub const APPROXIMATE_ARRIVAL_TIME: &str = "APPROXIMATE_ARRIVAL_TIME";
 /// The name of the system column every stream has.
 pub const ROWTIME: &str = "ROWTIME";
 /// How an unknown relation name is reported (the planner recognises it).
@@ -53,8 +56,16 @@ impl StreamDef {
             .iter()
             .map(|(n, t)| Field::new(n, t.arrow_type(), true))
             .collect();
+        if self.kind == StreamKind::Source {
+            fields.push(Field::new(APPROXIMATE_ARRIVAL_TIME, rowtime_type(), true));
+        }
         fields.push(Field::new(ROWTIME, rowtime_type(), false));
         Arc::new(Schema::new(fields))
+    }
+
+    /// Where ROWTIME is among the table columns.
+    pub fn rowtime_index(&self) -> usize {
+        self.columns.len() + usize::from(self.kind == StreamKind::Source)
     }
 }
 

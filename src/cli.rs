@@ -341,7 +341,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             )));
         };
         let names: Vec<String> = def.columns.iter().map(|(n, _)| n.clone()).collect();
-        let columns = Columns::of_stream(&names, args.with_rowtime);
+        let columns = Columns::of_stream(&names, args.with_rowtime.then(|| def.rowtime_index()));
         let sink: Box<dyn Sink> = if terminal {
             Box::new(TableSink::new(
                 Box::new(std::io::stdout()),

@@ -64,18 +64,37 @@ fn for_each_select(
     in_set_expr(&mut query.body, f);
 }
 
-/// Makes every unqualified `*` of the query leave out ROWTIME (`* EXCLUDE (ROWTIME)`).
-pub fn exclude_rowtime_from_wildcards(query: &mut Query) {
-    use datafusion::sql::sqlparser::ast::{ExcludeSelectItem, Ident, ObjectName, SelectItem};
+/// Makes every unqualified `*` of the query leave out ROWTIME, and APPROXIMATE_ARRIVAL_TIME when
+/// it reads a source stream (`is_source` tells which names are): `* EXCLUDE (…)`.
+pub fn exclude_rowtime_from_wildcards(query: &mut Query, is_source: &dyn Fn(&str) -> bool) {
+    use datafusion::sql::sqlparser::ast::{
+        ExcludeSelectItem, Ident, ObjectName, SelectItem, TableFactor,
+    };
     for_each_select(query, &mut |select| {
+        let reads_source = select.from.iter().any(|t| {
+            std::iter::once(&t.relation)
+                .chain(t.joins.iter().map(|j| &j.relation))
+                .any(|r| match r {
+                    TableFactor::Table { name, .. } => name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| is_source(&i.value)),
+                    _ => false,
+                })
+        });
+        let mut hidden = vec![ObjectName::from(vec![Ident::new(crate::catalog::ROWTIME)])];
+        if reads_source {
+            hidden.push(ObjectName::from(vec![Ident::new(
+                crate::catalog::APPROXIMATE_ARRIVAL_TIME,
+            )]));
+        }
         for item in &mut select.projection {
             if let SelectItem::Wildcard(options) = item
                 && options.opt_exclude.is_none()
                 && options.opt_except.is_none()
             {
-                options.opt_exclude = Some(ExcludeSelectItem::Single(ObjectName::from(vec![
-                    Ident::new(crate::catalog::ROWTIME),
-                ])));
+                options.opt_exclude = Some(ExcludeSelectItem::Multiple(hidden.clone()));
             }
         }
     });

@@ -384,7 +384,12 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         }
     };
     let mut query = p.query.clone();
-    exclude_rowtime_from_wildcards(&mut query);
+    let is_source = |name: &str| {
+        catalog
+            .stream(name)
+            .is_some_and(|(_, s)| s.kind == StreamKind::Source)
+    };
+    exclude_rowtime_from_wildcards(&mut query, &is_source);
     order_windows_by_rowtime(&mut query);
     rewrite_kda_functions(&mut query).map_err(|e| {
         src.error_span(e.span, e.message)

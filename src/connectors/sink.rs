@@ -19,12 +19,13 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// The stream's `declared` columns; with `with_rowtime`, ROWTIME (at index `declared`) first.
-    pub fn of_stream(names: &[String], with_rowtime: bool) -> Columns {
+    /// The stream's declared columns (`names`); with `rowtime` (the ROWTIME column's index),
+    /// ROWTIME first.
+    pub fn of_stream(names: &[String], rowtime: Option<usize>) -> Columns {
         let mut indices: Vec<usize> = (0..names.len()).collect();
         let mut names = names.to_vec();
-        if with_rowtime {
-            indices.insert(0, names.len());
+        if let Some(r) = rowtime {
+            indices.insert(0, r);
             names.insert(0, "ROWTIME".to_string());
         }
         Columns { indices, names }

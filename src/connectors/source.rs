@@ -221,6 +221,8 @@ impl ChunkDecoder for SourceDecoder {
         }
         let rowtimes: ArrayRef = Arc::new(rowtimes);
         let mut columns = batch.columns().to_vec();
+        // APPROXIMATE_ARRIVAL_TIME: a file or stdin has no earlier arrival time than ingestion.
+        columns.push(Arc::clone(&rowtimes));
         columns.push(Arc::clone(&rowtimes));
         columns.push(rowtimes);
         let batch = RecordBatch::try_new(Arc::clone(&self.stream_schema), columns)?;

@@ -242,7 +242,8 @@ pub(crate) mod test_util {
         catalog.streams.push(crate::catalog::StreamDef {
             name: "S".into(),
             columns: columns.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
-            kind: crate::catalog::StreamKind::Source,
+            // Created, not Source: test batches carry no APPROXIMATE_ARRIVAL_TIME column.
+            kind: crate::catalog::StreamKind::Created,
         });
         catalog
             .streams

@@ -368,7 +368,7 @@ mod tests {
         catalog.streams.push(crate::catalog::StreamDef {
             name: "S".into(),
             columns: WEATHER.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
-            kind: crate::catalog::StreamKind::Source,
+            kind: crate::catalog::StreamKind::Created,
         });
         catalog
             .streams

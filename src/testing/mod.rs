@@ -36,7 +36,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::ArrayFormatter;
 
-use crate::catalog::{Catalog, StreamDef, StreamKind};
+use crate::catalog::{APPROXIMATE_ARRIVAL_TIME, Catalog, StreamDef, StreamKind};
 use crate::connectors::decode::RecordDecoder;
 use crate::dialect::{SourceText, parse_application};
 use crate::error::{Error, Result};
@@ -232,7 +232,12 @@ impl TestApp {
     ) -> Result<()> {
         let (index, def) = self.source(stream)?;
         let mut positions = Vec::with_capacity(columns.len());
-        for c in columns {
+        // (cell index, column index) of every given column but APPROXIMATE_ARRIVAL_TIME.
+        for (k, c) in columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| *c != APPROXIMATE_ARRIVAL_TIME)
+        {
             let p = def
                 .columns
                 .iter()
@@ -244,7 +249,7 @@ impl TestApp {
                         names.join(", ")
                     ))
                 })?;
-            positions.push(p);
+            positions.push((k, p));
         }
         let running = self.running.as_mut().expect("started");
         let last = running
@@ -268,8 +273,8 @@ impl TestApp {
                 .map(|(_, cells)| {
                     positions
                         .iter()
-                        .position(|p| *p == ci)
-                        .and_then(|k| cells.get(k).cloned().flatten())
+                        .find(|(_, p)| *p == ci)
+                        .and_then(|(k, _)| cells.get(*k).cloned().flatten())
                 })
                 .collect();
             let array = cast(&(Arc::new(texts.clone()) as ArrayRef), &ty.arrow_type())?;
@@ -286,6 +291,32 @@ impl TestApp {
         let rowtimes: ArrayRef = Arc::new(TimestampMillisecondArray::from(
             rows.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
         ));
+        // APPROXIMATE_ARRIVAL_TIME: given by the test, else the ROWTIME.
+        let arrival = match columns.iter().position(|c| c == APPROXIMATE_ARRIVAL_TIME) {
+            Some(k) => {
+                let texts: StringArray = rows
+                    .iter()
+                    .map(|(_, cells)| cells.get(k).cloned().flatten())
+                    .collect();
+                let given = cast(
+                    &(Arc::new(texts) as ArrayRef),
+                    &crate::catalog::rowtime_type(),
+                )?;
+                let given = given
+                    .as_any()
+                    .downcast_ref::<TimestampMillisecondArray>()
+                    .expect("a timestamp array")
+                    .clone();
+                let filled: TimestampMillisecondArray = given
+                    .iter()
+                    .zip(rows)
+                    .map(|(g, (t, _))| Some(g.unwrap_or(*t)))
+                    .collect();
+                Arc::new(filled) as ArrayRef
+            }
+            None => Arc::clone(&rowtimes),
+        };
+        arrays.push(arrival);
         arrays.push(Arc::clone(&rowtimes));
         arrays.push(rowtimes);
         let schema: SchemaRef = with_rowtime(&def.table_schema());
@@ -347,6 +378,7 @@ impl TestApp {
         if decoded.num_rows() > 0 {
             let rowtimes: ArrayRef = Arc::new(TimestampMillisecondArray::from(rowtimes));
             let mut columns = decoded.columns().to_vec();
+            columns.push(Arc::clone(&rowtimes)); // APPROXIMATE_ARRIVAL_TIME
             columns.push(Arc::clone(&rowtimes));
             columns.push(rowtimes);
             let batch = RecordBatch::try_new(with_rowtime(&def.table_schema()), columns)?;
@@ -445,7 +477,7 @@ impl TestApp {
         let batches =
             std::mem::take(&mut *running.collected[stream].0.lock().expect("collector lock"));
         let all = concat_batches(&schema, &batches)?;
-        let mut order = vec![n];
+        let mut order = vec![def.rowtime_index()];
         order.extend(0..n);
         Ok(all.project(&order)?)
     }
@@ -666,6 +698,33 @@ ROWTIME                 | ACCOUNT_ID | WINDOW_START            | TRIPS | TOTAL_A
         assert!(
             message.contains("2018-11-02 00:00:00.000 | 2018-11-01 00:00:00.000 | Denver | 29"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn source_streams_have_approximate_arrival_time_which_star_leaves_out() {
+        let mut app = TestApp::new(
+            "aat.sql",
+            "CREATE STREAM ALLCOLS (K VARCHAR(4));
+             CREATE STREAM LATE (K VARCHAR(4), LAG_MS BIGINT);
+             CREATE PUMP P1 AS INSERT INTO ALLCOLS SELECT STREAM * FROM S;
+             CREATE PUMP P2 AS INSERT INTO LATE
+             SELECT STREAM K, TSDIFF(S.APPROXIMATE_ARRIVAL_TIME, S.ROWTIME) FROM S;",
+        )
+        .input("S", "K VARCHAR(4)")
+        .unwrap();
+        app.push_table(
+            "S",
+            "ROWTIME             | APPROXIMATE_ARRIVAL_TIME | K
+             2020-01-01 00:00:05 | 2020-01-01 00:00:02      | a
+             2020-01-01 00:00:06 | NULL                     | b",
+        )
+        .unwrap();
+        assert_eq!(app.read_rows("ALLCOLS").unwrap().0, vec!["ROWTIME", "K"]);
+        // Without a given arrival time, it is the ROWTIME.
+        assert_eq!(
+            app.read_table("LATE").unwrap(),
+            "ROWTIME                 | K | LAG_MS\n2020-01-01 00:00:05.000 | a | 3000\n2020-01-01 00:00:06.000 | b | 0\n"
         );
     }
 
