@@ -1028,17 +1028,33 @@ impl Lowering<'_> {
                 "avg" => SlidingFunction::Avg,
                 "min" => SlidingFunction::Min,
                 "max" => SlidingFunction::Max,
+                "first_value" => SlidingFunction::FirstValue,
+                "last_value" => SlidingFunction::LastValue,
+                "var_pop" => SlidingFunction::VarPop,
+                "var" | "var_samp" => SlidingFunction::VarSamp,
+                "stddev_pop" => SlidingFunction::StddevPop,
+                "stddev" | "stddev_samp" => SlidingFunction::StddevSamp,
                 other => {
                     return Err(self.reject(
                         format!(
                             "{} over a sliding window is not supported yet",
                             other.to_uppercase()
                         ),
-                        "sliding windows support SUM, COUNT, AVG, MIN and MAX so far",
+                        "sliding windows support SUM, COUNT, AVG, MIN, MAX, FIRST_VALUE, LAST_VALUE, VAR_POP, VAR_SAMP, STDDEV_POP and STDDEV_SAMP so far",
                     ));
                 }
             };
             let p = &f.params;
+            if p.null_treatment == Some(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls)
+            {
+                return Err(self.reject(
+                    format!(
+                        "{}(…) IGNORE NULLS over a sliding window is not supported yet",
+                        name.to_uppercase()
+                    ),
+                    "remove IGNORE NULLS (NULLs are respected, KDA's default)",
+                ));
+            }
             if p.distinct {
                 return Err(self.reject(
                     format!(

@@ -8,8 +8,9 @@
 //! emits nothing.
 //!
 //! Aggregates are maintained incrementally, so the cost per row does not grow with the window:
-//! SUM, COUNT and AVG add the new value and retract expired ones; MIN and MAX keep a monotonic
-//! deque. Values are computed as f64 and cast to the aggregate's SQL type.
+//! SUM, COUNT and AVG add the new value and retract expired ones (the variances and standard
+//! deviations also keep a sum of squares); MIN and MAX keep a monotonic deque; FIRST_VALUE and
+//! LAST_VALUE read the window's ends. Values are computed as f64 and cast to the result's type.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -33,6 +34,12 @@ pub enum SlidingFunction {
     Avg,
     Min,
     Max,
+    FirstValue,
+    LastValue,
+    VarPop,
+    VarSamp,
+    StddevPop,
+    StddevSamp,
 }
 
 /// Which rows of the partition are in a row's window.
@@ -78,6 +85,8 @@ struct Partition {
     /// (ROWTIME, arrival number, value) of the rows in the window, oldest first.
     rows: VecDeque<(i64, u64, Option<f64>)>,
     sum: f64,
+    /// Sum of squares, for the variances.
+    sum_sq: f64,
     non_null: u64,
     /// Monotonic deques of (arrival number, value): the front is the MIN (resp. MAX).
     mins: VecDeque<(u64, f64)>,
@@ -92,6 +101,7 @@ impl Partition {
         self.rows.push_back((t, n, v));
         if let Some(v) = v {
             self.sum += v;
+            self.sum_sq += v * v;
             self.non_null += 1;
             while self.mins.back().is_some_and(|(_, m)| *m >= v) {
                 self.mins.pop_back();
@@ -119,6 +129,7 @@ impl Partition {
             self.rows.pop_front();
             if let Some(v) = v {
                 self.sum -= v;
+                self.sum_sq -= v * v;
                 self.non_null -= 1;
             }
             while self.mins.front().is_some_and(|(m, _)| *m <= n) {
@@ -131,13 +142,24 @@ impl Partition {
     }
 
     fn value(&self, f: SlidingFunction) -> Option<f64> {
+        let n = self.non_null as f64;
+        // Population variance from the running sums (clamped: retraction can leave -0.0000001).
+        let var_pop = || ((self.sum_sq - self.sum * self.sum / n) / n).max(0.0);
         match f {
             SlidingFunction::Count => Some(self.non_null as f64),
+            // FIRST_VALUE and LAST_VALUE respect NULLs (KDA's default): the oldest and newest rows.
+            SlidingFunction::FirstValue => self.rows.front().and_then(|r| r.2),
+            SlidingFunction::LastValue => self.rows.back().and_then(|r| r.2),
+            SlidingFunction::VarSamp | SlidingFunction::StddevSamp if self.non_null < 2 => None,
             _ if self.non_null == 0 => None,
             SlidingFunction::Sum => Some(self.sum),
             SlidingFunction::Avg => Some(self.sum / self.non_null as f64),
             SlidingFunction::Min => self.mins.front().map(|(_, v)| *v),
             SlidingFunction::Max => self.maxs.front().map(|(_, v)| *v),
+            SlidingFunction::VarPop => Some(var_pop()),
+            SlidingFunction::StddevPop => Some(var_pop().sqrt()),
+            SlidingFunction::VarSamp => Some(var_pop() * n / (n - 1.0)),
+            SlidingFunction::StddevSamp => Some((var_pop() * n / (n - 1.0)).sqrt()),
         }
     }
 }
@@ -354,6 +376,60 @@ mod tests {
 | Denver | 40.0  | 70    | 3 | 2018-11-01T05:00:00 |
 +--------+-------+-------+---+---------------------+";
         assert_eq!(table(&out), expected);
+    }
+
+    #[test]
+    fn first_last_variance_and_standard_deviation() {
+        let temps = [2, 4, 4, 4, 5, 5, 7, 9];
+        let times: Vec<String> = (0..temps.len())
+            .map(|i| format!("2020-01-01 00:00:{i:02}"))
+            .collect();
+        let rows: Vec<(&str, &str, i32)> = times
+            .iter()
+            .zip(temps)
+            .map(|(t, v)| (t.as_str(), "x", v))
+            .collect();
+        let mut ops = pump(
+            "CREATE STREAM OUT (F INTEGER, L INTEGER, VP DOUBLE, VS DOUBLE, SP DOUBLE, SS DOUBLE);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM FIRST_VALUE(TEMP) OVER W, LAST_VALUE(TEMP) OVER W, VAR_POP(TEMP) OVER W,
+                    VAR_SAMP(TEMP) OVER W, STDDEV_POP(TEMP) OVER W, STDDEV_SAMP(TEMP) OVER W
+             FROM S WINDOW W AS (ROWS 7 PRECEDING);",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let (out, _) = run(&mut ops, weather(&rows), i64::MAX);
+        let all = datafusion::arrow::compute::concat_batches(&out[0].schema(), &out).unwrap();
+        let last = all.num_rows() - 1;
+        let f = |c: usize| all.column(c).as_primitive::<Float64Type>().value(last);
+        let i = |c: usize| {
+            all.column(c)
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                .value(last)
+        };
+        // The textbook series: mean 5, population variance 4, standard deviation 2.
+        assert_eq!((i(0), i(1)), (2, 9));
+        assert!(
+            (f(2) - 4.0).abs() < 1e-9 && (f(4) - 2.0).abs() < 1e-9,
+            "{}",
+            table(&out)
+        );
+        assert!((f(3) - 32.0 / 7.0).abs() < 1e-9 && (f(5) - (32.0f64 / 7.0).sqrt()).abs() < 1e-9);
+        // One row: no sample variance.
+        assert!(all.column(3).is_null(0));
+        let err = pump(
+            "CREATE STREAM OUT (F INTEGER); CREATE PUMP P AS INSERT INTO OUT SELECT STREAM FIRST_VALUE(TEMP) IGNORE NULLS OVER (ROWS 2 PRECEDING) FROM S;",
+            WEATHER,
+            &[],
+        )
+        .err()
+        .expect("rejected")
+        .to_string();
+        assert!(
+            err.contains("IGNORE NULLS over a sliding window is not supported yet"),
+            "{err}"
+        );
     }
 
     #[test]
