@@ -43,7 +43,8 @@ pub struct StaggerSpec {
 
 impl fmt::Display for StaggerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "stagger window of {} ms: {}", self.length, self.display)
+        let length = super::tumbling::WindowWidth::Millis(self.length);
+        write!(f, "stagger window of {length}: {}", self.display)
     }
 }
 
