@@ -1034,13 +1034,66 @@ impl Lowering<'_> {
                 "var" | "var_samp" => SlidingFunction::VarSamp,
                 "stddev_pop" => SlidingFunction::StddevPop,
                 "stddev" | "stddev_samp" => SlidingFunction::StddevSamp,
+                "lag" | "nth_value" => {
+                    let lit = |i: usize| match f.params.args.get(i).map(strip) {
+                        None => Ok(None),
+                        Some(Expr::Literal(v, _)) => Ok(Some(v.clone())),
+                        Some(other) => Err(self.reject(
+                            format!("{}: `{other}` must be a literal", name.to_uppercase()),
+                            "write LAG(x, 1, 0) or NTH_VALUE(x, 2) with literal numbers",
+                        )),
+                    };
+                    let count = |v: Option<ScalarValue>, default: usize| -> Result<usize> {
+                        match v {
+                            None => Ok(default),
+                            Some(v) => v
+                                .cast_to(&DataType::UInt64)
+                                .ok()
+                                .and_then(|v| {
+                                    if let ScalarValue::UInt64(Some(n)) = v {
+                                        Some(n as usize)
+                                    } else {
+                                        None
+                                    }
+                                })
+                                .ok_or_else(|| {
+                                    self.reject(
+                                        format!(
+                                            "{}: `{v}` is not a row count",
+                                            name.to_uppercase()
+                                        ),
+                                        "use a whole number",
+                                    )
+                                }),
+                        }
+                    };
+                    if name == "lag" {
+                        let offset = count(lit(1)?, 1)?;
+                        let default = match lit(2)? {
+                            None => None,
+                            Some(v) if v.is_null() => None,
+                            Some(v) => match v.cast_to(&DataType::Float64) {
+                                Ok(ScalarValue::Float64(d)) => d,
+                                _ => {
+                                    return Err(self.reject(
+                                        "LAG's default must be a number",
+                                        "write LAG(x, 1, 0)",
+                                    ));
+                                }
+                            },
+                        };
+                        SlidingFunction::Lag { offset, default }
+                    } else {
+                        SlidingFunction::NthValue(count(lit(1)?, 1)?)
+                    }
+                }
                 other => {
                     return Err(self.reject(
                         format!(
                             "{} over a sliding window is not supported yet",
                             other.to_uppercase()
                         ),
-                        "sliding windows support SUM, COUNT, AVG, MIN, MAX, FIRST_VALUE, LAST_VALUE, VAR_POP, VAR_SAMP, STDDEV_POP and STDDEV_SAMP so far",
+                        "sliding windows support SUM, COUNT, AVG, MIN, MAX, FIRST_VALUE, LAST_VALUE, NTH_VALUE, LAG, VAR_POP, VAR_SAMP, STDDEV_POP and STDDEV_SAMP so far",
                     ));
                 }
             };
