@@ -114,7 +114,7 @@ pub fn main_with(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Check(args) => {
-            let (app, plan) = prepare(&args)?;
+            let Prepared { app, plan, .. } = prepare(&args, false)?;
             let pumps = plan.pumps.len();
             let streams = plan
                 .catalog
@@ -130,7 +130,7 @@ pub fn main_with(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Explain(args) => {
-            let (_, plan) = prepare(&args)?;
+            let plan = prepare(&args, false)?.plan;
             print!("{plan}");
             Ok(())
         }
@@ -256,24 +256,52 @@ fn open_input(spec: &str, want_sample: bool) -> Result<Input> {
     })
 }
 
-fn prepare(args: &AppArgs) -> Result<(Application, Plan)> {
+/// An application with its input schema, reference files and plan; for `run`, its input too.
+struct Prepared {
+    app: Application,
+    schema: RecordSchema,
+    references: Vec<engine::ReferenceFile>,
+    plan: Plan,
+    input: Option<Input>,
+    /// The input schema was discovered from the input's first records.
+    discovered: bool,
+}
+
+/// Loads and plans the application. `for_run` opens the input (stdin by default); otherwise the
+/// input is read only when its schema must be discovered from it.
+fn prepare(args: &AppArgs, for_run: bool) -> Result<Prepared> {
+    let overrides = reference_overrides(args)?;
     let app = load_app(args)?;
     let given = read_input_schema(args)?;
-    let need_sample = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
-    let input = match (&args.input, need_sample) {
-        (Some(spec), true) if spec != "-" => Some(open_input(spec, true)?),
-        _ => None,
+    let discovered = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
+    let input = if for_run {
+        let spec = args.input.clone().unwrap_or_else(|| "-".to_string());
+        if spec == "-" && std::io::stdin().is_terminal() {
+            eprintln!(
+                "rowtime: reading records from the terminal; end with Ctrl-D (or pass --input PATH)"
+            );
+        }
+        Some(open_input(&spec, discovered)?)
+    } else {
+        match (&args.input, discovered) {
+            (Some(spec), true) if spec != "-" => Some(open_input(spec, true)?),
+            _ => None,
+        }
     };
-    let schema = engine::input_schema(
-        &app,
-        given,
-        input
-            .as_ref()
-            .and_then(|i| i.sample.as_deref().map(|s| (s, i.json))),
-    )?;
-    let references = engine::reference_files(&app, &reference_overrides(args)?)?;
+    let sample = input
+        .as_ref()
+        .and_then(|i| i.sample.as_deref().map(|s| (s, i.json)));
+    let schema = engine::input_schema(&app, given, sample)?;
+    let references = engine::reference_files(&app, &overrides)?;
     let plan = engine::plan_application(&app, &schema, &references)?;
-    Ok((app, plan))
+    Ok(Prepared {
+        app,
+        schema,
+        references,
+        plan,
+        input,
+        discovered,
+    })
 }
 
 fn output_writer(path: &str) -> Result<Box<dyn Write + Send>> {
@@ -294,25 +322,15 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             .ok_or_else(|| Error::Usage(format!("--output {o}: write STREAM=PATH or STREAM=-")))?;
         outputs.push((stream.to_string(), path.to_string()));
     }
-    let overrides = reference_overrides(&args.app)?;
-    let app = load_app(&args.app)?;
-    let given = read_input_schema(&args.app)?;
-    let need_sample = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
-    let spec = args.app.input.clone().unwrap_or_else(|| "-".to_string());
-    if spec == "-" && std::io::stdin().is_terminal() {
-        eprintln!(
-            "rowtime: reading records from the terminal; end with Ctrl-D (or pass --input PATH)"
-        );
-    }
-    let input = open_input(&spec, need_sample)?;
-    let discovered = need_sample;
-    let schema = engine::input_schema(
-        &app,
-        given,
-        input.sample.as_deref().map(|s| (s, input.json)),
-    )?;
-    let references = engine::reference_files(&app, &overrides)?;
-    let plan = engine::plan_application(&app, &schema, &references)?;
+    let Prepared {
+        app,
+        schema,
+        references,
+        plan,
+        input,
+        discovered,
+    } = prepare(&args.app, true)?;
+    let input = input.expect("run opens its input");
     let (tables, table_errors) = engine::load_tables(&references)?;
     let mut dataflow = engine::dataflow(&plan, &tables, table_errors)?;
 

@@ -158,6 +158,33 @@ fn unit_name(field: &DateTimeField) -> Option<&'static str> {
     })
 }
 
+/// `CAST(to_timestamp_millis(e) AS BIGINT)`: a timestamp (or BIGINT milliseconds) as BIGINT
+/// milliseconds since the epoch.
+fn epoch_millis(e: Expr) -> Expr {
+    Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(function_call("to_timestamp_millis", vec![e])),
+        data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
+        array: false,
+        format: None,
+    }
+}
+
+/// A call's positional arguments.
+fn unnamed_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<Expr> {
+    match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
 fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
     use datafusion::sql::sqlparser::ast::Spanned;
     match expr {
@@ -203,29 +230,12 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                 && matches!(f.name.to_string().as_str(), "TSDIFF" | "MONOTONIC") =>
         {
             let name = f.name.to_string();
-            let args: Vec<Expr> = match &f.args {
-                FunctionArguments::List(list) => list
-                    .args
-                    .iter()
-                    .filter_map(|a| match a {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => vec![],
-            };
-            let millis = |e: Expr| Expr::Cast {
-                kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-                expr: Box::new(function_call("to_timestamp_millis", vec![e])),
-                data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
-                array: false,
-                format: None,
-            };
+            let args: Vec<Expr> = unnamed_args(f);
             *expr = match (name.as_str(), args.as_slice()) {
                 ("TSDIFF", [start, end]) => Expr::Nested(Box::new(Expr::BinaryOp {
-                    left: Box::new(millis(end.clone())),
+                    left: Box::new(epoch_millis(end.clone())),
                     op: BinaryOperator::Minus,
-                    right: Box::new(millis(start.clone())),
+                    right: Box::new(epoch_millis(start.clone())),
                 })),
                 ("MONOTONIC", [x]) => x.clone(),
                 _ => {
@@ -263,34 +273,17 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                         .into(),
                 });
             };
-            let millis = function_call("to_timestamp_millis", vec![arg.clone()]);
             *expr = if f.name.to_string() == "TO_TIMESTAMP" {
-                millis
+                function_call("to_timestamp_millis", vec![arg.clone()])
             } else {
-                Expr::Cast {
-                    kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-                    expr: Box::new(millis),
-                    data_type: datafusion::sql::sqlparser::ast::DataType::BigInt(None),
-                    array: false,
-                    format: None,
-                }
+                epoch_millis(arg.clone())
             };
         }
         Expr::Function(f) => {
             let is_step = f.name.0.len() == 1 && f.name.to_string() == "STEP";
             if is_step {
                 let span = f.name.span();
-                let args: Vec<Expr> = match &f.args {
-                    FunctionArguments::List(list) => list
-                        .args
-                        .iter()
-                        .filter_map(|a| match a {
-                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => vec![],
-                };
+                let args: Vec<Expr> = unnamed_args(f);
                 let [value, width] = <[Expr; 2]>::try_from(args).map_err(|_| RewriteError {
                     span,
                     message: "STEP takes a value and a width".into(),

@@ -5,14 +5,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray};
-use datafusion::arrow::compute::{cast, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::decode::RecordDecoder;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, PARSE_ERROR, ROWTIME_ERROR};
+use crate::exec::timestamp_ms;
 use crate::runtime::ChunkDecoder;
 use crate::schema::RecordSchema;
 
@@ -100,17 +101,6 @@ impl SourceDecoder {
     }
 }
 
-fn as_millis(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
-    let ms = match array.data_type() {
-        DataType::Int64 => cast(
-            &cast(array, &DataType::Int64)?,
-            &DataType::Timestamp(TimeUnit::Millisecond, None),
-        )?,
-        _ => cast(array, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
-    };
-    Ok(ms.as_primitive::<TimestampMillisecondType>().clone())
-}
-
 impl ChunkDecoder for SourceDecoder {
     fn decode(
         &mut self,
@@ -173,7 +163,7 @@ impl ChunkDecoder for SourceDecoder {
                 )
             }
             RowtimeMode::Replay { column } => {
-                let values = as_millis(batch.column(column))?;
+                let values = timestamp_ms(batch.column(column))?;
                 let mut keep = Vec::with_capacity(n);
                 let mut rowtimes = Vec::with_capacity(n);
                 // The ROWTIME reached after each accepted record, to date the parse errors.

@@ -11,9 +11,7 @@ use datafusion::arrow::array::{
     new_null_array,
 };
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options, filter_record_batch};
-use datafusion::arrow::datatypes::{
-    DataType, Float64Type, SchemaRef, TimeUnit, TimestampMillisecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Emit, Operator, concat, evaluate_or_isolate};
@@ -72,11 +70,7 @@ impl Insert {
         column: usize,
         out: &mut Emit,
     ) -> Result<Option<RecordBatch>> {
-        let values = cast(
-            batch.column(column),
-            &DataType::Timestamp(TimeUnit::Millisecond, None),
-        )?;
-        let values = values.as_primitive::<TimestampMillisecondType>();
+        let values = super::timestamp_ms(batch.column(column))?;
         let old = super::rowtime(&batch).clone();
         let mut keep = Vec::with_capacity(batch.num_rows());
         let mut rowtimes = Vec::with_capacity(batch.num_rows());

@@ -76,6 +76,54 @@ pub fn rowtime(batch: &RecordBatch) -> &TimestampMillisecondArray {
         .expect("the last column of a stream batch is ROWTIME")
 }
 
+/// A timestamp (or BIGINT milliseconds) column as milliseconds since the epoch.
+pub fn timestamp_ms(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
+    let ms = datafusion::arrow::compute::cast(array, &rowtime_type())?;
+    Ok(ms
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .expect("cast to Timestamp(ms)")
+        .clone())
+}
+
+/// One vectorized accumulator per aggregate; aggregates without a `GroupsAccumulator` are adapted.
+pub fn groups_accumulators(
+    aggregates: &[Arc<datafusion::physical_expr::aggregate::AggregateFunctionExpr>],
+) -> Result<Vec<Box<dyn datafusion::logical_expr::GroupsAccumulator>>> {
+    aggregates
+        .iter()
+        .map(|a| {
+            if a.groups_accumulator_supported() {
+                Ok(a.create_groups_accumulator()?)
+            } else {
+                let a = Arc::clone(a);
+                Ok(
+                    Box::new(datafusion::physical_expr::GroupsAccumulatorAdapter::new(
+                        move || a.create_accumulator(),
+                    )) as Box<dyn datafusion::logical_expr::GroupsAccumulator>,
+                )
+            }
+        })
+        .collect()
+}
+
+/// Evaluates an aggregate's `FILTER (WHERE …)`, if it has one.
+pub fn evaluate_filter(
+    filter: &Option<Arc<dyn PhysicalExpr>>,
+    batch: &RecordBatch,
+) -> Result<Option<BooleanArray>> {
+    use datafusion::arrow::array::AsArray;
+    Ok(match filter {
+        Some(f) => Some(
+            f.evaluate(batch)?
+                .into_array(batch.num_rows())?
+                .as_boolean()
+                .clone(),
+        ),
+        None => None,
+    })
+}
+
 /// Evaluates expressions over a batch, one array per expression.
 pub fn evaluate(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     let n = batch.num_rows();

@@ -12,17 +12,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::{Emit, Operator, evaluate, rowtime};
+use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators, rowtime};
 use crate::error::Result;
 
 /// Plan node: a stagger-window aggregate.
@@ -71,20 +71,7 @@ impl Stagger {
                 .collect(),
         )?;
         let groups = new_group_values(Arc::clone(&spec.group_schema), &GroupOrdering::None)?;
-        let accumulators = spec
-            .aggregates
-            .iter()
-            .map(|a| {
-                if a.groups_accumulator_supported() {
-                    a.create_groups_accumulator()
-                } else {
-                    let a = Arc::clone(a);
-                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
-                        a.create_accumulator()
-                    })) as Box<dyn GroupsAccumulator>)
-                }
-            })
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let accumulators = groups_accumulators(&spec.aggregates)?;
         Ok(Stagger {
             spec,
             converter,
@@ -130,10 +117,7 @@ impl Operator for Stagger {
         let total = self.groups.len();
         for (i, acc) in self.accumulators.iter_mut().enumerate() {
             let values = evaluate(&self.spec.aggregates[i].expressions(), &batch)?;
-            let filter: Option<BooleanArray> = match &self.spec.filters[i] {
-                Some(f) => Some(f.evaluate(&batch)?.into_array(n)?.as_boolean().clone()),
-                None => None,
-            };
+            let filter = evaluate_filter(&self.spec.filters[i], &batch)?;
             acc.update_batch(&values, &self.indices, filter.as_ref(), total)?;
         }
         Ok(())

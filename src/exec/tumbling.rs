@@ -11,18 +11,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Months};
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, TimestampMillisecondArray};
 use datafusion::arrow::compute::{SortColumn, cast, lexsort_to_indices, take};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::scalar::ScalarValue;
 
-use super::{Emit, Operator, evaluate};
+use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators, timestamp_ms};
 use crate::error::Result;
 
 /// The length of a tumbling window.
@@ -123,20 +123,7 @@ impl Tumbling {
                 &GroupOrdering::None,
             )?)
         };
-        let accumulators = spec
-            .aggregates
-            .iter()
-            .map(|a| {
-                if a.groups_accumulator_supported() {
-                    a.create_groups_accumulator()
-                } else {
-                    let a = Arc::clone(a);
-                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
-                        a.create_accumulator()
-                    })) as Box<dyn GroupsAccumulator>)
-                }
-            })
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let accumulators = groups_accumulators(&spec.aggregates)?;
         Ok(OpenWindow {
             end: spec.width.end(start),
             groups,
@@ -194,28 +181,21 @@ impl Tumbling {
     }
 }
 
-/// Window starts as milliseconds.
-fn starts_ms(array: ArrayRef) -> Result<TimestampMillisecondArray> {
-    let ms = cast(&array, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
-    Ok(ms.as_primitive::<TimestampMillisecondType>().clone())
-}
-
 impl Operator for Tumbling {
     fn push(&mut self, batch: RecordBatch, _out: &mut Emit) -> Result<()> {
         let n = batch.num_rows();
-        let starts = starts_ms(self.spec.window.evaluate(&batch)?.into_array(n)?)?;
+        let starts = timestamp_ms(&self.spec.window.evaluate(&batch)?.into_array(n)?)?;
         let keys = evaluate(&self.spec.keys, &batch)?;
         let mut args: Vec<Vec<ArrayRef>> = Vec::with_capacity(self.spec.aggregates.len());
         for a in &self.spec.aggregates {
             args.push(evaluate(&a.expressions(), &batch)?);
         }
-        let mut filters: Vec<Option<BooleanArray>> = Vec::with_capacity(self.spec.filters.len());
-        for f in &self.spec.filters {
-            filters.push(match f {
-                Some(f) => Some(f.evaluate(&batch)?.into_array(n)?.as_boolean().clone()),
-                None => None,
-            });
-        }
+        let filters: Vec<Option<BooleanArray>> = self
+            .spec
+            .filters
+            .iter()
+            .map(|f| evaluate_filter(f, &batch))
+            .collect::<Result<_>>()?;
         // Rows arrive in ROWTIME order, so each window is a run of consecutive rows.
         let mut run_start = 0;
         while run_start < n {
@@ -268,7 +248,7 @@ impl Operator for Tumbling {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Int32Array, StringArray};
+    use datafusion::arrow::array::{AsArray, Int32Array, StringArray};
 
     use super::*;
     use crate::exec::advance_through;
