@@ -477,6 +477,15 @@ fn rounding_casts(e: &Expr, schema: &DFSchema) -> datafusion::error::Result<Expr
         .map(|t| t.data)
 }
 
+/// Expressions separated by commas, for `explain`.
+fn listed<'e>(exprs: impl IntoIterator<Item = &'e Expr>) -> String {
+    exprs
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Expressions as DataFusion prints them, with intervals written the SQL way for `explain`.
 fn shown(text: &str) -> String {
     const START: &str = "IntervalMonthDayNano(\"IntervalMonthDayNano { months: ";
@@ -891,15 +900,8 @@ impl Lowering<'_> {
         ));
         let display = shown(&format!(
             "window {window_expr}, group by [{}], aggregates [{}]",
-            keys.iter()
-                .map(|(_, k)| k.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            a.aggr_expr
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            listed(keys.iter().map(|(_, k)| *k)),
+            listed(&a.aggr_expr)
         ));
         let spec = TumblingSpec {
             window: self.physical(window_expr, input_schema)?,
@@ -981,16 +983,8 @@ impl Lowering<'_> {
         group_fields.push(Field::new("open", crate::catalog::rowtime_type(), false));
         let display = shown(&format!(
             "partition by [{}], aggregates [{}]",
-            a.group_expr
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            a.aggr_expr
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            listed(&a.group_expr),
+            listed(&a.aggr_expr)
         ));
         let spec = StaggerSpec {
             length,
