@@ -146,6 +146,8 @@ impl<'a> Resolver<'a> {
             }
             scalars.insert(f.name().to_lowercase(), f);
         }
+        let join_rowtime = crate::exec::stream_join::JoinRowtime::udf();
+        scalars.insert(join_rowtime.name().to_string(), Arc::new(join_rowtime));
         let mut aggregates = HashMap::new();
         for f in SessionStateDefaults::default_aggregate_functions() {
             for alias in f.aliases() {

@@ -100,6 +100,60 @@ pub fn exclude_rowtime_from_wildcards(query: &mut Query, is_source: &dyn Fn(&str
     });
 }
 
+/// In a SELECT that joins two streams, unqualified `ROWTIME` is the joined row's ROWTIME (the
+/// sides' own are `alias.ROWTIME`): it becomes `join_rowtime()`, which the planner resolves.
+/// `is_stream` tells which names are streams.
+pub fn unqualified_rowtime_of_join(query: &mut Query, is_stream: &dyn Fn(&str) -> bool) {
+    use datafusion::sql::sqlparser::ast::TableFactor;
+    for_each_select(query, &mut |select| {
+        let streams = select
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .filter(|r| match r {
+                TableFactor::Table { name, .. } => name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| is_stream(&i.value)),
+                // A subquery in FROM reads a stream (pumps cannot read tables alone).
+                TableFactor::Derived { .. } => true,
+                _ => false,
+            })
+            .count();
+        if streams < 2 {
+            return;
+        }
+        // Not inside the FROM clause: its subqueries have their own ROWTIME.
+        let from = std::mem::take(&mut select.from);
+        let _ = visit_expressions_mut(select, |expr| {
+            if let Expr::Identifier(id) = expr
+                && id.value == crate::catalog::ROWTIME
+            {
+                *expr = function_call(crate::exec::stream_join::JOIN_ROWTIME, vec![]);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        select.from = from;
+    });
+}
+
+/// Removes window `name` from the WINDOW clause of the query's SELECTs; returns its definition
+/// as text (`RANGE INTERVAL '1' MINUTE PRECEDING`), for a stream join's `OVER name`.
+pub fn take_named_window(query: &mut Query, name: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::NamedWindowExpr;
+    let mut found = None;
+    for_each_select(query, &mut |select| {
+        if let Some(i) = select.named_window.iter().position(|w| w.0.value == name) {
+            let w = select.named_window.remove(i);
+            if let NamedWindowExpr::WindowSpec(spec) = w.1 {
+                found = Some(spec.to_string());
+            }
+        }
+    });
+    found
+}
+
 /// Orders every window specification without ORDER BY by ROWTIME.
 pub fn order_windows_by_rowtime(query: &mut Query) {
     use datafusion::sql::sqlparser::ast::{

@@ -14,9 +14,10 @@
 //! - [`types`], [`schema`]: KDA types and input/reference schemas.
 //! - [`catalog`]: in-application streams, reference tables, `error_stream`.
 //! - [`functions`]: KDA functions mapped onto DataFusion's.
-//! - [`plan`]: each pump's query → a chain of operator specs (explainable).
+//! - [`plan`]: each pump's query → a chain of operator specs per input, joined when it reads two (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
-//!   [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::insert`] ([`exec::division`] guards `/`).
+//!   [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::stream_join`] (two input
+//!   streams meet here), [`exec::insert`] ([`exec::division`] guards `/`).
 //! - [`runtime`]: the dataflow and the run loop (the only threads and channels).
 //! - [`connectors`]: record decoding, sources, reference data, sinks.
 //! - [`app`]: application definitions (`.sql` + flags, or KDA `describe-application` JSON).

@@ -16,8 +16,10 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{BinaryExpr, Expr, JoinType, LogicalPlan, Operator as LogicalOp};
 use datafusion::optimizer::analyzer::Analyzer;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 #[allow(deprecated)] // its replacement (LoweredAggregateBuilder) is not public API yet in 55.2
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
@@ -28,7 +30,7 @@ use datafusion::sql::sqlparser::tokenizer::Location;
 use crate::catalog::{
     Catalog, ERROR_STREAM, ROWTIME, Resolver, StreamDef, StreamKind, TableDef, UNKNOWN_RELATION,
 };
-use crate::dialect::{AppStatement, CreatePump, CreateStream, SourceText};
+use crate::dialect::{AppStatement, CreatePump, CreateStream, SourceText, join_window_text_ms};
 use crate::error::{Error, Result};
 use crate::exec::division::checked_division;
 use crate::exec::filter::{Filter, FilterSpec};
@@ -37,10 +39,12 @@ use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec, LookupJoinType};
 use crate::exec::project::{Project, ProjectSpec};
 use crate::exec::sliding::{Frame, Sliding, SlidingAggregate, SlidingFunction, SlidingSpec};
 use crate::exec::stagger::{Stagger, StaggerSpec};
+use crate::exec::stream_join::{StreamJoinSpec, StreamJoinType, resolve_join_rowtime};
 use crate::exec::tumbling::{Tumbling, TumblingSpec, WindowWidth};
 use crate::exec::{Operator, nullable, with_rowtime};
 use crate::functions::{
     exclude_rowtime_from_wildcards, order_windows_by_rowtime, rewrite_kda_functions,
+    take_named_window, unqualified_rowtime_of_join,
 };
 use crate::types::SqlType;
 
@@ -90,15 +94,33 @@ impl fmt::Display for OperatorSpec {
     }
 }
 
-/// A planned pump: reads one stream, runs its stages, writes one stream.
+/// A planned pump: reads one stream (or two, joined), runs its stages, writes one stream.
 #[derive(Debug, Clone)]
 pub struct PumpPlan {
     pub name: String,
     /// The name in the CREATE PUMP statement (branches of a UNION ALL share it).
     pub statement: String,
-    pub source: usize,
+    /// The streams it reads, each with the stages that run on that input alone.
+    pub inputs: Vec<PumpInput>,
+    /// With two inputs: the stream-to-stream join that combines them.
+    pub join: Option<Arc<StreamJoinSpec>>,
     pub target: usize,
+    /// The stages after the join (or after the only input's own stages).
     pub ops: Vec<OperatorSpec>,
+}
+
+/// One stream a pump reads, and the stages that run on its rows before they meet the other input.
+#[derive(Debug, Clone)]
+pub struct PumpInput {
+    pub source: usize,
+    pub ops: Vec<OperatorSpec>,
+}
+
+impl PumpPlan {
+    /// Whether the pump reads `stream`.
+    pub fn reads(&self, stream: usize) -> bool {
+        self.inputs.iter().any(|i| i.source == stream)
+    }
 }
 
 /// The application's dataflow.
@@ -122,7 +144,7 @@ impl Plan {
                     .pumps
                     .iter()
                     .enumerate()
-                    .any(|(j, q)| !done[j] && j != i && q.target == p.source);
+                    .any(|(j, q)| !done[j] && j != i && p.reads(q.target));
                 if !waiting {
                     done[i] = true;
                     order.push(i);
@@ -169,13 +191,32 @@ impl fmt::Display for Plan {
             writeln!(f, "reference table {} ({})", t.name, cols.join(", "))?;
         }
         for p in &self.pumps {
+            let sources: Vec<&str> = p
+                .inputs
+                .iter()
+                .map(|i| self.catalog.streams[i.source].name.as_str())
+                .collect();
             writeln!(
                 f,
                 "pump {}: {} -> {}",
-                p.name, self.catalog.streams[p.source].name, self.catalog.streams[p.target].name
+                p.name,
+                sources.join(" + "),
+                self.catalog.streams[p.target].name
             )?;
-            for (i, op) in p.ops.iter().enumerate() {
-                writeln!(f, "  {}. {op}", i + 1)?;
+            let mut step = 0;
+            for ((input, side), name) in p.inputs.iter().zip(["left", "right"]).zip(&sources) {
+                for op in &input.ops {
+                    step += 1;
+                    writeln!(f, "  {step}. [{side} input {name}] {op}")?;
+                }
+            }
+            if let Some(join) = &p.join {
+                step += 1;
+                writeln!(f, "  {step}. {join}")?;
+            }
+            for op in &p.ops {
+                step += 1;
+                writeln!(f, "  {step}. {op}")?;
             }
         }
         Ok(())
@@ -253,7 +294,7 @@ fn create_stream(
             .with_help("choose another name for the stream")
             .into_error()),
         Some((i, _)) => {
-            if pumps.iter().any(|p| p.source == i || p.target == i) {
+            if pumps.iter().any(|p| p.reads(i) || p.target == i) {
                 return Err(src
                     .error_at(
                         s.at,
@@ -278,7 +319,7 @@ fn check_cycles(src: &SourceText, statements: &[AppStatement], plan: &Plan) -> R
         let mut reach = vec![p.target];
         let mut seen = vec![false; plan.catalog.streams.len()];
         while let Some(s) = reach.pop() {
-            if s == p.source {
+            if p.reads(s) {
                 let at = statements
                     .iter()
                     .find_map(|st| match st {
@@ -302,12 +343,7 @@ fn check_cycles(src: &SourceText, statements: &[AppStatement], plan: &Plan) -> R
             if std::mem::replace(&mut seen[s], true) {
                 continue;
             }
-            reach.extend(
-                plan.pumps
-                    .iter()
-                    .filter(|q| q.source == s)
-                    .map(|q| q.target),
-            );
+            reach.extend(plan.pumps.iter().filter(|q| q.reads(s)).map(|q| q.target));
         }
     }
     Ok(())
@@ -390,6 +426,38 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
             .is_some_and(|(_, s)| s.kind == StreamKind::Source)
     };
     exclude_rowtime_from_wildcards(&mut query, &is_source);
+    let mut windows = Vec::with_capacity(p.windows.len());
+    for w in &p.windows {
+        let range_ms = match (w.range_ms, &w.named) {
+            (Some(ms), _) => ms,
+            (None, name) => {
+                let name = name.as_deref().unwrap_or_default();
+                let text = take_named_window(&mut query, name).ok_or_else(|| {
+                    src.error_span(
+                        w.at,
+                        format!("no window named `{name}` in the WINDOW clause"),
+                    )
+                    .with_help(format!(
+                        "add WINDOW {name} AS (RANGE INTERVAL 'n' unit PRECEDING)"
+                    ))
+                    .into_error()
+                })?;
+                join_window_text_ms(&text).map_err(|m| {
+                    src.error_span(w.at, format!("window `{name}`: {m}"))
+                        .with_help("a join window is RANGE INTERVAL 'n' unit PRECEDING")
+                        .into_error()
+                })?
+            }
+        };
+        windows.push(JoinWindow {
+            table: w.table.clone(),
+            range_ms,
+            at: w.at.start,
+            used: false,
+        });
+    }
+    let is_stream = |name: &str| catalog.stream(name).is_some();
+    unqualified_rowtime_of_join(&mut query, &is_stream);
     order_windows_by_rowtime(&mut query);
     rewrite_kda_functions(&mut query).map_err(|e| {
         src.error_span(e.span, e.message)
@@ -418,6 +486,8 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         stagger_ms: p.stagger_ms,
         join_at: join_at.unwrap_or(p.query_at),
         ops: Vec::new(),
+        windows,
+        join: None,
         props: ExecutionProps::new(),
     };
     let insert = Arc::new(plan_insert(src, p, target_def, &logical)?);
@@ -432,6 +502,16 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         let source = lowering.lower(branch)?;
         let mut ops = std::mem::take(&mut lowering.ops);
         ops.push(OperatorSpec::Insert(Arc::clone(&insert)));
+        let (inputs, join) = match lowering.join.take() {
+            Some((join, inputs)) => (inputs, Some(join)),
+            None => (
+                vec![PumpInput {
+                    source,
+                    ops: vec![],
+                }],
+                None,
+            ),
+        };
         let name = if branches.len() > 1 {
             format!("{} (UNION ALL branch {})", p.name, i + 1)
         } else {
@@ -440,10 +520,17 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         pumps.push(PumpPlan {
             name,
             statement: p.name.clone(),
-            source,
+            inputs,
+            join,
             target,
             ops,
         });
+    }
+    if let Some(w) = lowering.windows.iter().find(|w| !w.used) {
+        return Err(src
+            .error_at(w.at, format!("`{}` has a window but is not joined to another stream", w.table))
+            .with_help("OVER after a stream in FROM is for stream-to-stream joins; use OVER on an aggregate for a sliding window")
+            .into_error());
     }
     Ok(pumps)
 }
@@ -573,7 +660,13 @@ fn plan_insert(
 ) -> Result<InsertSpec> {
     let all_fields = query.schema().fields();
     // A query column named ROWTIME (`… AS ROWTIME`) sets the rows' ROWTIME instead of a column.
-    let rowtime_source = all_fields.iter().position(|f| f.name() == ROWTIME);
+    // The input's own ROWTIME selected as it is (`SELECT STREAM "orderid", "ROWTIME"` into a
+    // two-column stream, EX-11) is a value like any other when the target has a column for it.
+    let expected = p.columns.as_ref().map_or(target.columns.len(), |c| c.len());
+    let rowtime_source = all_fields
+        .iter()
+        .position(|f| f.name() == ROWTIME)
+        .filter(|i| !(all_fields.len() == expected && selects_input_rowtime(query, *i)));
     let query_columns: Vec<usize> = (0..all_fields.len())
         .filter(|i| Some(*i) != rowtime_source)
         .collect();
@@ -689,7 +782,19 @@ struct Lowering<'a> {
     /// `WINDOWED BY STAGGER`: the window length (its keys are the GROUP BY).
     stagger_ms: Option<i64>,
     ops: Vec<OperatorSpec>,
+    /// `FROM stream OVER (…)`: the windows of a stream-to-stream join.
+    windows: Vec<JoinWindow>,
+    /// The stream-to-stream join of the branch being lowered, with its two inputs.
+    join: Option<(Arc<StreamJoinSpec>, Vec<PumpInput>)>,
     props: ExecutionProps,
+}
+
+/// A join window found by the dialect, resolved to milliseconds.
+struct JoinWindow {
+    table: String,
+    range_ms: i64,
+    at: Location,
+    used: bool,
 }
 
 fn strip(e: &Expr) -> &Expr {
@@ -701,8 +806,22 @@ fn strip(e: &Expr) -> &Expr {
     }
 }
 
+/// Whether output column `i` of the query is the input's ROWTIME, unchanged.
+fn selects_input_rowtime(query: &LogicalPlan, i: usize) -> bool {
+    match query {
+        LogicalPlan::Projection(p) => matches!(&p.expr[i], Expr::Column(c) if c.name == ROWTIME),
+        LogicalPlan::Union(u) => u.inputs.iter().all(|b| selects_input_rowtime(b, i)),
+        _ => false,
+    }
+}
+
 fn is_rowtime_column(e: &Expr) -> bool {
-    matches!(strip(e), Expr::Column(c) if c.name == ROWTIME)
+    match strip(e) {
+        Expr::Column(c) => c.name == ROWTIME,
+        // Unqualified ROWTIME in a stream-to-stream join: the joined row's.
+        Expr::ScalarFunction(f) => f.func.name() == crate::exec::stream_join::JOIN_ROWTIME,
+        _ => false,
+    }
 }
 
 /// The width of a ROWTIME-based tumbling window expression, if `e` is one.
@@ -782,8 +901,17 @@ impl Lowering<'_> {
 
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
         let e = rounding_casts(e, schema).map_err(|err| df_error(self.src, err, self.at))?;
+        // Some functions exist only to be rewritten by the simplifier (COALESCE becomes CASE),
+        // which also folds constants. If it fails (say on `1 / 0`), the rows report it instead.
+        let context = SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .build();
+        let e = ExprSimplifier::new(context)
+            .simplify(e.clone())
+            .unwrap_or(e);
         create_physical_expr(&e, schema, &self.props, &PhysicalPlanningContext::default())
             .and_then(|p| checked_division(p, schema.as_arrow()))
+            .and_then(|p| resolve_join_rowtime(p, schema.fields().len()))
             .map_err(|err| df_error(self.src, err, self.at))
     }
 
@@ -1213,12 +1341,7 @@ impl Lowering<'_> {
                     "join a stream with a reference table",
                 ));
             }
-            (None, None) => {
-                return Err(self.reject_at(self.join_at,
-                    "stream-to-stream joins are not supported yet",
-                    "join a stream with a reference table, or combine the streams in separate pumps",
-                ));
-            }
+            (None, None) => return self.lower_stream_join(j),
         };
         let join_type = match (j.join_type, stream_first) {
             (JoinType::Inner, _) => LookupJoinType::Inner,
@@ -1236,40 +1359,9 @@ impl Lowering<'_> {
         let source = self.lower(stream_plan)?;
         let stream_schema = stream_plan.schema();
         let table_schema = table_plan.schema();
-        let mut pairs: Vec<(Expr, Expr)> =
-            j.on.iter()
-                .map(|(l, r)| {
-                    if stream_first {
-                        (l.clone(), r.clone())
-                    } else {
-                        (r.clone(), l.clone())
-                    }
-                })
-                .collect();
-        let mut residual: Vec<Expr> = Vec::new();
-        let only = |e: &Expr, s: &DFSchema| {
-            let cols = e.column_refs();
-            !cols.is_empty() && cols.iter().all(|c| s.has_column(c))
-        };
-        if let Some(filter) = &j.filter {
-            for c in datafusion::logical_expr::utils::split_conjunction(filter) {
-                if let Expr::BinaryExpr(BinaryExpr {
-                    left,
-                    op: LogicalOp::Eq,
-                    right,
-                }) = c
-                {
-                    if only(left, stream_schema) && only(right, table_schema) {
-                        pairs.push((left.as_ref().clone(), right.as_ref().clone()));
-                        continue;
-                    }
-                    if only(right, stream_schema) && only(left, table_schema) {
-                        pairs.push((right.as_ref().clone(), left.as_ref().clone()));
-                        continue;
-                    }
-                }
-                residual.push(c.clone());
-            }
+        let (mut pairs, residual_expr) = equi_pairs(j);
+        if !stream_first {
+            pairs = pairs.into_iter().map(|(l, r)| (r, l)).collect();
         }
         let stream_keys = pairs
             .iter()
@@ -1279,7 +1371,6 @@ impl Lowering<'_> {
             .iter()
             .map(|(_, t)| self.physical(t, table_schema))
             .collect::<Result<Vec<_>>>()?;
-        let residual_expr = residual.into_iter().reduce(|a, b| a.and(b));
         let residual = match &residual_expr {
             Some(e) => Some(self.physical(e, &j.schema)?),
             None => None,
@@ -1304,6 +1395,158 @@ impl Lowering<'_> {
                 display: display.join(" and "),
             })));
         Ok(source)
+    }
+}
+
+/// Splits a join's condition into equality pairs (left expression, right expression), each side
+/// reading only its input, and the rest of the condition.
+fn equi_pairs(j: &datafusion::logical_expr::Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
+    let (left, right) = (j.left.schema(), j.right.schema());
+    let mut pairs: Vec<(Expr, Expr)> = j.on.clone();
+    let mut residual: Vec<Expr> = Vec::new();
+    let only = |e: &Expr, s: &DFSchema| {
+        let cols = e.column_refs();
+        !cols.is_empty() && cols.iter().all(|c| s.has_column(c))
+    };
+    if let Some(filter) = &j.filter {
+        for c in datafusion::logical_expr::utils::split_conjunction(filter) {
+            if let Expr::BinaryExpr(BinaryExpr {
+                left: l,
+                op: LogicalOp::Eq,
+                right: r,
+            }) = c
+            {
+                if only(l, left) && only(r, right) {
+                    pairs.push((l.as_ref().clone(), r.as_ref().clone()));
+                    continue;
+                }
+                if only(r, left) && only(l, right) {
+                    pairs.push((r.as_ref().clone(), l.as_ref().clone()));
+                    continue;
+                }
+            }
+            residual.push(c.clone());
+        }
+    }
+    (pairs, residual.into_iter().reduce(|a, b| a.and(b)))
+}
+
+impl Lowering<'_> {
+    /// The window of a join input that reads a stream (0 if it has none).
+    fn join_window(&mut self, plan: &LogicalPlan) -> i64 {
+        let name = match plan {
+            LogicalPlan::TableScan(scan) => scan.table_name.table(),
+            LogicalPlan::SubqueryAlias(a) => return self.join_window(&a.input),
+            _ => return 0,
+        };
+        match self.windows.iter_mut().find(|w| !w.used && w.table == name) {
+            Some(w) => {
+                w.used = true;
+                w.range_ms
+            }
+            None => 0,
+        }
+    }
+
+    /// `a OVER (RANGE …) [LEFT|RIGHT|FULL] JOIN b ON …`: both inputs become inputs of the pump.
+    fn lower_stream_join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize> {
+        if self.join.is_some() {
+            return Err(self.reject_at(
+                self.join_at,
+                "a pump can join only two streams",
+                "join two of the streams in one pump into a new stream, and join that in another pump",
+            ));
+        }
+        let join_type = match j.join_type {
+            JoinType::Inner => StreamJoinType::Inner,
+            JoinType::Left => StreamJoinType::Left,
+            JoinType::Right => StreamJoinType::Right,
+            JoinType::Full => StreamJoinType::Full,
+            other => {
+                return Err(self.reject_at(
+                    self.join_at,
+                    format!("a {other} join of two streams is not supported"),
+                    "use [INNER] JOIN, LEFT, RIGHT or FULL [OUTER] JOIN",
+                ));
+            }
+        };
+        let windows = [self.join_window(&j.left), self.join_window(&j.right)];
+        if windows == [0, 0] {
+            return Err(self.reject_at(
+                self.join_at,
+                "a join of two streams needs a window on at least one of them",
+                "write FROM a OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS x JOIN b AS y ON …",
+            ));
+        }
+        let outer = std::mem::take(&mut self.ops);
+        let left = self.lower(&j.left)?;
+        let left_ops = std::mem::take(&mut self.ops);
+        let right = self.lower(&j.right)?;
+        let right_ops = std::mem::take(&mut self.ops);
+        self.ops = outer;
+        let (pairs, residual_expr) = equi_pairs(j);
+        let (left_schema, right_schema) = (j.left.schema(), j.right.schema());
+        let mut keys: [Vec<Arc<dyn PhysicalExpr>>; 2] = [vec![], vec![]];
+        for (l, r) in &pairs {
+            use datafusion::logical_expr::ExprSchemable;
+            let lt = l
+                .get_type(left_schema)
+                .map_err(|e| df_error(self.src, e, self.join_at))?;
+            let rt = r
+                .get_type(right_schema)
+                .map_err(|e| df_error(self.src, e, self.join_at))?;
+            // USING / natural keys may differ in type: compare as the left's type.
+            let r = if lt == rt {
+                r.clone()
+            } else {
+                r.clone()
+                    .cast_to(&lt, right_schema)
+                    .map_err(|e| df_error(self.src, e, self.join_at))?
+            };
+            keys[0].push(self.physical(l, left_schema)?);
+            keys[1].push(self.physical(&r, right_schema)?);
+        }
+        let residual = match &residual_expr {
+            Some(e) => Some(self.physical(e, &j.schema)?),
+            None => None,
+        };
+        let mut display: Vec<String> = pairs
+            .iter()
+            .map(|(l, r)| shown(&format!("{l} = {r}")))
+            .collect();
+        if let Some(e) = &residual_expr {
+            display.push(shown(&format!("[{e}]")));
+        }
+        if display.is_empty() {
+            display.push("true".into());
+        }
+        let spec = StreamJoinSpec {
+            join_type,
+            windows,
+            keys,
+            residual,
+            inputs: [
+                with_rowtime(&nullable(left_schema.as_arrow())),
+                with_rowtime(&nullable(right_schema.as_arrow())),
+            ],
+            schema: with_rowtime(&nullable(j.schema.as_arrow())),
+            display: display.join(" and "),
+            pump: self.pump.to_string(),
+        };
+        self.join = Some((
+            Arc::new(spec),
+            vec![
+                PumpInput {
+                    source: left,
+                    ops: left_ops,
+                },
+                PumpInput {
+                    source: right,
+                    ops: right_ops,
+                },
+            ],
+        ));
+        Ok(left)
     }
 }
 
@@ -1373,6 +1616,24 @@ mod tests {
         assert!(
             plan.contains("pump P (UNION ALL branch 2): B -> OUT"),
             "{plan}"
+        );
+    }
+
+    #[test]
+    fn coalesce_and_other_simplified_functions_run() {
+        // DataFusion plans COALESCE only after its simplifier rewrote it into CASE.
+        let mut app = two_inputs(
+            "CREATE STREAM OUT (K VARCHAR(4), N INTEGER);
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM COALESCE(K, 'none'), NULLIF(N, 0) FROM A;",
+        );
+        app.push_table(
+            "A",
+            "ROWTIME | K | N\n2020-01-01 00:00:01 | NULL | 0\n2020-01-01 00:00:02 | a | 2",
+        )
+        .unwrap();
+        assert_eq!(
+            app.read_table("OUT").unwrap(),
+            "ROWTIME                 | K    | N\n2020-01-01 00:00:01.000 | none | NULL\n2020-01-01 00:00:02.000 | a    | 2\n"
         );
     }
 

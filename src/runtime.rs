@@ -25,7 +25,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::catalog::StreamKind;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, error_batch};
-use crate::exec::{Operator, advance_with_bound, push_through, rowtime};
+use crate::exec::stream_join::StreamJoin;
+use crate::exec::{Emit, Operator, advance_with_bound, push_through, rowtime};
 use crate::plan::Plan;
 
 /// Where a stream's rows go outside the application.
@@ -35,7 +36,8 @@ pub trait Sink: Send {
 }
 
 struct StreamState {
-    readers: Vec<usize>,
+    /// (pump, which of its inputs) for every pump input reading this stream.
+    readers: Vec<(usize, usize)>,
     writers: Vec<usize>,
     bound: i64,
     sinks: Vec<Box<dyn Sink>>,
@@ -46,6 +48,10 @@ struct StreamState {
 
 struct PumpState {
     target: usize,
+    /// The stages of each input before the join (empty for a one-input pump).
+    inputs: Vec<Vec<Box<dyn Operator>>>,
+    join: Option<StreamJoin>,
+    /// The stages after the join (or the whole pump for one input).
     ops: Vec<Box<dyn Operator>>,
 }
 
@@ -89,17 +95,29 @@ impl Dataflow {
         let mut pumps = Vec::new();
         for i in plan.pump_order() {
             let p = &plan.pumps[i];
-            let ops = p
-                .ops
-                .iter()
-                .map(|o| o.build(tables))
-                .collect::<Result<Vec<_>>>()?;
+            let build = |ops: &[crate::plan::OperatorSpec]| {
+                ops.iter()
+                    .map(|o| o.build(tables))
+                    .collect::<Result<Vec<_>>>()
+            };
             let id = pumps.len();
-            streams[p.source].readers.push(id);
+            for (k, input) in p.inputs.iter().enumerate() {
+                streams[input.source].readers.push((id, k));
+            }
             streams[p.target].writers.push(id);
             pumps.push(PumpState {
                 target: p.target,
-                ops,
+                inputs: p
+                    .inputs
+                    .iter()
+                    .map(|i| build(&i.ops))
+                    .collect::<Result<_>>()?,
+                join: p
+                    .join
+                    .as_ref()
+                    .map(|j| StreamJoin::new(Arc::clone(j)))
+                    .transpose()?,
+                ops: build(&p.ops)?,
             });
         }
         for s in &mut streams {
@@ -186,10 +204,20 @@ impl Dataflow {
         if is_output {
             self.stats.rows_out += batch.num_rows() as u64;
         }
-        for r in self.streams[stream].readers.clone() {
-            let mut ops = std::mem::take(&mut self.pumps[r].ops);
-            let result = push_through(&mut ops, batch.clone(), &mut self.pending_errors);
-            self.pumps[r].ops = ops;
+        for (r, input) in self.streams[stream].readers.clone() {
+            let pump = &mut self.pumps[r];
+            let errors = &mut self.pending_errors;
+            let result = match &mut pump.join {
+                None => push_through(&mut pump.ops, batch.clone(), errors),
+                Some(join) => {
+                    let mut out = Emit::default();
+                    for b in push_through(&mut pump.inputs[input], batch.clone(), errors)? {
+                        join.push(input, b, &mut out)?;
+                    }
+                    errors.append(&mut out.errors);
+                    Ok(vec![])
+                }
+            };
             for out in result? {
                 self.emit(r, out)?;
             }
@@ -218,10 +246,24 @@ impl Dataflow {
             return Ok(());
         }
         self.streams[stream].bound = bound;
-        for r in self.streams[stream].readers.clone() {
-            let mut ops = std::mem::take(&mut self.pumps[r].ops);
-            let result = advance_with_bound(&mut ops, bound, &mut self.pending_errors);
-            self.pumps[r].ops = ops;
+        for (r, input) in self.streams[stream].readers.clone() {
+            let pump = &mut self.pumps[r];
+            let errors = &mut self.pending_errors;
+            let result = match &mut pump.join {
+                None => advance_with_bound(&mut pump.ops, vec![], bound, errors),
+                Some(join) => {
+                    // The input's own stages, then the join, then the stages after it.
+                    let (batches, input_bound) =
+                        advance_with_bound(&mut pump.inputs[input], vec![], bound, errors)?;
+                    let mut out = Emit::default();
+                    for b in batches {
+                        join.push(input, b, &mut out)?;
+                    }
+                    join.advance(input, input_bound, &mut out)?;
+                    errors.append(&mut out.errors);
+                    advance_with_bound(&mut pump.ops, out.batches, join.output_bound(), errors)
+                }
+            };
             let (batches, pump_bound) = result?;
             for out in batches {
                 self.emit(r, out)?;

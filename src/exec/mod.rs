@@ -13,6 +13,7 @@ pub mod lookup_join;
 pub mod project;
 pub mod sliding;
 pub mod stagger;
+pub mod stream_join;
 pub mod tumbling;
 
 use std::sync::Arc;
@@ -176,7 +177,7 @@ pub fn evaluate_or_isolate<T>(
     Ok(Some((combine(good)?, rows)))
 }
 
-fn error_row(
+pub(crate) fn error_row(
     batch: &RecordBatch,
     visible: usize,
     row: usize,
@@ -230,16 +231,17 @@ pub fn advance_through(
     bound: i64,
     errors: &mut Vec<ErrorRow>,
 ) -> Result<Vec<RecordBatch>> {
-    Ok(advance_with_bound(ops, bound, errors)?.0)
+    Ok(advance_with_bound(ops, vec![], bound, errors)?.0)
 }
 
-/// [`advance_through`], also returning the bound of the last stage's output.
+/// [`advance_through`] after pushing `carried` into the first stage, also returning the bound
+/// of the last stage's output.
 pub fn advance_with_bound(
     ops: &mut [Box<dyn Operator>],
+    mut carried: Vec<RecordBatch>,
     mut bound: i64,
     errors: &mut Vec<ErrorRow>,
 ) -> Result<(Vec<RecordBatch>, i64)> {
-    let mut carried: Vec<RecordBatch> = Vec::new();
     for op in ops.iter_mut() {
         let mut out = Emit::default();
         for b in carried {
