@@ -13,7 +13,7 @@ use crate::connectors::source::SourceDecoder;
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::exec::with_rowtime;
-use crate::generate::{TollOptions, generate_toll};
+use crate::generate::{BidOptions, Format, TollOptions, generate_bids, generate_toll};
 use crate::plan::Plan;
 use crate::runtime::{Sink, run};
 use crate::schema::RecordSchema;
@@ -106,7 +106,28 @@ pub enum Generate {
         /// First event time, `YYYY-MM-DD HH:MM:SS` (UTC).
         #[arg(long)]
         start: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
     },
+    /// Nexmark-style auction bids (deterministic for a seed; event times strictly increase).
+    Bids {
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First event time, `YYYY-MM-DD HH:MM:SS` (UTC).
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+}
+
+/// `--start` of `rowtime generate`: milliseconds since the epoch.
+fn start_ms(start: &str) -> Result<i64> {
+    let t = chrono::NaiveDateTime::parse_from_str(start, "%Y-%m-%d %H:%M:%S")
+        .map_err(|e| Error::Usage(format!("--start {start:?}: {e}; write YYYY-MM-DD HH:MM:SS")))?;
+    Ok(t.and_utc().timestamp_millis())
 }
 
 /// Runs a command; returns the process exit code.
@@ -140,6 +161,7 @@ pub fn main_with(cli: Cli) -> Result<()> {
             seed,
             bad_share,
             start,
+            format,
         }) => {
             if !(0.0..=1.0).contains(&bad_share) {
                 return Err(Error::Usage(format!(
@@ -150,18 +172,35 @@ pub fn main_with(cli: Cli) -> Result<()> {
                 count,
                 seed,
                 bad_share,
+                format,
                 ..TollOptions::default()
             };
             if let Some(start) = start {
-                let t = chrono::NaiveDateTime::parse_from_str(&start, "%Y-%m-%d %H:%M:%S")
-                    .map_err(|e| {
-                        Error::Usage(format!("--start {start:?}: {e}; write YYYY-MM-DD HH:MM:SS"))
-                    })?;
-                opts.start_ms = t.and_utc().timestamp_millis();
+                opts.start_ms = start_ms(&start)?;
             }
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             generate_toll(&opts, &mut out).map_err(|e| Error::io("stdout", e))?;
+            out.flush().map_err(|e| Error::io("stdout", e))
+        }
+        Command::Generate(Generate::Bids {
+            count,
+            seed,
+            start,
+            format,
+        }) => {
+            let mut opts = BidOptions {
+                count,
+                seed,
+                format,
+                ..BidOptions::default()
+            };
+            if let Some(start) = start {
+                opts.start_ms = start_ms(&start)?;
+            }
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            generate_bids(&opts, &mut out).map_err(|e| Error::io("stdout", e))?;
             out.flush().map_err(|e| Error::io("stdout", e))
         }
     }
@@ -306,7 +345,8 @@ fn prepare(args: &AppArgs, for_run: bool) -> Result<Prepared> {
 
 fn output_writer(path: &str) -> Result<Box<dyn Write + Send>> {
     if path == "-" {
-        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout())));
+        // Line-buffered: each batch reaches a pipe when it is written (live latency).
+        return Ok(Box::new(std::io::stdout()));
     }
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     Ok(Box::new(std::io::BufWriter::with_capacity(1 << 16, file)))

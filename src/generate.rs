@@ -29,6 +29,16 @@
 
 use std::io::{self, Write};
 
+/// How records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Comma-separated values in the schema's column order, no header line.
+    Csv,
+}
+
 /// Options of [`generate_toll`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TollOptions {
@@ -40,6 +50,7 @@ pub struct TollOptions {
     pub bad_share: f64,
     /// Clock start, milliseconds since the Unix epoch (UTC). The first vehicle comes after it.
     pub start_ms: i64,
+    pub format: Format,
 }
 
 /// 2026-03-02 00:00:00 UTC in milliseconds since the epoch.
@@ -52,6 +63,7 @@ impl Default for TollOptions {
             seed: 1,
             bad_share: 0.0,
             start_ms: DEFAULT_TOLL_START_MS,
+            format: Format::Json,
         }
     }
 }
@@ -120,19 +132,40 @@ pub fn generate_toll(opts: &TollOptions, out: &mut impl Write) -> io::Result<u64
 
         line.clear();
         let amount = format!("{}.{:02}", cents / 100, cents % 100);
-        let time = format!("\"{}\"", format_timestamp_ms(now));
-        let (amount, time) = match (spoil, kind) {
-            (true, 1) => ("\"abc\"".to_string(), time),
-            (true, 2) => (amount, "null".to_string()),
-            (true, 3) => (amount, "\"not a time\"".to_string()),
-            _ => (amount, time),
-        };
-        line.push_str(&format!(
-            "{{\"booth_id\":\"{booth}\",\"account_id\":\"A{account:06}\",\"vehicle_class\":\"{class}\",\"amount\":{amount},\"event_time\":{time}}}"
-        ));
+        let time = format_timestamp_ms(now);
+        let account = format!("A{account:06}");
+        match opts.format {
+            Format::Json => {
+                let time = format!("\"{time}\"");
+                let (amount, time) = match (spoil, kind) {
+                    (true, 1) => ("\"abc\"".to_string(), time),
+                    (true, 2) => (amount, "null".to_string()),
+                    (true, 3) => (amount, "\"not a time\"".to_string()),
+                    _ => (amount, time),
+                };
+                line.push_str(&format!(
+                    "{{\"booth_id\":\"{booth}\",\"account_id\":\"{account}\",\"vehicle_class\":\"{class}\",\"amount\":{amount},\"event_time\":{time}}}"
+                ));
+            }
+            Format::Csv => {
+                let (amount, time) = match (spoil, kind) {
+                    (true, 1) => ("abc".to_string(), time),
+                    (true, 2) => (amount, String::new()),
+                    (true, 3) => (amount, "not a time".to_string()),
+                    _ => (amount, time),
+                };
+                line.push_str(&format!("{booth},{account},{class},{amount},{time}"));
+            }
+        }
         if spoil && kind == 0 {
-            // A strict prefix of a JSON object never parses; keep at least 10 bytes.
-            let len = 10 + (cut * (line.len() - 11) as f64) as usize;
+            // A strict prefix of a JSON object never parses; keep at least 10 bytes. A CSV line
+            // cut before its last comma has too few fields.
+            let last_comma = line.rfind(',').unwrap_or(line.len());
+            let limit = match opts.format {
+                Format::Json => line.len() - 11,
+                Format::Csv => last_comma - 10,
+            };
+            let len = 10 + (cut * limit as f64) as usize;
             line.truncate(len);
         }
         if spoil {
@@ -142,6 +175,67 @@ pub fn generate_toll(opts: &TollOptions, out: &mut impl Write) -> io::Result<u64
         out.write_all(line.as_bytes())?;
     }
     Ok(bad)
+}
+
+/// Options of [`generate_bids`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BidOptions {
+    pub count: u64,
+    pub seed: u64,
+    /// Time of the first bid, milliseconds since the Unix epoch (UTC).
+    pub start_ms: i64,
+    pub format: Format,
+}
+
+impl Default for BidOptions {
+    fn default() -> Self {
+        BidOptions {
+            count: 10_000,
+            seed: 1,
+            start_ms: DEFAULT_TOLL_START_MS,
+            format: Format::Json,
+        }
+    }
+}
+
+/// Channels a bid comes from (Nexmark's).
+const CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
+/// A new auction opens every this many bids; bids go to the last [`OPEN_AUCTIONS`] opened.
+const BIDS_PER_NEW_AUCTION: u64 = 50;
+const OPEN_AUCTIONS: u64 = 1_000;
+
+/// Writes `opts.count` bids of a Nexmark-style auction stream:
+/// `{"auction":1003,"bidder":2001,"price":1234,"channel":"Google","url":"https://www.nexmark.com/item/1003","date_time":"2026-03-02 00:00:00.005"}`
+/// (CSV: the same fields in that order). `date_time` strictly increases (1–2 ms apart, about
+/// 670 bids per second); a bid goes to one of the 1,000 most recently opened auctions, recent
+/// ones more often; bidders are skewed like toll accounts; prices are in cents.
+pub fn generate_bids(opts: &BidOptions, out: &mut impl Write) -> io::Result<()> {
+    let mut rng = SplitMix64::new(opts.seed);
+    let mut now = opts.start_ms;
+    let mut line = String::with_capacity(160);
+    for n in 0..opts.count {
+        now += 1 + rng.below(2) as i64;
+        let newest = 1_000 + n / BIDS_PER_NEW_AUCTION;
+        let u = rng.next_f64();
+        let back = ((u * u) * OPEN_AUCTIONS as f64) as u64;
+        let auction = newest.saturating_sub(back).max(1_000);
+        let bidder = 1_000 + account_number(rng.next_f64());
+        let price = 100 + rng.below(100) * rng.below(100) + rng.below(100);
+        let channel = CHANNELS[rng.below(4) as usize];
+        let time = format_timestamp_ms(now);
+        let url = format!("https://www.nexmark.com/item/{auction}");
+        line.clear();
+        match opts.format {
+            Format::Json => line.push_str(&format!(
+                "{{\"auction\":{auction},\"bidder\":{bidder},\"price\":{price},\"channel\":\"{channel}\",\"url\":\"{url}\",\"date_time\":\"{time}\"}}\n"
+            )),
+            Format::Csv => line.push_str(&format!(
+                "{auction},{bidder},{price},{channel},{url},{time}\n"
+            )),
+        }
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Account number 1..=5000 from a uniform draw: cubing the draw makes low ranks frequent
@@ -370,6 +464,91 @@ mod tests {
                 "{\"booth_id\":\"B05\",\"account_id\":\"A000642\",\"vehicle_class\":\"car\",\"amount\":2.00,\"event_time\":\"2026-03-02 00:00:16.720\"}"
             ]
         );
+    }
+
+    #[test]
+    fn csv_lines_carry_the_same_records_as_json_lines() {
+        let csv_opts = |bad_share| TollOptions {
+            count: 3000,
+            bad_share,
+            format: Format::Csv,
+            ..TollOptions::default()
+        };
+        let mut csv = Vec::new();
+        generate_toll(&csv_opts(0.0), &mut csv).unwrap();
+        let (json, _) = generate(3000, 1, 0.0);
+        for (c, j) in lines(&csv).iter().zip(lines(&json)) {
+            let v: Value = serde_json::from_str(j).unwrap();
+            let expected = format!(
+                "{},{},{},{},{}",
+                v["booth_id"].as_str().unwrap(),
+                v["account_id"].as_str().unwrap(),
+                v["vehicle_class"].as_str().unwrap(),
+                // amounts are written with two decimals in both formats
+                j.split("\"amount\":")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap(),
+                v["event_time"].as_str().unwrap()
+            );
+            assert_eq!(*c, expected);
+        }
+        // Malformed CSV lines: too few fields, a bad amount, a NULL or bad time.
+        let mut spoiled = Vec::new();
+        let bad = generate_toll(&csv_opts(0.2), &mut spoiled).unwrap();
+        let broken = lines(&spoiled)
+            .iter()
+            .filter(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                f.len() != 5 || f[3] == "abc" || parse_timestamp_ms(f[4]).is_none()
+            })
+            .count() as u64;
+        assert!(bad > 400 && broken == bad, "{bad} spoiled, {broken} broken");
+    }
+
+    #[test]
+    fn bids_are_deterministic_with_strictly_increasing_times() {
+        let bids = |seed, format| {
+            let mut out = Vec::new();
+            let opts = BidOptions {
+                count: 5000,
+                seed,
+                format,
+                ..BidOptions::default()
+            };
+            generate_bids(&opts, &mut out).unwrap();
+            out
+        };
+        assert_eq!(bids(1, Format::Json), bids(1, Format::Json));
+        assert_ne!(bids(1, Format::Json), bids(2, Format::Json));
+        let json = bids(1, Format::Json);
+        let csv = bids(1, Format::Csv);
+        let mut last = i64::MIN;
+        let mut auctions = std::collections::HashSet::new();
+        for (j, c) in lines(&json).iter().zip(lines(&csv)) {
+            let v: Value = serde_json::from_str(j).unwrap();
+            let t = parse_timestamp_ms(v["date_time"].as_str().unwrap()).unwrap();
+            assert!(t > last, "{j}");
+            last = t;
+            let auction = v["auction"].as_i64().unwrap();
+            assert!(auction >= 1000);
+            auctions.insert(auction);
+            assert_eq!(
+                c,
+                format!(
+                    "{auction},{},{},{},{},{}",
+                    v["bidder"],
+                    v["price"],
+                    v["channel"].as_str().unwrap(),
+                    v["url"].as_str().unwrap(),
+                    v["date_time"].as_str().unwrap()
+                )
+            );
+        }
+        // 5000 bids open 100 auctions; bids spread over many of them.
+        assert!(auctions.len() > 50, "{}", auctions.len());
     }
 
     #[test]
