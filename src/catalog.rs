@@ -148,6 +148,8 @@ impl<'a> Resolver<'a> {
         }
         let join_rowtime = crate::exec::stream_join::JoinRowtime::udf();
         scalars.insert(join_rowtime.name().to_string(), Arc::new(join_rowtime));
+        let row_clock = crate::functions::CurrentRowTimestamp::udf();
+        scalars.insert(row_clock.name().to_string(), Arc::new(row_clock));
         let mut aggregates = HashMap::new();
         for f in SessionStateDefaults::default_aggregate_functions() {
             for alias in f.aliases() {
@@ -155,6 +157,8 @@ impl<'a> Resolver<'a> {
             }
             aggregates.insert(f.name().to_lowercase(), f);
         }
+        let exp_avg = Arc::new(crate::functions::ExpAvg::udaf());
+        aggregates.insert(exp_avg.name().to_string(), exp_avg);
         let mut windows = HashMap::new();
         for f in SessionStateDefaults::default_window_functions() {
             for alias in f.aliases() {

@@ -484,6 +484,7 @@ fn parse_create_pump(
     let (tokens, had_stream) = strip_select_stream(tokens);
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
+    let tokens = nth_value_from(tokens);
     // Errors at the end of the statement ("found: EOF") point just after its last token.
     let end = tokens
         .iter()
@@ -789,6 +790,67 @@ pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<i64, String> {
         _ => return Err("a join window must be RANGE INTERVAL 'n' unit PRECEDING".into()),
     }
     interval_ms(&rest[1..4]).map_err(|m| format!("the join window's range {m}"))
+}
+
+/// `NTH_VALUE(x, n) FROM LAST` (which sqlparser cannot parse) becomes `NTH_VALUE(x, -(n))`,
+/// DataFusion's spelling; `FROM FIRST`, the default, is dropped.
+fn nth_value_from(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let mut remove = vec![false; tokens.len()];
+    // (token index, tokens to insert before it)
+    let mut insert: Vec<(usize, Vec<Token>)> = Vec::new();
+    for k in 0..code.len() {
+        if !word_is(&tokens[code[k]], "NTH_VALUE")
+            || code.get(k + 1).map(|i| &tokens[*i].token) != Some(&Token::LParen)
+        {
+            continue;
+        }
+        let (mut depth, mut last_comma, mut close) = (0, None, None);
+        for (j, &i) in code.iter().enumerate().skip(k + 1) {
+            match &tokens[i].token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(j);
+                        break;
+                    }
+                }
+                Token::Comma if depth == 1 => last_comma = Some(j),
+                _ => {}
+            }
+        }
+        let (Some(close), Some(comma)) = (close, last_comma) else {
+            continue;
+        };
+        let (Some(&from), Some(&which)) = (code.get(close + 1), code.get(close + 2)) else {
+            continue;
+        };
+        if !word_is(&tokens[from], "FROM") {
+            continue;
+        }
+        if word_is(&tokens[which], "LAST") {
+            insert.push((code[comma + 1], vec![Token::Minus, Token::LParen]));
+            insert.push((code[close], vec![Token::RParen]));
+        } else if !word_is(&tokens[which], "FIRST") {
+            continue;
+        }
+        remove[from] = true;
+        remove[which] = true;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + 3 * insert.len());
+    for (i, t) in tokens.into_iter().enumerate() {
+        for (_, added) in insert.iter().filter(|(at, _)| *at == i) {
+            out.extend(added.iter().map(|a| TokenWithSpan {
+                token: a.clone(),
+                span: t.span,
+            }));
+        }
+        if !remove[i] {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// Removes `STREAM` right after every `SELECT`; reports whether the first `SELECT` had it.

@@ -23,6 +23,92 @@ use datafusion::sql::sqlparser::tokenizer::Span;
 
 use crate::dialect::function_call;
 
+/// `CURRENT_ROW_TIMESTAMP`'s function: the wall clock (UTC) when a row is computed.
+pub const CURRENT_ROW_TIMESTAMP: &str = "current_row_timestamp";
+
+/// `current_row_timestamp()`: volatile, so it is evaluated for every batch, never folded.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CurrentRowTimestamp {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl CurrentRowTimestamp {
+    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
+        datafusion::logical_expr::ScalarUDF::new_from_impl(CurrentRowTimestamp {
+            signature: datafusion::logical_expr::Signature::nullary(
+                datafusion::logical_expr::Volatility::Volatile,
+            ),
+        })
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for CurrentRowTimestamp {
+    fn name(&self) -> &str {
+        CURRENT_ROW_TIMESTAMP
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(crate::catalog::rowtime_type())
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let values =
+            datafusion::arrow::array::TimestampMillisecondArray::from_value(now, args.number_rows);
+        Ok(datafusion::logical_expr::ColumnarValue::Array(
+            std::sync::Arc::new(values),
+        ))
+    }
+}
+
+/// `EXP_AVG(x, INTERVAL …)` for DataFusion's planner: a DOUBLE aggregate of two arguments. It is
+/// computed only by sliding windows (`exec/sliding.rs`); the planner rejects it elsewhere.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ExpAvg {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl ExpAvg {
+    pub const NAME: &str = "exp_avg";
+
+    pub fn udaf() -> datafusion::logical_expr::AggregateUDF {
+        datafusion::logical_expr::AggregateUDF::new_from_impl(ExpAvg {
+            signature: datafusion::logical_expr::Signature::any(
+                2,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+impl datafusion::logical_expr::AggregateUDFImpl for ExpAvg {
+    fn name(&self) -> &str {
+        ExpAvg::NAME
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Float64)
+    }
+    fn accumulator(
+        &self,
+        _: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> datafusion::error::Result<Box<dyn datafusion::logical_expr::Accumulator>> {
+        datafusion::common::plan_err!("EXP_AVG is computed only over a sliding window")
+    }
+}
+
 /// A rewrite that cannot be done: the message and where.
 pub struct RewriteError {
     pub span: Span,
@@ -262,11 +348,34 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             expr: inner,
             field: CeilFloorKind::DateTimeField(field),
         } if *field != DateTimeField::NoDateTime => {
-            return Err(RewriteError {
-                span: inner.span(),
-                message: "CEIL(… TO unit) is not supported yet".into(),
-                help: "use FLOOR(… TO unit) plus one unit".into(),
-            });
+            // The start of the unit containing ts, unless ts is already a start: then ts.
+            let span = inner.span();
+            let unit = unit_name(field).ok_or_else(|| RewriteError {
+                span,
+                message: format!("CEIL(… TO {field}) is not supported"),
+                help: "use one of YEAR, MONTH, WEEK, DAY, HOUR, MINUTE, SECOND".into(),
+            })?;
+            let step = match unit {
+                "week" => "INTERVAL '7' DAY".to_string(),
+                other => format!("INTERVAL '1' {}", other.to_uppercase()),
+            };
+            let arg = inner.to_string();
+            let text = format!(
+                "CASE WHEN date_trunc('{unit}', {arg}) = {arg} THEN date_trunc('{unit}', {arg}) \
+                 ELSE date_trunc('{unit}', {arg}) + {step} END"
+            );
+            *expr = datafusion::sql::sqlparser::parser::Parser::new(&crate::dialect::KdaDialect)
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+                .map_err(|e| RewriteError {
+                    span,
+                    message: format!("CEIL(… TO {field}): {e}"),
+                    help: "use FLOOR(… TO unit) plus one unit".into(),
+                })?;
+        }
+        // KDA's per-row wall clock.
+        Expr::Identifier(id) if id.quote_style.is_none() && id.value == "CURRENT_ROW_TIMESTAMP" => {
+            *expr = function_call(CURRENT_ROW_TIMESTAMP, vec![]);
         }
         Expr::SimilarTo {
             pattern,

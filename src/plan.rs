@@ -386,7 +386,16 @@ fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Error {
         DataFusionError::SchemaError(e, _) => e.to_string(),
         other => other.message().to_string(),
     };
-    src.error_at(at, message).into_error()
+    // DataFusion reports some user errors (a function given the wrong types) as internal ones.
+    let message = match message.split_once("\nThis issue was likely caused by a bug in DataFusion")
+    {
+        Some((first, rest)) => {
+            let detail = rest.split_once(". ").map(|(_, d)| d).unwrap_or("");
+            format!("{first}\n{detail}")
+        }
+        None => message,
+    };
+    src.error_at(at, message.trim_end()).into_error()
 }
 
 fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<PumpPlan>> {
@@ -1068,6 +1077,15 @@ impl Lowering<'_> {
                     "remove DISTINCT (KDA rejects COUNT(DISTINCT …) in streaming GROUP BY)",
                 ));
             }
+            if let Expr::AggregateFunction(f) = strip(e)
+                && f.func.name() == crate::functions::ExpAvg::NAME
+            {
+                return Err(self.reject_at(
+                    self.group_by_at,
+                    "EXP_AVG works only over a sliding window",
+                    "write EXP_AVG(x, INTERVAL '10' SECOND) OVER (RANGE INTERVAL '1' MINUTE PRECEDING)",
+                ));
+            }
             #[allow(deprecated)]
             let (agg, filter, ordering) = create_aggregate_expr_and_maybe_filter(
                 e,
@@ -1156,57 +1174,74 @@ impl Lowering<'_> {
                 "var" | "var_samp" => SlidingFunction::VarSamp,
                 "stddev_pop" => SlidingFunction::StddevPop,
                 "stddev" | "stddev_samp" => SlidingFunction::StddevSamp,
-                "lag" | "nth_value" => {
-                    let lit = |i: usize| match f.params.args.get(i).map(strip) {
+                "lag" | "nth_value" | "exp_avg" => {
+                    let lit = |i: usize| {
+                        match f.params.args.get(i).map(strip) {
                         None => Ok(None),
                         Some(Expr::Literal(v, _)) => Ok(Some(v.clone())),
+                        Some(Expr::Negative(e)) => match strip(e) {
+                            Expr::Literal(v, _) => Ok(v.arithmetic_negate().ok()),
+                            other => Err(self.reject(
+                                format!("{}: `-{other}` must be a literal", name.to_uppercase()),
+                                "write LAG(x, 1, 0) or NTH_VALUE(x, 2) with literal numbers",
+                            )),
+                        },
                         Some(other) => Err(self.reject(
                             format!("{}: `{other}` must be a literal", name.to_uppercase()),
-                            "write LAG(x, 1, 0) or NTH_VALUE(x, 2) with literal numbers",
+                            "write LAG(x, 1, 0), NTH_VALUE(x, 2) or EXP_AVG(x, INTERVAL '10' SECOND) with literals",
                         )),
+                    }
                     };
-                    let count = |v: Option<ScalarValue>, default: usize| -> Result<usize> {
+                    let count = |v: Option<ScalarValue>, default: i64| -> Result<i64> {
                         match v {
                             None => Ok(default),
-                            Some(v) => v
-                                .cast_to(&DataType::UInt64)
-                                .ok()
-                                .and_then(|v| {
-                                    if let ScalarValue::UInt64(Some(n)) = v {
-                                        Some(n as usize)
-                                    } else {
-                                        None
-                                    }
-                                })
-                                .ok_or_else(|| {
-                                    self.reject(
-                                        format!(
-                                            "{}: `{v}` is not a row count",
-                                            name.to_uppercase()
-                                        ),
-                                        "use a whole number",
-                                    )
-                                }),
+                            Some(v) => match v.cast_to(&DataType::Int64) {
+                                Ok(ScalarValue::Int64(Some(n))) => Ok(n),
+                                _ => Err(self.reject(
+                                    format!("{}: `{v}` is not a row count", name.to_uppercase()),
+                                    "use a whole number",
+                                )),
+                            },
                         }
                     };
-                    if name == "lag" {
-                        let offset = count(lit(1)?, 1)?;
-                        let default = match lit(2)? {
-                            None => None,
-                            Some(v) if v.is_null() => None,
-                            Some(v) => match v.cast_to(&DataType::Float64) {
-                                Ok(ScalarValue::Float64(d)) => d,
-                                _ => {
-                                    return Err(self.reject(
-                                        "LAG's default must be a number",
-                                        "write LAG(x, 1, 0)",
-                                    ));
-                                }
-                            },
-                        };
-                        SlidingFunction::Lag { offset, default }
-                    } else {
-                        SlidingFunction::NthValue(count(lit(1)?, 1)?)
+                    match name.as_str() {
+                        "lag" => {
+                            let offset = count(lit(1)?, 1)?;
+                            if offset < 0 {
+                                return Err(self.reject(
+                                    format!("LAG: offset {offset} is negative"),
+                                    "LAG looks back: use an offset of 0 or more",
+                                ));
+                            }
+                            let default = lit(2)?.filter(|v| !v.is_null());
+                            SlidingFunction::Lag {
+                                offset: offset as usize,
+                                default,
+                            }
+                        }
+                        "nth_value" => {
+                            // FROM LAST arrives as a negative n (see dialect.rs).
+                            let n = count(lit(1)?, 1)?;
+                            if n == 0 {
+                                return Err(self.reject(
+                                    "NTH_VALUE: n must be 1 or more",
+                                    "NTH_VALUE(x, 1) is the first value",
+                                ));
+                            }
+                            SlidingFunction::NthValue {
+                                n: n.unsigned_abs() as usize,
+                                from_last: n < 0,
+                            }
+                        }
+                        _ => match lit(1)?.as_ref().and_then(interval_ms) {
+                            Some(ms) if ms > 0 => SlidingFunction::ExpAvg { half_life_ms: ms },
+                            _ => {
+                                return Err(self.reject(
+                                    "EXP_AVG needs a positive half-life: EXP_AVG(x, INTERVAL 'n' unit)",
+                                    "write EXP_AVG(x, INTERVAL '10' SECOND) OVER (…)",
+                                ));
+                            }
+                        },
                     }
                 }
                 other => {
@@ -1215,19 +1250,25 @@ impl Lowering<'_> {
                             "{} over a sliding window is not supported yet",
                             other.to_uppercase()
                         ),
-                        "sliding windows support SUM, COUNT, AVG, MIN, MAX, FIRST_VALUE, LAST_VALUE, NTH_VALUE, LAG, VAR_POP, VAR_SAMP, STDDEV_POP and STDDEV_SAMP so far",
+                        "sliding windows support SUM, COUNT, AVG, MIN, MAX, FIRST_VALUE, LAST_VALUE, NTH_VALUE, LAG, EXP_AVG, VAR_POP, VAR_SAMP, STDDEV_POP and STDDEV_SAMP",
                     ));
                 }
             };
             let p = &f.params;
-            if p.null_treatment == Some(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls)
+            let ignore_nulls = p.null_treatment
+                == Some(datafusion::logical_expr::expr::NullTreatment::IgnoreNulls);
+            if ignore_nulls
+                && !matches!(
+                    function,
+                    SlidingFunction::FirstValue
+                        | SlidingFunction::LastValue
+                        | SlidingFunction::Lag { .. }
+                        | SlidingFunction::NthValue { .. }
+                )
             {
                 return Err(self.reject(
-                    format!(
-                        "{}(…) IGNORE NULLS over a sliding window is not supported yet",
-                        name.to_uppercase()
-                    ),
-                    "remove IGNORE NULLS (NULLs are respected, KDA's default)",
+                    format!("{}(…) IGNORE NULLS is not allowed", name.to_uppercase()),
+                    "IGNORE NULLS applies to FIRST_VALUE, LAST_VALUE, NTH_VALUE and LAG (aggregates skip NULLs anyway)",
                 ));
             }
             if p.distinct {
@@ -1284,18 +1325,43 @@ impl Lowering<'_> {
                 None => self.physical(&datafusion::logical_expr::lit(1i64), input_schema)?,
             };
             let output_type = w.schema.field(input_visible + k).data_type().clone();
-            if !output_type.is_numeric() {
+            let argument_type = argument
+                .data_type(input_schema.as_arrow())
+                .map_err(|e| df_error(self.src, e, self.at))?;
+            let numeric = argument_type.is_numeric();
+            if !numeric && (function.sums() || matches!(function, SlidingFunction::ExpAvg { .. })) {
                 return Err(self.reject(
                     format!(
-                        "{} over a sliding window of a {} is not supported yet",
+                        "{} of a {} over a sliding window",
                         name.to_uppercase(),
-                        describe_type(&output_type)
+                        describe_type(&argument_type)
                     ),
-                    "sliding windows aggregate numbers so far",
+                    "SUM, AVG, EXP_AVG and the variances take numbers",
                 ));
             }
+            // LAG's default takes the argument's type (for numbers, it is kept as a DOUBLE).
+            let function = match function {
+                SlidingFunction::Lag {
+                    offset,
+                    default: Some(d),
+                } if !numeric => SlidingFunction::Lag {
+                    offset,
+                    default: Some(d.cast_to(&argument_type).map_err(|_| {
+                        self.reject(
+                            format!(
+                                "LAG's default `{d}` is not a {}",
+                                describe_type(&argument_type)
+                            ),
+                            "give a default of the argument's type",
+                        )
+                    })?),
+                },
+                other => other,
+            };
             aggregates.push(SlidingAggregate {
                 function,
+                ignore_nulls,
+                numeric,
                 argument,
                 partition_by: p
                     .partition_by
@@ -1635,6 +1701,42 @@ mod tests {
             app.read_table("OUT").unwrap(),
             "ROWTIME                 | K    | N\n2020-01-01 00:00:01.000 | none | NULL\n2020-01-01 00:00:02.000 | a    | 2\n"
         );
+    }
+
+    #[test]
+    fn ceil_to_unit_and_current_row_timestamp() {
+        let mut app = two_inputs(
+            "CREATE STREAM OUT (K VARCHAR(4), UP TIMESTAMP, WEEK_UP TIMESTAMP, CLOCK TIMESTAMP);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM K, CEIL(ROWTIME TO HOUR), CEIL(ROWTIME TO WEEK), CURRENT_ROW_TIMESTAMP FROM A;",
+        );
+        let before = chrono::Utc::now().naive_utc();
+        // 2020-01-06 is a Monday: a week starts there, so CEIL leaves it alone.
+        app.push_table(
+            "A",
+            "ROWTIME | K | N\n2020-01-01 10:20:00 | a | 1\n2020-01-06 00:00:00 | b | 2",
+        )
+        .unwrap();
+        let after = chrono::Utc::now().naive_utc();
+        let (_, rows) = app.read_rows("OUT").unwrap();
+        // Rows read back start with ROWTIME.
+        assert_eq!(
+            &rows[0][2..4],
+            ["2020-01-01 11:00:00.000", "2020-01-06 00:00:00.000"]
+        );
+        assert_eq!(
+            &rows[1][2..4],
+            ["2020-01-06 00:00:00.000", "2020-01-06 00:00:00.000"]
+        );
+        for row in &rows {
+            let clock =
+                chrono::NaiveDateTime::parse_from_str(&row[4], "%Y-%m-%d %H:%M:%S%.3f").unwrap();
+            // Millisecond precision: allow the truncation of `before`.
+            assert!(
+                clock >= before - chrono::Duration::milliseconds(1) && clock <= after,
+                "{row:?}"
+            );
+        }
     }
 
     #[test]

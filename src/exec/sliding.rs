@@ -16,17 +16,18 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::ScalarValue;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::{Emit, Operator, evaluate, rowtime};
 use crate::error::Result;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SlidingFunction {
     Sum,
     /// `COUNT(*)` when the argument is never NULL; `COUNT(x)` counts non-NULL values.
@@ -43,10 +44,34 @@ pub enum SlidingFunction {
     /// `LAG(x, offset, default)`: the value `offset` rows back in the window, else the default.
     Lag {
         offset: usize,
-        default: Option<f64>,
+        default: Option<ScalarValue>,
     },
-    /// `NTH_VALUE(x, n)`: the n-th row of the window (from the oldest), else NULL.
-    NthValue(usize),
+    /// `NTH_VALUE(x, n) [FROM LAST]`: the n-th row of the window from the oldest (from the newest
+    /// with FROM LAST), else NULL.
+    NthValue {
+        n: usize,
+        from_last: bool,
+    },
+    /// `EXP_AVG(x, INTERVAL …)`: the average of the window's values weighted by
+    /// `2^(-age / half_life)`, the age being measured from the current row.
+    ExpAvg {
+        half_life_ms: i64,
+    },
+}
+
+impl SlidingFunction {
+    /// Functions computed from running sums (numbers only).
+    pub fn sums(&self) -> bool {
+        matches!(
+            self,
+            SlidingFunction::Sum
+                | SlidingFunction::Avg
+                | SlidingFunction::VarPop
+                | SlidingFunction::VarSamp
+                | SlidingFunction::StddevPop
+                | SlidingFunction::StddevSamp
+        )
+    }
 }
 
 /// Which rows of the partition are in a row's window.
@@ -62,7 +87,12 @@ pub enum Frame {
 #[derive(Debug)]
 pub struct SlidingAggregate {
     pub function: SlidingFunction,
+    /// `IGNORE NULLS`: FIRST_VALUE, LAST_VALUE, NTH_VALUE and LAG skip NULL values.
+    pub ignore_nulls: bool,
     pub argument: Arc<dyn PhysicalExpr>,
+    /// Whether the argument is a number (kept as f64); other values (strings, timestamps, …)
+    /// are kept as they are, for MIN, MAX, COUNT and the value functions.
+    pub numeric: bool,
     pub partition_by: Vec<Arc<dyn PhysicalExpr>>,
     pub frame: Frame,
     /// The SQL type of the result.
@@ -86,101 +116,246 @@ impl fmt::Display for SlidingSpec {
     }
 }
 
+/// A value held in a window: f64 for numbers, ScalarValue for anything else.
+trait Value: Clone + PartialOrd {
+    fn number(&self) -> f64;
+    fn from_number(x: f64) -> Self;
+    fn from_scalar(s: &ScalarValue) -> Option<Self>;
+}
+
+impl Value for f64 {
+    fn number(&self) -> f64 {
+        *self
+    }
+    fn from_number(x: f64) -> f64 {
+        x
+    }
+    fn from_scalar(s: &ScalarValue) -> Option<f64> {
+        match s.cast_to(&DataType::Float64) {
+            Ok(ScalarValue::Float64(v)) => v,
+            _ => None,
+        }
+    }
+}
+
+impl Value for ScalarValue {
+    fn number(&self) -> f64 {
+        // Only numbers are summed; the planner keeps them on the f64 path.
+        0.0
+    }
+    fn from_number(x: f64) -> ScalarValue {
+        ScalarValue::Float64(Some(x))
+    }
+    fn from_scalar(s: &ScalarValue) -> Option<ScalarValue> {
+        (!s.is_null()).then(|| s.clone())
+    }
+}
+
 /// The rows of one partition inside the window, and the running aggregate.
-#[derive(Default)]
-struct Partition {
+struct Partition<V> {
     /// (ROWTIME, arrival number, value) of the rows in the window, oldest first.
-    rows: VecDeque<(i64, u64, Option<f64>)>,
+    rows: VecDeque<(i64, u64, Option<V>)>,
     sum: f64,
     /// Sum of squares, for the variances.
     sum_sq: f64,
     non_null: u64,
     /// Monotonic deques of (arrival number, value): the front is the MIN (resp. MAX).
-    mins: VecDeque<(u64, f64)>,
-    maxs: VecDeque<(u64, f64)>,
+    mins: VecDeque<(u64, V)>,
+    maxs: VecDeque<(u64, V)>,
+    /// IGNORE NULLS: the window's non-NULL values, oldest first.
+    present: VecDeque<(u64, V)>,
+    /// EXP_AVG: at ROWTIME `.0`, the sums of weight × value and of weights of non-NULL rows.
+    decayed: (i64, f64, f64),
     arrivals: u64,
 }
 
-impl Partition {
-    fn add(&mut self, t: i64, v: Option<f64>) {
+impl<V> Default for Partition<V> {
+    fn default() -> Self {
+        Partition {
+            rows: VecDeque::new(),
+            sum: 0.0,
+            sum_sq: 0.0,
+            non_null: 0,
+            mins: VecDeque::new(),
+            maxs: VecDeque::new(),
+            present: VecDeque::new(),
+            decayed: (i64::MIN, 0.0, 0.0),
+            arrivals: 0,
+        }
+    }
+}
+
+/// `2^(-age / half_life)`.
+fn weight(age_ms: i64, half_life_ms: i64) -> f64 {
+    (-(age_ms as f64) / half_life_ms as f64).exp2()
+}
+
+impl<V: Value> Partition<V> {
+    fn add(&mut self, t: i64, v: Option<V>, agg: &SlidingAggregate) {
         let n = self.arrivals;
         self.arrivals += 1;
-        self.rows.push_back((t, n, v));
-        if let Some(v) = v {
-            self.sum += v;
-            self.sum_sq += v * v;
-            self.non_null += 1;
-            while self.mins.back().is_some_and(|(_, m)| *m >= v) {
-                self.mins.pop_back();
+        self.rows.push_back((t, n, v.clone()));
+        let Some(v) = v else {
+            return;
+        };
+        self.non_null += 1;
+        match &agg.function {
+            f if f.sums() => {
+                let x = v.number();
+                self.sum += x;
+                self.sum_sq += x * x;
             }
-            self.mins.push_back((n, v));
-            while self.maxs.back().is_some_and(|(_, m)| *m <= v) {
-                self.maxs.pop_back();
+            SlidingFunction::Min => {
+                while self.mins.back().is_some_and(|(_, m)| *m >= v) {
+                    self.mins.pop_back();
+                }
+                self.mins.push_back((n, v.clone()));
             }
-            self.maxs.push_back((n, v));
+            SlidingFunction::Max => {
+                while self.maxs.back().is_some_and(|(_, m)| *m <= v) {
+                    self.maxs.pop_back();
+                }
+                self.maxs.push_back((n, v.clone()));
+            }
+            SlidingFunction::ExpAvg { half_life_ms } => {
+                let (at, s, w) = self.decayed;
+                let decay = if at == i64::MIN {
+                    0.0
+                } else {
+                    weight(t - at, *half_life_ms)
+                };
+                self.decayed = (t, s * decay + v.number(), w * decay + 1.0);
+            }
+            _ => {}
+        }
+        if agg.ignore_nulls {
+            self.present.push_back((n, v));
         }
     }
 
-    fn expire(&mut self, frame: Frame, now: i64) {
-        loop {
-            let Some(&(t, n, v)) = self.rows.front() else {
-                return;
-            };
-            let out = match frame {
-                Frame::Range(ms) => t < now.saturating_sub(ms),
+    fn expire(&mut self, agg: &SlidingAggregate, now: i64) {
+        let mut last_out = None;
+        while let Some((t, n, _)) = self.rows.front() {
+            let out = match agg.frame {
+                Frame::Range(ms) => *t < now.saturating_sub(ms),
                 Frame::Rows(k) => self.rows.len() as u64 > k + 1,
             };
             if !out {
-                return;
+                break;
             }
-            self.rows.pop_front();
-            if let Some(v) = v {
-                self.sum -= v;
-                self.sum_sq -= v * v;
-                self.non_null -= 1;
+            last_out = Some(*n);
+            let (t, _, v) = self.rows.pop_front().expect("front exists");
+            let Some(v) = v else {
+                continue;
+            };
+            self.non_null -= 1;
+            match &agg.function {
+                f if f.sums() => {
+                    let x = v.number();
+                    self.sum -= x;
+                    self.sum_sq -= x * x;
+                }
+                SlidingFunction::ExpAvg { half_life_ms } => {
+                    let (at, s, w) = self.decayed;
+                    let weight = weight(at - t, *half_life_ms);
+                    self.decayed = (at, s - v.number() * weight, w - weight);
+                }
+                _ => {}
             }
-            while self.mins.front().is_some_and(|(m, _)| *m <= n) {
-                self.mins.pop_front();
-            }
-            while self.maxs.front().is_some_and(|(m, _)| *m <= n) {
-                self.maxs.pop_front();
+        }
+        let Some(n) = last_out else {
+            return;
+        };
+        if self.non_null == 0 {
+            // Start the running sums afresh rather than carry rounding errors.
+            (self.sum, self.sum_sq) = (0.0, 0.0);
+            self.decayed = (i64::MIN, 0.0, 0.0);
+        }
+        for deque in [&mut self.mins, &mut self.maxs, &mut self.present] {
+            while deque.front().is_some_and(|(m, _)| *m <= n) {
+                deque.pop_front();
             }
         }
     }
 
-    fn value(&self, f: SlidingFunction) -> Option<f64> {
+    fn value(&self, agg: &SlidingAggregate, default: &Option<V>) -> Option<V> {
         let n = self.non_null as f64;
         // Population variance from the running sums (clamped: retraction can leave -0.0000001).
         let var_pop = || ((self.sum_sq - self.sum * self.sum / n) / n).max(0.0);
-        match f {
-            SlidingFunction::Count => Some(self.non_null as f64),
-            // FIRST_VALUE and LAST_VALUE respect NULLs (KDA's default): the oldest and newest rows.
-            SlidingFunction::FirstValue => self.rows.front().and_then(|r| r.2),
-            SlidingFunction::LastValue => self.rows.back().and_then(|r| r.2),
-            SlidingFunction::Lag { offset, default } => {
-                match self.rows.len().checked_sub(offset + 1) {
-                    Some(i) => self.rows[i].2,
-                    None => default,
+        let number = |x: f64| Some(V::from_number(x));
+        let ignore_nulls = agg.ignore_nulls;
+        match &agg.function {
+            SlidingFunction::Count => number(self.non_null as f64),
+            // NULLs are respected by default (KDA's): the oldest and newest rows.
+            SlidingFunction::FirstValue if ignore_nulls => {
+                self.present.front().map(|p| p.1.clone())
+            }
+            SlidingFunction::LastValue if ignore_nulls => self.present.back().map(|p| p.1.clone()),
+            SlidingFunction::FirstValue => self.rows.front().and_then(|r| r.2.clone()),
+            SlidingFunction::LastValue => self.rows.back().and_then(|r| r.2.clone()),
+            SlidingFunction::Lag { offset, .. } if ignore_nulls => {
+                // Count back over the non-NULL values before the current row.
+                let current = self.rows.back().is_some_and(|r| r.2.is_some()) as usize;
+                let before = self.present.len() - current;
+                match before.checked_sub(*offset) {
+                    Some(i) if i < before || *offset == 0 => {
+                        self.present.get(i).map(|p| p.1.clone())
+                    }
+                    _ => default.clone(),
                 }
             }
-            SlidingFunction::NthValue(k) => self.rows.get(k.wrapping_sub(1)).and_then(|r| r.2),
+            SlidingFunction::Lag { offset, .. } => match self.rows.len().checked_sub(offset + 1) {
+                Some(i) => self.rows[i].2.clone(),
+                None => default.clone(),
+            },
+            SlidingFunction::NthValue { n, from_last } => {
+                let len = if ignore_nulls {
+                    self.present.len()
+                } else {
+                    self.rows.len()
+                };
+                let i = match from_last {
+                    false => n.checked_sub(1).filter(|i| *i < len),
+                    true => len.checked_sub(*n).filter(|_| *n >= 1),
+                }?;
+                if ignore_nulls {
+                    Some(self.present[i].1.clone())
+                } else {
+                    self.rows[i].2.clone()
+                }
+            }
             SlidingFunction::VarSamp | SlidingFunction::StddevSamp if self.non_null < 2 => None,
             _ if self.non_null == 0 => None,
-            SlidingFunction::Sum => Some(self.sum),
-            SlidingFunction::Avg => Some(self.sum / self.non_null as f64),
-            SlidingFunction::Min => self.mins.front().map(|(_, v)| *v),
-            SlidingFunction::Max => self.maxs.front().map(|(_, v)| *v),
-            SlidingFunction::VarPop => Some(var_pop()),
-            SlidingFunction::StddevPop => Some(var_pop().sqrt()),
-            SlidingFunction::VarSamp => Some(var_pop() * n / (n - 1.0)),
-            SlidingFunction::StddevSamp => Some((var_pop() * n / (n - 1.0)).sqrt()),
+            SlidingFunction::Sum => number(self.sum),
+            SlidingFunction::Avg => number(self.sum / n),
+            SlidingFunction::Min => self.mins.front().map(|m| m.1.clone()),
+            SlidingFunction::Max => self.maxs.front().map(|m| m.1.clone()),
+            SlidingFunction::VarPop => number(var_pop()),
+            SlidingFunction::StddevPop => number(var_pop().sqrt()),
+            SlidingFunction::VarSamp => number(var_pop() * n / (n - 1.0)),
+            SlidingFunction::StddevSamp => number((var_pop() * n / (n - 1.0)).sqrt()),
+            SlidingFunction::ExpAvg { .. } => {
+                let (_, s, w) = self.decayed;
+                if w > 1e-300 {
+                    number(s / w)
+                } else {
+                    // Every weight underflowed: the newest value is all that counts.
+                    self.rows.iter().rev().find_map(|r| r.2.clone())
+                }
+            }
         }
     }
+}
+
+/// The partitions of one aggregate, by partition key (Arrow row format).
+enum Partitions {
+    Numbers(HashMap<Box<[u8]>, Partition<f64>>),
+    Values(HashMap<Box<[u8]>, Partition<ScalarValue>>),
 }
 
 struct State {
     converter: Option<RowConverter>,
-    partitions: HashMap<Box<[u8]>, Partition>,
+    partitions: Partitions,
 }
 
 /// Running sliding windows: per aggregate, the partitions' states.
@@ -194,26 +369,66 @@ impl Sliding {
         let states = spec
             .aggregates
             .iter()
-            .map(|_| State {
+            .map(|a| State {
                 converter: None,
-                partitions: HashMap::new(),
+                partitions: if a.numeric {
+                    Partitions::Numbers(HashMap::new())
+                } else {
+                    Partitions::Values(HashMap::new())
+                },
             })
             .collect();
         Sliding { spec, states }
     }
 }
 
+/// Adds each row to its partition's window and returns the aggregate over it.
+fn slide<V: Value>(
+    partitions: &mut HashMap<Box<[u8]>, Partition<V>>,
+    agg: &SlidingAggregate,
+    keys: Option<&Rows>,
+    times: &[i64],
+    value: impl Fn(usize) -> Option<V>,
+) -> Vec<Option<V>> {
+    let default = match &agg.function {
+        SlidingFunction::Lag {
+            default: Some(d), ..
+        } => V::from_scalar(d),
+        _ => None,
+    };
+    (0..times.len())
+        .map(|i| {
+            let key: &[u8] = keys.map(|r| r.row(i).data()).unwrap_or(&[]);
+            let partition = match partitions.get_mut(key) {
+                Some(p) => p,
+                None => partitions.entry(Box::from(key)).or_default(),
+            };
+            partition.add(times[i], value(i), agg);
+            partition.expire(agg, times[i]);
+            partition.value(agg, &default)
+        })
+        .collect()
+}
+
+/// Drops the rows no future row can see, and the partitions left empty.
+fn prune<V: Value>(
+    partitions: &mut HashMap<Box<[u8]>, Partition<V>>,
+    agg: &SlidingAggregate,
+    bound: i64,
+) {
+    partitions.retain(|_, p| {
+        p.expire(agg, bound);
+        !p.rows.is_empty()
+    });
+}
+
 impl Operator for Sliding {
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let n = batch.num_rows();
-        let times = rowtime(&batch).clone();
+        let times = rowtime(&batch).values().clone();
         let mut columns: Vec<ArrayRef> = batch.columns()[..self.spec.input_visible].to_vec();
         for (agg, state) in self.spec.aggregates.iter().zip(&mut self.states) {
-            let values = cast(
-                &agg.argument.evaluate(&batch)?.into_array(n)?,
-                &DataType::Float64,
-            )?;
-            let values = values.as_primitive::<Float64Type>();
+            let argument = agg.argument.evaluate(&batch)?.into_array(n)?;
             let keys = evaluate(&agg.partition_by, &batch)?;
             let rows = if keys.is_empty() {
                 None
@@ -228,22 +443,33 @@ impl Operator for Sliding {
                 };
                 Some(converter.convert_columns(&keys)?)
             };
-            let mut result = Float64Builder::with_capacity(n);
-            for i in 0..n {
-                let key: &[u8] = rows.as_ref().map(|r| r.row(i).data()).unwrap_or(&[]);
-                let partition = match state.partitions.get_mut(key) {
-                    Some(p) => p,
-                    None => state.partitions.entry(Box::from(key)).or_default(),
-                };
-                let t = times.value(i);
-                partition.add(t, (!values.is_null(i)).then(|| values.value(i)));
-                partition.expire(agg.frame, t);
-                result.append_option(partition.value(agg.function));
-            }
-            columns.push(cast(
-                &(Arc::new(result.finish()) as ArrayRef),
-                &agg.output_type,
-            )?);
+            let result: ArrayRef = match &mut state.partitions {
+                Partitions::Numbers(partitions) => {
+                    let values = cast(&argument, &DataType::Float64)?;
+                    let values = values.as_primitive::<Float64Type>();
+                    let out = slide(partitions, agg, rows.as_ref(), &times, |i| {
+                        (!values.is_null(i)).then(|| values.value(i))
+                    });
+                    Arc::new(Float64Array::from(out))
+                }
+                Partitions::Values(partitions) => {
+                    let out = slide(partitions, agg, rows.as_ref(), &times, |i| {
+                        ScalarValue::try_from_array(&argument, i)
+                            .ok()
+                            .filter(|v| !v.is_null())
+                    });
+                    // COUNT gives numbers; the other functions the argument's values.
+                    let natural = match agg.function {
+                        SlidingFunction::Count => DataType::Float64,
+                        _ => argument.data_type().clone(),
+                    };
+                    let null = ScalarValue::try_from(&natural)?;
+                    ScalarValue::iter_to_array(
+                        out.into_iter().map(|v| v.unwrap_or_else(|| null.clone())),
+                    )?
+                }
+            };
+            columns.push(cast(&result, &agg.output_type)?);
         }
         columns.push(batch.column(batch.num_columns() - 1).clone());
         out.batches.push(RecordBatch::try_new(
@@ -254,13 +480,12 @@ impl Operator for Sliding {
     }
 
     fn advance(&mut self, bound: i64, _out: &mut Emit) -> Result<()> {
-        // Rows no future row can see leave; partitions left empty are dropped.
         for (agg, state) in self.spec.aggregates.iter().zip(&mut self.states) {
             if let Frame::Range(_) = agg.frame {
-                state.partitions.retain(|_, p| {
-                    p.expire(agg.frame, bound);
-                    !p.rows.is_empty()
-                });
+                match &mut state.partitions {
+                    Partitions::Numbers(p) => prune(p, agg, bound),
+                    Partitions::Values(p) => prune(p, agg, bound),
+                }
             }
         }
         Ok(())
@@ -273,8 +498,10 @@ impl Sliding {
     fn held_rows(&self) -> usize {
         self.states
             .iter()
-            .flat_map(|s| s.partitions.values())
-            .map(|p| p.rows.len())
+            .map(|s| match &s.partitions {
+                Partitions::Numbers(p) => p.values().map(|p| p.rows.len()).sum::<usize>(),
+                Partitions::Values(p) => p.values().map(|p| p.rows.len()).sum(),
+            })
             .sum()
     }
 }
@@ -432,18 +659,147 @@ mod tests {
         assert!((f(3) - 32.0 / 7.0).abs() < 1e-9 && (f(5) - (32.0f64 / 7.0).sqrt()).abs() < 1e-9);
         // One row: no sample variance.
         assert!(all.column(3).is_null(0));
-        let err = pump(
-            "CREATE STREAM OUT (F INTEGER); CREATE PUMP P AS INSERT INTO OUT SELECT STREAM FIRST_VALUE(TEMP) IGNORE NULLS OVER (ROWS 2 PRECEDING) FROM S;",
+    }
+
+    /// Rows of (ROWTIME, CITY, TEMP) with NULL temperatures.
+    fn weather_with_nulls(rows: &[(&str, &str, Option<i32>)]) -> RecordBatch {
+        let times: Vec<i64> = rows.iter().map(|r| ts(r.0)).collect();
+        batch(
+            vec![
+                (
+                    "CITY",
+                    Arc::new(StringArray::from(
+                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+                (
+                    "TEMP",
+                    Arc::new(Int32Array::from(
+                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                    )) as ArrayRef,
+                ),
+            ],
+            &times,
+        )
+    }
+
+    #[test]
+    fn ignore_nulls_and_nth_value_from_last() {
+        let mut ops = pump(
+            "CREATE STREAM OUT (F INTEGER, L INTEGER, PREV INTEGER, LAST2 INTEGER, RESPECTED INTEGER);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM FIRST_VALUE(TEMP) IGNORE NULLS OVER W, LAST_VALUE(TEMP) IGNORE NULLS OVER W,
+                    LAG(TEMP, 1, -1) IGNORE NULLS OVER W, NTH_VALUE(TEMP, 2) FROM LAST IGNORE NULLS OVER W,
+                    NTH_VALUE(TEMP, 1) FROM LAST OVER W
+             FROM S WINDOW W AS (ROWS 3 PRECEDING);",
             WEATHER,
             &[],
         )
-        .err()
-        .expect("rejected")
-        .to_string();
+        .unwrap();
+        let input = weather_with_nulls(&[
+            ("2020-01-01 00:00:01", "a", None),
+            ("2020-01-01 00:00:02", "a", Some(10)),
+            ("2020-01-01 00:00:03", "a", None),
+            ("2020-01-01 00:00:04", "a", Some(30)),
+            ("2020-01-01 00:00:05", "a", None),
+        ]);
+        let (out, _) = run(&mut ops, input, i64::MAX);
+        // Row 4's window: NULL, 10, NULL, 30. IGNORE NULLS: first 10, last 30, the previous
+        // non-NULL before 30 is 10, 2nd from last is 10. Row 5: the window is 10, NULL, 30, NULL;
+        // the last non-NULL is 30 and LAG counts back from it; NTH_VALUE(…, 1) FROM LAST
+        // respecting NULLs is the row itself: NULL.
+        let expected = "\
++----+----+------+-------+-----------+---------------------+
+| F  | L  | PREV | LAST2 | RESPECTED | ROWTIME             |
++----+----+------+-------+-----------+---------------------+
+|    |    | -1   |       |           | 2020-01-01T00:00:01 |
+| 10 | 10 | -1   |       | 10        | 2020-01-01T00:00:02 |
+| 10 | 10 | 10   |       |           | 2020-01-01T00:00:03 |
+| 10 | 30 | 10   | 10    | 30        | 2020-01-01T00:00:04 |
+| 10 | 30 | 30   | 10    |           | 2020-01-01T00:00:05 |
++----+----+------+-------+-----------+---------------------+";
+        assert_eq!(table(&out), expected);
+        let err = rejection("SELECT STREAM SUM(TEMP) IGNORE NULLS OVER (ROWS 2 PRECEDING) FROM S");
+        assert!(err.contains("SUM(…) IGNORE NULLS is not allowed"), "{err}");
+    }
+
+    #[test]
+    fn min_max_first_and_lag_of_strings_and_timestamps() {
+        let mut ops = pump(
+            "CREATE STREAM OUT (LO VARCHAR(16), HI VARCHAR(16), FIRST_ VARCHAR(16), PREV VARCHAR(16), N BIGINT, LATEST TIMESTAMP);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM MIN(CITY) OVER W, MAX(CITY) OVER W, FIRST_VALUE(CITY) OVER W,
+                    LAG(CITY, 1, 'none') OVER W, COUNT(CITY) OVER W, MAX(ROWTIME) OVER W
+             FROM S WINDOW W AS (RANGE INTERVAL '1' MINUTE PRECEDING);",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let input = weather(&[
+            ("2020-01-01 00:00:00", "Miami", 1),
+            ("2020-01-01 00:00:30", "Denver", 2),
+            ("2020-01-01 00:01:10", "Austin", 3),
+        ]);
+        let (out, _) = run(&mut ops, input, i64::MAX);
+        // The third row's window (from 00:00:10) no longer holds Miami.
+        let expected = "\
++--------+--------+--------+--------+---+---------------------+---------------------+
+| LO     | HI     | FIRST_ | PREV   | N | LATEST              | ROWTIME             |
++--------+--------+--------+--------+---+---------------------+---------------------+
+| Miami  | Miami  | Miami  | none   | 1 | 2020-01-01T00:00:00 | 2020-01-01T00:00:00 |
+| Denver | Miami  | Miami  | Miami  | 2 | 2020-01-01T00:00:30 | 2020-01-01T00:00:30 |
+| Austin | Denver | Denver | Denver | 2 | 2020-01-01T00:01:10 | 2020-01-01T00:01:10 |
++--------+--------+--------+--------+---+---------------------+---------------------+";
+        assert_eq!(table(&out), expected);
+        let err = rejection("SELECT STREAM SUM(CITY) OVER (ROWS 2 PRECEDING) FROM S");
         assert!(
-            err.contains("IGNORE NULLS over a sliding window is not supported yet"),
+            err.contains("sum(Utf8)") && !err.contains("bug in DataFusion"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn exp_avg_weights_values_by_their_age() {
+        let mut ops = pump(
+            "CREATE STREAM OUT (E DOUBLE);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM EXP_AVG(TEMP, INTERVAL '10' SECOND)
+                 OVER (PARTITION BY CITY RANGE INTERVAL '30' SECOND PRECEDING)
+             FROM S;",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let input = weather_with_nulls(&[
+            ("2020-01-01 00:00:00", "a", Some(10)),
+            ("2020-01-01 00:00:10", "a", Some(40)),
+            ("2020-01-01 00:00:20", "a", None),
+            ("2020-01-01 00:00:35", "a", Some(0)),
+        ]);
+        let (out, _) = run(&mut ops, input, i64::MAX);
+        let all = datafusion::arrow::compute::concat_batches(&out[0].schema(), &out).unwrap();
+        let e = all.column(0).as_primitive::<Float64Type>();
+        // Half-life 10 s. Row 2: weights 1/2 (10) and 1 (40): (5 + 40) / 1.5 = 30. Row 3 (NULL):
+        // the same rows, both a further half older: still 30. Row 4: 10 has left the 30 s window;
+        // 40 is 25 s old (weight 2^-2.5), 0 weighs 1.
+        let w = (-2.5f64).exp2();
+        let expected = [10.0, 30.0, 30.0, 40.0 * w / (w + 1.0)];
+        for (i, x) in expected.iter().enumerate() {
+            assert!(
+                (e.value(i) - x).abs() < 1e-9,
+                "row {i}: {} vs {x}",
+                e.value(i)
+            );
+        }
+        let err = rejection(
+            "SELECT STREAM EXP_AVG(TEMP, INTERVAL '1' SECOND) FROM S GROUP BY STEP(S.ROWTIME BY INTERVAL '1' MINUTE)",
+        );
+        assert!(
+            err.contains("EXP_AVG works only over a sliding window"),
+            "{err}"
+        );
+        let err = rejection("SELECT STREAM EXP_AVG(TEMP, 5) OVER (ROWS 2 PRECEDING) FROM S");
+        assert!(err.contains("EXP_AVG needs a positive half-life"), "{err}");
     }
 
     #[test]
@@ -516,7 +872,7 @@ mod tests {
         // Two minutes later nothing can be in any future window: everything is dropped.
         op.advance(ts("2020-01-01 00:02:00"), &mut out).unwrap();
         assert_eq!(op.held_rows(), 0);
-        assert!(op.states[0].partitions.is_empty());
+        assert!(matches!(&op.states[0].partitions, Partitions::Numbers(p) if p.is_empty()));
     }
 
     fn rejection(sql: &str) -> String {
