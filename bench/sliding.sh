@@ -8,7 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS="${ROWS:-1000000}"
 PROFILE="${PROFILE:-release}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rowtime-target}"
+# The release build shares bench/run.sh's target directory; the debug build the tests'.
+if [ "$PROFILE" = release ]; then
+    export CARGO_TARGET_DIR="${RELEASE_TARGET_DIR:-$HOME/.cache/rowtime-release}"
+else
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rowtime-target}"
+fi
 cargo build --profile "$PROFILE" --bin rowtime
 dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 bin="$CARGO_TARGET_DIR/$dir/rowtime"
