@@ -35,10 +35,151 @@ pub fn json_kind(dt: &DataType) -> JsonKind {
     }
 }
 
+/// Columns written without Arrow's display machinery (the output writer's hot path): the text
+/// is the same as [`format_options`] gives.
+enum Fast<'a> {
+    Utf8(&'a datafusion::arrow::array::StringArray),
+    Int(Box<dyn Fn(usize) -> i64 + 'a>),
+    /// Decimal128 with a scale of 0 to 38.
+    Decimal(&'a datafusion::arrow::array::Decimal128Array, u32),
+    Timestamp(&'a datafusion::arrow::array::TimestampMillisecondArray),
+    Boolean(&'a datafusion::arrow::array::BooleanArray),
+}
+
+impl<'a> Fast<'a> {
+    fn of(array: &'a ArrayRef) -> Option<Fast<'a>> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::{
+            Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, UInt8Type, UInt16Type, UInt32Type,
+        };
+        Some(match array.data_type() {
+            DataType::Utf8 => Fast::Utf8(array.as_string::<i32>()),
+            DataType::Int8 => {
+                let a = array.as_primitive::<Int8Type>();
+                Fast::Int(Box::new(move |i| i64::from(a.value(i))))
+            }
+            DataType::Int16 => {
+                let a = array.as_primitive::<Int16Type>();
+                Fast::Int(Box::new(move |i| i64::from(a.value(i))))
+            }
+            DataType::Int32 => {
+                let a = array.as_primitive::<Int32Type>();
+                Fast::Int(Box::new(move |i| i64::from(a.value(i))))
+            }
+            DataType::Int64 => {
+                let a = array.as_primitive::<Int64Type>();
+                Fast::Int(Box::new(move |i| a.value(i)))
+            }
+            DataType::UInt8 => {
+                let a = array.as_primitive::<UInt8Type>();
+                Fast::Int(Box::new(move |i| i64::from(a.value(i))))
+            }
+            DataType::UInt16 => {
+                let a = array.as_primitive::<UInt16Type>();
+                Fast::Int(Box::new(move |i| i64::from(a.value(i))))
+            }
+            DataType::UInt32 => {
+                let a = array.as_primitive::<UInt32Type>();
+                Fast::Int(Box::new(move |i| i64::from(a.value(i))))
+            }
+            DataType::Decimal128(_, scale) if (0..=38).contains(scale) => {
+                Fast::Decimal(array.as_primitive(), *scale as u32)
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, None) => {
+                Fast::Timestamp(array.as_primitive())
+            }
+            DataType::Boolean => Fast::Boolean(array.as_boolean()),
+            _ => return None,
+        })
+    }
+
+    /// Appends the JSON of the non-NULL value at `row`; false if the generic path must do it.
+    fn write(&self, row: usize, out: &mut String) -> bool {
+        match self {
+            Fast::Utf8(a) => push_json_string(a.value(row), out),
+            Fast::Int(value) => out.push_str(itoa::Buffer::new().format(value(row))),
+            Fast::Decimal(a, scale) => push_decimal(a.value(row), *scale, out),
+            Fast::Timestamp(a) => return push_timestamp_ms(a.value(row), out, true),
+            Fast::Boolean(a) => out.push_str(if a.value(row) { "true" } else { "false" }),
+        }
+        true
+    }
+}
+
+/// Appends `s` as a JSON string.
+fn push_json_string(s: &str, out: &mut String) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&serde_json::to_string(s).expect("a string serializes"));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// Appends a Decimal128 value with `scale` digits after the point (`-0.05`, `12.50`, `7`).
+fn push_decimal(v: i128, scale: u32, out: &mut String) {
+    if v < 0 {
+        out.push('-');
+    }
+    let v = v.unsigned_abs();
+    let unit = 10u128.pow(scale);
+    out.push_str(itoa::Buffer::new().format(v / unit));
+    if scale > 0 {
+        let fraction = itoa::Buffer::new().format(v % unit).to_string();
+        out.push('.');
+        for _ in fraction.len()..scale as usize {
+            out.push('0');
+        }
+        out.push_str(&fraction);
+    }
+}
+
+/// Appends milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.fff` (UTC), quoted if asked;
+/// false (nothing written) for years outside 0000–9999, which the generic path spells.
+pub fn push_timestamp_ms(ms: i64, out: &mut String, quoted: bool) -> bool {
+    const DAY: i64 = 86_400_000;
+    let (days, in_day) = (ms.div_euclid(DAY), ms.rem_euclid(DAY));
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    if !(0..=9999).contains(&y) {
+        return false;
+    }
+    let mut text = *b"\"0000-00-00 00:00:00.000\"";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for k in (at..at + width).rev() {
+            text[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(1, 4, y);
+    put(6, 2, m);
+    put(9, 2, d);
+    put(12, 2, in_day / 3_600_000);
+    put(15, 2, in_day / 60_000 % 60);
+    put(18, 2, in_day / 1000 % 60);
+    put(21, 3, in_day % 1000);
+    let text = std::str::from_utf8(&text).expect("ASCII");
+    out.push_str(if quoted {
+        text
+    } else {
+        &text[1..text.len() - 1]
+    });
+    true
+}
+
 /// Formats the columns of a batch for JSON, one formatter per column.
 pub struct JsonRowFormatter<'a> {
     names: Vec<String>,
-    columns: Vec<(ArrayFormatter<'a>, JsonKind, &'a ArrayRef)>,
+    columns: Vec<(ArrayFormatter<'a>, JsonKind, &'a ArrayRef, Option<Fast<'a>>)>,
 }
 
 impl<'a> JsonRowFormatter<'a> {
@@ -53,7 +194,7 @@ impl<'a> JsonRowFormatter<'a> {
         for &i in columns {
             let array = batch.column(i);
             let f = ArrayFormatter::try_new(array.as_ref(), options)?;
-            cols.push((f, json_kind(array.data_type()), array));
+            cols.push((f, json_kind(array.data_type()), array, Fast::of(array)));
         }
         let names = names
             .iter()
@@ -69,7 +210,8 @@ impl<'a> JsonRowFormatter<'a> {
     pub fn write_row(&self, row: usize, out: &mut String) {
         use std::fmt::Write;
         out.push('{');
-        for (i, ((f, kind, array), name)) in self.columns.iter().zip(&self.names).enumerate() {
+        for (i, ((f, kind, array, fast), name)) in self.columns.iter().zip(&self.names).enumerate()
+        {
             if i > 0 {
                 out.push(',');
             }
@@ -77,6 +219,9 @@ impl<'a> JsonRowFormatter<'a> {
             out.push(':');
             if array.is_null(row) {
                 out.push_str("null");
+                continue;
+            }
+            if fast.as_ref().is_some_and(|fast| fast.write(row, out)) {
                 continue;
             }
             match kind {
@@ -140,6 +285,66 @@ mod tests {
     use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
 
     use super::*;
+
+    #[test]
+    fn fast_paths_write_what_arrow_displays() {
+        use datafusion::arrow::array::{BooleanArray, Int8Array, Int64Array};
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![
+                "plain",
+                "quote \" and \\",
+                "tab\tnew\nline",
+                "ünï",
+                "",
+            ])),
+            Arc::new(Int64Array::from(vec![0, -1, i64::MAX, i64::MIN, 42])),
+            Arc::new(Int8Array::from(vec![0, -128, 127, 5, -5])),
+            Arc::new(
+                Decimal128Array::from(vec![250, -5, 0, -123456, 7])
+                    .with_precision_and_scale(12, 2)
+                    .unwrap(),
+            ),
+            Arc::new(
+                Decimal128Array::from(vec![250, -5, 0, 1, 10])
+                    .with_precision_and_scale(10, 0)
+                    .unwrap(),
+            ),
+            Arc::new(
+                Decimal128Array::from(vec![1, -1, 100000, 5, 0])
+                    .with_precision_and_scale(20, 5)
+                    .unwrap(),
+            ),
+            Arc::new(TimestampMillisecondArray::from(vec![
+                0,
+                -1,
+                1_772_409_627_062,
+                951_782_400_000,     // 2000-02-29
+                253_402_300_799_999, // 9999-12-31 23:59:59.999
+            ])),
+            Arc::new(BooleanArray::from(vec![true, false, true, false, true])),
+        ];
+        let options = format_options();
+        for array in &columns {
+            let fast = Fast::of(array).expect("a fast type");
+            let generic = ArrayFormatter::try_new(array.as_ref(), &options).unwrap();
+            for row in 0..array.len() {
+                let mut ours = String::new();
+                assert!(fast.write(row, &mut ours));
+                let text = generic.value(row).to_string();
+                let expected = match json_kind(array.data_type()) {
+                    JsonKind::Bare => text,
+                    JsonKind::Text => serde_json::to_string(&text).unwrap(),
+                };
+                assert_eq!(ours, expected, "{:?} row {row}", array.data_type());
+            }
+        }
+        // Years past 9999 are left to the generic path.
+        assert!(!push_timestamp_ms(
+            253_402_300_800_000,
+            &mut String::new(),
+            true
+        ));
+    }
 
     #[test]
     fn writes_kda_json_rows() {

@@ -252,16 +252,13 @@ fn hour_of_day(ms: i64) -> usize {
 
 /// Formats milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.fff` (UTC).
 pub fn format_timestamp_ms(ms: i64) -> String {
-    let days = ms.div_euclid(MS_PER_DAY);
-    let in_day = ms.rem_euclid(MS_PER_DAY);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
-        in_day / MS_PER_HOUR,
-        in_day / MS_PER_MINUTE % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
+    let mut out = String::with_capacity(23);
+    if !crate::format::push_timestamp_ms(ms, &mut out, false) {
+        out = chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            .unwrap_or_else(|| ms.to_string());
+    }
+    out
 }
 
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD HH:MM:SS.f…` (also with `T`
@@ -326,19 +323,6 @@ const fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// Inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Natural logarithm of a positive finite `x` from basic arithmetic only, so that it gives the
