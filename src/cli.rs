@@ -448,7 +448,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     if discovered && !input.json {
         decoder = decoder.with_header_line();
     }
-    run(&mut dataflow, source, &mut decoder, input.reader, true)?;
+    run(&mut dataflow, source, Box::new(decoder), input.reader, true)?;
     Ok(())
 }
 

@@ -6,9 +6,11 @@
 //! releasing rows only up to the smallest bound of its writers. Progress (the ROWTIME bound)
 //! follows the same paths, which is what closes windows.
 //!
-//! [`run`] is the only place with threads and channels: a reader thread frames the input into
-//! chunks of records, a tokio task waits for Ctrl-C, and the calling thread decodes, pushes and,
-//! in live mode, raises the bound from the wall clock when no data arrives.
+//! [`run`] is the only place with threads and channels: an input thread reads the input in
+//! chunks of whole records and decodes them into Arrow batches, a tokio task waits for Ctrl-C,
+//! and the calling thread runs the dataflow (every operator and sink) and, in live mode, raises
+//! the bound from the wall clock when no data arrives. Decoding the next chunk while the dataflow
+//! works on the current one is the only parallelism: the query itself runs on one thread.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
@@ -341,47 +343,73 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// A chunk of input: whole records, separated by '\n'.
+/// What the input thread sends: decoded chunks of input, the end, or why it stopped.
 pub enum InputMessage {
-    Chunk(Vec<u8>),
+    Chunk(Decoded),
     End,
-    Failed(std::io::Error),
+    Failed(Error),
     Interrupted,
 }
 
-/// Reads `input` on a thread, sending chunks of whole lines. A chunk is sent when it is large,
-/// or as soon as no more input is buffered (so a slow pipe is not held back).
+/// One chunk of whole records, decoded.
+pub struct Decoded {
+    pub batch: Option<RecordBatch>,
+    pub errors: Vec<ErrorRow>,
+    /// Records seen (good and bad).
+    pub seen: u64,
+    /// The wall clock when the chunk was decoded (live ROWTIMEs come from it).
+    pub now: i64,
+    /// The decoder's largest ROWTIME after this chunk.
+    pub last_rowtime: i64,
+}
+
+/// Reads `input` on a thread and decodes it there, sending chunks of whole lines as batches: the
+/// dataflow (on the calling thread) works on one chunk while the next is read and decoded. A
+/// chunk is cut when it is large, or as soon as no more input is buffered (so a slow pipe is not
+/// held back). At most a few chunks wait in the channel, so memory stays bounded.
 pub fn spawn_reader(
     input: Box<dyn Read + Send>,
+    mut decoder: Box<dyn ChunkDecoder + Send>,
 ) -> (Receiver<InputMessage>, SyncSender<InputMessage>) {
-    let (tx, rx) = sync_channel::<InputMessage>(8);
+    let (tx, rx) = sync_channel::<InputMessage>(4);
     let reader_tx = tx.clone();
     std::thread::spawn(move || {
         let mut reader = BufReader::with_capacity(1 << 20, input);
         let mut chunk: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut send = |chunk: &[u8]| {
+            let now = now_ms();
+            let message = match decoder.decode(chunk, now) {
+                Ok((batch, errors, seen)) => InputMessage::Chunk(Decoded {
+                    batch,
+                    errors,
+                    seen,
+                    now,
+                    last_rowtime: decoder.last_rowtime(),
+                }),
+                Err(e) => InputMessage::Failed(e),
+            };
+            let failed = matches!(message, InputMessage::Failed(_));
+            reader_tx.send(message).is_ok() && !failed
+        };
         loop {
             match reader.read_until(b'\n', &mut chunk) {
                 Ok(0) => {
-                    if !chunk.is_empty() {
-                        let _ = reader_tx.send(InputMessage::Chunk(std::mem::take(&mut chunk)));
+                    if !chunk.is_empty() && !send(&chunk) {
+                        return;
                     }
                     let _ = reader_tx.send(InputMessage::End);
                     return;
                 }
                 Ok(_) => {
-                    if (chunk.len() >= (1 << 20) || reader.buffer().is_empty())
-                        && reader_tx
-                            .send(InputMessage::Chunk(std::mem::replace(
-                                &mut chunk,
-                                Vec::with_capacity(1 << 20),
-                            )))
-                            .is_err()
-                    {
-                        return;
+                    if chunk.len() >= (1 << 20) || reader.buffer().is_empty() {
+                        if !send(&chunk) {
+                            return;
+                        }
+                        chunk.clear();
                     }
                 }
                 Err(e) => {
-                    let _ = reader_tx.send(InputMessage::Failed(e));
+                    let _ = reader_tx.send(InputMessage::Failed(Error::io("input", e)));
                     return;
                 }
             }
@@ -408,7 +436,7 @@ pub fn watch_ctrl_c(tx: SyncSender<InputMessage>) {
 }
 
 /// Decodes a chunk into a source batch plus error rows. Implemented by the source connector.
-pub trait ChunkDecoder {
+pub trait ChunkDecoder: Send {
     /// Returns the stream batch (may be empty), the error rows and the number of records seen.
     fn decode(
         &mut self,
@@ -475,31 +503,29 @@ impl Default for Progress {
 pub fn run(
     dataflow: &mut Dataflow,
     source_stream: usize,
-    decoder: &mut dyn ChunkDecoder,
+    decoder: Box<dyn ChunkDecoder + Send>,
     input: Box<dyn Read + Send>,
     show_progress: bool,
 ) -> Result<Stats> {
-    let (rx, tx) = spawn_reader(input);
+    let replay = decoder.is_replay();
+    let (rx, tx) = spawn_reader(input, decoder);
     watch_ctrl_c(tx);
     let mut progress = Progress::new();
     let mut records = 0u64;
-    dataflow.replay = decoder.is_replay();
+    dataflow.replay = replay;
     let tick = Duration::from_millis(100);
     loop {
         let message = rx.recv_timeout(tick);
         match message {
-            Ok(InputMessage::Chunk(chunk)) => {
-                let now = now_ms();
-                if !decoder.is_replay() {
-                    dataflow.error_time = now;
-                }
-                let (batch, errors, seen) = decoder.decode(&chunk, now)?;
-                records += seen;
-                if decoder.is_replay() {
-                    dataflow.error_time = decoder.last_rowtime().max(0);
-                }
-                dataflow.report(errors);
-                if let Some(batch) = batch {
+            Ok(InputMessage::Chunk(decoded)) => {
+                records += decoded.seen;
+                dataflow.error_time = if replay {
+                    decoded.last_rowtime.max(0)
+                } else {
+                    decoded.now
+                };
+                dataflow.report(decoded.errors);
+                if let Some(batch) = decoded.batch {
                     let last = rowtime(&batch).values().last().copied();
                     dataflow.push(source_stream, batch)?;
                     if let Some(last) = last {
@@ -512,9 +538,9 @@ pub fn run(
             Ok(InputMessage::End)
             | Ok(InputMessage::Interrupted)
             | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(InputMessage::Failed(e)) => return Err(Error::io("input", e)),
+            Ok(InputMessage::Failed(e)) => return Err(e),
             Err(RecvTimeoutError::Timeout) => {
-                if !decoder.is_replay() {
+                if !replay {
                     let now = now_ms();
                     dataflow.error_time = now;
                     dataflow.advance(source_stream, now)?;

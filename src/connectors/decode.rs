@@ -662,19 +662,16 @@ fn flat_object(trie: &[Node], stage: &mut Stage<'_>, record: &str) -> Option<Res
             }
             _ => return None,
         };
-        match root.children.iter().find(|(k, _)| **k == *key) {
-            Some(&(_, node)) => {
-                let node = &trie[node];
-                if !node.children.is_empty() {
-                    return None;
-                }
-                for &col in &node.leaves {
-                    if stage.put(col, value).is_err() {
-                        return Some(Err(stage.error.take().unwrap_or_default()));
-                    }
+        if let Some(&(_, node)) = root.children.iter().find(|(k, _)| **k == *key) {
+            let node = &trie[node];
+            if !node.children.is_empty() {
+                return None;
+            }
+            for &col in &node.leaves {
+                if stage.put(col, value).is_err() {
+                    return Some(Err(stage.error.take().unwrap_or_default()));
                 }
             }
-            None => {}
         }
         i = skip_ws(b, i);
         match b.get(i) {

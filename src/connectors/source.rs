@@ -115,9 +115,7 @@ impl ChunkDecoder for SourceDecoder {
         self.accepted.clear();
         let mut start = 0;
         while start < chunk.len() {
-            let end = chunk[start..]
-                .iter()
-                .position(|b| *b == b'\n')
+            let end = memchr::memchr(b'\n', &chunk[start..])
                 .map(|p| start + p)
                 .unwrap_or(chunk.len());
             let mut line = &chunk[start..end];
