@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::Application;
 use crate::catalog::{ERROR_STREAM, StreamKind};
-use crate::connectors::sink::{Columns, CsvSink, JsonLinesSink, TableSink};
+use crate::connectors::sink::{BackgroundSink, Columns, CsvSink, JsonLinesSink, TableSink};
 use crate::connectors::source::SourceDecoder;
 use crate::engine;
 use crate::error::{Error, Result};
@@ -410,13 +410,17 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
         {
-            Box::new(CsvSink::new(output_writer(path)?, path.clone(), columns))
-        } else {
-            Box::new(JsonLinesSink::new(
+            Box::new(BackgroundSink::new(Box::new(CsvSink::new(
                 output_writer(path)?,
                 path.clone(),
                 columns,
-            ))
+            ))))
+        } else {
+            Box::new(BackgroundSink::new(Box::new(JsonLinesSink::new(
+                output_writer(path)?,
+                path.clone(),
+                columns,
+            ))))
         };
         dataflow.add_sink(index, sink);
     }

@@ -124,14 +124,23 @@ fn push_decimal(v: i128, scale: u32, out: &mut String) {
     }
     let v = v.unsigned_abs();
     let unit = 10u128.pow(scale);
-    out.push_str(itoa::Buffer::new().format(v / unit));
+    let mut digits = itoa::Buffer::new();
+    // u64 formatting is much cheaper than u128's, and almost every value fits.
+    let (whole, fraction) = (v / unit, v % unit);
+    match u64::try_from(whole) {
+        Ok(w) => out.push_str(digits.format(w)),
+        Err(_) => out.push_str(digits.format(whole)),
+    }
     if scale > 0 {
-        let fraction = itoa::Buffer::new().format(v % unit).to_string();
+        let fraction = match u64::try_from(fraction) {
+            Ok(f) => digits.format(f),
+            Err(_) => digits.format(fraction),
+        };
         out.push('.');
         for _ in fraction.len()..scale as usize {
             out.push('0');
         }
-        out.push_str(&fraction);
+        out.push_str(fraction);
     }
 }
 
