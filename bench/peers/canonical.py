@@ -122,28 +122,30 @@ def _read_rowtime(path, names):
 
 def _read_csv(path, names, header):
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        order = None
-        if header:
-            head = next(reader, None)
-            if head is None:
-                return
-            pos = {h.strip().upper(): i for i, h in enumerate(head)}
-            missing = [n for n in names if n not in pos]
-            if missing:
-                raise ValueError(f"{path}: header {head} has no column {missing}")
-            order = [pos[n] for n in names]
-            if order == list(range(len(names))) and len(head) == len(names):
-                order = None
-        width = len(names)
-        for rec in reader:
-            if not rec:
-                continue
-            if order is not None:
-                rec = [rec[i] for i in order]
-            elif len(rec) != width:
-                raise ValueError(f"{path}: expected {width} fields, got {len(rec)}: {rec}")
-            yield rec
+        records = [rec for rec in csv.reader(f) if rec]
+    if header:
+        if not records:
+            return []
+        head = records.pop(0)
+        pos = {h.strip().upper(): i for i, h in enumerate(head)}
+        missing = [n for n in names if n not in pos]
+        if missing:
+            raise ValueError(f"{path}: header {head} has no column {missing}")
+        order = [pos[n] for n in names]
+        if order != list(range(len(head))):
+            records = [[rec[i] for i in order] for rec in records]
+    bad = next((rec for rec in records if len(rec) != len(names)), None)
+    if bad is not None:
+        raise ValueError(f"{path}: expected {len(names)} fields, got {len(bad)}: {bad}")
+    return records
+
+
+def _format_column(fmt, values):
+    """fmt over a column, each distinct value formatted once (amounts, window starts repeat)."""
+    if fmt is fmt_string:
+        return [v if isinstance(v, str) else fmt_string(v) for v in values]
+    done = {v: fmt(v) for v in set(values)}
+    return [done[v] for v in values]
 
 
 def canonical_rows(query, engine, path):
@@ -162,7 +164,7 @@ def canonical_rows(query, engine, path):
     else:
         raise ValueError(f"unknown engine {engine!r}; one of {ENGINES}")
     columns_in = list(zip(*records)) or [()] * len(names)
-    rows = list(zip(*[list(map(f, col)) for f, col in zip(fmts, columns_in)]))
+    rows = list(zip(*[_format_column(f, col) for f, col in zip(fmts, columns_in)]))
     rows.sort()
     return rows
 
