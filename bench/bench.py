@@ -12,6 +12,7 @@ Standard library only.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -43,21 +44,33 @@ QUERIES = {
 EXTENSIONS = {"json": "jsonl", "csv": "csv"}
 
 
+TIME = "/usr/bin/time"
+
+
 def run_measured(cmd, cwd=ROOT):
-    """Runs cmd; returns (wall seconds, CPU seconds, peak RSS MB, stdout, stderr)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+    """Runs cmd; returns (wall seconds, CPU seconds, peak RSS MB, stdout, stderr).
+
+    CPU and peak RSS come from GNU time wrapped around the command: the rusage of a child forked
+    straight from this (large) Python process would count the pages it shares with it.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as usage_file:
+        timed = [TIME, "-f", "%U %S %M", "-o", usage_file.name, *map(str, cmd)]
+        started = time.perf_counter()
+        proc = subprocess.run(timed, cwd=cwd, capture_output=True, text=True)
         wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    # ru_maxrss is in kilobytes on Linux; the children of Flink's Python are included.
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout, stderr
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        user, system, kb = usage_file.read().split()[-3:]
+    return wall, float(user) + float(system), int(kb) / 1024, proc.stdout, proc.stderr
+
+
+def digest(rows):
+    """Row count and a hash of the canonical rows: what is compared between engines."""
+    h = hashlib.sha256()
+    for row in rows:
+        h.update("\x1f".join(row).encode())
+        h.update(b"\n")
+    return len(rows), h.hexdigest()
 
 
 def job_seconds(stdout):
@@ -121,6 +134,10 @@ def main():
     p.add_argument("--data", default=str(Path.home() / ".cache" / "rowtime-bench" / "data"))
     p.add_argument("--flink-max-size", type=int, default=2_000_000,
                    help="skip Flink above this size (it takes minutes per run)")
+    p.add_argument("--flink-queries", default=",".join(QUERIES),
+                   help="the queries Flink runs (its start-up makes every run take half a minute)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the results already in results.json that this run does not redo")
     p.add_argument("--out", default=str(ROOT / "bench"))
     args = p.parse_args()
 
@@ -132,7 +149,8 @@ def main():
                 workload = QUERIES[query][0]
                 data = data_file(args, workload, size, fmt)
                 in_bytes = data.stat().st_size
-                active = [e for e in engines if not (e == "flink" and size > args.flink_max_size)]
+                active = [e for e in engines if not (e == "flink" and (
+                    size > args.flink_max_size or query not in args.flink_queries.split(",")))]
                 runs = {e: [] for e in active}
                 verdict = {}
                 with tempfile.TemporaryDirectory(prefix="rowtime-bench-") as tmp:
@@ -146,7 +164,7 @@ def main():
                             runs[engine].append({"wall": wall, "cpu": cpu, "rss": rss,
                                                  "job": job_seconds(stdout)})
                             if rep == 0:
-                                verdict[engine] = canonical.canonical_rows(query, engine, str(out))
+                                verdict[engine] = digest(canonical.canonical_rows(query, engine, str(out)))
                             print(f"{query} {fmt} {size} {engine} rep {rep + 1}: {wall:.2f} s",
                                   file=sys.stderr)
                 reference = verdict.get("rowtime")
@@ -154,7 +172,7 @@ def main():
                     r = runs[engine]
                     wall = statistics.median(x["wall"] for x in r)
                     jobs = [x["job"] for x in r if x["job"] is not None]
-                    rows_out = len(verdict[engine])
+                    rows_out = verdict[engine][0]
                     same = reference is None or verdict[engine] == reference
                     results.append({
                         "query": query, "format": fmt, "rows_in": size, "bytes_in": in_bytes,
@@ -170,13 +188,20 @@ def main():
                     })
                     if not same:
                         print(f"MISMATCH: {engine} {query} {fmt} {size}: {rows_out} rows vs "
-                              f"rowtime's {len(reference)}", file=sys.stderr)
+                              f"rowtime's {reference[0]}", file=sys.stderr)
+    results_path = Path(args.out, "results.json")
+    if args.merge and results_path.exists():
+        key = lambda r: (r["query"], r["format"], r["rows_in"], r["engine"])  # noqa: E731
+        redone = {key(r) for r in results}
+        kept = [r for r in json.loads(results_path.read_text())["results"] if key(r) not in redone]
+        results = kept + results
+    results.sort(key=lambda r: (list(QUERIES).index(r["query"]), r["format"], r["rows_in"], r["engine"]))
     meta = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "reps": args.reps,
     }
-    Path(args.out, "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    results_path.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     Path(args.out, "results.md").write_text(markdown(meta, results))
     print(f"wrote {args.out}/results.json and {args.out}/results.md", file=sys.stderr)
     if any(not r["same_rows_as_rowtime"] for r in results):
@@ -187,14 +212,14 @@ def markdown(meta, results):
     lines = [
         "# Benchmark results",
         "",
-        f"{meta['date']}; {meta['machine']}; median of {meta['reps']} runs per engine, engines",
-        "alternating. Wall time is the whole process (start-up included); *job* is the time the",
+        f"{meta['date']}; {meta['machine']}. Each figure is the median of *runs* runs per engine,",
+        "engines alternating. Wall time is the whole process (start-up included); *job* is the time the",
         "peer reports for the query alone. rows/s and MB/s are input rows and bytes over wall time.",
         "CPU is user + system seconds. *same rows* compares each engine's result rows with",
         "rowtime's after normalisation (`bench/peers/canonical.py`).",
         "",
-        "| query | format | rows in | engine | wall s | job s | rows/s | MB/s | CPU s | peak RSS MB | rows out | same rows | rowtime speed-up |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| query | format | rows in | engine | runs | wall s | job s | rows/s | MB/s | CPU s | peak RSS MB | rows out | same rows | rowtime speed-up |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     by_key = {}
     for r in results:
@@ -202,9 +227,10 @@ def markdown(meta, results):
     for r in results:
         base = by_key[(r["query"], r["format"], r["rows_in"])].get("rowtime")
         ratio = f"{r['wall_s'] / base['wall_s']:.2f}×" if base and r["engine"] != "rowtime" else ""
+        job = "" if r["job_s"] is None else f"{r['job_s']:.2f}"
         lines.append(
-            f"| {r['query']} | {r['format']} | {r['rows_in']:,} | {r['engine']} | {r['wall_s']:.2f} | "
-            f"{'' if r['job_s'] is None else f'{r['job_s']:.2f}'} | {r['rows_per_s']:,} | {r['mb_per_s']} | "
+            f"| {r['query']} | {r['format']} | {r['rows_in']:,} | {r['engine']} | {r['reps']} | {r['wall_s']:.2f} | "
+            f"{job} | {r['rows_per_s']:,} | {r['mb_per_s']} | "
             f"{r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['rows_out']:,} | "
             f"{'yes' if r['same_rows_as_rowtime'] else '**NO**'} | {ratio} |"
         )

@@ -13,7 +13,7 @@
 //! works on the current one is the only parallelism: the query itself runs on one thread.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
@@ -343,6 +343,9 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// How much input is read at a time.
+const CHUNK: usize = 1 << 20;
+
 /// What the input thread sends: decoded chunks of input, the end, or why it stopped.
 pub enum InputMessage {
     Chunk(Decoded),
@@ -374,8 +377,7 @@ pub fn spawn_reader(
     let (tx, rx) = sync_channel::<InputMessage>(4);
     let reader_tx = tx.clone();
     std::thread::spawn(move || {
-        let mut reader = BufReader::with_capacity(1 << 20, input);
-        let mut chunk: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut input = input;
         let mut send = |chunk: &[u8]| {
             let now = now_ms();
             let message = match decoder.decode(chunk, now) {
@@ -391,27 +393,41 @@ pub fn spawn_reader(
             let failed = matches!(message, InputMessage::Failed(_));
             reader_tx.send(message).is_ok() && !failed
         };
+        // Read blocks; decode the whole lines read so far and keep the partial last line for the
+        // next block. A read returns what a pipe holds, so live input is not held back.
+        let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK);
         loop {
-            match reader.read_until(b'\n', &mut chunk) {
-                Ok(0) => {
-                    if !chunk.is_empty() && !send(&chunk) {
-                        return;
-                    }
-                    let _ = reader_tx.send(InputMessage::End);
-                    return;
-                }
-                Ok(_) => {
-                    if chunk.len() >= (1 << 20) || reader.buffer().is_empty() {
-                        if !send(&chunk) {
-                            return;
-                        }
-                        chunk.clear();
-                    }
+            let filled = buffer.len();
+            if buffer.capacity() - filled < CHUNK / 4 {
+                buffer.reserve(CHUNK);
+            }
+            buffer.resize(buffer.capacity(), 0);
+            let read = match input.read(&mut buffer[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    buffer.truncate(filled);
+                    continue;
                 }
                 Err(e) => {
                     let _ = reader_tx.send(InputMessage::Failed(Error::io("input", e)));
                     return;
                 }
+            };
+            buffer.truncate(filled + read);
+            if read == 0 {
+                // End of input: the last line may lack its '\n'.
+                if !buffer.is_empty() && !send(&buffer) {
+                    return;
+                }
+                let _ = reader_tx.send(InputMessage::End);
+                return;
+            }
+            if let Some(end) = memchr::memrchr(b'\n', &buffer[filled..]) {
+                let end = filled + end + 1;
+                if !send(&buffer[..end]) {
+                    return;
+                }
+                buffer.drain(..end);
             }
         }
     });
@@ -560,4 +576,77 @@ pub fn run(
         progress.done(&stats, records);
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns its bytes a few at a time, as a slow pipe does.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.step = self.step % 7 + 1;
+            let n = self.step.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// Counts the lines of each chunk it is given, and checks that chunks hold whole lines.
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl ChunkDecoder for Lines {
+        fn decode(
+            &mut self,
+            chunk: &[u8],
+            _now: i64,
+        ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+            let text = std::str::from_utf8(chunk).expect("chunks end between lines");
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let seen = lines.len() as u64;
+            self.0.lock().unwrap().extend(lines);
+            Ok((None, vec![], seen))
+        }
+        fn is_replay(&self) -> bool {
+            true
+        }
+        fn last_rowtime(&self) -> i64 {
+            0
+        }
+    }
+
+    #[test]
+    fn the_input_thread_hands_over_whole_lines_and_the_last_unterminated_one() {
+        let mut text = String::new();
+        for i in 0..2000 {
+            text.push_str(&format!("{{\"n\":{i},\"é\":\"ü\"}}\r\n"));
+        }
+        text.push_str("last line without newline");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let input = Trickle {
+            data: text.clone().into_bytes(),
+            at: 0,
+            step: 0,
+        };
+        let (rx, _tx) = spawn_reader(Box::new(input), Box::new(Lines(seen.clone())));
+        let mut records = 0;
+        loop {
+            match rx.recv().unwrap() {
+                InputMessage::Chunk(d) => records += d.seen,
+                InputMessage::End => break,
+                InputMessage::Failed(e) => panic!("{e}"),
+                InputMessage::Interrupted => panic!("interrupted"),
+            }
+        }
+        assert_eq!(records, 2001);
+        let expected: Vec<String> = text.lines().map(str::to_string).collect();
+        assert_eq!(*seen.lock().unwrap(), expected);
+    }
 }
