@@ -146,10 +146,15 @@ impl<'a> Resolver<'a> {
             }
             scalars.insert(f.name().to_lowercase(), f);
         }
-        let join_rowtime = crate::exec::stream_join::JoinRowtime::udf();
-        scalars.insert(join_rowtime.name().to_string(), Arc::new(join_rowtime));
-        let row_clock = crate::functions::CurrentRowTimestamp::udf();
-        scalars.insert(row_clock.name().to_string(), Arc::new(row_clock));
+        for name in [
+            crate::exec::stream_join::JOIN_ROWTIME,
+            crate::functions::CURRENT_ROW_TIMESTAMP,
+        ] {
+            scalars.insert(
+                name.to_string(),
+                Arc::new(crate::functions::RowtimeTyped::udf(name)),
+            );
+        }
         let mut aggregates = HashMap::new();
         for f in SessionStateDefaults::default_aggregate_functions() {
             for alias in f.aliases() {

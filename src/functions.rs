@@ -26,15 +26,20 @@ use crate::dialect::function_call;
 /// `CURRENT_ROW_TIMESTAMP`'s function: the wall clock (UTC) when a row is computed.
 pub const CURRENT_ROW_TIMESTAMP: &str = "current_row_timestamp";
 
-/// `current_row_timestamp()`: volatile, so it is evaluated for every batch, never folded.
+/// Functions of no arguments typed like ROWTIME, volatile so that they are never folded:
+/// `current_row_timestamp()` reads the wall clock for every batch; `join_rowtime()` (unqualified
+/// ROWTIME in a stream-to-stream join) is replaced by the planner with the batch's ROWTIME
+/// column (`exec::stream_join::resolve_join_rowtime`), so it is never called.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct CurrentRowTimestamp {
+pub struct RowtimeTyped {
+    name: &'static str,
     signature: datafusion::logical_expr::Signature,
 }
 
-impl CurrentRowTimestamp {
-    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(CurrentRowTimestamp {
+impl RowtimeTyped {
+    pub fn udf(name: &'static str) -> datafusion::logical_expr::ScalarUDF {
+        datafusion::logical_expr::ScalarUDF::new_from_impl(RowtimeTyped {
+            name,
             signature: datafusion::logical_expr::Signature::nullary(
                 datafusion::logical_expr::Volatility::Volatile,
             ),
@@ -42,9 +47,9 @@ impl CurrentRowTimestamp {
     }
 }
 
-impl datafusion::logical_expr::ScalarUDFImpl for CurrentRowTimestamp {
+impl datafusion::logical_expr::ScalarUDFImpl for RowtimeTyped {
     fn name(&self) -> &str {
-        CURRENT_ROW_TIMESTAMP
+        self.name
     }
     fn signature(&self) -> &datafusion::logical_expr::Signature {
         &self.signature
@@ -59,6 +64,9 @@ impl datafusion::logical_expr::ScalarUDFImpl for CurrentRowTimestamp {
         &self,
         args: datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        if self.name != CURRENT_ROW_TIMESTAMP {
+            return datafusion::common::internal_err!("{}() is resolved by the planner", self.name);
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let values =
             datafusion::arrow::array::TimestampMillisecondArray::from_value(now, args.number_rows);

@@ -445,44 +445,6 @@ impl StreamJoin {
 /// ROWTIME, which is neither side's (`o.ROWTIME`, `s.ROWTIME` are the sides' own).
 pub const JOIN_ROWTIME: &str = "join_rowtime";
 
-/// `join_rowtime()`: typed like ROWTIME for DataFusion's planner; the planner replaces it by the
-/// batch's trailing ROWTIME column ([`resolve_join_rowtime`]), so it is never called.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct JoinRowtime {
-    signature: datafusion::logical_expr::Signature,
-}
-
-impl JoinRowtime {
-    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(JoinRowtime {
-            signature: datafusion::logical_expr::Signature::nullary(
-                datafusion::logical_expr::Volatility::Volatile,
-            ),
-        })
-    }
-}
-
-impl datafusion::logical_expr::ScalarUDFImpl for JoinRowtime {
-    fn name(&self) -> &str {
-        JOIN_ROWTIME
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(crate::catalog::rowtime_type())
-    }
-    fn invoke_with_args(
-        &self,
-        _: datafusion::logical_expr::ScalarFunctionArgs,
-    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        datafusion::common::internal_err!("ROWTIME of a join is read from the batch")
-    }
-}
-
 /// Replaces `join_rowtime()` in a physical expression over `visible` columns by the batch's
 /// trailing ROWTIME column (at index `visible`).
 pub fn resolve_join_rowtime(
