@@ -395,39 +395,39 @@ pub fn spawn_reader(
         };
         // Read blocks; decode the whole lines read so far and keep the partial last line for the
         // next block. A read returns what a pipe holds, so live input is not held back.
-        let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK);
+        // `buffer[..filled]` holds input not yet handed over (a partial last line). The buffer is
+        // zeroed once, and grows only for a line longer than it.
+        let mut buffer: Vec<u8> = vec![0; CHUNK];
+        let mut filled = 0;
         loop {
-            let filled = buffer.len();
-            if buffer.capacity() - filled < CHUNK / 4 {
-                buffer.reserve(CHUNK);
+            if buffer.len() - filled < CHUNK / 4 {
+                buffer.resize(buffer.len() + CHUNK, 0);
             }
-            buffer.resize(buffer.capacity(), 0);
             let read = match input.read(&mut buffer[filled..]) {
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    buffer.truncate(filled);
-                    continue;
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     let _ = reader_tx.send(InputMessage::Failed(Error::io("input", e)));
                     return;
                 }
             };
-            buffer.truncate(filled + read);
             if read == 0 {
                 // End of input: the last line may lack its '\n'.
-                if !buffer.is_empty() && !send(&buffer) {
+                if filled > 0 && !send(&buffer[..filled]) {
                     return;
                 }
                 let _ = reader_tx.send(InputMessage::End);
                 return;
             }
-            if let Some(end) = memchr::memrchr(b'\n', &buffer[filled..]) {
-                let end = filled + end + 1;
+            let new = filled..filled + read;
+            filled += read;
+            if let Some(end) = memchr::memrchr(b'\n', &buffer[new.clone()]) {
+                let end = new.start + end + 1;
                 if !send(&buffer[..end]) {
                     return;
                 }
-                buffer.drain(..end);
+                buffer.copy_within(end..filled, 0);
+                filled -= end;
             }
         }
     });

@@ -520,24 +520,9 @@ mod tests {
     ];
 
     fn weather(rows: &[(&str, &str, i32)]) -> RecordBatch {
-        let times: Vec<i64> = rows.iter().map(|r| ts(r.0)).collect();
-        batch(
-            vec![
-                (
-                    "CITY",
-                    Arc::new(StringArray::from(
-                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "TEMP",
-                    Arc::new(Int32Array::from(
-                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-            ],
-            &times,
-        )
+        let rows: Vec<(&str, &str, Option<i32>)> =
+            rows.iter().map(|(t, c, v)| (*t, *c, Some(*v))).collect();
+        weather_with_nulls(&rows)
     }
 
     #[test]
