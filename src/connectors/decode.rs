@@ -1,9 +1,8 @@
 //! Input record decoders: KDA records (JSON documents or CSV lines) decoded straight into Arrow
-//! column builders, following KDA's input-schema rules (FEATURES §2.2, §2.3).
+//! columns, following KDA's input-schema rules (FEATURES §2.2, §2.3).
 //!
-//! One record is decoded into a reused staging row first; the row is appended to the Arrow
-//! builders only when every column converted, so a bad record (which KDA sends to
-//! `error_stream`) leaves no partial row behind.
+//! Values go straight into per-column buffers that can be cut back: a record that fails
+//! half-way (KDA sends it to `error_stream`) is undone, so no partial row stays behind.
 //!
 //! JSON records are walked with serde over a small trie built from the column mappings: keys no
 //! column asks for are skipped with `IgnoredAny`, mapped values are taken as borrowed
@@ -14,10 +13,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Float32Builder, Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder,
-    StringBuilder, Time32MillisecondBuilder, TimestampMillisecondBuilder,
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int8Array, Int16Array, Int32Array, Int64Array, StringArray, Time32MillisecondArray,
+    TimestampMillisecondArray,
 };
+use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -30,16 +30,13 @@ use crate::types::SqlType;
 pub struct RecordDecoder {
     schema: SchemaRef,
     cols: Vec<ColPlan>,
-    builders: Vec<ColBuilder>,
+    /// The batch being decoded, one buffer per column.
+    columns: Vec<Column>,
     format: Format,
-    /// The staged cells of the record being decoded (one per column).
-    cells: Vec<Cell>,
-    /// Text of staged string cells.
-    text: String,
-    /// Bytes of staged binary cells.
-    bytes: Vec<u8>,
     /// Scratch space for unescaping one JSON string or one quoted CSV field.
     unescaped: String,
+    /// Scratch space for one binary literal.
+    bytes: Vec<u8>,
     /// The first conversion error of the record being decoded.
     error: Option<String>,
     rows: usize,
@@ -80,34 +77,6 @@ enum Kind {
     Date,
     Time,
     Binary { max_bytes: Option<usize> },
-}
-
-/// One staged value. Strings and bytes live in the decoder's `text`/`bytes` buffers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Cell {
-    Null,
-    Int(i64),
-    Float(f64),
-    Dec(i128),
-    Bool(bool),
-    Text(u32, u32),
-    Bin(u32, u32),
-}
-
-enum ColBuilder {
-    I8(Int8Builder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Dec(Decimal128Builder),
-    Str(StringBuilder),
-    Bool(BooleanBuilder),
-    Ts(TimestampMillisecondBuilder),
-    Date(Date32Builder),
-    Time(Time32MillisecondBuilder),
-    Bin(BinaryBuilder),
 }
 
 /// A value as found in a record, before conversion to the column's type.
@@ -192,16 +161,14 @@ impl RecordDecoder {
                 }
             },
         };
-        let builders = cols.iter().map(|c| new_builder(c.kind, 1024)).collect();
+        let columns = cols.iter().map(|c| Column::new(c.kind, 1024)).collect();
         Ok(RecordDecoder {
             schema: schema.arrow_schema(),
-            cells: vec![Cell::Null; cols.len()],
+            columns,
             cols,
-            builders,
             format,
-            text: String::new(),
-            bytes: Vec::new(),
             unescaped: String::new(),
+            bytes: Vec::new(),
             error: None,
             rows: 0,
             fast_json: true,
@@ -213,24 +180,29 @@ impl RecordDecoder {
     /// nothing (all columns stay aligned) and returns a one-line reason naming the column,
     /// e.g. "column AMOUNT (DECIMAL(8,2)): \"abc\" is not a number" or "not valid JSON: …".
     pub fn push(&mut self, record: &[u8]) -> Result<(), String> {
-        self.cells.fill(Cell::Null);
-        self.text.clear();
-        self.bytes.clear();
+        let rows = self.rows;
         self.error = None;
         let mut stage = Stage {
             cols: &self.cols,
-            cells: &mut self.cells,
-            text: &mut self.text,
-            bytes: &mut self.bytes,
+            columns: &mut self.columns,
+            rows,
             unescaped: &mut self.unescaped,
+            bytes: &mut self.bytes,
             error: &mut self.error,
         };
-        match &self.format {
-            Format::Json { trie } => decode_json(trie, &mut stage, record, self.fast_json)?,
-            Format::Csv { delimiter } => decode_csv(*delimiter, &mut stage, record)?,
+        let decoded = match &self.format {
+            Format::Json { trie } => decode_json(trie, &mut stage, record, self.fast_json),
+            Format::Csv { delimiter } => decode_csv(*delimiter, &mut stage, record),
+        };
+        if let Err(why) = decoded {
+            stage.undo();
+            return Err(why);
         }
-        for (builder, cell) in self.builders.iter_mut().zip(&self.cells) {
-            append(builder, *cell, &self.text, &self.bytes);
+        // Columns the record did not give are NULL.
+        for column in &mut self.columns {
+            if column.len() == rows {
+                column.push_null();
+            }
         }
         self.rows += 1;
         Ok(())
@@ -247,13 +219,13 @@ impl RecordDecoder {
 
     /// Returns the rows appended so far as a batch with schema `schema.arrow_schema()` and resets.
     pub fn flush(&mut self) -> RecordBatch {
-        // Fresh builders sized for a batch like this one, so the next batch does not regrow them.
+        // Fresh buffers sized for a batch like this one, so the next batch does not regrow them.
         let rows = self.rows.clamp(1024, 1 << 16);
         let arrays: Vec<ArrayRef> = self
-            .builders
+            .columns
             .iter_mut()
             .zip(&self.cols)
-            .map(|(b, c)| finish(&mut std::mem::replace(b, new_builder(c.kind, rows))))
+            .map(|(c, plan)| std::mem::replace(c, Column::new(plan.kind, rows)).finish(plan.kind))
             .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
         self.rows = 0;
@@ -263,7 +235,7 @@ impl RecordDecoder {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Column plans and builders
+// Column plans and buffers
 
 fn kind_of(t: SqlType) -> Kind {
     match t {
@@ -299,93 +271,213 @@ fn kind_of(t: SqlType) -> Kind {
     }
 }
 
-/// A builder with room for `rows` rows.
-fn new_builder(kind: Kind, rows: usize) -> ColBuilder {
-    match kind {
-        Kind::Int { max, .. } if max == i8::MAX as i64 => {
-            ColBuilder::I8(Int8Builder::with_capacity(rows))
-        }
-        Kind::Int { max, .. } if max == i16::MAX as i64 => {
-            ColBuilder::I16(Int16Builder::with_capacity(rows))
-        }
-        Kind::Int { max, .. } if max == i32::MAX as i64 => {
-            ColBuilder::I32(Int32Builder::with_capacity(rows))
-        }
-        Kind::Int { .. } => ColBuilder::I64(Int64Builder::with_capacity(rows)),
-        Kind::Real => ColBuilder::F32(Float32Builder::with_capacity(rows)),
-        Kind::Double => ColBuilder::F64(Float64Builder::with_capacity(rows)),
-        Kind::Decimal { precision, scale } => ColBuilder::Dec(
-            Decimal128Builder::with_capacity(rows)
-                .with_precision_and_scale(precision, scale)
-                .expect("precision and scale were checked by SqlType::parse"),
-        ),
-        Kind::Text { .. } => ColBuilder::Str(StringBuilder::with_capacity(rows, rows * 16)),
-        Kind::Bool => ColBuilder::Bool(BooleanBuilder::with_capacity(rows)),
-        Kind::Timestamp => ColBuilder::Ts(TimestampMillisecondBuilder::with_capacity(rows)),
-        Kind::Date => ColBuilder::Date(Date32Builder::with_capacity(rows)),
-        Kind::Time => ColBuilder::Time(Time32MillisecondBuilder::with_capacity(rows)),
-        Kind::Binary { .. } => ColBuilder::Bin(BinaryBuilder::with_capacity(rows, rows * 16)),
-    }
+/// One column of the batch being decoded. Unlike Arrow's builders it can be cut back to a row
+/// count, so a record's values go straight in and a record that fails half-way is undone
+/// (KDA sends the whole record to `error_stream`; no partial row may stay behind).
+struct Column {
+    values: Values,
+    /// Per row: false for NULL.
+    valid: Vec<bool>,
 }
 
-fn append(builder: &mut ColBuilder, cell: Cell, text: &str, bytes: &[u8]) {
-    match (builder, cell) {
-        (ColBuilder::I8(b), Cell::Int(v)) => b.append_value(v as i8),
-        (ColBuilder::I16(b), Cell::Int(v)) => b.append_value(v as i16),
-        (ColBuilder::I32(b), Cell::Int(v)) => b.append_value(v as i32),
-        (ColBuilder::I64(b), Cell::Int(v)) => b.append_value(v),
-        (ColBuilder::F32(b), Cell::Float(v)) => b.append_value(v as f32),
-        (ColBuilder::F64(b), Cell::Float(v)) => b.append_value(v),
-        (ColBuilder::Dec(b), Cell::Dec(v)) => b.append_value(v),
-        (ColBuilder::Str(b), Cell::Text(s, e)) => b.append_value(&text[s as usize..e as usize]),
-        (ColBuilder::Bool(b), Cell::Bool(v)) => b.append_value(v),
-        (ColBuilder::Ts(b), Cell::Int(v)) => b.append_value(v),
-        (ColBuilder::Date(b), Cell::Int(v)) => b.append_value(v as i32),
-        (ColBuilder::Time(b), Cell::Int(v)) => b.append_value(v as i32),
-        (ColBuilder::Bin(b), Cell::Bin(s, e)) => b.append_value(&bytes[s as usize..e as usize]),
-        (b, cell) => {
-            debug_assert!(
-                cell == Cell::Null,
-                "cell {cell:?} staged for the wrong column type"
-            );
-            append_null(b)
+enum Values {
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Dec(Vec<i128>),
+    Bool(Vec<bool>),
+    /// Milliseconds since the epoch.
+    Ts(Vec<i64>),
+    /// Days since the epoch.
+    Date(Vec<i32>),
+    /// Milliseconds since midnight.
+    Time(Vec<i32>),
+    /// Text (valid UTF-8) or bytes: row `i` is `data[offsets[i]..offsets[i + 1]]`.
+    Str {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
+    Bin {
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
+}
+
+/// Applies `$body` to the vector of every fixed-width variant of `Values`.
+macro_rules! each_fixed {
+    ($values:expr, $v:ident => $body:expr, $other:pat => $else:expr) => {
+        match $values {
+            Values::I8($v) => $body,
+            Values::I16($v) => $body,
+            Values::I32($v) => $body,
+            Values::I64($v) => $body,
+            Values::F32($v) => $body,
+            Values::F64($v) => $body,
+            Values::Dec($v) => $body,
+            Values::Bool($v) => $body,
+            Values::Ts($v) => $body,
+            Values::Date($v) => $body,
+            Values::Time($v) => $body,
+            $other => $else,
+        }
+    };
+}
+
+impl Column {
+    /// An empty column with room for `rows` rows.
+    fn new(kind: Kind, rows: usize) -> Column {
+        let text = || Vec::with_capacity(rows * 16);
+        let offsets = || {
+            let mut o = Vec::with_capacity(rows + 1);
+            o.push(0);
+            o
+        };
+        let values = match kind {
+            Kind::Int { max, .. } if max == i8::MAX as i64 => Values::I8(Vec::with_capacity(rows)),
+            Kind::Int { max, .. } if max == i16::MAX as i64 => {
+                Values::I16(Vec::with_capacity(rows))
+            }
+            Kind::Int { max, .. } if max == i32::MAX as i64 => {
+                Values::I32(Vec::with_capacity(rows))
+            }
+            Kind::Int { .. } => Values::I64(Vec::with_capacity(rows)),
+            Kind::Real => Values::F32(Vec::with_capacity(rows)),
+            Kind::Double => Values::F64(Vec::with_capacity(rows)),
+            Kind::Decimal { .. } => Values::Dec(Vec::with_capacity(rows)),
+            Kind::Text { .. } => Values::Str {
+                offsets: offsets(),
+                data: text(),
+            },
+            Kind::Bool => Values::Bool(Vec::with_capacity(rows)),
+            Kind::Timestamp => Values::Ts(Vec::with_capacity(rows)),
+            Kind::Date => Values::Date(Vec::with_capacity(rows)),
+            Kind::Time => Values::Time(Vec::with_capacity(rows)),
+            Kind::Binary { .. } => Values::Bin {
+                offsets: offsets(),
+                data: text(),
+            },
+        };
+        Column {
+            values,
+            valid: Vec::with_capacity(rows),
         }
     }
-}
 
-fn append_null(builder: &mut ColBuilder) {
-    match builder {
-        ColBuilder::I8(b) => b.append_null(),
-        ColBuilder::I16(b) => b.append_null(),
-        ColBuilder::I32(b) => b.append_null(),
-        ColBuilder::I64(b) => b.append_null(),
-        ColBuilder::F32(b) => b.append_null(),
-        ColBuilder::F64(b) => b.append_null(),
-        ColBuilder::Dec(b) => b.append_null(),
-        ColBuilder::Str(b) => b.append_null(),
-        ColBuilder::Bool(b) => b.append_null(),
-        ColBuilder::Ts(b) => b.append_null(),
-        ColBuilder::Date(b) => b.append_null(),
-        ColBuilder::Time(b) => b.append_null(),
-        ColBuilder::Bin(b) => b.append_null(),
+    fn len(&self) -> usize {
+        self.valid.len()
     }
-}
 
-fn finish(builder: &mut ColBuilder) -> ArrayRef {
-    match builder {
-        ColBuilder::I8(b) => ArrayBuilder::finish(b),
-        ColBuilder::I16(b) => ArrayBuilder::finish(b),
-        ColBuilder::I32(b) => ArrayBuilder::finish(b),
-        ColBuilder::I64(b) => ArrayBuilder::finish(b),
-        ColBuilder::F32(b) => ArrayBuilder::finish(b),
-        ColBuilder::F64(b) => ArrayBuilder::finish(b),
-        ColBuilder::Dec(b) => Arc::new(b.finish()),
-        ColBuilder::Str(b) => ArrayBuilder::finish(b),
-        ColBuilder::Bool(b) => ArrayBuilder::finish(b),
-        ColBuilder::Ts(b) => ArrayBuilder::finish(b),
-        ColBuilder::Date(b) => ArrayBuilder::finish(b),
-        ColBuilder::Time(b) => ArrayBuilder::finish(b),
-        ColBuilder::Bin(b) => ArrayBuilder::finish(b),
+    /// Drops the rows from `rows` on.
+    fn truncate(&mut self, rows: usize) {
+        if self.valid.len() <= rows {
+            return;
+        }
+        self.valid.truncate(rows);
+        each_fixed!(&mut self.values, v => v.truncate(rows),
+        Values::Str { offsets, data } | Values::Bin { offsets, data } => {
+            offsets.truncate(rows + 1);
+            data.truncate(offsets[rows] as usize);
+        })
+    }
+
+    fn push_null(&mut self) {
+        self.valid.push(false);
+        each_fixed!(&mut self.values, v => v.push(Default::default()),
+        Values::Str { offsets, data } | Values::Bin { offsets, data } => {
+            offsets.push(offsets[offsets.len() - 1]);
+            let _ = data;
+        })
+    }
+
+    /// An integer, timestamp (ms), date (days) or time (ms); the column's kind checked the range.
+    fn push_int(&mut self, v: i64) {
+        match &mut self.values {
+            Values::I8(x) => x.push(v as i8),
+            Values::I16(x) => x.push(v as i16),
+            Values::I32(x) | Values::Date(x) | Values::Time(x) => x.push(v as i32),
+            Values::I64(x) | Values::Ts(x) => x.push(v),
+            _ => unreachable!("an integer converted for a column of another type"),
+        }
+        self.valid.push(true);
+    }
+
+    fn push_float(&mut self, v: f64) {
+        match &mut self.values {
+            Values::F32(x) => x.push(v as f32),
+            Values::F64(x) => x.push(v),
+            _ => unreachable!("a float converted for a column of another type"),
+        }
+        self.valid.push(true);
+    }
+
+    fn push_decimal(&mut self, v: i128) {
+        match &mut self.values {
+            Values::Dec(x) => x.push(v),
+            _ => unreachable!("a decimal converted for a column of another type"),
+        }
+        self.valid.push(true);
+    }
+
+    fn push_bool(&mut self, v: bool) {
+        match &mut self.values {
+            Values::Bool(x) => x.push(v),
+            _ => unreachable!("a boolean converted for a column of another type"),
+        }
+        self.valid.push(true);
+    }
+
+    /// Text (for a VARCHAR column, `v` is valid UTF-8) or bytes.
+    fn push_bytes(&mut self, v: &[u8]) {
+        match &mut self.values {
+            Values::Str { offsets, data } | Values::Bin { offsets, data } => {
+                data.extend_from_slice(v);
+                offsets.push(i32::try_from(data.len()).expect("a batch holds under 2 GiB of text"));
+            }
+            _ => unreachable!("text converted for a column of another type"),
+        }
+        self.valid.push(true);
+    }
+
+    fn finish(self, kind: Kind) -> ArrayRef {
+        let nulls = if self.valid.iter().all(|v| *v) {
+            None
+        } else {
+            Some(NullBuffer::from(self.valid))
+        };
+        match self.values {
+            Values::I8(v) => Arc::new(Int8Array::new(v.into(), nulls)),
+            Values::I16(v) => Arc::new(Int16Array::new(v.into(), nulls)),
+            Values::I32(v) => Arc::new(Int32Array::new(v.into(), nulls)),
+            Values::I64(v) => Arc::new(Int64Array::new(v.into(), nulls)),
+            Values::F32(v) => Arc::new(Float32Array::new(v.into(), nulls)),
+            Values::F64(v) => Arc::new(Float64Array::new(v.into(), nulls)),
+            Values::Dec(v) => {
+                let Kind::Decimal { precision, scale } = kind else {
+                    unreachable!("decimal values belong to a DECIMAL column")
+                };
+                Arc::new(
+                    Decimal128Array::new(v.into(), nulls)
+                        .with_precision_and_scale(precision, scale)
+                        .expect("precision and scale were checked by SqlType::parse"),
+                )
+            }
+            Values::Bool(v) => Arc::new(BooleanArray::new(BooleanBuffer::from(v), nulls)),
+            Values::Ts(v) => Arc::new(TimestampMillisecondArray::new(v.into(), nulls)),
+            Values::Date(v) => Arc::new(Date32Array::new(v.into(), nulls)),
+            Values::Time(v) => Arc::new(Time32MillisecondArray::new(v.into(), nulls)),
+            Values::Str { offsets, data } => Arc::new(
+                StringArray::try_new(OffsetBuffer::new(offsets.into()), data.into(), nulls)
+                    .expect("decoded text is UTF-8 with ascending offsets"),
+            ),
+            Values::Bin { offsets, data } => Arc::new(BinaryArray::new(
+                OffsetBuffer::new(offsets.into()),
+                data.into(),
+                nulls,
+            )),
+        }
     }
 }
 
@@ -463,30 +555,38 @@ fn parse_path(col: &ColumnSpec) -> Result<Vec<String>, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Staging one record
+// Decoding one record
 
+/// The record being decoded: row `rows` of `columns`.
 struct Stage<'a> {
     cols: &'a [ColPlan],
-    cells: &'a mut [Cell],
-    text: &'a mut String,
-    bytes: &'a mut Vec<u8>,
+    columns: &'a mut [Column],
+    rows: usize,
     unescaped: &'a mut String,
+    bytes: &'a mut Vec<u8>,
     error: &'a mut Option<String>,
 }
 
 impl Stage<'_> {
-    /// Converts `val` for column `col` and stages it; on error remembers the reason.
+    /// Converts `val` for column `col` and appends it; on error remembers the reason.
     fn put(&mut self, col: usize, val: Val<'_>) -> Result<(), ()> {
         let plan = &self.cols[col];
-        match convert(plan.kind, val, self.text, self.bytes) {
-            Ok(cell) => {
-                self.cells[col] = cell;
-                Ok(())
-            }
+        let column = &mut self.columns[col];
+        // A key given twice: the last value wins.
+        column.truncate(self.rows);
+        match convert(plan.kind, val, column, self.bytes) {
+            Ok(()) => Ok(()),
             Err(why) => {
                 *self.error = Some(format!("column {} ({}): {why}", plan.name, plan.sql_type));
                 Err(())
             }
+        }
+    }
+
+    /// Removes whatever this record appended.
+    fn undo(&mut self) {
+        for column in self.columns.iter_mut() {
+            column.truncate(self.rows);
         }
     }
 
@@ -566,8 +666,12 @@ fn decode_json(
     // captured value (`from_slice` does; `from_str` need not).
     let record =
         std::str::from_utf8(record).map_err(|e| format!("not valid JSON: not UTF-8: {e}"))?;
-    if fast && let Some(done) = flat_object(trie, stage, record) {
-        return done;
+    if fast {
+        match flat_object(trie, stage, record) {
+            Some(done) => return done,
+            // Start again from an empty row.
+            None => stage.undo(),
+        }
     }
     let mut de = serde_json::Deserializer::from_str(record);
     let walked = ObjectSeed {
@@ -593,9 +697,9 @@ fn decode_json(
 }
 
 /// The fast path for the common record: one flat JSON object whose mapped keys hold strings
-/// without escapes, numbers, booleans or null. Returns None, having staged nothing that the
-/// full decoder will not overwrite, for anything else (escapes, nested values, bad syntax), which
-/// the serde_json walk below then decodes or reports.
+/// without escapes, numbers, booleans or null. Returns None for anything else (escapes, nested
+/// values, bad syntax); the caller then undoes what was appended and the serde_json walk decodes
+/// or reports the record.
 fn flat_object(trie: &[Node], stage: &mut Stage<'_>, record: &str) -> Option<Result<(), String>> {
     let b = record.as_bytes();
     let root = &trie[0];
@@ -952,14 +1056,17 @@ fn decode_csv(delimiter: u8, stage: &mut Stage<'_>, record: &[u8]) -> Result<(),
 // ---------------------------------------------------------------------------------------------
 // Conversions (FEATURES §2.3)
 
+/// Converts `val` to the column's type and appends it to `column`; appends nothing on error.
+/// `bytes` is scratch space for a binary literal.
 fn convert(
     kind: Kind,
     val: Val<'_>,
-    text: &mut String,
+    column: &mut Column,
     bytes: &mut Vec<u8>,
-) -> Result<Cell, String> {
+) -> Result<(), String> {
     if let Val::Null = val {
-        return Ok(Cell::Null);
+        column.push_null();
+        return Ok(());
     }
     let cannot = || format!("{val} cannot be converted to this type");
     match kind {
@@ -970,10 +1077,7 @@ fn convert(
                 Val::Number(s) | Val::Str(s) | Val::Composite(s) => s,
                 Val::Null => unreachable!(),
             };
-            let s = truncate_chars(s, max_chars);
-            let start = text.len();
-            text.push_str(s);
-            Ok(Cell::Text(start as u32, text.len() as u32))
+            column.push_bytes(truncate_chars(s, max_chars).as_bytes());
         }
         Kind::Int { min, max } => {
             let v = match val {
@@ -991,7 +1095,7 @@ fn convert(
                 }
                 _ => return Err(cannot()),
             };
-            Ok(Cell::Int(v))
+            column.push_int(v);
         }
         Kind::Real | Kind::Double => {
             let v = match val {
@@ -1009,73 +1113,82 @@ fn convert(
                 }
                 _ => return Err(cannot()),
             };
-            Ok(Cell::Float(v))
+            column.push_float(v);
         }
         Kind::Decimal { precision, scale } => {
-            let v = match val {
+            let n = match val {
                 Val::Bool(b) => Number {
                     neg: false,
                     mant: b as u128,
                     exp: 0,
-                }
-                .to_decimal(precision, scale)
-                .ok_or_else(|| format!("{val} does not fit"))?,
+                },
                 Val::Number(s) | Val::Str(s) => {
-                    let n =
-                        parse_number(trim(s)).ok_or_else(|| format!("{val} is not a number"))?;
-                    n.to_decimal(precision, scale)
-                        .ok_or_else(|| format!("{val} does not fit"))?
+                    parse_number(trim(s)).ok_or_else(|| format!("{val} is not a number"))?
                 }
                 _ => return Err(cannot()),
             };
-            Ok(Cell::Dec(v))
+            let v = n
+                .to_decimal(precision, scale)
+                .ok_or_else(|| format!("{val} does not fit"))?;
+            column.push_decimal(v);
         }
-        Kind::Bool => match val {
-            Val::Bool(b) => Ok(Cell::Bool(b)),
-            Val::Number(s) => {
-                let n = parse_number(s).ok_or_else(|| format!("{val} is not a number"))?;
-                Ok(Cell::Bool(n.mant != 0))
+        Kind::Bool => {
+            let v = match val {
+                Val::Bool(b) => b,
+                Val::Number(s) => {
+                    parse_number(s)
+                        .ok_or_else(|| format!("{val} is not a number"))?
+                        .mant
+                        != 0
+                }
+                Val::Str(s) => trim(s).eq_ignore_ascii_case("true"),
+                _ => return Err(cannot()),
+            };
+            column.push_bool(v);
+        }
+        Kind::Timestamp => {
+            match val {
+                Val::Str(s) => column.push_int(parse_timestamp(trim(s)).ok_or_else(|| {
+                    format!("{val} is not a timestamp (YYYY-MM-DD HH:MM:SS[.fff])")
+                })?),
+                _ => return Err(cannot()),
             }
-            Val::Str(s) => Ok(Cell::Bool(trim(s).eq_ignore_ascii_case("true"))),
-            _ => Err(cannot()),
-        },
-        Kind::Timestamp => match val {
-            Val::Str(s) => parse_timestamp(trim(s))
-                .map(Cell::Int)
-                .ok_or_else(|| format!("{val} is not a timestamp (YYYY-MM-DD HH:MM:SS[.fff])")),
-            _ => Err(cannot()),
-        },
+        }
         Kind::Date => match val {
-            Val::Str(s) => parse_timestamp(trim(s))
-                .map(|ms| Cell::Int(ms.div_euclid(MS_PER_DAY)))
-                .ok_or_else(|| format!("{val} is not a date (YYYY-MM-DD)")),
-            _ => Err(cannot()),
+            Val::Str(s) => column.push_int(
+                parse_timestamp(trim(s))
+                    .ok_or_else(|| format!("{val} is not a date (YYYY-MM-DD)"))?
+                    .div_euclid(MS_PER_DAY),
+            ),
+            _ => return Err(cannot()),
         },
         Kind::Time => match val {
-            Val::Str(s) => parse_time(trim(s).as_bytes())
-                .filter(|&(_, used)| used == trim(s).len())
-                .map(|(ms, _)| Cell::Int(ms))
-                .ok_or_else(|| format!("{val} is not a time (HH:MM:SS[.fff])")),
-            _ => Err(cannot()),
+            Val::Str(s) => column.push_int(
+                parse_time(trim(s).as_bytes())
+                    .filter(|&(_, used)| used == trim(s).len())
+                    .map(|(ms, _)| ms)
+                    .ok_or_else(|| format!("{val} is not a time (HH:MM:SS[.fff])"))?,
+            ),
+            _ => return Err(cannot()),
         },
         Kind::Binary { max_bytes } => {
-            let start = bytes.len();
+            bytes.clear();
             match val {
                 Val::Bool(b) => bytes.push(b as u8),
                 Val::Str(s) => {
                     if !parse_binary_literal(trim(s), bytes) {
-                        bytes.truncate(start);
                         return Err(format!("{val} is not a binary literal such as X'3F67A23A'"));
                     }
                 }
                 _ => return Err(cannot()),
             }
             if let Some(max) = max_bytes {
-                bytes.truncate(start + max);
+                bytes.truncate(max);
             }
-            Ok(Cell::Bin(start as u32, bytes.len() as u32))
+            column.push_bytes(bytes);
         }
     }
+    Ok(())
 }
 
 /// `s` without surrounding whitespace; cheap when there is none (the usual case).
@@ -1460,6 +1573,10 @@ mod tests {
             r#"{"s":"tab	inside"}"#,
             r#"{"t":"2020-02-30 00:00:00"}"#,
             r#"{"b":tru}"#,
+            // The fast path gives up after appending some columns: the full decoder starts over.
+            r#"{"i":7,"s":"ab","d":1,"n":{"x":"deep"}}"#,
+            r#"{"i":8,"s":"cd","f":2,"s":"e\u0041"}"#,
+            r#"{"i":9,"s":"gh","t":"2020-01-01 00:00:00","b":[true]}"#,
         ];
         let decode = |fast: bool| {
             let mut d = RecordDecoder::new(&schema).unwrap();
@@ -1475,6 +1592,21 @@ mod tests {
         }
         assert_eq!(fast_batch, full_batch);
         assert!(fast_batch.num_rows() >= 8, "{}", fast_batch.num_rows());
+        // The last of a key given twice wins, also after the fast path gave up half-way.
+        let i = fast_batch
+            .column(1)
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        let row = (0..i.len())
+            .find(|&r| i.is_valid(r) && i.value(r) == 8)
+            .unwrap();
+        assert_eq!(fast_batch.column(0).as_string::<i32>().value(row), "eA");
+        assert_eq!(
+            fast_batch
+                .column(3)
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(row),
+            2.0
+        );
     }
 
     /// Decodes `{"<key>": <fragment value>}` into one column of `ty`.
