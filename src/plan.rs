@@ -66,7 +66,7 @@ impl OperatorSpec {
         Ok(match self {
             OperatorSpec::Filter(s) => Box::new(Filter::new(Arc::clone(s))),
             OperatorSpec::Project(s) => Box::new(Project::new(Arc::clone(s))),
-            OperatorSpec::Tumbling(s) => Box::new(Tumbling::new(Arc::clone(s))),
+            OperatorSpec::Tumbling(s) => Box::new(Tumbling::new(Arc::clone(s))?),
             OperatorSpec::LookupJoin(s) => {
                 let table = tables.get(&s.table).ok_or_else(|| {
                     Error::Application(format!("reference table {} was not loaded", s.table))

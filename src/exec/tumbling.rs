@@ -1,29 +1,29 @@
 //! Tumbling windows: a streaming `GROUP BY` with one ROWTIME-based window expression
 //! (`STEP(ROWTIME BY INTERVAL …)` or `FLOOR(ROWTIME TO unit)`) plus any other keys.
 //!
-//! State is one entry per open window, keyed by the window start, each with its own group table
-//! and DataFusion `GroupsAccumulator`s (vectorized: one `update_batch` per run of rows in the
-//! same window). Window `[start, end)` emits once, when the ROWTIME bound reaches `end`: one row
-//! per group, ordered by the other keys, with ROWTIME = `end`; the window column holds `start`.
+//! State is one DataFusion group table for all open windows, keyed by the window start and the
+//! other keys, and one `GroupsAccumulator` per aggregate (vectorized: one `intern` and one
+//! `update_batch` per input batch). Window `[start, end)` emits once, when the ROWTIME bound
+//! reaches `end`: one row per group, ordered by the other keys, with ROWTIME = `end`; the window
+//! column holds `start`. The windows that close at one bound are emitted as one batch.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Months};
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, TimestampMillisecondArray};
-use datafusion::arrow::compute::{SortColumn, cast, lexsort_to_indices, take};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{ArrayRef, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::compute::{LexicographicalComparator, SortColumn, cast, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use datafusion::scalar::ScalarValue;
 
 use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators, timestamp_ms};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The length of a tumbling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,93 +90,103 @@ impl fmt::Display for TumblingSpec {
     }
 }
 
+/// An open window: `[start, end)`, whose groups are numbered below `groups_end`.
 struct OpenWindow {
+    start: i64,
     end: i64,
-    groups: Option<Box<dyn GroupValues>>,
-    group_count: usize,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    groups_end: usize,
 }
 
 /// Running tumbling window.
+///
+/// All open windows share one group table whose first key is the window start, and one set of
+/// accumulators. Rows arrive in ROWTIME order and the windows do not overlap, so every group of
+/// a window is numbered after the groups of earlier windows: the windows that close are always
+/// the table's first groups, emitted together with `EmitTo::First`.
 pub struct Tumbling {
     spec: Arc<TumblingSpec>,
-    windows: BTreeMap<i64, OpenWindow>,
+    /// The window column's type in the output.
+    window_type: DataType,
+    groups: Box<dyn GroupValues>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// Open windows, oldest first.
+    open: VecDeque<OpenWindow>,
     group_indices: Vec<usize>,
 }
 
 impl Tumbling {
-    pub fn new(spec: Arc<TumblingSpec>) -> Tumbling {
-        Tumbling {
+    pub fn new(spec: Arc<TumblingSpec>) -> Result<Tumbling> {
+        let window_type = spec.schema.field(spec.window_position).data_type().clone();
+        let mut fields = vec![Arc::new(Field::new("window", window_type.clone(), true))];
+        fields.extend(spec.key_schema.fields().iter().cloned());
+        let groups = new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None)?;
+        Ok(Tumbling {
+            accumulators: groups_accumulators(&spec.aggregates)?,
             spec,
-            windows: BTreeMap::new(),
-            group_indices: Vec::new(),
-        }
-    }
-
-    fn open(&self, start: i64) -> Result<OpenWindow> {
-        let spec = &self.spec;
-        let groups = if spec.keys.is_empty() {
-            None
-        } else {
-            Some(new_group_values(
-                Arc::clone(&spec.key_schema),
-                &GroupOrdering::None,
-            )?)
-        };
-        let accumulators = groups_accumulators(&spec.aggregates)?;
-        Ok(OpenWindow {
-            end: spec.width.end(start),
+            window_type,
             groups,
-            group_count: 0,
-            accumulators,
+            open: VecDeque::new(),
+            group_indices: Vec::new(),
         })
     }
 
-    fn emit(&self, start: i64, mut w: OpenWindow) -> Result<RecordBatch> {
+    /// Emits the first `n` groups: the windows just closed, `closed` of them, oldest first.
+    fn emit(&mut self, n: usize, closed: &[OpenWindow]) -> Result<RecordBatch> {
         let spec = &self.spec;
-        let n = w.group_count;
-        let keys = match &mut w.groups {
-            Some(g) => g.emit(EmitTo::All)?,
-            None => vec![],
+        let emit_to = if n == self.groups.len() {
+            EmitTo::All
+        } else {
+            EmitTo::First(n)
         };
-        let mut values: Vec<ArrayRef> = Vec::with_capacity(w.accumulators.len());
-        for acc in &mut w.accumulators {
-            values.push(acc.evaluate(EmitTo::All)?);
+        let mut keys = self.groups.emit(emit_to)?.into_iter();
+        let window = keys.next().expect("the window is the first group column");
+        let keys: Vec<ArrayRef> = keys.collect();
+        let mut values: Vec<ArrayRef> = Vec::with_capacity(self.accumulators.len());
+        for acc in &mut self.accumulators {
+            values.push(acc.evaluate(emit_to)?);
         }
-        let group_columns = 1 + spec.keys.len();
-        let mut columns: Vec<Option<ArrayRef>> = vec![None; group_columns];
-        let window_type = spec.schema.field(spec.window_position).data_type();
-        let start_value = cast(
-            &ScalarValue::TimestampMillisecond(Some(start), None).to_array()?,
-            window_type,
-        )?;
-        columns[spec.window_position] =
-            Some(ScalarValue::try_from_array(&start_value, 0)?.to_array_of_size(n)?);
-        for (pos, key) in spec.key_positions.iter().zip(keys) {
-            columns[*pos] = Some(key);
+        let mut columns: Vec<Option<ArrayRef>> = vec![None; 1 + keys.len()];
+        columns[spec.window_position] = Some(window);
+        for (pos, key) in spec.key_positions.iter().zip(&keys) {
+            columns[*pos] = Some(Arc::clone(key));
         }
         let mut columns: Vec<ArrayRef> = columns
             .into_iter()
             .map(|c| c.expect("every group column is set"))
             .collect();
         columns.extend(values);
-        // Order the window's rows by the other keys, so output does not depend on arrival order.
-        if !spec.keys.is_empty() && n > 1 {
-            let sort: Vec<SortColumn> = spec
-                .key_positions
+        // Each window's rows are ordered by the other keys, so output does not depend on
+        // arrival order.
+        if !keys.is_empty() {
+            let sort: Vec<SortColumn> = keys
                 .iter()
-                .map(|p| SortColumn {
-                    values: Arc::clone(&columns[*p]),
+                .map(|k| SortColumn {
+                    values: Arc::clone(k),
                     options: None,
                 })
                 .collect();
-            let indices = lexsort_to_indices(&sort, None)?;
+            let compare = LexicographicalComparator::try_new(&sort)?;
+            let mut indices: Vec<u32> = (0..n as u32).collect();
+            let mut from = 0;
+            for w in closed {
+                indices[from..w.groups_end]
+                    .sort_unstable_by(|a, b| compare.compare(*a as usize, *b as usize));
+                from = w.groups_end;
+            }
+            let indices = UInt32Array::from(indices);
             columns = columns
                 .iter()
                 .map(|c| take(c.as_ref(), &indices, None))
                 .collect::<Result<_, _>>()?;
         }
-        columns.push(Arc::new(TimestampMillisecondArray::from(vec![w.end; n])));
+        // ROWTIME: each row's window end.
+        let mut rowtimes = Vec::with_capacity(n);
+        let mut from = 0;
+        for w in closed {
+            rowtimes.resize(rowtimes.len() + (w.groups_end - from), w.end);
+            from = w.groups_end;
+        }
+        columns.push(Arc::new(TimestampMillisecondArray::from(rowtimes)));
         Ok(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?)
     }
 }
@@ -184,50 +194,49 @@ impl Tumbling {
 impl Operator for Tumbling {
     fn push(&mut self, batch: RecordBatch, _out: &mut Emit) -> Result<()> {
         let n = batch.num_rows();
-        let starts = timestamp_ms(&self.spec.window.evaluate(&batch)?.into_array(n)?)?;
-        let keys = evaluate(&self.spec.keys, &batch)?;
-        let mut args: Vec<Vec<ArrayRef>> = Vec::with_capacity(self.spec.aggregates.len());
-        for a in &self.spec.aggregates {
-            args.push(evaluate(&a.expressions(), &batch)?);
+        if n == 0 {
+            return Ok(());
         }
-        let filters: Vec<Option<BooleanArray>> = self
-            .spec
-            .filters
-            .iter()
-            .map(|f| evaluate_filter(f, &batch))
-            .collect::<Result<_>>()?;
-        // Rows arrive in ROWTIME order, so each window is a run of consecutive rows.
+        let mut window = self.spec.window.evaluate(&batch)?.into_array(n)?;
+        if window.data_type() != &self.window_type {
+            window = cast(&window, &self.window_type)?;
+        }
+        let starts = timestamp_ms(&window)?;
+        let mut group_keys = vec![window];
+        group_keys.extend(evaluate(&self.spec.keys, &batch)?);
+        self.group_indices.clear();
+        self.groups.intern(&group_keys, &mut self.group_indices)?;
+        let total_groups = self.groups.len();
+        for (i, acc) in self.accumulators.iter_mut().enumerate() {
+            let a = &self.spec.aggregates[i];
+            let values = evaluate(&a.expressions(), &batch)?;
+            let filter = evaluate_filter(&self.spec.filters[i], &batch)?;
+            acc.update_batch(&values, &self.group_indices, filter.as_ref(), total_groups)?;
+        }
+        // Rows arrive in ROWTIME order, so each window is a run of consecutive rows; its groups
+        // end after the largest group number its rows were given.
         let mut run_start = 0;
         while run_start < n {
             let start = starts.value(run_start);
             let mut run_end = run_start + 1;
+            let mut groups_end = self.group_indices[run_start] + 1;
             while run_end < n && starts.value(run_end) == start {
+                groups_end = groups_end.max(self.group_indices[run_end] + 1);
                 run_end += 1;
             }
-            let len = run_end - run_start;
-            if !self.windows.contains_key(&start) {
-                let w = self.open(start)?;
-                self.windows.insert(start, w);
-            }
-            let w = self.windows.get_mut(&start).expect("window just opened");
-            self.group_indices.clear();
-            match &mut w.groups {
-                Some(g) => {
-                    let slices: Vec<ArrayRef> =
-                        keys.iter().map(|k| k.slice(run_start, len)).collect();
-                    g.intern(&slices, &mut self.group_indices)?;
-                    w.group_count = g.len();
+            match self.open.back_mut() {
+                Some(w) if w.start == start => w.groups_end = w.groups_end.max(groups_end),
+                Some(w) if w.start > start => {
+                    return Err(Error::Application(format!(
+                        "internal error: a row for the window starting at {start} ms arrived after the window starting at {} ms",
+                        w.start
+                    )));
                 }
-                None => {
-                    self.group_indices.resize(len, 0);
-                    w.group_count = 1;
-                }
-            }
-            for (i, acc) in w.accumulators.iter_mut().enumerate() {
-                let values: Vec<ArrayRef> =
-                    args[i].iter().map(|a| a.slice(run_start, len)).collect();
-                let filter = filters[i].as_ref().map(|f| f.slice(run_start, len));
-                acc.update_batch(&values, &self.group_indices, filter.as_ref(), w.group_count)?;
+                _ => self.open.push_back(OpenWindow {
+                    start,
+                    end: self.spec.width.end(start),
+                    groups_end,
+                }),
             }
             run_start = run_end;
         }
@@ -235,12 +244,15 @@ impl Operator for Tumbling {
     }
 
     fn advance(&mut self, bound: i64, out: &mut Emit) -> Result<()> {
-        while let Some((&start, w)) = self.windows.first_key_value() {
-            if w.end > bound {
-                break;
-            }
-            let w = self.windows.remove(&start).expect("first window exists");
-            out.batches.push(self.emit(start, w)?);
+        let closing = self.open.iter().take_while(|w| w.end <= bound).count();
+        if closing == 0 {
+            return Ok(());
+        }
+        let closed: Vec<OpenWindow> = self.open.drain(..closing).collect();
+        let n = closed.last().expect("a window closes").groups_end;
+        out.batches.push(self.emit(n, &closed)?);
+        for w in &mut self.open {
+            w.groups_end -= n;
         }
         Ok(())
     }
@@ -417,6 +429,84 @@ mod tests {
                 .value(0),
             1
         );
+    }
+
+    #[test]
+    fn windows_spanning_batches_close_together_in_key_order() {
+        use crate::exec::push_through;
+        let mut ops = pump(
+            "CREATE STREAM OUT (W TIMESTAMP, CITY VARCHAR(16), N BIGINT, TOTAL INTEGER);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM STEP(S.ROWTIME BY INTERVAL '10' SECOND), CITY, COUNT(*), SUM(TEMP)
+             FROM S GROUP BY STEP(S.ROWTIME BY INTERVAL '10' SECOND), CITY;",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let t0 = ts("2020-01-01 00:00:00");
+        // (seconds after t0, city, temp), pushed one row per batch: window [0,10) gets c, a, b,
+        // a across four batches; [10,20) gets b, a, then [20,30) gets c and stays open.
+        let rows = [
+            (1, "c", 1),
+            (2, "a", 2),
+            (3, "b", 4),
+            (9, "a", 8),
+            (10, "b", 16),
+            (15, "a", 32),
+            (25, "c", 64),
+        ];
+        let mut errors = Vec::new();
+        let mut out = Vec::new();
+        for (sec, city, temp) in rows {
+            let one = batch(
+                vec![
+                    ("CITY", Arc::new(StringArray::from(vec![city])) as ArrayRef),
+                    ("TEMP", Arc::new(Int32Array::from(vec![temp])) as ArrayRef),
+                ],
+                &[t0 + sec * 1000],
+            );
+            out.extend(push_through(&mut ops, one, &mut errors).unwrap());
+        }
+        assert!(out.is_empty(), "no window may close before the bound moves");
+        // Bound 20 s closes two windows at once: one batch, each window ordered by CITY.
+        out.extend(advance_through(&mut ops, t0 + 20_000, &mut errors).unwrap());
+        assert!(errors.is_empty());
+        assert_eq!(out.len(), 1);
+        let visible = |b: &RecordBatch| b.project(&[0, 1, 2, 3, 5]).unwrap();
+        let expected = "\
++---------------------+------+---+-------+---------------------+
+| W                   | CITY | N | TOTAL | ROWTIME             |
++---------------------+------+---+-------+---------------------+
+| 2020-01-01T00:00:00 | a    | 2 | 10    | 2020-01-01T00:00:10 |
+| 2020-01-01T00:00:00 | b    | 1 | 4     | 2020-01-01T00:00:10 |
+| 2020-01-01T00:00:00 | c    | 1 | 1     | 2020-01-01T00:00:10 |
+| 2020-01-01T00:00:10 | a    | 1 | 32    | 2020-01-01T00:00:20 |
+| 2020-01-01T00:00:10 | b    | 1 | 16    | 2020-01-01T00:00:20 |
++---------------------+------+---+-------+---------------------+";
+        assert_eq!(table(&[visible(&out[0])]), expected);
+        // The open window kept its group and its sum; a new row joins it.
+        let more = batch(
+            vec![
+                (
+                    "CITY",
+                    Arc::new(StringArray::from(vec!["c", "a"])) as ArrayRef,
+                ),
+                (
+                    "TEMP",
+                    Arc::new(Int32Array::from(vec![128, 256])) as ArrayRef,
+                ),
+            ],
+            &[t0 + 29_000, t0 + 29_000],
+        );
+        let (rest, _) = run(&mut ops, more, t0 + 30_000);
+        let expected = "\
++---------------------+------+---+-------+---------------------+
+| W                   | CITY | N | TOTAL | ROWTIME             |
++---------------------+------+---+-------+---------------------+
+| 2020-01-01T00:00:20 | a    | 1 | 256   | 2020-01-01T00:00:30 |
+| 2020-01-01T00:00:20 | c    | 2 | 192   | 2020-01-01T00:00:30 |
++---------------------+------+---+-------+---------------------+";
+        assert_eq!(table(&rest), expected);
     }
 
     #[test]
