@@ -42,7 +42,11 @@ enum Fast<'a> {
     Int(Box<dyn Fn(usize) -> i64 + 'a>),
     /// Decimal128 with a scale of 0 to 38.
     Decimal(&'a datafusion::arrow::array::Decimal128Array, u32),
-    Timestamp(&'a datafusion::arrow::array::TimestampMillisecondArray),
+    /// With the last value written and its quoted text: a window's rows share their timestamps.
+    Timestamp(
+        &'a datafusion::arrow::array::TimestampMillisecondArray,
+        std::cell::Cell<Option<(i64, [u8; 25])>>,
+    ),
     Boolean(&'a datafusion::arrow::array::BooleanArray),
 }
 
@@ -86,7 +90,7 @@ impl<'a> Fast<'a> {
                 Fast::Decimal(array.as_primitive(), *scale as u32)
             }
             DataType::Timestamp(TimeUnit::Millisecond, None) => {
-                Fast::Timestamp(array.as_primitive())
+                Fast::Timestamp(array.as_primitive(), std::cell::Cell::new(None))
             }
             DataType::Boolean => Fast::Boolean(array.as_boolean()),
             _ => return None,
@@ -99,7 +103,22 @@ impl<'a> Fast<'a> {
             Fast::Utf8(a) => push_json_string(a.value(row), out),
             Fast::Int(value) => out.push_str(itoa::Buffer::new().format(value(row))),
             Fast::Decimal(a, scale) => push_decimal(a.value(row), *scale, out),
-            Fast::Timestamp(a) => return push_timestamp_ms(a.value(row), out, true),
+            Fast::Timestamp(a, last) => {
+                let ms = a.value(row);
+                if let Some((m, text)) = last.get()
+                    && m == ms
+                {
+                    out.push_str(std::str::from_utf8(&text).expect("ASCII"));
+                    return true;
+                }
+                let start = out.len();
+                if !push_timestamp_ms(ms, out, true) {
+                    return false;
+                }
+                if let Ok(text) = out.as_bytes()[start..].try_into() {
+                    last.set(Some((ms, text)));
+                }
+            }
             Fast::Boolean(a) => out.push_str(if a.value(row) { "true" } else { "false" }),
         }
         true
@@ -323,9 +342,12 @@ mod tests {
                     .with_precision_and_scale(20, 5)
                     .unwrap(),
             ),
+            // Repeats: the formatter reuses the last value's text.
             Arc::new(TimestampMillisecondArray::from(vec![
                 0,
+                0,
                 -1,
+                1_772_409_627_062,
                 1_772_409_627_062,
                 951_782_400_000,     // 2000-02-29
                 253_402_300_799_999, // 9999-12-31 23:59:59.999
