@@ -376,7 +376,7 @@ pub fn spawn_reader(
 ) -> (Receiver<InputMessage>, SyncSender<InputMessage>) {
     let (tx, rx) = sync_channel::<InputMessage>(4);
     let reader_tx = tx.clone();
-    std::thread::spawn(move || {
+    spawn_named("rowtime-input", move || {
         let mut input = input;
         let mut send = |chunk: &[u8]| {
             let now = now_ms();
@@ -434,9 +434,20 @@ pub fn spawn_reader(
     (rx, tx)
 }
 
+/// Starts a thread with a name (shown by `top -H`, `perf` and debuggers).
+pub fn spawn_named<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .expect("the operating system starts a thread")
+}
+
 /// Sends `Interrupted` on Ctrl-C (the one tokio task of the program).
 pub fn watch_ctrl_c(tx: SyncSender<InputMessage>) {
-    std::thread::spawn(move || {
+    spawn_named("rowtime-ctrl-c", move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -89,7 +89,7 @@ pub struct BackgroundSink {
 impl BackgroundSink {
     pub fn new(mut inner: Box<dyn Sink>) -> BackgroundSink {
         let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(8);
-        let writer = std::thread::spawn(move || {
+        let writer = crate::runtime::spawn_named("rowtime-writer", move || {
             for batch in rx {
                 inner.write(&batch)?;
             }
