@@ -366,10 +366,12 @@ impl Column {
         }
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.valid.len()
     }
 
+    #[inline]
     /// Drops the rows from `rows` on.
     fn truncate(&mut self, rows: usize) {
         if self.valid.len() <= rows {
@@ -383,6 +385,7 @@ impl Column {
         })
     }
 
+    #[inline]
     fn push_null(&mut self) {
         self.valid.push(false);
         each_fixed!(&mut self.values, v => v.push(Default::default()),
@@ -393,6 +396,7 @@ impl Column {
     }
 
     /// An integer, timestamp (ms), date (days) or time (ms); the column's kind checked the range.
+    #[inline]
     fn push_int(&mut self, v: i64) {
         match &mut self.values {
             Values::I8(x) => x.push(v as i8),
@@ -404,6 +408,7 @@ impl Column {
         self.valid.push(true);
     }
 
+    #[inline]
     fn push_float(&mut self, v: f64) {
         match &mut self.values {
             Values::F32(x) => x.push(v as f32),
@@ -413,6 +418,7 @@ impl Column {
         self.valid.push(true);
     }
 
+    #[inline]
     fn push_decimal(&mut self, v: i128) {
         match &mut self.values {
             Values::Dec(x) => x.push(v),
@@ -421,6 +427,7 @@ impl Column {
         self.valid.push(true);
     }
 
+    #[inline]
     fn push_bool(&mut self, v: bool) {
         match &mut self.values {
             Values::Bool(x) => x.push(v),
@@ -430,6 +437,7 @@ impl Column {
     }
 
     /// Text (for a VARCHAR column, `v` is valid UTF-8) or bytes.
+    #[inline]
     fn push_bytes(&mut self, v: &[u8]) {
         match &mut self.values {
             Values::Str { offsets, data } | Values::Bin { offsets, data } => {
@@ -703,6 +711,8 @@ fn decode_json(
 fn flat_object(trie: &[Node], stage: &mut Stage<'_>, record: &str) -> Option<Result<(), String>> {
     let b = record.as_bytes();
     let root = &trie[0];
+    // Records usually list their keys in the same order: try the key after the last one found.
+    let mut next_child = 0;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
@@ -716,10 +726,7 @@ fn flat_object(trie: &[Node], stage: &mut Stage<'_>, record: &str) -> Option<Res
         if b.get(i) != Some(&b'"') {
             return None;
         }
-        let key_end = i + 1 + b[i + 1..].iter().position(|c| *c == b'"' || *c == b'\\')?;
-        if b[key_end] != b'"' {
-            return None;
-        }
+        let key_end = string_end(b, i + 1)?;
         let key = &record[i + 1..key_end];
         i = skip_ws(b, key_end + 1);
         if b.get(i) != Some(&b':') {
@@ -730,14 +737,7 @@ fn flat_object(trie: &[Node], stage: &mut Stage<'_>, record: &str) -> Option<Res
         let start = i;
         let value = match *b.get(i)? {
             b'"' => {
-                let end = i
-                    + 1
-                    + b[i + 1..]
-                        .iter()
-                        .position(|c| *c == b'"' || *c == b'\\' || *c < 0x20)?;
-                if b[end] != b'"' {
-                    return None;
-                }
+                let end = string_end(b, i + 1)?;
                 i = end + 1;
                 Val::Str(&record[start + 1..end])
             }
@@ -766,7 +766,16 @@ fn flat_object(trie: &[Node], stage: &mut Stage<'_>, record: &str) -> Option<Res
             }
             _ => return None,
         };
-        if let Some(&(_, node)) = root.children.iter().find(|(k, _)| **k == *key) {
+        let child = match root.children.get(next_child) {
+            Some((k, _)) if same_key(k.as_bytes(), key.as_bytes()) => Some(next_child),
+            _ => root
+                .children
+                .iter()
+                .position(|(k, _)| same_key(k.as_bytes(), key.as_bytes())),
+        };
+        if let Some(c) = child {
+            next_child = c + 1;
+            let node = root.children[c].1;
             let node = &trie[node];
             if !node.children.is_empty() {
                 return None;
@@ -784,6 +793,50 @@ fn flat_object(trie: &[Node], stage: &mut Stage<'_>, record: &str) -> Option<Res
             _ => return None,
         }
     }
+}
+
+/// Bytes that end the fast path's scan of a JSON string: the closing quote, an escape, or a
+/// control character (not allowed in JSON strings).
+const STRING_STOP: [bool; 256] = {
+    let mut stop = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        stop[c] = true;
+        c += 1;
+    }
+    stop[b'"' as usize] = true;
+    stop[b'\\' as usize] = true;
+    stop
+};
+
+/// Where the string whose text starts at `from` ends: the index of its closing quote, or None
+/// when an escape, a control character or the end of the record comes first.
+fn string_end(b: &[u8], from: usize) -> Option<usize> {
+    let end = from
+        + b.get(from..)?
+            .iter()
+            .position(|&c| STRING_STOP[c as usize])?;
+    (b[end] == b'"').then_some(end)
+}
+
+/// Equality of two short byte strings (object keys) without a call to `memcmp`.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut a8).zip(&mut b8) {
+        if u64::from_ne_bytes(x.try_into().expect("8 bytes"))
+            != u64::from_ne_bytes(y.try_into().expect("8 bytes"))
+        {
+            return false;
+        }
+    }
+    a8.remainder()
+        .iter()
+        .zip(b8.remainder())
+        .all(|(x, y)| x == y)
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {

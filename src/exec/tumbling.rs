@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Months};
-use datafusion::arrow::array::{ArrayRef, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::{LexicographicalComparator, SortColumn, cast, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -165,13 +165,19 @@ impl Tumbling {
                     options: None,
                 })
                 .collect();
-            let compare = LexicographicalComparator::try_new(&sort)?;
             let mut indices: Vec<u32> = (0..n as u32).collect();
-            let mut from = 0;
-            for w in closed {
-                indices[from..w.groups_end]
-                    .sort_unstable_by(|a, b| compare.compare(*a as usize, *b as usize));
-                from = w.groups_end;
+            match keys.as_slice() {
+                // The common case, one text key without NULLs: compare the strings directly.
+                [key] if key.data_type() == &DataType::Utf8 && key.null_count() == 0 => {
+                    let text = key.as_string::<i32>();
+                    sort_each_window(&mut indices, closed, |a, b| {
+                        text.value(a).cmp(text.value(b))
+                    });
+                }
+                _ => {
+                    let compare = LexicographicalComparator::try_new(&sort)?;
+                    sort_each_window(&mut indices, closed, |a, b| compare.compare(a, b));
+                }
             }
             let indices = UInt32Array::from(indices);
             columns = columns
@@ -188,6 +194,19 @@ impl Tumbling {
         }
         columns.push(Arc::new(TimestampMillisecondArray::from(rowtimes)));
         Ok(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?)
+    }
+}
+
+/// Sorts each closed window's part of `indices` (row numbers of the emitted groups) by `compare`.
+fn sort_each_window(
+    indices: &mut [u32],
+    closed: &[OpenWindow],
+    compare: impl Fn(usize, usize) -> std::cmp::Ordering,
+) {
+    let mut from = 0;
+    for w in closed {
+        indices[from..w.groups_end].sort_unstable_by(|a, b| compare(*a as usize, *b as usize));
+        from = w.groups_end;
     }
 }
 
@@ -507,6 +526,50 @@ mod tests {
 | 2020-01-01T00:00:20 | c    | 2 | 192   | 2020-01-01T00:00:30 |
 +---------------------+------+---+-------+---------------------+";
         assert_eq!(table(&rest), expected);
+    }
+
+    #[test]
+    fn null_keys_sort_first_and_number_keys_sort_by_value() {
+        let mut ops = pump(
+            "CREATE STREAM OUT (CITY VARCHAR(16), TEMP INTEGER, N BIGINT);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM CITY, TEMP, COUNT(*)
+             FROM S GROUP BY STEP(S.ROWTIME BY INTERVAL '10' SECOND), CITY, TEMP;",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let t0 = ts("2020-01-01 00:00:00");
+        let input = batch(
+            vec![
+                (
+                    "CITY",
+                    Arc::new(StringArray::from(vec![
+                        Some("b"),
+                        None,
+                        Some("a"),
+                        Some("b"),
+                        None,
+                    ])) as ArrayRef,
+                ),
+                (
+                    "TEMP",
+                    Arc::new(Int32Array::from(vec![5, 7, 9, 3, 7])) as ArrayRef,
+                ),
+            ],
+            &[t0, t0 + 1, t0 + 2, t0 + 3, t0 + 4],
+        );
+        let (out, _) = run(&mut ops, input, t0 + 10_000);
+        let expected = "\
++------+------+---+---------------------+
+| CITY | TEMP | N | ROWTIME             |
++------+------+---+---------------------+
+|      | 7    | 2 | 2020-01-01T00:00:10 |
+| a    | 9    | 1 | 2020-01-01T00:00:10 |
+| b    | 3    | 1 | 2020-01-01T00:00:10 |
+| b    | 5    | 1 | 2020-01-01T00:00:10 |
++------+------+---+---------------------+";
+        assert_eq!(table(&out), expected);
     }
 
     #[test]
