@@ -573,6 +573,55 @@ mod tests {
     }
 
     #[test]
+    fn window_only_groups_with_text_and_average_aggregates_keep_the_open_window() {
+        let mut ops = pump(
+            "CREATE STREAM OUT (W TIMESTAMP, FIRST_CITY VARCHAR(16), HOTTEST INTEGER, AVG_TEMP DOUBLE);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM STEP(S.ROWTIME BY INTERVAL '10' SECOND), MIN(CITY), MAX(TEMP), AVG(CAST(TEMP AS DOUBLE))
+             FROM S GROUP BY STEP(S.ROWTIME BY INTERVAL '10' SECOND);",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let t0 = ts("2020-01-01 00:00:00");
+        let rows = |cities: Vec<&str>, temps: Vec<i32>, secs: &[i64]| {
+            batch(
+                vec![
+                    ("CITY", Arc::new(StringArray::from(cities)) as ArrayRef),
+                    ("TEMP", Arc::new(Int32Array::from(temps)) as ArrayRef),
+                ],
+                &secs.iter().map(|s| t0 + s * 1000).collect::<Vec<_>>(),
+            )
+        };
+        let (out, _) = run(
+            &mut ops,
+            rows(
+                vec!["m", "d", "x", "k", "q"],
+                vec![1, 3, 8, 2, 5],
+                &[0, 5, 12, 25, 26],
+            ),
+            t0 + 20_000,
+        );
+        let expected = "\
++---------------------+------------+---------+----------+---------------------+
+| W                   | FIRST_CITY | HOTTEST | AVG_TEMP | ROWTIME             |
++---------------------+------------+---------+----------+---------------------+
+| 2020-01-01T00:00:00 | d          | 3       | 2.0      | 2020-01-01T00:00:10 |
+| 2020-01-01T00:00:10 | x          | 8       | 8.0      | 2020-01-01T00:00:20 |
++---------------------+------------+---------+----------+---------------------+";
+        assert_eq!(table(&out), expected);
+        // [20,30) kept k and q; a third row joins it before it closes.
+        let (rest, _) = run(&mut ops, rows(vec!["a"], vec![11], &[29]), t0 + 30_000);
+        let expected = "\
++---------------------+------------+---------+----------+---------------------+
+| W                   | FIRST_CITY | HOTTEST | AVG_TEMP | ROWTIME             |
++---------------------+------------+---------+----------+---------------------+
+| 2020-01-01T00:00:20 | a          | 11      | 6.0      | 2020-01-01T00:00:30 |
++---------------------+------------+---------+----------+---------------------+";
+        assert_eq!(table(&rest), expected);
+    }
+
+    #[test]
     fn windows_width_ends() {
         assert_eq!(WindowWidth::Millis(600_000).end(0), 600_000);
         assert_eq!(
