@@ -485,6 +485,7 @@ fn parse_create_pump(
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
     let tokens = nth_value_from(tokens);
+    let tokens = trim_default_character(tokens);
     // Errors at the end of the statement ("found: EOF") point just after its last token.
     let end = tokens
         .iter()
@@ -853,6 +854,45 @@ fn nth_value_from(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     out
 }
 
+/// KDA's `TRIM([[LEADING|TRAILING|BOTH] [char] FROM] s)` may leave out the character, which
+/// is then a space; sqlparser needs it written. Inserts `' '` before `FROM` in `TRIM(BOTH FROM s)`,
+/// `TRIM(LEADING FROM s)`, `TRIM(TRAILING FROM s)` and `TRIM(FROM s)`.
+fn trim_default_character(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let mut before: Vec<usize> = Vec::new();
+    for k in 0..code.len() {
+        if !word_is(&tokens[code[k]], "TRIM")
+            || code.get(k + 1).map(|i| &tokens[*i].token) != Some(&Token::LParen)
+        {
+            continue;
+        }
+        let mut from = k + 2;
+        if code.get(from).is_some_and(|&i| {
+            ["BOTH", "LEADING", "TRAILING"]
+                .iter()
+                .any(|w| word_is(&tokens[i], w))
+        }) {
+            from += 1;
+        }
+        if let Some(&i) = code.get(from)
+            && word_is(&tokens[i], "FROM")
+        {
+            before.push(i);
+        }
+    }
+    let mut out = Vec::with_capacity(tokens.len() + before.len());
+    for (i, t) in tokens.into_iter().enumerate() {
+        if before.contains(&i) {
+            out.push(TokenWithSpan {
+                token: Token::SingleQuotedString(" ".into()),
+                span: t.span,
+            });
+        }
+        out.push(t);
+    }
+    out
+}
+
 /// Removes `STREAM` right after every `SELECT`; reports whether the first `SELECT` had it.
 fn strip_select_stream(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, bool) {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
@@ -885,6 +925,23 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<AppStatement>> {
         parse_application(&SourceText::new("app.sql", text))
+    }
+
+    #[test]
+    fn trim_without_a_character_trims_spaces() {
+        let stmts = parse(
+            "CREATE PUMP P AS INSERT INTO D SELECT STREAM TRIM(BOTH FROM a), TRIM (leading from b), \
+             TRIM(TRAILING FROM c), TRIM(FROM d), TRIM(BOTH 'x' FROM e), TRIM(f) FROM S;",
+        )
+        .unwrap();
+        let AppStatement::CreatePump(p) = &stmts[0] else {
+            panic!("not a pump")
+        };
+        assert_eq!(
+            p.query.to_string(),
+            "SELECT TRIM(BOTH ' ' FROM A), TRIM(LEADING ' ' FROM B), TRIM(TRAILING ' ' FROM C), \
+             TRIM(' ' FROM D), TRIM(BOTH 'x' FROM E), TRIM(F) FROM S"
+        );
     }
 
     #[test]
