@@ -155,6 +155,9 @@ impl<'a> Resolver<'a> {
                 Arc::new(crate::functions::RowtimeTyped::udf(name)),
             );
         }
+        for f in crate::date_format::DateFormatFunction::all() {
+            scalars.insert(f.name().to_string(), Arc::new(f));
+        }
         let mut aggregates = HashMap::new();
         for f in SessionStateDefaults::default_aggregate_functions() {
             for alias in f.aliases() {

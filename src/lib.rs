@@ -13,12 +13,14 @@
 //! - [`dialect`]: KDA SQL → statements (`CREATE STREAM`, `CREATE PUMP`), `STEP`, case rules.
 //! - [`types`], [`schema`]: KDA types and input/reference schemas.
 //! - [`catalog`]: in-application streams, reference tables, `error_stream`.
-//! - [`functions`]: KDA functions mapped onto DataFusion's.
+//! - [`functions`]: KDA functions mapped onto DataFusion's; [`date_format`]: KDA's date and time
+//!   patterns and the conversion functions that use them (`TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, …).
 //! - [`plan`]: each pump's query → a chain of operator specs per input, joined when it reads two (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
 //!   [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::stream_join`] (two input
 //!   streams meet here), [`exec::insert`] ([`exec::division`] guards `/`).
-//! - [`runtime`]: the dataflow and the run loop (the only threads and channels).
+//! - [`runtime`]: the dataflow, the run loop and the input thread that reads and decodes (file
+//!   and stdout sinks write on a thread of their own, `connectors::sink::BackgroundSink`).
 //! - [`connectors`]: record decoding, sources, reference data, sinks.
 //! - [`app`]: application definitions (`.sql` + flags, or KDA `describe-application` JSON).
 //! - [`engine`]: puts an application together; [`cli`]: the `rowtime` command.
@@ -28,6 +30,7 @@ pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod connectors;
+pub mod date_format;
 pub mod dialect;
 pub mod engine;
 pub mod error;
