@@ -155,6 +155,10 @@ impl<'a> Resolver<'a> {
                 Arc::new(crate::functions::RowtimeTyped::udf(name)),
             );
         }
+        scalars.insert(
+            crate::regex_replace::RegexReplace::NAME.to_string(),
+            Arc::new(crate::regex_replace::RegexReplace::udf()),
+        );
         for f in crate::date_format::DateFormatFunction::all() {
             scalars.insert(f.name().to_string(), Arc::new(f));
         }
