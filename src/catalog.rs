@@ -156,6 +156,10 @@ impl<'a> Resolver<'a> {
             );
         }
         scalars.insert(
+            crate::functions::CastText::NAME.to_string(),
+            Arc::new(crate::functions::CastText::udf()),
+        );
+        scalars.insert(
             crate::regex_replace::RegexReplace::NAME.to_string(),
             Arc::new(crate::regex_replace::RegexReplace::udf()),
         );

@@ -8,6 +8,9 @@
 //! - `x SIMILAR TO 'pattern'`: the SQL pattern (`%`, `_`, literal `.`) becomes an anchored regex;
 //! - `TO_TIMESTAMP(ms)` and `UNIX_TIMESTAMP(ts)` work in BIGINT milliseconds, as in KDA;
 //! - `TSDIFF(start, end)` is `end - start` in milliseconds (BIGINT milliseconds or timestamps);
+//! - `CAST(x AS CHAR(n))` pads the text with blanks to n characters and `CAST(x AS VARCHAR(n))`
+//!   checks its length: text longer than n is an error of the row (KDA rejects it rather than
+//!   truncating), through [`CastText`];
 //! - `MONOTONIC(x)` is `x` (an assertion KDA uses for GROUP BY keys: a ROWTIME window inside
 //!   it is recognised as usual);
 //! - a window (`OVER (…)`, `WINDOW w AS (…)`) without ORDER BY is ordered by ROWTIME, as KDA's
@@ -114,6 +117,99 @@ impl datafusion::logical_expr::AggregateUDFImpl for ExpAvg {
         _: datafusion::logical_expr::function::AccumulatorArgs,
     ) -> datafusion::error::Result<Box<dyn datafusion::logical_expr::Accumulator>> {
         datafusion::common::plan_err!("EXP_AVG is computed only over a sliding window")
+    }
+}
+
+/// `kda_cast_text(text, n, pad)`: `CAST(… AS CHAR(n))` (pad = true: blanks up to n characters)
+/// and `CAST(… AS VARCHAR(n))`; text longer than n characters is an error of the row.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CastText {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl CastText {
+    pub const NAME: &str = "kda_cast_text";
+
+    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
+        datafusion::logical_expr::ScalarUDF::new_from_impl(CastText {
+            signature: datafusion::logical_expr::Signature::any(
+                3,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for CastText {
+    fn name(&self) -> &str {
+        CastText::NAME
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Utf8)
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::datatypes::{DataType, Int64Type};
+        let n = args.number_rows;
+        let [text, length, pad] = args.args.as_slice() else {
+            return datafusion::common::internal_err!("{} takes three arguments", CastText::NAME);
+        };
+        let text = datafusion::arrow::compute::cast(&text.to_array(n)?, &DataType::Utf8)?;
+        let length = datafusion::arrow::compute::cast(&length.to_array(n)?, &DataType::Int64)?;
+        let pad = pad.to_array(n)?;
+        let (text, length, pad) = (
+            text.as_string::<i32>(),
+            length.as_primitive::<Int64Type>(),
+            pad.as_boolean(),
+        );
+        let mut out = datafusion::arrow::array::StringBuilder::with_capacity(n, n * 16);
+        for row in 0..n {
+            if text.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let (value, max, pad) = (text.value(row), length.value(row) as usize, pad.value(row));
+            let chars = value.chars().count();
+            if chars > max {
+                return datafusion::common::exec_err!(
+                    "CAST to {}({max}): {value:?} has {chars} characters",
+                    if pad { "CHAR" } else { "VARCHAR" }
+                );
+            }
+            if pad && chars < max {
+                out.append_value(format!("{value}{}", " ".repeat(max - chars)));
+            } else {
+                out.append_value(value);
+            }
+        }
+        Ok(datafusion::logical_expr::ColumnarValue::Array(
+            std::sync::Arc::new(out.finish()),
+        ))
+    }
+}
+
+/// The length of a `CHAR(n)` or `VARCHAR(n)` type, and whether it pads (CHAR).
+fn text_length(t: &datafusion::sql::sqlparser::ast::DataType) -> Option<(u64, bool)> {
+    use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
+    let (length, pad) = match t {
+        DataType::Char(l) | DataType::Character(l) => (l, true),
+        DataType::Varchar(l) | DataType::CharacterVarying(l) | DataType::CharVarying(l) => {
+            (l, false)
+        }
+        _ => return None,
+    };
+    match length {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some((*length, pad)),
+        _ => None,
     }
 }
 
@@ -380,6 +476,30 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                     message: format!("CEIL(… TO {field}): {e}"),
                     help: "use FLOOR(… TO unit) plus one unit".into(),
                 })?;
+        }
+        Expr::Cast {
+            kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+            expr: inner,
+            data_type,
+            format: None,
+            ..
+        } if text_length(data_type).is_some() => {
+            let (length, pad) = text_length(data_type).expect("checked by the guard");
+            let arg = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = function_call(
+                CastText::NAME,
+                vec![
+                    Expr::Cast {
+                        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                        expr: Box::new(arg),
+                        data_type: datafusion::sql::sqlparser::ast::DataType::Varchar(None),
+                        array: false,
+                        format: None,
+                    },
+                    Expr::value(Value::Number(length.to_string(), false)),
+                    Expr::value(Value::Boolean(pad)),
+                ],
+            );
         }
         // KDA's per-row wall clock.
         Expr::Identifier(id) if id.quote_style.is_none() && id.value == "CURRENT_ROW_TIMESTAMP" => {
