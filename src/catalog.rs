@@ -156,6 +156,10 @@ impl<'a> Resolver<'a> {
             );
         }
         scalars.insert(
+            crate::functions::Overlay::NAME.to_string(),
+            Arc::new(crate::functions::Overlay::udf()),
+        );
+        scalars.insert(
             crate::functions::CastText::NAME.to_string(),
             Arc::new(crate::functions::CastText::udf()),
         );
