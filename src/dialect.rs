@@ -486,6 +486,7 @@ fn parse_create_pump(
     let (tokens, windows) = table_windows(src, tokens)?;
     let tokens = nth_value_from(tokens);
     let tokens = trim_default_character(tokens);
+    let tokens = substring_similar(tokens);
     // Errors at the end of the statement ("found: EOF") point just after its last token.
     let end = tokens
         .iter()
@@ -891,6 +892,40 @@ fn trim_default_character(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         out.push(t);
     }
     out
+}
+
+/// `SUBSTRING(s SIMILAR pattern ESCAPE e)` (which sqlparser cannot parse) becomes
+/// `KDA_SUBSTRING_SIMILAR(s, pattern, e)` (see `substring.rs`).
+fn substring_similar(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    for k in 0..code.len() {
+        if !word_is(&tokens[code[k]], "SUBSTRING")
+            || code.get(k + 1).map(|i| &tokens[*i].token) != Some(&Token::LParen)
+        {
+            continue;
+        }
+        let (mut depth, mut similar, mut escape) = (0, None, None);
+        for &i in &code[k + 1..] {
+            match &tokens[i].token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ if depth == 1 && word_is(&tokens[i], "SIMILAR") => similar = Some(i),
+                _ if depth == 1 && word_is(&tokens[i], "ESCAPE") => escape = Some(i),
+                _ => {}
+            }
+        }
+        if let (Some(similar), Some(escape)) = (similar, escape) {
+            tokens[similar].token = Token::Comma;
+            tokens[escape].token = Token::Comma;
+            tokens[code[k]].token = Token::make_word("KDA_SUBSTRING_SIMILAR", None);
+        }
+    }
+    tokens
 }
 
 /// Removes `STREAM` right after every `SELECT`; reports whether the first `SELECT` had it.

@@ -13,6 +13,7 @@
 //!   truncating), through [`CastText`];
 //! - `OVERLAY(s PLACING r FROM p [FOR n])` follows KDA's table for every `p`, below 1 and past
 //!   the end included ([`Overlay`]);
+//! - `SUBSTRING(s, p, n)` and `SUBSTRING(s FROM 'regex')` become KDA's forms (`substring.rs`);
 //! - `MONOTONIC(x)` is `x` (an assertion KDA uses for GROUP BY keys: a ROWTIME window inside
 //!   it is recognised as usual);
 //! - a window (`OVER (…)`, `WINDOW w AS (…)`) without ORDER BY is ordered by ROWTIME, as KDA's
@@ -603,6 +604,27 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             args.extend(overlay_for.as_deref().cloned());
             *expr = function_call(Overlay::NAME, args);
         }
+        Expr::Substring {
+            expr: text,
+            substring_from: Some(from),
+            substring_for,
+            special,
+            shorthand: false,
+        } => {
+            let regex_form = !*special
+                && substring_for.is_none()
+                && matches!(from.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
+            if *special || regex_form {
+                let mut args = vec![(**text).clone(), (**from).clone()];
+                args.extend(substring_for.as_deref().cloned());
+                let name = if regex_form {
+                    crate::substring::REGEX
+                } else {
+                    crate::substring::COMMA
+                };
+                *expr = function_call(name, args);
+            }
+        }
         // KDA's per-row wall clock.
         Expr::Identifier(id) if id.quote_style.is_none() && id.value == "CURRENT_ROW_TIMESTAMP" => {
             *expr = function_call(CURRENT_ROW_TIMESTAMP, vec![]);
@@ -712,10 +734,23 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
 /// `_` any character; `|`, `*`, `+`, `?`, `{…}`, `(…)` and `[…]` keep their meaning; every other
 /// character (`.` included) stands for itself.
 pub fn similar_to_regex(pattern: &str) -> String {
-    let mut out = String::from("^(?:");
+    format!("^(?:{})$", similar_body(pattern, None))
+}
+
+/// A SQL `SIMILAR` pattern as the body of a regex (unanchored): `%` is `.*`, `_` is `.`, `[…]`,
+/// `|`, `*`, `+`, `?`, `{…}` and `(…)` keep their meaning, anything else is literal, and so is the
+/// character after `escape`.
+pub fn similar_body(pattern: &str, escape: Option<char>) -> String {
+    let mut out = String::new();
     let mut in_class = false;
+    let mut escaped = false;
     for c in pattern.chars() {
         match c {
+            _ if escaped => {
+                escaped = false;
+                out.push_str(&regex::escape(&c.to_string()));
+            }
+            _ if Some(c) == escape => escaped = true,
             '[' if !in_class => {
                 in_class = true;
                 out.push(c);
@@ -735,7 +770,6 @@ pub fn similar_to_regex(pattern: &str) -> String {
             }
         }
     }
-    out.push_str(")$");
     out
 }
 

@@ -15,7 +15,7 @@
 //! - [`catalog`]: in-application streams, reference tables, `error_stream`.
 //! - [`functions`]: KDA functions mapped onto DataFusion's; [`date_format`]: KDA's date and time
 //!   patterns and the conversion functions that use them (`TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, …);
-//!   [`regex_replace`]: KDA's `REGEX_REPLACE`.
+//!   [`regex_replace`]: KDA's `REGEX_REPLACE`; [`substring`]: KDA's `SUBSTRING` forms.
 //! - [`plan`]: each pump's query → a chain of operator specs per input, joined when it reads two (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
 //!   [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::stream_join`] (two input
@@ -44,6 +44,7 @@ pub mod plan;
 pub mod regex_replace;
 pub mod runtime;
 pub mod schema;
+pub mod substring;
 pub mod testing;
 pub mod types;
 
