@@ -167,6 +167,9 @@ impl<'a> Resolver<'a> {
             crate::regex_replace::RegexReplace::NAME.to_string(),
             Arc::new(crate::regex_replace::RegexReplace::udf()),
         );
+        for f in crate::log_parse::LogParse::all() {
+            scalars.insert(f.name().to_string(), Arc::new(f));
+        }
         for f in crate::substring::Substring::all() {
             scalars.insert(f.name().to_string(), Arc::new(f));
         }
