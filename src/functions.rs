@@ -344,12 +344,53 @@ fn for_each_select(
 }
 
 /// Makes every unqualified `*` of the query leave out ROWTIME, and APPROXIMATE_ARRIVAL_TIME when
-/// it reads a source stream (`is_source` tells which names are): `* EXCLUDE (…)`.
-pub fn exclude_rowtime_from_wildcards(query: &mut Query, is_source: &dyn Fn(&str) -> bool) {
+/// it reads a source stream (`is_source` tells which names are): `* EXCLUDE (…)`. So does `s.*`
+/// when `s` names a stream (`is_stream`) in the SELECT's FROM clause.
+pub fn exclude_rowtime_from_wildcards(
+    query: &mut Query,
+    is_source: &dyn Fn(&str) -> bool,
+    is_stream: &dyn Fn(&str) -> bool,
+) {
     use datafusion::sql::sqlparser::ast::{
-        ExcludeSelectItem, Ident, ObjectName, SelectItem, TableFactor,
+        ExcludeSelectItem, Ident, ObjectName, SelectItem, SelectItemQualifiedWildcardKind,
+        TableFactor,
     };
     for_each_select(query, &mut |select| {
+        // Streams read by name: (the name or alias a qualified `*` uses, is a source stream).
+        let mut streams: Vec<(String, bool)> = Vec::new();
+        for factor in select
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        {
+            if let TableFactor::Table { name, alias, .. } = factor
+                && let Some(table) = name.0.last().and_then(|p| p.as_ident())
+                && is_stream(&table.value)
+            {
+                let called = alias.as_ref().map_or(&table.value, |a| &a.name.value);
+                streams.push((called.clone(), is_source(&table.value)));
+            }
+        }
+        for item in &mut select.projection {
+            if let SelectItem::QualifiedWildcard(
+                SelectItemQualifiedWildcardKind::ObjectName(q),
+                options,
+            ) = item
+                && q.0.len() == 1
+                && options.opt_exclude.is_none()
+                && options.opt_except.is_none()
+                && let Some(name) = q.0[0].as_ident()
+                && let Some((_, source)) = streams.iter().find(|(n, _)| *n == name.value)
+            {
+                let mut hidden = vec![ObjectName::from(vec![Ident::new(crate::catalog::ROWTIME)])];
+                if *source {
+                    hidden.push(ObjectName::from(vec![Ident::new(
+                        crate::catalog::APPROXIMATE_ARRIVAL_TIME,
+                    )]));
+                }
+                options.opt_exclude = Some(ExcludeSelectItem::Multiple(hidden));
+            }
+        }
         let reads_source = select.from.iter().any(|t| {
             std::iter::once(&t.relation)
                 .chain(t.joins.iter().map(|j| &j.relation))
@@ -374,6 +415,94 @@ pub fn exclude_rowtime_from_wildcards(query: &mut Query, is_source: &dyn Fn(&str
                 && options.opt_except.is_none()
             {
                 options.opt_exclude = Some(ExcludeSelectItem::Multiple(hidden.clone()));
+            }
+        }
+    });
+}
+
+/// Every stream has a ROWTIME, a subquery in FROM too (`FROM (SELECT STREAM * FROM s) AS t` can
+/// group by `STEP(t.ROWTIME …)`): a derived table without GROUP BY that does not already give a
+/// column named ROWTIME gets `ROWTIME` added to its select list, and `t.*` leaves it out again.
+pub fn expose_rowtime_of_derived_tables(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{
+        ExcludeSelectItem, GroupByExpr, Ident, ObjectName, SelectItem,
+        SelectItemQualifiedWildcardKind, SetExpr, TableAliasColumnDef, TableFactor,
+    };
+    fn gives_rowtime(item: &SelectItem) -> bool {
+        let rowtime = crate::catalog::ROWTIME;
+        match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.value == rowtime,
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().is_some_and(|i| i.value == rowtime)
+            }
+            SelectItem::ExprWithAlias { alias, .. } => alias.value == rowtime,
+            _ => false,
+        }
+    }
+    /// Adds ROWTIME where it is missing; true if it was added.
+    fn add_rowtime(body: &mut SetExpr) -> bool {
+        match body {
+            SetExpr::Select(select) => {
+                let grouped =
+                    !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+                let add = !grouped && !select.projection.iter().any(gives_rowtime);
+                if add {
+                    select
+                        .projection
+                        .push(SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(
+                            crate::catalog::ROWTIME,
+                        ))));
+                }
+                add
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                let left = add_rowtime(left);
+                add_rowtime(right) && left
+            }
+            SetExpr::Query(q) => add_rowtime(&mut q.body),
+            _ => false,
+        }
+    }
+    for_each_select(query, &mut |select| {
+        let mut derived: Vec<String> = Vec::new();
+        for table in &mut select.from {
+            let factors = std::iter::once(&mut table.relation)
+                .chain(table.joins.iter_mut().map(|j| &mut j.relation));
+            for factor in factors {
+                if let TableFactor::Derived {
+                    subquery, alias, ..
+                } = factor
+                {
+                    let added = add_rowtime(&mut subquery.body);
+                    if let Some(alias) = alias {
+                        // `AS t(r)` names the columns: name the added one too.
+                        if added && !alias.columns.is_empty() {
+                            alias.columns.push(TableAliasColumnDef {
+                                name: Ident::new(crate::catalog::ROWTIME),
+                                data_type: None,
+                            });
+                        }
+                        derived.push(alias.name.value.clone());
+                    }
+                }
+            }
+        }
+        for item in &mut select.projection {
+            if let SelectItem::QualifiedWildcard(
+                SelectItemQualifiedWildcardKind::ObjectName(name),
+                options,
+            ) = item
+                && name.0.len() == 1
+                && name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| derived.contains(&i.value))
+                && options.opt_exclude.is_none()
+                && options.opt_except.is_none()
+            {
+                options.opt_exclude =
+                    Some(ExcludeSelectItem::Multiple(vec![ObjectName::from(vec![
+                        Ident::new(crate::catalog::ROWTIME),
+                    ])]));
             }
         }
     });

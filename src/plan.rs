@@ -43,8 +43,8 @@ use crate::exec::stream_join::{StreamJoinSpec, StreamJoinType, resolve_join_rowt
 use crate::exec::tumbling::{Tumbling, TumblingSpec, WindowWidth};
 use crate::exec::{Operator, nullable, with_rowtime};
 use crate::functions::{
-    exclude_rowtime_from_wildcards, order_windows_by_rowtime, rewrite_kda_functions,
-    take_named_window, unqualified_rowtime_of_join,
+    exclude_rowtime_from_wildcards, expose_rowtime_of_derived_tables, order_windows_by_rowtime,
+    rewrite_kda_functions, take_named_window, unqualified_rowtime_of_join,
 };
 use crate::types::SqlType;
 
@@ -434,7 +434,9 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
             .stream(name)
             .is_some_and(|(_, s)| s.kind == StreamKind::Source)
     };
-    exclude_rowtime_from_wildcards(&mut query, &is_source);
+    let is_stream = |name: &str| catalog.stream(name).is_some();
+    exclude_rowtime_from_wildcards(&mut query, &is_source, &is_stream);
+    expose_rowtime_of_derived_tables(&mut query);
     let mut windows = Vec::with_capacity(p.windows.len());
     for w in &p.windows {
         let range_ms = match (w.range_ms, &w.named) {
@@ -465,7 +467,6 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
             used: false,
         });
     }
-    let is_stream = |name: &str| catalog.stream(name).is_some();
     unqualified_rowtime_of_join(&mut query, &is_stream);
     order_windows_by_rowtime(&mut query);
     rewrite_kda_functions(&mut query).map_err(|e| {
