@@ -97,6 +97,18 @@ pub struct CreatePump {
     /// `FROM stream OVER (RANGE INTERVAL … PRECEDING)`: the windows of a stream-to-stream join
     /// (removed from the query), in the order they appear.
     pub windows: Vec<TableWindow>,
+    /// `FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(…), …))` or `COUNT_DISTINCT_ITEMS_TUMBLING`: the
+    /// call became a windowed GROUP BY subquery; what the planner must add to it.
+    pub table_function: Option<WindowedTableFunction>,
+}
+
+/// A KDA windowed table function, rewritten into a tumbling-window subquery.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WindowedTableFunction {
+    /// Keep the `k` groups with the highest count in each window.
+    TopK(usize),
+    /// The subquery counts DISTINCT values, which a windowed aggregate otherwise may not.
+    CountDistinct,
 }
 
 /// A window on one stream of a stream-to-stream join.
@@ -481,6 +493,7 @@ fn parse_create_pump(
     at: Location,
 ) -> Result<CreatePump> {
     let dialect = KdaDialect;
+    let (tokens, table_function) = windowed_table_functions(src, tokens)?;
     let (tokens, had_stream) = strip_select_stream(tokens);
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
@@ -559,7 +572,150 @@ fn parse_create_pump(
         query_at: query_tok.span.start,
         stagger_ms,
         windows,
+        table_function,
     })
+}
+
+/// `TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(query), 'column', k, seconds))` and
+/// `TABLE(COUNT_DISTINCT_ITEMS_TUMBLING(CURSOR(query), 'column', seconds))` (KDA's windowed table
+/// functions, which sqlparser cannot parse) become a subquery that groups `query` by
+/// `STEP(ROWTIME BY INTERVAL 'seconds' SECOND)`: by the column too with `COUNT(*) AS
+/// MOST_FREQUENT_VALUES` (the planner keeps the k largest counts of each window), or with
+/// `COUNT(DISTINCT column) AS NUMBER_OF_DISTINCT_ITEMS`. KDA's counts are approximate beyond
+/// 10,000 distinct items; these are exact.
+fn windowed_table_functions(
+    src: &SourceText,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Option<WindowedTableFunction>)> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let tok = |j: usize| code.get(j).map(|i| &tokens[*i]);
+    let Some(k) = (0..code.len()).find(|&k| {
+        tok(k).is_some_and(|t| word_is(t, "TABLE"))
+            && tok(k + 1).map(|t| &t.token) == Some(&Token::LParen)
+            && tok(k + 2).is_some_and(|t| {
+                word_is(t, "TOP_K_ITEMS_TUMBLING") || word_is(t, "COUNT_DISTINCT_ITEMS_TUMBLING")
+            })
+    }) else {
+        return Ok((tokens, None));
+    };
+    let at = tokens[code[k]].span;
+    let top_k = word_is(&tokens[code[k + 2]], "TOP_K_ITEMS_TUMBLING");
+    let usage = if top_k {
+        "write TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM s), 'column', k, seconds))"
+    } else {
+        "write TABLE(COUNT_DISTINCT_ITEMS_TUMBLING(CURSOR(SELECT STREAM * FROM s), 'column', seconds))"
+    };
+    let err = |message: &str| src.error_span(at, message).with_help(usage).into_error();
+    if tok(k + 3).map(|t| &t.token) != Some(&Token::LParen)
+        || !tok(k + 4).is_some_and(|t| word_is(t, "CURSOR"))
+        || tok(k + 5).map(|t| &t.token) != Some(&Token::LParen)
+    {
+        return Err(err("the first argument must be CURSOR(query)"));
+    }
+    // The cursor's query runs to its matching `)`.
+    let mut depth = 0;
+    let mut cursor_end = None;
+    for j in k + 5..code.len() {
+        match tokens[code[j]].token {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    cursor_end = Some(j);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let cursor_end = cursor_end.ok_or_else(|| err("CURSOR( has no closing parenthesis"))?;
+    // , 'column' , [k ,] seconds ) )
+    let rest: Vec<&Token> = code[cursor_end + 1..]
+        .iter()
+        .map(|i| &tokens[*i].token)
+        .collect();
+    let number = |t: &Token| match t {
+        Token::Number(n, _) => n.parse::<u64>().ok().filter(|n| *n > 0),
+        _ => None,
+    };
+    let (column, k_items, seconds, used) = match rest.as_slice() {
+        [
+            Token::Comma,
+            Token::SingleQuotedString(c),
+            Token::Comma,
+            kk,
+            Token::Comma,
+            secs,
+            Token::RParen,
+            Token::RParen,
+            ..,
+        ] if top_k => {
+            let kk = number(kk).ok_or_else(|| err("k must be a whole number above 0"))?;
+            (c.clone(), Some(kk as usize), number(secs), 8)
+        }
+        [
+            Token::Comma,
+            Token::SingleQuotedString(c),
+            Token::Comma,
+            secs,
+            Token::RParen,
+            Token::RParen,
+            ..,
+        ] if !top_k => (c.clone(), None, number(secs), 6),
+        _ => {
+            return Err(err(
+                "the arguments after CURSOR(…) are not as KDA documents them",
+            ));
+        }
+    };
+    let seconds =
+        seconds.ok_or_else(|| err("the window size must be a whole number of seconds above 0"))?;
+    let column = format!("\"{}\"", column.replace('"', "\"\""));
+    let window = format!("STEP(TABLE_FUNCTION_INPUT.ROWTIME BY INTERVAL '{seconds}' SECOND)");
+    let (head, tail) = if top_k {
+        (
+            format!("(SELECT STREAM {column}, COUNT(*) AS MOST_FREQUENT_VALUES FROM ("),
+            format!(") AS TABLE_FUNCTION_INPUT GROUP BY {window}, {column})"),
+        )
+    } else {
+        (
+            format!("(SELECT STREAM COUNT(DISTINCT {column}) AS NUMBER_OF_DISTINCT_ITEMS FROM ("),
+            format!(") AS TABLE_FUNCTION_INPUT GROUP BY {window})"),
+        )
+    };
+    let close = cursor_end + used; // the last `)` of TABLE(…)
+    let aliased = tok(close + 1).is_some_and(|t| {
+        word_is(t, "AS") || matches!(&t.token, Token::Word(w) if w.keyword == datafusion::sql::sqlparser::keywords::Keyword::NoKeyword)
+    });
+    let tail = if aliased {
+        tail
+    } else {
+        format!("{tail} AS TABLE_FUNCTION")
+    };
+    let lex = |text: &str| -> Vec<TokenWithSpan> {
+        Tokenizer::new(&KdaDialect, text)
+            .tokenize()
+            .expect("generated SQL tokenizes")
+            .into_iter()
+            .map(|token| TokenWithSpan { token, span: at })
+            .collect()
+    };
+    let mut out = Vec::with_capacity(tokens.len() + 32);
+    for (i, t) in tokens.into_iter().enumerate() {
+        match code.iter().position(|c| *c == i) {
+            Some(j) if j == k => out.extend(lex(&head)),
+            Some(j) if j == close => out.extend(lex(&tail)),
+            // The cursor's query stays; TABLE ( NAME ( CURSOR ( and the arguments go.
+            Some(j) if (k + 6..cursor_end).contains(&j) => out.push(t),
+            Some(j) if (k..=close).contains(&j) => {}
+            _ => out.push(t),
+        }
+    }
+    let function = match k_items {
+        Some(kk) => WindowedTableFunction::TopK(kk),
+        None => WindowedTableFunction::CountDistinct,
+    };
+    Ok((out, Some(function)))
 }
 
 /// Rewrites `WINDOWED BY STAGGER (PARTITION BY k1, k2 RANGE INTERVAL 'n' unit)` (which

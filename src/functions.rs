@@ -343,6 +343,31 @@ fn for_each_select(
     in_set_expr(&mut query.body, f);
 }
 
+/// Whether a select item gives a column named ROWTIME.
+fn gives_rowtime(item: &datafusion::sql::sqlparser::ast::SelectItem) -> bool {
+    use datafusion::sql::sqlparser::ast::SelectItem;
+    let rowtime = crate::catalog::ROWTIME;
+    match item {
+        SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.value == rowtime,
+        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+            parts.last().is_some_and(|i| i.value == rowtime)
+        }
+        SelectItem::ExprWithAlias { alias, .. } => alias.value == rowtime,
+        _ => false,
+    }
+}
+
+/// Whether a subquery's result has a ROWTIME column.
+fn body_gives_rowtime(body: &datafusion::sql::sqlparser::ast::SetExpr) -> bool {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    match body {
+        SetExpr::Select(select) => select.projection.iter().any(gives_rowtime),
+        SetExpr::SetOperation { left, .. } => body_gives_rowtime(left),
+        SetExpr::Query(q) => body_gives_rowtime(&q.body),
+        _ => false,
+    }
+}
+
 /// Makes every unqualified `*` of the query leave out ROWTIME, and APPROXIMATE_ARRIVAL_TIME when
 /// it reads a source stream (`is_source` tells which names are): `* EXCLUDE (…)`. So does `s.*`
 /// when `s` names a stream (`is_stream`) in the SELECT's FROM clause.
@@ -403,7 +428,25 @@ pub fn exclude_rowtime_from_wildcards(
                     _ => false,
                 })
         });
-        let mut hidden = vec![ObjectName::from(vec![Ident::new(crate::catalog::ROWTIME)])];
+        // Derived tables without GROUP BY got a ROWTIME (`expose_rowtime_of_derived_tables`,
+        // which runs first); a grouped one has none to leave out.
+        let has_rowtime = select.from.iter().any(|t| {
+            std::iter::once(&t.relation)
+                .chain(t.joins.iter().map(|j| &j.relation))
+                .any(|r| match r {
+                    TableFactor::Table { name, .. } => name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| is_stream(&i.value)),
+                    TableFactor::Derived { subquery, .. } => body_gives_rowtime(&subquery.body),
+                    _ => false,
+                })
+        });
+        let mut hidden = Vec::new();
+        if has_rowtime {
+            hidden.push(ObjectName::from(vec![Ident::new(crate::catalog::ROWTIME)]));
+        }
         if reads_source {
             hidden.push(ObjectName::from(vec![Ident::new(
                 crate::catalog::APPROXIMATE_ARRIVAL_TIME,
@@ -411,6 +454,7 @@ pub fn exclude_rowtime_from_wildcards(
         }
         for item in &mut select.projection {
             if let SelectItem::Wildcard(options) = item
+                && !hidden.is_empty()
                 && options.opt_exclude.is_none()
                 && options.opt_except.is_none()
             {
@@ -428,17 +472,6 @@ pub fn expose_rowtime_of_derived_tables(query: &mut Query) {
         ExcludeSelectItem, GroupByExpr, Ident, ObjectName, SelectItem,
         SelectItemQualifiedWildcardKind, SetExpr, TableAliasColumnDef, TableFactor,
     };
-    fn gives_rowtime(item: &SelectItem) -> bool {
-        let rowtime = crate::catalog::ROWTIME;
-        match item {
-            SelectItem::UnnamedExpr(Expr::Identifier(i)) => i.value == rowtime,
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
-                parts.last().is_some_and(|i| i.value == rowtime)
-            }
-            SelectItem::ExprWithAlias { alias, .. } => alias.value == rowtime,
-            _ => false,
-        }
-    }
     /// Adds ROWTIME where it is missing; true if it was added.
     fn add_rowtime(body: &mut SetExpr) -> bool {
         match body {

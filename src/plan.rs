@@ -30,7 +30,9 @@ use datafusion::sql::sqlparser::tokenizer::Location;
 use crate::catalog::{
     Catalog, ERROR_STREAM, ROWTIME, Resolver, StreamDef, StreamKind, TableDef, UNKNOWN_RELATION,
 };
-use crate::dialect::{AppStatement, CreatePump, CreateStream, SourceText, join_window_text_ms};
+use crate::dialect::{
+    AppStatement, CreatePump, CreateStream, SourceText, WindowedTableFunction, join_window_text_ms,
+};
 use crate::error::{Error, Result};
 use crate::exec::division::checked_division;
 use crate::exec::filter::{Filter, FilterSpec};
@@ -435,8 +437,8 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
             .is_some_and(|(_, s)| s.kind == StreamKind::Source)
     };
     let is_stream = |name: &str| catalog.stream(name).is_some();
-    exclude_rowtime_from_wildcards(&mut query, &is_source, &is_stream);
     expose_rowtime_of_derived_tables(&mut query);
+    exclude_rowtime_from_wildcards(&mut query, &is_source, &is_stream);
     let mut windows = Vec::with_capacity(p.windows.len());
     for w in &p.windows {
         let range_ms = match (w.range_ms, &w.named) {
@@ -494,6 +496,7 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         at: p.query_at,
         group_by_at: group_by_at.unwrap_or(p.query_at),
         stagger_ms: p.stagger_ms,
+        count_distinct: p.table_function == Some(WindowedTableFunction::CountDistinct),
         join_at: join_at.unwrap_or(p.query_at),
         ops: Vec::new(),
         windows,
@@ -511,6 +514,25 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         lowering.ops = Vec::new();
         let source = lowering.lower(branch)?;
         let mut ops = std::mem::take(&mut lowering.ops);
+        if let Some(WindowedTableFunction::TopK(k)) = p.table_function {
+            // The table function's GROUP BY is the query's outermost aggregate: the last one.
+            let spec = ops.iter_mut().rev().find_map(|op| match op {
+                OperatorSpec::Tumbling(spec) => Arc::get_mut(spec),
+                _ => None,
+            });
+            match spec {
+                Some(spec) => spec.top_k = Some(k),
+                None => {
+                    return Err(src
+                        .error_at(
+                            p.query_at,
+                            "TOP_K_ITEMS_TUMBLING could not be planned as a tumbling window",
+                        )
+                        .with_help("read the stream directly: CURSOR(SELECT STREAM * FROM s)")
+                        .into_error());
+                }
+            }
+        }
         ops.push(OperatorSpec::Insert(Arc::clone(&insert)));
         let (inputs, join) = match lowering.join.take() {
             Some((join, inputs)) => (inputs, Some(join)),
@@ -791,6 +813,8 @@ struct Lowering<'a> {
     join_at: Location,
     /// `WINDOWED BY STAGGER`: the window length (its keys are the GROUP BY).
     stagger_ms: Option<i64>,
+    /// `COUNT_DISTINCT_ITEMS_TUMBLING`: its subquery counts DISTINCT values.
+    count_distinct: bool,
     ops: Vec<OperatorSpec>,
     /// `FROM stream OVER (…)`: the windows of a stream-to-stream join.
     windows: Vec<JoinWindow>,
@@ -1055,6 +1079,7 @@ impl Lowering<'_> {
             filters,
             schema,
             display,
+            top_k: None,
         };
         self.ops.push(OperatorSpec::Tumbling(Arc::new(spec)));
         Ok(())
@@ -1068,6 +1093,7 @@ impl Lowering<'_> {
         for e in &a.aggr_expr {
             if let Expr::AggregateFunction(f) = strip(e)
                 && f.params.distinct
+                && !self.count_distinct
             {
                 return Err(self.reject_at(
                     self.group_by_at,

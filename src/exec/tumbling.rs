@@ -82,11 +82,18 @@ pub struct TumblingSpec {
     /// Output: group columns, aggregate columns, then ROWTIME.
     pub schema: SchemaRef,
     pub display: String,
+    /// `TOP_K_ITEMS_TUMBLING`: each window keeps only its `k` groups with the largest first
+    /// aggregate (the count), largest first.
+    pub top_k: Option<usize>,
 }
 
 impl fmt::Display for TumblingSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tumbling window of {}: {}", self.width, self.display)
+        write!(f, "tumbling window of {}: {}", self.width, self.display)?;
+        if let Some(k) = self.top_k {
+            write!(f, ", the top {k} groups of each window")?;
+        }
+        Ok(())
     }
 }
 
@@ -157,6 +164,8 @@ impl Tumbling {
         columns.extend(values);
         // Each window's rows are ordered by the other keys, so output does not depend on
         // arrival order.
+        let mut indices: Vec<u32> = (0..n as u32).collect();
+        let mut ends: Vec<usize> = closed.iter().map(|w| w.groups_end).collect();
         if !keys.is_empty() {
             let sort: Vec<SortColumn> = keys
                 .iter()
@@ -165,20 +174,26 @@ impl Tumbling {
                     options: None,
                 })
                 .collect();
-            let mut indices: Vec<u32> = (0..n as u32).collect();
             match keys.as_slice() {
                 // The common case, one text key without NULLs: compare the strings directly.
                 [key] if key.data_type() == &DataType::Utf8 && key.null_count() == 0 => {
                     let text = key.as_string::<i32>();
-                    sort_each_window(&mut indices, closed, |a, b| {
-                        text.value(a).cmp(text.value(b))
-                    });
+                    sort_each_window(&mut indices, &ends, |a, b| text.value(a).cmp(text.value(b)));
                 }
                 _ => {
                     let compare = LexicographicalComparator::try_new(&sort)?;
-                    sort_each_window(&mut indices, closed, |a, b| compare.compare(a, b));
+                    sort_each_window(&mut indices, &ends, |a, b| compare.compare(a, b));
                 }
             }
+        }
+        if let Some(k) = spec.top_k {
+            let counts = cast(&columns[1 + keys.len()], &DataType::Int64)?;
+            let counts = counts.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let (kept, kept_ends) = top_k_of_each_window(&indices, &ends, k, |i| counts.value(i));
+            indices = kept;
+            ends = kept_ends;
+        }
+        if indices.len() < n || !keys.is_empty() {
             let indices = UInt32Array::from(indices);
             columns = columns
                 .iter()
@@ -188,26 +203,48 @@ impl Tumbling {
         // ROWTIME: each row's window end.
         let mut rowtimes = Vec::with_capacity(n);
         let mut from = 0;
-        for w in closed {
-            rowtimes.resize(rowtimes.len() + (w.groups_end - from), w.end);
-            from = w.groups_end;
+        for (w, end) in closed.iter().zip(&ends) {
+            rowtimes.resize(rowtimes.len() + (end - from), w.end);
+            from = *end;
         }
         columns.push(Arc::new(TimestampMillisecondArray::from(rowtimes)));
         Ok(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?)
     }
 }
 
-/// Sorts each closed window's part of `indices` (row numbers of the emitted groups) by `compare`.
+/// Sorts each window's part of `indices` (row numbers of the emitted groups; window `i` ends
+/// before `ends[i]`) by `compare`.
 fn sort_each_window(
     indices: &mut [u32],
-    closed: &[OpenWindow],
+    ends: &[usize],
     compare: impl Fn(usize, usize) -> std::cmp::Ordering,
 ) {
     let mut from = 0;
-    for w in closed {
-        indices[from..w.groups_end].sort_unstable_by(|a, b| compare(*a as usize, *b as usize));
-        from = w.groups_end;
+    for &end in ends {
+        indices[from..end].sort_unstable_by(|a, b| compare(*a as usize, *b as usize));
+        from = end;
     }
+}
+
+/// The `k` rows of each window with the largest `count`, largest first (ties keep their order):
+/// the kept indices and where each window's part of them ends.
+fn top_k_of_each_window(
+    indices: &[u32],
+    ends: &[usize],
+    k: usize,
+    count: impl Fn(usize) -> i64,
+) -> (Vec<u32>, Vec<usize>) {
+    let mut kept = Vec::with_capacity(indices.len().min(k * ends.len()));
+    let mut kept_ends = Vec::with_capacity(ends.len());
+    let mut from = 0;
+    for &end in ends {
+        let mut window = indices[from..end].to_vec();
+        window.sort_by_key(|i| std::cmp::Reverse(count(*i as usize)));
+        kept.extend(window.into_iter().take(k));
+        kept_ends.push(kept.len());
+        from = end;
+    }
+    (kept, kept_ends)
 }
 
 impl Operator for Tumbling {
