@@ -19,7 +19,7 @@
 //!   [`log_parse`]: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`.
 //! - [`plan`]: each pump's query → a chain of operator specs per input, joined when it reads two (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
-//!   [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::stream_join`] (two input
+//!   [`exec::distinct`], [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::stream_join`] (two input
 //!   streams meet here), [`exec::insert`] ([`exec::division`] guards `/`).
 //! - [`runtime`]: the dataflow, the run loop and the input thread that reads and decodes (file
 //!   and stdout sinks write on a thread of their own, `connectors::sink::BackgroundSink`).

@@ -34,6 +34,7 @@ use crate::dialect::{
     AppStatement, CreatePump, CreateStream, SourceText, WindowedTableFunction, join_window_text_ms,
 };
 use crate::error::{Error, Result};
+use crate::exec::distinct::{Distinct, DistinctSpec};
 use crate::exec::division::checked_division;
 use crate::exec::filter::{Filter, FilterSpec};
 use crate::exec::insert::{Insert, InsertSpec};
@@ -60,6 +61,7 @@ pub enum OperatorSpec {
     Insert(Arc<InsertSpec>),
     Sliding(Arc<SlidingSpec>),
     Stagger(Arc<StaggerSpec>),
+    Distinct(Arc<DistinctSpec>),
 }
 
 impl OperatorSpec {
@@ -78,6 +80,7 @@ impl OperatorSpec {
             OperatorSpec::Insert(s) => Box::new(Insert::new(Arc::clone(s))),
             OperatorSpec::Sliding(s) => Box::new(Sliding::new(Arc::clone(s))),
             OperatorSpec::Stagger(s) => Box::new(Stagger::new(Arc::clone(s))?),
+            OperatorSpec::Distinct(s) => Box::new(Distinct::new(s)?),
         })
     }
 }
@@ -92,6 +95,7 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::Insert(s) => s.fmt(f),
             OperatorSpec::Sliding(s) => s.fmt(f),
             OperatorSpec::Stagger(s) => s.fmt(f),
+            OperatorSpec::Distinct(s) => s.fmt(f),
         }
     }
 }
@@ -859,6 +863,42 @@ fn is_rowtime_column(e: &Expr) -> bool {
 }
 
 /// The width of a ROWTIME-based tumbling window expression, if `e` is one.
+/// `e` with columns that are another name for ROWTIME (`ROWTIME AS window_time` in a subquery of
+/// `input`) replaced by ROWTIME itself, so that `STEP(t.window_time BY …)` is a ROWTIME window.
+fn resolve_rowtime_aliases(e: &Expr, input: &LogicalPlan) -> Expr {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    e.clone()
+        .transform_up(|e| match &e {
+            Expr::Column(c) if c.name != ROWTIME && column_is_rowtime(input, &c.name) => {
+                let mut rowtime = c.clone();
+                rowtime.name = ROWTIME.to_string();
+                Ok(Transformed::yes(Expr::Column(rowtime)))
+            }
+            _ => Ok(Transformed::no(e)),
+        })
+        .map(|t| t.data)
+        .unwrap_or_else(|_| e.clone())
+}
+
+/// Whether column `name` of `plan`'s output is ROWTIME under another name.
+fn column_is_rowtime(plan: &LogicalPlan, name: &str) -> bool {
+    match plan {
+        LogicalPlan::Projection(p) => p.expr.iter().zip(p.schema.fields()).any(|(e, f)| {
+            f.name() == name
+                && match strip(e) {
+                    Expr::Column(c) => c.name == ROWTIME || column_is_rowtime(&p.input, &c.name),
+                    _ => false,
+                }
+        }),
+        LogicalPlan::SubqueryAlias(a) => column_is_rowtime(&a.input, name),
+        LogicalPlan::Filter(f) => column_is_rowtime(&f.input, name),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
+            column_is_rowtime(input, name)
+        }
+        _ => false,
+    }
+}
+
 fn rowtime_window(e: &Expr) -> Option<WindowWidth> {
     let Expr::ScalarFunction(f) = strip(e) else {
         return None;
@@ -1000,7 +1040,14 @@ impl Lowering<'_> {
             LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
             LogicalPlan::Sort(_) => Err(self.reject("ORDER BY on a stream is not supported yet", "remove ORDER BY; windows emit their rows ordered by the group keys")),
             LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
-            LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT on a stream is not supported yet", "use GROUP BY with a ROWTIME window")),
+            LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
+                let source = self.lower(input)?;
+                self.ops.push(OperatorSpec::Distinct(Arc::new(DistinctSpec {
+                    schema: with_rowtime(&nullable(input.schema().as_arrow())),
+                })));
+                Ok(source)
+            }
+            LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT ON on a stream is not supported", "use SELECT STREAM DISTINCT with the columns, ROWTIME among them")),
             LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
                 Err(self.reject("a pump's query must read a stream", "add FROM \"SOURCE_SQL_STREAM_001\" (or another stream)"))
             }
@@ -1026,7 +1073,7 @@ impl Lowering<'_> {
                     "group by plain expressions",
                 ));
             }
-            match rowtime_window(g) {
+            match rowtime_window(&resolve_rowtime_aliases(g, &a.input)) {
                 Some(width) => {
                     if window.is_some() {
                         return Err(self.reject_at(self.group_by_at,

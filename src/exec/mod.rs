@@ -6,6 +6,7 @@
 //! ROWTIME any future row can have) and push batches and `error_stream` rows into an [`Emit`].
 //! Each operator is built from an immutable, printable spec made by the planner.
 
+pub mod distinct;
 pub mod division;
 pub mod filter;
 pub mod insert;
