@@ -12,6 +12,7 @@
 //! | `INSERT RECORDS INTO "S" VALUES ('2018-11-01 01:00:00', '{"col": …}'), …` | push JSON records through KDA's input decoding |
 //! | `ADVANCE "S" TO '2018-11-04 00:00:00'` | raise the ROWTIME bound of an input stream |
 //! | `END INPUT` | end every input: all open windows emit |
+//! | `DISCOVER 'file'` / `DISCOVER '<records>'` | the schema KDA's discovery infers from sample records (a row per column: name, type) |
 //! | `SELECT * FROM "D"` / `SELECT ROWTIME, * FROM "D"` | the rows stream D emitted since the last read |
 //!
 //! The application is planned at the first INSERT into a stream, ADVANCE, END or SELECT.
@@ -308,6 +309,38 @@ impl StreamDb {
                     }
                 }
                 ok
+            }
+            ("DISCOVER", _, _) => {
+                let Some(Tok::Text(arg)) = t.get(1) else {
+                    return Err(Error::Usage(
+                        "write DISCOVER 'file' (relative to the test file) or DISCOVER '<records>'"
+                            .into(),
+                    ));
+                };
+                // A file next to the test, else the text itself is the sample records.
+                let path = self.dir.join(arg);
+                let data = if path.is_file() {
+                    std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?
+                } else {
+                    arg.clone().into_bytes()
+                };
+                let records: Vec<&[u8]> = data
+                    .split(|b| *b == b'\n')
+                    .map(|r| r.strip_suffix(b"\r").unwrap_or(r))
+                    .filter(|r| !r.iter().all(u8::is_ascii_whitespace))
+                    .collect();
+                let json = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+                let schema = crate::connectors::discover::discover_schema(&records, json)
+                    .map_err(|e| Error::Usage(format!("DISCOVER: {e}")))?;
+                let rows = schema
+                    .columns
+                    .iter()
+                    .map(|c| vec![c.name.clone(), c.sql_type.to_string()])
+                    .collect();
+                Ok(DBOutput::Rows {
+                    types: vec![DefaultColumnType::Any; 2],
+                    rows,
+                })
             }
             ("END", "INPUT", _) => {
                 self.app.end()?;
