@@ -14,6 +14,8 @@
 //! - `OVERLAY(s PLACING r FROM p [FOR n])` follows KDA's table for every `p`, below 1 and past
 //!   the end included ([`Overlay`]);
 //! - `SUBSTRING(s, p, n)` and `SUBSTRING(s FROM 'regex')` become KDA's forms (`substring.rs`);
+//! - interval ranges (`INTERVAL '3 4' DAY TO HOUR`) and literal interval arithmetic become
+//!   literals DataFusion reads (`interval.rs`);
 //! - `MONOTONIC(x)` is `x` (an assertion KDA uses for GROUP BY keys: a ROWTIME window inside
 //!   it is recognised as usual);
 //! - a window (`OVER (…)`, `WINDOW w AS (…)`) without ORDER BY is ordered by ROWTIME, as KDA's
@@ -682,7 +684,21 @@ fn unnamed_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<Expr> {
 
 fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
     use datafusion::sql::sqlparser::ast::Spanned;
+    // Interval ranges (`'3 4' DAY TO HOUR`) and literal interval arithmetic (`interval.rs`).
+    if crate::interval::rewrite(expr) {
+        return Ok(());
+    }
     match expr {
+        Expr::Interval(i) if i.last_field.is_some() => {
+            return Err(RewriteError {
+                span: expr.span(),
+                message: format!("the interval {expr} does not match its fields"),
+                help: "write YEAR TO MONTH as 'Y-M', DAY TO HOUR as 'D H', DAY TO MINUTE as 'D H:M', \
+                       DAY TO SECOND as 'D H:M:S', HOUR TO MINUTE as 'H:M', HOUR TO SECOND as 'H:M:S' \
+                       and MINUTE TO SECOND as 'M:S'"
+                    .into(),
+            });
+        }
         Expr::Floor {
             expr: inner,
             field: CeilFloorKind::DateTimeField(field),

@@ -16,7 +16,8 @@
 //! - [`functions`]: KDA functions mapped onto DataFusion's; [`date_format`]: KDA's date and time
 //!   patterns and the conversion functions that use them (`TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, …);
 //!   [`regex_replace`]: KDA's `REGEX_REPLACE`; [`substring`]: KDA's `SUBSTRING` forms;
-//!   [`log_parse`]: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`.
+//!   [`log_parse`]: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`; [`interval`]:
+//!   KDA's interval literals.
 //! - [`plan`]: each pump's query → a chain of operator specs per input, joined when it reads two (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
 //!   [`exec::distinct`], [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::stream_join`] (two input
@@ -41,6 +42,7 @@ pub mod exec;
 pub mod format;
 pub mod functions;
 pub mod generate;
+pub mod interval;
 pub mod log_parse;
 pub mod plan;
 pub mod regex_replace;
