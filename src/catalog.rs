@@ -156,6 +156,10 @@ impl<'a> Resolver<'a> {
             );
         }
         scalars.insert(
+            crate::functions::ExtractSecond::NAME.to_string(),
+            Arc::new(crate::functions::ExtractSecond::udf()),
+        );
+        scalars.insert(
             crate::functions::Overlay::NAME.to_string(),
             Arc::new(crate::functions::Overlay::udf()),
         );

@@ -16,6 +16,7 @@
 //! - `SUBSTRING(s, p, n)` and `SUBSTRING(s FROM 'regex')` become KDA's forms (`substring.rs`);
 //! - interval ranges (`INTERVAL '3 4' DAY TO HOUR`) and literal interval arithmetic become
 //!   literals DataFusion reads (`interval.rs`);
+//! - `EXTRACT(SECOND FROM ts)` keeps the milliseconds, as a DECIMAL(5,3) ([`ExtractSecond`]);
 //! - `MONOTONIC(x)` is `x` (an assertion KDA uses for GROUP BY keys: a ROWTIME window inside
 //!   it is recognised as usual);
 //! - a window (`OVER (…)`, `WINDOW w AS (…)`) without ORDER BY is ordered by ROWTIME, as KDA's
@@ -288,6 +289,84 @@ impl datafusion::logical_expr::ScalarUDFImpl for Overlay {
     }
 }
 
+/// `kda_extract_second(t)`: `EXTRACT(SECOND FROM t)` of a TIMESTAMP or TIME as KDA gives it, the
+/// seconds with their milliseconds as a DECIMAL(5,3) (41.337).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ExtractSecond {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl ExtractSecond {
+    pub const NAME: &str = "kda_extract_second";
+
+    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
+        datafusion::logical_expr::ScalarUDF::new_from_impl(ExtractSecond {
+            signature: datafusion::logical_expr::Signature::any(
+                1,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for ExtractSecond {
+    fn name(&self) -> &str {
+        ExtractSecond::NAME
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Decimal128(5, 3))
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{AsArray, Decimal128Array};
+        use datafusion::arrow::datatypes::{
+            DataType, Time32MillisecondType, TimeUnit, TimestampMillisecondType,
+        };
+        let value = args.args[0].to_array(args.number_rows)?;
+        // Milliseconds within the minute.
+        let millis: Vec<Option<i128>> = match value.data_type() {
+            DataType::Time32(_) | DataType::Time64(_) => {
+                let t = datafusion::arrow::compute::cast(
+                    &value,
+                    &DataType::Time32(TimeUnit::Millisecond),
+                )?;
+                t.as_primitive::<Time32MillisecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| i128::from(v.rem_euclid(60_000))))
+                    .collect()
+            }
+            _ => {
+                let t = datafusion::arrow::compute::cast(
+                    &value,
+                    &DataType::Timestamp(TimeUnit::Millisecond, None),
+                )
+                .map_err(|_| {
+                    datafusion::error::DataFusionError::Plan(format!(
+                        "EXTRACT(SECOND FROM …) needs a TIMESTAMP or TIME, not {}",
+                        value.data_type()
+                    ))
+                })?;
+                t.as_primitive::<TimestampMillisecondType>()
+                    .iter()
+                    .map(|v| v.map(|v| i128::from(v.rem_euclid(60_000))))
+                    .collect()
+            }
+        };
+        let out = Decimal128Array::from(millis).with_precision_and_scale(5, 3)?;
+        Ok(datafusion::logical_expr::ColumnarValue::Array(
+            std::sync::Arc::new(out),
+        ))
+    }
+}
+
 /// The length of a `CHAR(n)` or `VARCHAR(n)` type, and whether it pads (CHAR).
 fn text_length(t: &datafusion::sql::sqlparser::ast::DataType) -> Option<(u64, bool)> {
     use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
@@ -343,6 +422,37 @@ fn for_each_select(
         }
     }
     in_set_expr(&mut query.body, f);
+}
+
+/// Names the unnamed expressions of the pump's own SELECT (each branch of a UNION ALL) `EXPR$n`
+/// by position. The pump inserts by position, so names do not matter there, but DataFusion
+/// requires them unique and names `CAST(x AS INTEGER)` like `x`: `SELECT STREAM CAST(x AS
+/// INTEGER), x` would be rejected.
+pub fn name_select_expressions(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{Ident, SelectItem, SetExpr};
+    fn in_body(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for (i, item) in select.projection.iter_mut().enumerate() {
+                    if let SelectItem::UnnamedExpr(e) = item
+                        && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                    {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: e.clone(),
+                            alias: Ident::new(format!("EXPR${i}")),
+                        };
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                in_body(left);
+                in_body(right);
+            }
+            SetExpr::Query(q) => in_body(&mut q.body),
+            _ => {}
+        }
+    }
+    in_body(&mut query.body);
 }
 
 /// Whether a select item gives a column named ROWTIME.
@@ -767,6 +877,13 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                     Expr::value(Value::Boolean(pad)),
                 ],
             );
+        }
+        Expr::Extract {
+            field: DateTimeField::Second | DateTimeField::Seconds,
+            expr: inner,
+            ..
+        } => {
+            *expr = function_call(ExtractSecond::NAME, vec![(**inner).clone()]);
         }
         Expr::Overlay {
             expr: target,

@@ -46,8 +46,9 @@ use crate::exec::stream_join::{StreamJoinSpec, StreamJoinType, resolve_join_rowt
 use crate::exec::tumbling::{Tumbling, TumblingSpec, WindowWidth};
 use crate::exec::{Operator, nullable, with_rowtime};
 use crate::functions::{
-    exclude_rowtime_from_wildcards, expose_rowtime_of_derived_tables, order_windows_by_rowtime,
-    rewrite_kda_functions, take_named_window, unqualified_rowtime_of_join,
+    exclude_rowtime_from_wildcards, expose_rowtime_of_derived_tables, name_select_expressions,
+    order_windows_by_rowtime, rewrite_kda_functions, take_named_window,
+    unqualified_rowtime_of_join,
 };
 use crate::types::SqlType;
 
@@ -480,6 +481,7 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
             .with_help(e.help)
             .into_error()
     })?;
+    name_select_expressions(&mut query);
     let resolver = Resolver::new(catalog);
     let mut options = ParserOptions::new();
     options.enable_ident_normalization = false;
@@ -572,7 +574,7 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
 }
 
 /// KDA rounds approximate numbers cast to integers (`CAST(-1.77 AS INTEGER)` is -2); Arrow
-/// truncates. Such casts get a `round` first.
+/// truncates. Such casts get a `round` first, and so do casts of decimals with a fraction.
 fn rounding_casts(e: &Expr, schema: &DFSchema) -> datafusion::error::Result<Expr> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
     use datafusion::logical_expr::{Cast, ExprSchemable};
@@ -585,7 +587,7 @@ fn rounding_casts(e: &Expr, schema: &DFSchema) -> datafusion::error::Result<Expr
             if to.is_integer()
                 && matches!(
                     c.expr.get_type(schema)?,
-                    DataType::Float32 | DataType::Float64
+                    DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, 1..)
                 )
             {
                 let rounded =

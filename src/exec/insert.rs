@@ -1,5 +1,5 @@
 //! `INSERT INTO stream [(columns)]`: the pump's result becomes rows of the target stream.
-//! Each query column is cast to its target column's type (approximate numbers round to
+//! Each query column is cast to its target column's type (approximate and decimal numbers round to
 //! integers, as KDA's CAST does; strings longer than VARCHAR(n) are truncated, as KDA does on
 //! input); target columns the query does not give are NULL. ROWTIME passes through.
 
@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
     new_null_array,
 };
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Emit, Operator, concat, evaluate_or_isolate};
@@ -137,6 +137,25 @@ pub fn kda_cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     if matches!(array.data_type(), DataType::Float32 | DataType::Float64) && to.is_integer() {
         let f = cast(array, &DataType::Float64)?;
         let rounded: Float64Array = f.as_primitive::<Float64Type>().unary(|v| v.round());
+        return Ok(cast_with_options(&rounded, to, &options)?);
+    }
+    // Exact numbers with a fraction round the same way (half away from zero).
+    if let DataType::Decimal128(_, scale) = array.data_type()
+        && *scale > 0
+        && to.is_integer()
+    {
+        let unit = 10i128.pow(*scale as u32);
+        let rounded = array
+            .as_primitive::<Decimal128Type>()
+            .unary::<_, Decimal128Type>(|v| {
+                let up = if (v % unit).abs() * 2 >= unit {
+                    v.signum()
+                } else {
+                    0
+                };
+                (v / unit + up) * unit
+            })
+            .with_precision_and_scale(38, *scale)?;
         return Ok(cast_with_options(&rounded, to, &options)?);
     }
     Ok(cast_with_options(array, to, &options)?)
