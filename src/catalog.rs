@@ -156,6 +156,10 @@ impl<'a> Resolver<'a> {
             );
         }
         scalars.insert(
+            crate::interval::IntervalTimes::NAME.to_string(),
+            Arc::new(crate::interval::IntervalTimes::udf()),
+        );
+        scalars.insert(
             crate::functions::ExtractSecond::NAME.to_string(),
             Arc::new(crate::functions::ExtractSecond::udf()),
         );

@@ -6,7 +6,8 @@
 //!   `INTERVAL 'n milliseconds'` or `INTERVAL 'n months'`;
 //! - a literal interval multiplied or divided by a literal number (`2 * INTERVAL '3 4' DAY TO HOUR`,
 //!   `INTERVAL '3 4' DAY TO HOUR / 2`) is computed while planning, since Arrow has no
-//!   interval-by-number arithmetic.
+//!   interval-by-number arithmetic; multiplied by any other number (`(EXTRACT(MINUTE FROM ts) / 30)
+//!   * INTERVAL '30' MINUTE`, KDA's idiom for 30-minute buckets) it becomes [`IntervalTimes`].
 //!
 //! Day-time intervals are exact milliseconds (everything is UTC, so a day is 24 hours);
 //! year-month intervals are whole months.
@@ -150,6 +151,29 @@ pub fn rewrite(expr: &mut Expr) -> bool {
                 },
                 _ => None,
             };
+            // `n * INTERVAL …` with n computed per row: `kda_interval_times(n, amount)`.
+            if matches!(op, BinaryOperator::Multiply) {
+                let per_row = match (interval(left), interval(right)) {
+                    (Some(a), None) if integer(right).is_none() => Some((a, right.as_ref())),
+                    (None, Some(a)) if integer(left).is_none() => Some((a, left.as_ref())),
+                    _ => None,
+                };
+                if let Some((amount, factor)) = per_row {
+                    let (n, months) = match amount {
+                        Amount::Millis(ms) => (ms, false),
+                        Amount::Months(m) => (m, true),
+                    };
+                    *expr = crate::dialect::function_call(
+                        IntervalTimes::NAME,
+                        vec![
+                            factor.clone(),
+                            Expr::value(Value::Number(n.to_string(), false)),
+                            Expr::value(Value::Boolean(months)),
+                        ],
+                    );
+                    return true;
+                }
+            }
             let scaled = match op {
                 BinaryOperator::Multiply => match (interval(left), integer(right)) {
                     (Some(a), Some(n)) => a.scaled(n, 1),
@@ -172,6 +196,126 @@ pub fn rewrite(expr: &mut Expr) -> bool {
             }
         }
         _ => false,
+    }
+}
+
+/// `kda_interval_times(n, amount, months)`: `n` times an interval of `amount` milliseconds (or
+/// months), per row. A fractional `n` of a day-time interval is rounded to the nanosecond; of a
+/// year-month interval, to the month.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct IntervalTimes {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl IntervalTimes {
+    pub const NAME: &str = "kda_interval_times";
+
+    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
+        datafusion::logical_expr::ScalarUDF::new_from_impl(IntervalTimes {
+            signature: datafusion::logical_expr::Signature::any(
+                3,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for IntervalTimes {
+    fn name(&self) -> &str {
+        IntervalTimes::NAME
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Interval(
+            datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
+        ))
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{AsArray, IntervalMonthDayNanoArray};
+        use datafusion::arrow::datatypes::{
+            DataType, Float64Type, Int64Type, IntervalMonthDayNano,
+        };
+        use datafusion::common::ScalarValue;
+        let n = args.number_rows;
+        use datafusion::logical_expr::ColumnarValue::Scalar;
+        let (Scalar(ScalarValue::Int64(Some(amount))), Scalar(ScalarValue::Boolean(Some(months)))) =
+            (&args.args[1], &args.args[2])
+        else {
+            return datafusion::common::internal_err!(
+                "{} takes a factor, a literal amount and a literal flag",
+                IntervalTimes::NAME
+            );
+        };
+        let (amount, months) = (*amount, *months);
+        let factor = args.args[0].to_array(n)?;
+        let overflow = || {
+            datafusion::error::DataFusionError::Execution(format!(
+                "an interval times {} does not fit",
+                factor.data_type()
+            ))
+        };
+        let values: Vec<Option<IntervalMonthDayNano>> = if factor.data_type().is_integer() {
+            let f = datafusion::arrow::compute::cast(&factor, &DataType::Int64)?;
+            f.as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let total = v.checked_mul(amount).ok_or_else(overflow)?;
+                        Ok(if months {
+                            IntervalMonthDayNano::new(
+                                i32::try_from(total).map_err(|_| overflow())?,
+                                0,
+                                0,
+                            )
+                        } else {
+                            IntervalMonthDayNano::new(
+                                0,
+                                0,
+                                total.checked_mul(1_000_000).ok_or_else(overflow)?,
+                            )
+                        })
+                    })
+                    .transpose()
+                })
+                .collect::<datafusion::error::Result<_>>()?
+        } else {
+            let f = datafusion::arrow::compute::cast(&factor, &DataType::Float64)?;
+            f.as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        Ok(if months {
+                            let m = (v * amount as f64).round();
+                            if !(i32::MIN as f64..=i32::MAX as f64).contains(&m) {
+                                return Err(overflow());
+                            }
+                            IntervalMonthDayNano::new(m as i32, 0, 0)
+                        } else {
+                            let ns = (v * amount as f64 * 1e6).round();
+                            if !(i64::MIN as f64..=i64::MAX as f64).contains(&ns) {
+                                return Err(overflow());
+                            }
+                            IntervalMonthDayNano::new(0, 0, ns as i64)
+                        })
+                    })
+                    .transpose()
+                })
+                .collect::<datafusion::error::Result<_>>()?
+        };
+        Ok(datafusion::logical_expr::ColumnarValue::Array(
+            std::sync::Arc::new(IntervalMonthDayNanoArray::from(values)),
+        ))
     }
 }
 
