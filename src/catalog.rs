@@ -160,16 +160,16 @@ impl<'a> Resolver<'a> {
             Arc::new(crate::interval::IntervalTimes::udf()),
         );
         scalars.insert(
-            crate::functions::ExtractSecond::NAME.to_string(),
-            Arc::new(crate::functions::ExtractSecond::udf()),
+            crate::extract::ExtractSecond::NAME.to_string(),
+            Arc::new(crate::extract::ExtractSecond::udf()),
         );
         scalars.insert(
-            crate::functions::Overlay::NAME.to_string(),
-            Arc::new(crate::functions::Overlay::udf()),
+            crate::overlay::Overlay::NAME.to_string(),
+            Arc::new(crate::overlay::Overlay::udf()),
         );
         scalars.insert(
-            crate::functions::CastText::NAME.to_string(),
-            Arc::new(crate::functions::CastText::udf()),
+            crate::cast::CastText::NAME.to_string(),
+            Arc::new(crate::cast::CastText::udf()),
         );
         scalars.insert(
             crate::regex_replace::RegexReplace::NAME.to_string(),

@@ -10,13 +10,13 @@
 //! - `TSDIFF(start, end)` is `end - start` in milliseconds (BIGINT milliseconds or timestamps);
 //! - `CAST(x AS CHAR(n))` pads the text with blanks to n characters and `CAST(x AS VARCHAR(n))`
 //!   checks its length: text longer than n is an error of the row (KDA rejects it rather than
-//!   truncating), through [`CastText`];
+//!   truncating), through `cast.rs`;
 //! - `OVERLAY(s PLACING r FROM p [FOR n])` follows KDA's table for every `p`, below 1 and past
-//!   the end included ([`Overlay`]);
+//!   the end included (`overlay.rs`);
 //! - `SUBSTRING(s, p, n)` and `SUBSTRING(s FROM 'regex')` become KDA's forms (`substring.rs`);
 //! - interval ranges (`INTERVAL '3 4' DAY TO HOUR`) and literal interval arithmetic become
 //!   literals DataFusion reads (`interval.rs`);
-//! - `EXTRACT(SECOND FROM ts)` keeps the milliseconds, as a DECIMAL(5,3) ([`ExtractSecond`]);
+//! - `EXTRACT(SECOND FROM ts)` keeps the milliseconds, as a DECIMAL(5,3) (`extract.rs`);
 //! - `MONOTONIC(x)` is `x` (an assertion KDA uses for GROUP BY keys: a ROWTIME window inside
 //!   it is recognised as usual);
 //! - a window (`OVER (…)`, `WINDOW w AS (…)`) without ORDER BY is ordered by ROWTIME, as KDA's
@@ -123,263 +123,6 @@ impl datafusion::logical_expr::AggregateUDFImpl for ExpAvg {
         _: datafusion::logical_expr::function::AccumulatorArgs,
     ) -> datafusion::error::Result<Box<dyn datafusion::logical_expr::Accumulator>> {
         datafusion::common::plan_err!("EXP_AVG is computed only over a sliding window")
-    }
-}
-
-/// `kda_cast_text(text, n, pad)`: `CAST(… AS CHAR(n))` (pad = true: blanks up to n characters)
-/// and `CAST(… AS VARCHAR(n))`; text longer than n characters is an error of the row.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct CastText {
-    signature: datafusion::logical_expr::Signature,
-}
-
-impl CastText {
-    pub const NAME: &str = "kda_cast_text";
-
-    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(CastText {
-            signature: datafusion::logical_expr::Signature::any(
-                3,
-                datafusion::logical_expr::Volatility::Immutable,
-            ),
-        })
-    }
-}
-
-impl datafusion::logical_expr::ScalarUDFImpl for CastText {
-    fn name(&self) -> &str {
-        CastText::NAME
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(datafusion::arrow::datatypes::DataType::Utf8)
-    }
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
-    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        use datafusion::arrow::array::{Array, AsArray};
-        use datafusion::arrow::datatypes::{DataType, Int64Type};
-        let n = args.number_rows;
-        let [text, length, pad] = args.args.as_slice() else {
-            return datafusion::common::internal_err!("{} takes three arguments", CastText::NAME);
-        };
-        let text = datafusion::arrow::compute::cast(&text.to_array(n)?, &DataType::Utf8)?;
-        let length = datafusion::arrow::compute::cast(&length.to_array(n)?, &DataType::Int64)?;
-        let pad = pad.to_array(n)?;
-        let (text, length, pad) = (
-            text.as_string::<i32>(),
-            length.as_primitive::<Int64Type>(),
-            pad.as_boolean(),
-        );
-        let mut out = datafusion::arrow::array::StringBuilder::with_capacity(n, n * 16);
-        for row in 0..n {
-            if text.is_null(row) {
-                out.append_null();
-                continue;
-            }
-            let (value, max, pad) = (text.value(row), length.value(row) as usize, pad.value(row));
-            let chars = value.chars().count();
-            if chars > max {
-                return datafusion::common::exec_err!(
-                    "CAST to {}({max}): {value:?} has {chars} characters",
-                    if pad { "CHAR" } else { "VARCHAR" }
-                );
-            }
-            if pad && chars < max {
-                out.append_value(format!("{value}{}", " ".repeat(max - chars)));
-            } else {
-                out.append_value(value);
-            }
-        }
-        Ok(datafusion::logical_expr::ColumnarValue::Array(
-            std::sync::Arc::new(out.finish()),
-        ))
-    }
-}
-
-/// `kda_overlay(s, r, p [, n])`: `OVERLAY(s PLACING r FROM p [FOR n])` by KDA's documented table
-/// (EX-34): the characters of `s` before position `p`, then `r`, then those of `s` from position
-/// `p + n` on (`n` defaults to the length of `r`); positions below 1 take nothing from the left
-/// (`FROM 0` of '12345' with 'foo' gives 'foo345', `FROM -2` gives 'foo12345'). NULL gives NULL.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Overlay {
-    signature: datafusion::logical_expr::Signature,
-}
-
-impl Overlay {
-    pub const NAME: &str = "kda_overlay";
-
-    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
-        datafusion::logical_expr::ScalarUDF::new_from_impl(Overlay {
-            signature: Signature::one_of(
-                vec![TypeSignature::Any(3), TypeSignature::Any(4)],
-                Volatility::Immutable,
-            ),
-        })
-    }
-}
-
-impl datafusion::logical_expr::ScalarUDFImpl for Overlay {
-    fn name(&self) -> &str {
-        Overlay::NAME
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(datafusion::arrow::datatypes::DataType::Utf8)
-    }
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
-    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        use datafusion::arrow::array::{Array, AsArray};
-        use datafusion::arrow::compute::cast;
-        use datafusion::arrow::datatypes::{DataType, Int64Type};
-        let n = args.number_rows;
-        let text = |i: usize| -> datafusion::error::Result<_> {
-            Ok(cast(&args.args[i].to_array(n)?, &DataType::Utf8)?)
-        };
-        let number = |i: usize| -> datafusion::error::Result<_> {
-            Ok(cast(&args.args[i].to_array(n)?, &DataType::Int64)?)
-        };
-        let (s, r, from) = (text(0)?, text(1)?, number(2)?);
-        let (s, r, from) = (
-            s.as_string::<i32>(),
-            r.as_string::<i32>(),
-            from.as_primitive::<Int64Type>(),
-        );
-        let length = match args.args.len() {
-            4 => Some(number(3)?),
-            _ => None,
-        };
-        let length = length.as_ref().map(|l| l.as_primitive::<Int64Type>());
-        let mut out = datafusion::arrow::array::StringBuilder::with_capacity(n, n * 16);
-        for row in 0..n {
-            if s.is_null(row)
-                || r.is_null(row)
-                || from.is_null(row)
-                || length.is_some_and(|l| l.is_null(row))
-            {
-                out.append_null();
-                continue;
-            }
-            let (s, r, p) = (s.value(row), r.value(row), from.value(row));
-            let len = length.map_or(r.chars().count() as i64, |l| l.value(row));
-            let left = (p - 1).max(0) as usize;
-            let right = (p.saturating_add(len) - 1).max(0) as usize;
-            let mut value: String = s.chars().take(left).collect();
-            value.push_str(r);
-            value.extend(s.chars().skip(right));
-            out.append_value(value);
-        }
-        Ok(datafusion::logical_expr::ColumnarValue::Array(
-            std::sync::Arc::new(out.finish()),
-        ))
-    }
-}
-
-/// `kda_extract_second(t)`: `EXTRACT(SECOND FROM t)` of a TIMESTAMP or TIME as KDA gives it, the
-/// seconds with their milliseconds as a DECIMAL(5,3) (41.337).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ExtractSecond {
-    signature: datafusion::logical_expr::Signature,
-}
-
-impl ExtractSecond {
-    pub const NAME: &str = "kda_extract_second";
-
-    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(ExtractSecond {
-            signature: datafusion::logical_expr::Signature::any(
-                1,
-                datafusion::logical_expr::Volatility::Immutable,
-            ),
-        })
-    }
-}
-
-impl datafusion::logical_expr::ScalarUDFImpl for ExtractSecond {
-    fn name(&self) -> &str {
-        ExtractSecond::NAME
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(datafusion::arrow::datatypes::DataType::Decimal128(5, 3))
-    }
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
-    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        use datafusion::arrow::array::{AsArray, Decimal128Array};
-        use datafusion::arrow::datatypes::{
-            DataType, Time32MillisecondType, TimeUnit, TimestampMillisecondType,
-        };
-        let value = args.args[0].to_array(args.number_rows)?;
-        // Milliseconds within the minute.
-        let millis: Vec<Option<i128>> = match value.data_type() {
-            DataType::Time32(_) | DataType::Time64(_) => {
-                let t = datafusion::arrow::compute::cast(
-                    &value,
-                    &DataType::Time32(TimeUnit::Millisecond),
-                )?;
-                t.as_primitive::<Time32MillisecondType>()
-                    .iter()
-                    .map(|v| v.map(|v| i128::from(v.rem_euclid(60_000))))
-                    .collect()
-            }
-            _ => {
-                let t = datafusion::arrow::compute::cast(
-                    &value,
-                    &DataType::Timestamp(TimeUnit::Millisecond, None),
-                )
-                .map_err(|_| {
-                    datafusion::error::DataFusionError::Plan(format!(
-                        "EXTRACT(SECOND FROM …) needs a TIMESTAMP or TIME, not {}",
-                        value.data_type()
-                    ))
-                })?;
-                t.as_primitive::<TimestampMillisecondType>()
-                    .iter()
-                    .map(|v| v.map(|v| i128::from(v.rem_euclid(60_000))))
-                    .collect()
-            }
-        };
-        let out = Decimal128Array::from(millis).with_precision_and_scale(5, 3)?;
-        Ok(datafusion::logical_expr::ColumnarValue::Array(
-            std::sync::Arc::new(out),
-        ))
-    }
-}
-
-/// The length of a `CHAR(n)` or `VARCHAR(n)` type, and whether it pads (CHAR).
-fn text_length(t: &datafusion::sql::sqlparser::ast::DataType) -> Option<(u64, bool)> {
-    use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
-    let (length, pad) = match t {
-        DataType::Char(l) | DataType::Character(l) => (l, true),
-        DataType::Varchar(l) | DataType::CharacterVarying(l) | DataType::CharVarying(l) => {
-            (l, false)
-        }
-        _ => return None,
-    };
-    match length {
-        Some(CharacterLength::IntegerLength { length, .. }) => Some((*length, pad)),
-        _ => None,
     }
 }
 
@@ -860,11 +603,11 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             data_type,
             format: None,
             ..
-        } if text_length(data_type).is_some() => {
-            let (length, pad) = text_length(data_type).expect("checked by the guard");
+        } if crate::cast::text_length(data_type).is_some() => {
+            let (length, pad) = crate::cast::text_length(data_type).expect("checked by the guard");
             let arg = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
             *expr = function_call(
-                CastText::NAME,
+                crate::cast::CastText::NAME,
                 vec![
                     Expr::Cast {
                         kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
@@ -883,7 +626,7 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             expr: inner,
             ..
         } => {
-            *expr = function_call(ExtractSecond::NAME, vec![(**inner).clone()]);
+            *expr = function_call(crate::extract::ExtractSecond::NAME, vec![(**inner).clone()]);
         }
         Expr::Overlay {
             expr: target,
@@ -897,7 +640,7 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                 (**overlay_from).clone(),
             ];
             args.extend(overlay_for.as_deref().cloned());
-            *expr = function_call(Overlay::NAME, args);
+            *expr = function_call(crate::overlay::Overlay::NAME, args);
         }
         Expr::Substring {
             expr: text,

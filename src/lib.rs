@@ -17,7 +17,8 @@
 //!   patterns and the conversion functions that use them (`TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, …);
 //!   [`regex_replace`]: KDA's `REGEX_REPLACE`; [`substring`]: KDA's `SUBSTRING` forms;
 //!   [`log_parse`]: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`; [`interval`]:
-//!   KDA's interval literals.
+//!   KDA's interval literals; [`cast`], [`extract`], [`overlay`]: KDA's `CAST` to text lengths,
+//!   `EXTRACT(SECOND …)` and `OVERLAY`.
 //! - [`plan`]: each pump's query → a chain of operator specs per input, joined when it reads two (explainable).
 //! - [`exec`]: the operators — [`exec::filter`], [`exec::project`], [`exec::tumbling`],
 //!   [`exec::distinct`], [`exec::sliding`], [`exec::stagger`], [`exec::lookup_join`], [`exec::stream_join`] (two input
@@ -30,6 +31,7 @@
 //! - [`testing`]: `TestApp` and test files (`rowtime test`) for testing applications.
 
 pub mod app;
+pub mod cast;
 pub mod catalog;
 pub mod cli;
 pub mod connectors;
@@ -39,11 +41,13 @@ pub mod engine;
 pub mod error;
 pub mod error_stream;
 pub mod exec;
+pub mod extract;
 pub mod format;
 pub mod functions;
 pub mod generate;
 pub mod interval;
 pub mod log_parse;
+pub mod overlay;
 pub mod plan;
 pub mod regex_replace;
 pub mod runtime;

@@ -1,0 +1,97 @@
+//! `CAST` to a text type of a given length, as KDA does it: `CAST(x AS CHAR(n))` pads with
+//! blanks to n characters, and text longer than `n` (CHAR or VARCHAR) is an error of the row,
+//! which goes to `error_stream`, where DataFusion would keep it whole. The planner's syntax
+//! rewrite (`functions.rs`) turns such casts into [`CastText`].
+
+/// `kda_cast_text(text, n, pad)`: `CAST(… AS CHAR(n))` (pad = true: blanks up to n characters)
+/// and `CAST(… AS VARCHAR(n))`; text longer than n characters is an error of the row.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CastText {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl CastText {
+    pub const NAME: &str = "kda_cast_text";
+
+    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
+        datafusion::logical_expr::ScalarUDF::new_from_impl(CastText {
+            signature: datafusion::logical_expr::Signature::any(
+                3,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        })
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for CastText {
+    fn name(&self) -> &str {
+        CastText::NAME
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Utf8)
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::datatypes::{DataType, Int64Type};
+        let n = args.number_rows;
+        let [text, length, pad] = args.args.as_slice() else {
+            return datafusion::common::internal_err!("{} takes three arguments", CastText::NAME);
+        };
+        let text = datafusion::arrow::compute::cast(&text.to_array(n)?, &DataType::Utf8)?;
+        let length = datafusion::arrow::compute::cast(&length.to_array(n)?, &DataType::Int64)?;
+        let pad = pad.to_array(n)?;
+        let (text, length, pad) = (
+            text.as_string::<i32>(),
+            length.as_primitive::<Int64Type>(),
+            pad.as_boolean(),
+        );
+        let mut out = datafusion::arrow::array::StringBuilder::with_capacity(n, n * 16);
+        for row in 0..n {
+            if text.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let (value, max, pad) = (text.value(row), length.value(row) as usize, pad.value(row));
+            let chars = value.chars().count();
+            if chars > max {
+                return datafusion::common::exec_err!(
+                    "CAST to {}({max}): {value:?} has {chars} characters",
+                    if pad { "CHAR" } else { "VARCHAR" }
+                );
+            }
+            if pad && chars < max {
+                out.append_value(format!("{value}{}", " ".repeat(max - chars)));
+            } else {
+                out.append_value(value);
+            }
+        }
+        Ok(datafusion::logical_expr::ColumnarValue::Array(
+            std::sync::Arc::new(out.finish()),
+        ))
+    }
+}
+
+/// The length of a `CHAR(n)` or `VARCHAR(n)` type, and whether it pads (CHAR).
+pub fn text_length(t: &datafusion::sql::sqlparser::ast::DataType) -> Option<(u64, bool)> {
+    use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
+    let (length, pad) = match t {
+        DataType::Char(l) | DataType::Character(l) => (l, true),
+        DataType::Varchar(l) | DataType::CharacterVarying(l) | DataType::CharVarying(l) => {
+            (l, false)
+        }
+        _ => return None,
+    };
+    match length {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some((*length, pad)),
+        _ => None,
+    }
+}
