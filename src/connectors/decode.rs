@@ -1662,6 +1662,92 @@ mod tests {
         );
     }
 
+    /// Many generated records, well-formed and not, decode the same on the fast path and the
+    /// full decoder: the same results, the same batch.
+    #[test]
+    fn generated_records_decode_the_same_on_both_paths() {
+        let schema = json_schema(&[
+            ("S", "VARCHAR(6)", "$.s"),
+            ("I", "INTEGER", "$.i"),
+            ("D", "DECIMAL(8,2)", "$.d"),
+            ("B", "BOOLEAN", "$.b"),
+            ("T", "TIMESTAMP", "$.t"),
+            ("N", "VARCHAR(8)", "$.n.x"),
+        ]);
+        let keys = ["s", "i", "d", "b", "t", "n", "other"];
+        let values = [
+            "\"abc\"",
+            "\"a\\\"b\"",
+            "\"\\u00e9t\u{e9}\"",
+            "12",
+            "-0",
+            "1.5",
+            "1e2",
+            "01",
+            "\"42\"",
+            "true",
+            "false",
+            "null",
+            "\"2020-01-01 00:00:00\"",
+            "\"2020-02-30 00:00:00\"",
+            "{\"x\":\"deep\"}",
+            "{\"x\":1}",
+            "[1,2]",
+            "\"toolongtext\"",
+            "tru",
+            "\"\"",
+            "99999999999",
+        ];
+        // A small deterministic generator (xorshift), so failures reproduce.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut records = Vec::new();
+        for _ in 0..3000 {
+            let fields = next(6);
+            let mut r = String::from(if next(20) == 0 { "[" } else { "{" });
+            for f in 0..fields {
+                if f > 0 {
+                    r.push_str(if next(30) == 0 { " , " } else { "," });
+                }
+                r.push_str(&format!(
+                    "\"{}\":{}",
+                    keys[next(keys.len())],
+                    values[next(values.len())]
+                ));
+            }
+            r.push_str(match next(25) {
+                0 => "",
+                1 => "} x",
+                _ => "}",
+            });
+            records.push(r);
+        }
+        let decode = |fast: bool| {
+            let mut d = RecordDecoder::new(&schema).unwrap();
+            d.fast_json = fast;
+            let results: Vec<Result<(), String>> =
+                records.iter().map(|r| d.push(r.as_bytes())).collect();
+            (results, d.flush())
+        };
+        let (fast, fast_batch) = decode(true);
+        let (full, full_batch) = decode(false);
+        for ((r, a), b) in records.iter().zip(&fast).zip(&full) {
+            assert_eq!(a, b, "{r}");
+        }
+        assert_eq!(fast_batch, full_batch);
+        let good = fast.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(fast_batch.num_rows(), good);
+        assert!(
+            good > 300 && good < 2900,
+            "a mix of good and bad records: {good}"
+        );
+    }
+
     /// Decodes `{"<key>": <fragment value>}` into one column of `ty`.
     fn one(fragment: &str, ty: &str) -> Result<RecordBatch, String> {
         let key = fragment.split('"').nth(1).unwrap();
