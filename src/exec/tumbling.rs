@@ -658,6 +658,113 @@ mod tests {
         assert_eq!(table(&rest), expected);
     }
 
+    /// Generated rows pushed in batches of random sizes, with the bound raised at random points,
+    /// give what a plain per-window computation gives.
+    #[test]
+    fn generated_rows_match_a_plain_computation() {
+        use std::collections::BTreeMap;
+
+        use crate::exec::push_through;
+        let mut ops = pump(
+            "CREATE STREAM OUT (W TIMESTAMP, CITY VARCHAR(16), N BIGINT, TOTAL INTEGER, LOW INTEGER);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM STEP(S.ROWTIME BY INTERVAL '5' SECOND), CITY, COUNT(*), SUM(TEMP), MIN(TEMP)
+             FROM S GROUP BY STEP(S.ROWTIME BY INTERVAL '5' SECOND), CITY;",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let cities = [Some("a"), Some("b"), Some("c"), None];
+        let mut t = ts("2020-01-01 00:00:00");
+        let rows: Vec<(i64, Option<&str>, i32)> = (0..2000)
+            .map(|_| {
+                t += next(2500) as i64;
+                (t, cities[next(4) as usize], next(100) as i32 - 50)
+            })
+            .collect();
+        // The plain computation: (window start, city) -> (count, sum, min).
+        let mut expected: BTreeMap<(i64, Option<&str>), (i64, i32, i32)> = BTreeMap::new();
+        for &(t, city, v) in &rows {
+            let e = expected
+                .entry((t - t.rem_euclid(5000), city))
+                .or_insert((0, 0, i32::MAX));
+            *e = (e.0 + 1, e.1 + v, e.2.min(v));
+        }
+        let mut errors = Vec::new();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < rows.len() {
+            let len = (1 + next(40) as usize).min(rows.len() - at);
+            let part = &rows[at..at + len];
+            let input = batch(
+                vec![
+                    (
+                        "CITY",
+                        Arc::new(StringArray::from(
+                            part.iter().map(|r| r.1).collect::<Vec<_>>(),
+                        )) as ArrayRef,
+                    ),
+                    (
+                        "TEMP",
+                        Arc::new(Int32Array::from(
+                            part.iter().map(|r| r.2).collect::<Vec<_>>(),
+                        )) as ArrayRef,
+                    ),
+                ],
+                &part.iter().map(|r| r.0).collect::<Vec<_>>(),
+            );
+            out.extend(push_through(&mut ops, input, &mut errors).unwrap());
+            at += len;
+            if next(3) == 0 {
+                // Any bound up to the next row's ROWTIME.
+                let bound = rows.get(at).map_or(i64::MAX, |r| r.0);
+                out.extend(advance_through(&mut ops, bound, &mut errors).unwrap());
+            }
+        }
+        out.extend(advance_through(&mut ops, i64::MAX, &mut errors).unwrap());
+        assert!(errors.is_empty());
+        let mut got = Vec::new();
+        for b in &out {
+            let w = timestamp_ms(b.column(0)).unwrap();
+            let city = b.column(1).as_string::<i32>();
+            let n = b
+                .column(2)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let total = b
+                .column(3)
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let low = b
+                .column(4)
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let rowtime = timestamp_ms(b.column(6)).unwrap();
+            for i in 0..b.num_rows() {
+                assert_eq!(
+                    rowtime.value(i),
+                    w.value(i) + 5000,
+                    "ROWTIME is the window's end"
+                );
+                let c = city.is_valid(i).then(|| city.value(i));
+                got.push(((w.value(i), c), (n.value(i), total.value(i), low.value(i))));
+            }
+        }
+        // Windows in order, each ordered by its city with NULL first: the BTreeMap's order.
+        let expected: Vec<_> = expected.into_iter().collect();
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(&expected) {
+            assert_eq!(
+                (g.0.0, g.0.1.map(str::to_string), g.1),
+                (e.0.0, e.0.1.map(str::to_string), e.1)
+            );
+        }
+    }
+
     #[test]
     fn windows_width_ends() {
         assert_eq!(WindowWidth::Millis(600_000).end(0), 600_000);
