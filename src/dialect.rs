@@ -60,6 +60,7 @@ impl SourceText {
 pub enum AppStatement {
     CreateStream(CreateStream),
     CreatePump(CreatePump),
+    CreateFunction(Box<crate::create_function::CreateFunction>),
 }
 
 #[derive(Debug, Clone)]
@@ -229,7 +230,7 @@ fn fold_case(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
         .collect()
 }
 
-fn is_code(t: &TokenWithSpan) -> bool {
+pub(crate) fn is_code(t: &TokenWithSpan) -> bool {
     !matches!(t.token, Token::Whitespace(_) | Token::EOF)
 }
 
@@ -249,12 +250,17 @@ fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
     out
 }
 
-fn word_is(t: &TokenWithSpan, text: &str) -> bool {
+pub(crate) fn word_is(t: &TokenWithSpan, text: &str) -> bool {
     matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value == text)
 }
 
 /// Converts a sqlparser error into a diagnostic, using the location in its message if present.
-fn parser_error(src: &SourceText, e: ParserError, fallback: Location, help: Option<&str>) -> Error {
+pub(crate) fn parser_error(
+    src: &SourceText,
+    e: ParserError,
+    fallback: Location,
+    help: Option<&str>,
+) -> Error {
     let msg = match &e {
         ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
         ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
@@ -283,8 +289,8 @@ fn parser_error(src: &SourceText, e: ParserError, fallback: Location, help: Opti
     d.into_error()
 }
 
-const STATEMENT_HELP: &str = "KDA application code is made of `CREATE [OR REPLACE] STREAM name (column type, …)` and \
-`CREATE [OR REPLACE] PUMP name AS INSERT INTO stream SELECT STREAM …` statements, separated by `;`";
+const STATEMENT_HELP: &str = "KDA application code is made of `CREATE [OR REPLACE] STREAM name (column type, …)`, \
+`CREATE [OR REPLACE] PUMP name AS INSERT INTO stream SELECT STREAM …` and `CREATE [OR REPLACE] FUNCTION …` statements, separated by `;`";
 
 fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppStatement> {
     let code: Vec<&TokenWithSpan> = tokens.iter().filter(|t| is_code(t)).collect();
@@ -310,6 +316,14 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
     match kind {
         Some(t) if word_is(t, "STREAM") => {
             parse_create_stream(src, &code[i + 1..], start).map(AppStatement::CreateStream)
+        }
+        Some(t) if word_is(t, "FUNCTION") => {
+            let pos = tokens
+                .iter()
+                .position(|x| std::ptr::eq(x, t))
+                .expect("token from this list");
+            crate::create_function::parse(src, tokens[pos + 1..].to_vec(), start, or_replace)
+                .map(|f| AppStatement::CreateFunction(Box::new(f)))
         }
         Some(t) if word_is(t, "PUMP") => {
             // Hand the parser everything after `PUMP`, with `SELECT STREAM` turned into `SELECT`.

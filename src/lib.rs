@@ -13,7 +13,8 @@
 //! - [`dialect`]: KDA SQL → statements (`CREATE STREAM`, `CREATE PUMP`), `STEP`, case rules.
 //! - [`types`], [`schema`]: KDA types and input/reference schemas.
 //! - [`catalog`]: in-application streams, reference tables, `error_stream`.
-//! - [`functions`]: KDA functions mapped onto DataFusion's; [`date_format`]: KDA's date and time
+//! - [`functions`]: KDA functions mapped onto DataFusion's; [`create_function`]: the
+//!   application's own SQL functions (`CREATE FUNCTION`), expanded where they are called; [`date_format`]: KDA's date and time
 //!   patterns and the conversion functions that use them (`TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, …);
 //!   [`regex_replace`]: KDA's `REGEX_REPLACE`; [`substring`]: KDA's `SUBSTRING` forms;
 //!   [`log_parse`]: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`; [`interval`]:
@@ -35,6 +36,7 @@ pub mod cast;
 pub mod catalog;
 pub mod cli;
 pub mod connectors;
+pub mod create_function;
 pub mod date_format;
 pub mod dialect;
 pub mod engine;

@@ -25,11 +25,12 @@ use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::tokenizer::Location;
+use datafusion::sql::sqlparser::tokenizer::{Location, Span};
 
 use crate::catalog::{
     Catalog, ERROR_STREAM, ROWTIME, Resolver, StreamDef, StreamKind, TableDef, UNKNOWN_RELATION,
 };
+use crate::create_function::{CreateFunction, expand as expand_functions};
 use crate::dialect::{
     AppStatement, CreatePump, CreateStream, SourceText, WindowedTableFunction, join_window_text_ms,
 };
@@ -235,9 +236,22 @@ impl fmt::Display for Plan {
 pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog) -> Result<Plan> {
     let mut pumps: Vec<PumpPlan> = Vec::new();
     let mut pump_names: Vec<&str> = Vec::new();
+    let mut functions: Vec<CreateFunction> = Vec::new();
     for statement in statements {
         match statement {
             AppStatement::CreateStream(s) => create_stream(src, s, &mut catalog, &pumps)?,
+            AppStatement::CreateFunction(f) => {
+                if let Some(i) = functions.iter().position(|g| g.name == f.name) {
+                    if !f.or_replace {
+                        return Err(src
+                            .error_at(f.at, format!("function `{}` is created twice", f.name))
+                            .with_help("use CREATE OR REPLACE FUNCTION to replace it, or give it another name")
+                            .into_error());
+                    }
+                    functions.remove(i);
+                }
+                functions.push((**f).clone());
+            }
             AppStatement::CreatePump(p) => {
                 if pump_names.contains(&p.name.as_str()) {
                     if !p.or_replace {
@@ -250,7 +264,7 @@ pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog)
                     }
                     pumps.retain(|x| x.statement != p.name);
                 }
-                pumps.extend(plan_pump(src, p, &catalog)?);
+                pumps.extend(plan_pump(src, p, &catalog, &functions)?);
                 pump_names.push(&p.name);
             }
         }
@@ -405,7 +419,12 @@ fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Error {
     src.error_at(at, message.trim_end()).into_error()
 }
 
-fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<PumpPlan>> {
+fn plan_pump(
+    src: &SourceText,
+    p: &CreatePump,
+    catalog: &Catalog,
+    functions: &[CreateFunction],
+) -> Result<Vec<PumpPlan>> {
     let (target, target_def) = match catalog.stream(&p.target) {
         Some((_, s)) if s.kind != StreamKind::Created => {
             return Err(src
@@ -436,6 +455,16 @@ fn plan_pump(src: &SourceText, p: &CreatePump, catalog: &Catalog) -> Result<Vec<
         }
     };
     let mut query = p.query.clone();
+    expand_functions(&mut query, functions).map_err(|e| {
+        let at = if e.span == Span::empty() {
+            p.query_at
+        } else {
+            e.span.start
+        };
+        src.error_at(at, e.message)
+            .with_help("call it with one argument per parameter")
+            .into_error()
+    })?;
     let is_source = |name: &str| {
         catalog
             .stream(name)
