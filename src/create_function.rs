@@ -237,3 +237,69 @@ fn instantiate(def: &CreateFunction, args: &[Expr]) -> Expr {
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::{AppStatement, parse_application};
+
+    fn functions(code: &str) -> Vec<CreateFunction> {
+        parse_application(&SourceText::new("app.sql", code))
+            .unwrap()
+            .into_iter()
+            .filter_map(|s| match s {
+                AppStatement::CreateFunction(f) => Some(*f),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn query(sql: &str) -> Query {
+        Parser::new(&KdaDialect)
+            .try_with_sql(sql)
+            .unwrap()
+            .parse_query()
+            .map(|q| *q)
+            .unwrap()
+    }
+
+    #[test]
+    fn calls_become_the_body_with_arguments_in_parentheses() {
+        let fs = functions(
+            "CREATE FUNCTION ADD2(x INTEGER, y INTEGER) RETURNS INTEGER LANGUAGE SQL CONTAINS SQL DETERMINISTIC RETURN x + y;",
+        );
+        let mut q = query("SELECT ADD2(a * 2, 1) FROM s");
+        expand(&mut q, &fs).ok().unwrap();
+        assert_eq!(
+            q.to_string(),
+            "SELECT CAST(((a * 2) + (1)) AS INTEGER) FROM s"
+        );
+    }
+
+    #[test]
+    fn a_function_calling_itself_is_an_error() {
+        let fs =
+            functions("CREATE FUNCTION F(x INTEGER) RETURNS INTEGER CONTAINS SQL RETURN F(x) + 1;");
+        let mut q = query("SELECT F(1) FROM s");
+        let e = expand(&mut q, &fs).err().unwrap();
+        assert!(
+            e.message.contains("SQL functions cannot recurse"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_statement_without_return_says_what_is_missing() {
+        let e = parse_application(&SourceText::new(
+            "app.sql",
+            "CREATE FUNCTION F(x INTEGER) RETURNS INTEGER CONTAINS SQL;",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("expected RETURN and the function's expression"),
+            "{e}"
+        );
+    }
+}
