@@ -5,40 +5,25 @@
 
 /// `kda_cast_text(text, n, pad)`: `CAST(… AS CHAR(n))` (pad = true: blanks up to n characters)
 /// and `CAST(… AS VARCHAR(n))`; text longer than n characters is an error of the row.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct CastText {
-    signature: datafusion::logical_expr::Signature,
-}
+pub struct CastText;
 
 impl CastText {
     pub const NAME: &str = "kda_cast_text";
 
     pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(CastText {
-            signature: datafusion::logical_expr::Signature::any(
+        crate::functions::KdaScalar::udf(
+            CastText::NAME,
+            datafusion::logical_expr::Signature::any(
                 3,
                 datafusion::logical_expr::Volatility::Immutable,
             ),
-        })
+            datafusion::arrow::datatypes::DataType::Utf8,
+            CastText::invoke,
+        )
     }
-}
 
-impl datafusion::logical_expr::ScalarUDFImpl for CastText {
-    fn name(&self) -> &str {
-        CastText::NAME
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(datafusion::arrow::datatypes::DataType::Utf8)
-    }
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
+    fn invoke(
+        args: &datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
         use datafusion::arrow::array::{Array, AsArray};
         use datafusion::arrow::datatypes::{DataType, Int64Type};

@@ -4,40 +4,25 @@
 
 /// `kda_extract_second(t)`: `EXTRACT(SECOND FROM t)` of a TIMESTAMP or TIME as KDA gives it, the
 /// seconds with their milliseconds as a DECIMAL(5,3) (41.337).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ExtractSecond {
-    signature: datafusion::logical_expr::Signature,
-}
+pub struct ExtractSecond;
 
 impl ExtractSecond {
     pub const NAME: &str = "kda_extract_second";
 
     pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(ExtractSecond {
-            signature: datafusion::logical_expr::Signature::any(
+        crate::functions::KdaScalar::udf(
+            ExtractSecond::NAME,
+            datafusion::logical_expr::Signature::any(
                 1,
                 datafusion::logical_expr::Volatility::Immutable,
             ),
-        })
+            datafusion::arrow::datatypes::DataType::Decimal128(5, 3),
+            ExtractSecond::invoke,
+        )
     }
-}
 
-impl datafusion::logical_expr::ScalarUDFImpl for ExtractSecond {
-    fn name(&self) -> &str {
-        ExtractSecond::NAME
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(datafusion::arrow::datatypes::DataType::Decimal128(5, 3))
-    }
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
+    fn invoke(
+        args: &datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
         use datafusion::arrow::array::{AsArray, Decimal128Array};
         use datafusion::arrow::datatypes::{

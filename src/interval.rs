@@ -202,45 +202,27 @@ pub fn rewrite(expr: &mut Expr) -> bool {
 /// `kda_interval_times(n, amount, months)`: `n` times an interval of `amount` milliseconds (or
 /// months), per row. A fractional `n` of a day-time interval is rounded to the nanosecond; of a
 /// year-month interval, to the month.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct IntervalTimes {
-    signature: datafusion::logical_expr::Signature,
-}
+pub struct IntervalTimes;
 
 impl IntervalTimes {
     pub const NAME: &str = "kda_interval_times";
 
     pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(IntervalTimes {
-            signature: datafusion::logical_expr::Signature::any(
+        crate::functions::KdaScalar::udf(
+            IntervalTimes::NAME,
+            datafusion::logical_expr::Signature::any(
                 3,
                 datafusion::logical_expr::Volatility::Immutable,
             ),
-        })
-    }
-}
-
-impl datafusion::logical_expr::ScalarUDFImpl for IntervalTimes {
-    fn name(&self) -> &str {
-        IntervalTimes::NAME
+            datafusion::arrow::datatypes::DataType::Interval(
+                datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
+            ),
+            IntervalTimes::invoke,
+        )
     }
 
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(datafusion::arrow::datatypes::DataType::Interval(
-            datafusion::arrow::datatypes::IntervalUnit::MonthDayNano,
-        ))
-    }
-
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
+    fn invoke(
+        args: &datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
         use datafusion::arrow::array::{AsArray, IntervalMonthDayNanoArray};
         use datafusion::arrow::datatypes::{

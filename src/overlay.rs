@@ -6,41 +6,28 @@
 /// (EX-34): the characters of `s` before position `p`, then `r`, then those of `s` from position
 /// `p + n` on (`n` defaults to the length of `r`); positions below 1 take nothing from the left
 /// (`FROM 0` of '12345' with 'foo' gives 'foo345', `FROM -2` gives 'foo12345'). NULL gives NULL.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct Overlay {
-    signature: datafusion::logical_expr::Signature,
-}
+pub struct Overlay;
 
 impl Overlay {
     pub const NAME: &str = "kda_overlay";
 
     pub fn udf() -> datafusion::logical_expr::ScalarUDF {
-        use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
-        datafusion::logical_expr::ScalarUDF::new_from_impl(Overlay {
-            signature: Signature::one_of(
-                vec![TypeSignature::Any(3), TypeSignature::Any(4)],
-                Volatility::Immutable,
+        crate::functions::KdaScalar::udf(
+            Overlay::NAME,
+            datafusion::logical_expr::Signature::one_of(
+                vec![
+                    datafusion::logical_expr::TypeSignature::Any(3),
+                    datafusion::logical_expr::TypeSignature::Any(4),
+                ],
+                datafusion::logical_expr::Volatility::Immutable,
             ),
-        })
+            datafusion::arrow::datatypes::DataType::Utf8,
+            Overlay::invoke,
+        )
     }
-}
 
-impl datafusion::logical_expr::ScalarUDFImpl for Overlay {
-    fn name(&self) -> &str {
-        Overlay::NAME
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(datafusion::arrow::datatypes::DataType::Utf8)
-    }
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
+    fn invoke(
+        args: &datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
         use datafusion::arrow::array::{Array, AsArray};
         use datafusion::arrow::compute::cast;

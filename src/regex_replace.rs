@@ -17,23 +17,79 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{DataFusionError, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
 use regex::Regex;
 
 /// The SQL function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RegexReplace {
-    signature: Signature,
-}
+pub struct RegexReplace;
 
 impl RegexReplace {
     pub const NAME: &str = "regex_replace";
 
     pub fn udf() -> ScalarUDF {
-        ScalarUDF::new_from_impl(RegexReplace {
-            signature: Signature::any(5, Volatility::Immutable),
-        })
+        crate::functions::KdaScalar::udf(
+            RegexReplace::NAME,
+            Signature::any(5, Volatility::Immutable),
+            DataType::Utf8,
+            RegexReplace::invoke,
+        )
+    }
+
+    fn invoke(args: &ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        let n = args.number_rows;
+        if args.args.len() != 5 {
+            return exec_err!(
+                "REGEX_REPLACE takes five arguments: original, regex, replacement, startPosition, occurrence"
+            );
+        }
+        let text = |i: usize| -> datafusion::error::Result<_> {
+            Ok(cast(&args.args[i].to_array(n)?, &DataType::Utf8)?)
+        };
+        let number = |i: usize| -> datafusion::error::Result<_> {
+            Ok(cast(&args.args[i].to_array(n)?, &DataType::Int64)?)
+        };
+        let (original, pattern, replacement) = (text(0)?, text(1)?, text(2)?);
+        let (original, pattern, replacement) = (
+            original.as_string::<i32>(),
+            pattern.as_string::<i32>(),
+            replacement.as_string::<i32>(),
+        );
+        let (start, occurrence) = (number(3)?, number(4)?);
+        let (start, occurrence) = (
+            start.as_primitive::<Int64Type>(),
+            occurrence.as_primitive::<Int64Type>(),
+        );
+        let mut out = StringBuilder::with_capacity(n, n * 32);
+        let mut compiled: Option<Compiled> = None;
+        for row in 0..n {
+            if original.is_null(row)
+                || pattern.is_null(row)
+                || replacement.is_null(row)
+                || start.is_null(row)
+                || occurrence.is_null(row)
+            {
+                out.append_null();
+                continue;
+            }
+            let (p, r) = (pattern.value(row), replacement.value(row));
+            if compiled
+                .as_ref()
+                .is_none_or(|c| c.pattern != p || c.replacement != r)
+            {
+                compiled = Some(Compiled::new(p, r).map_err(error)?);
+            }
+            let c = compiled.as_ref().expect("compiled above");
+            let replaced = replace(
+                c,
+                original.value(row),
+                start.value(row),
+                occurrence.value(row),
+            )
+            .map_err(error)?;
+            out.append_value(replaced);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
@@ -155,79 +211,6 @@ fn replace(c: &Compiled, original: &str, start: i64, occurrence: i64) -> Result<
         }
     }
     Ok(out)
-}
-
-impl ScalarUDFImpl for RegexReplace {
-    fn name(&self) -> &str {
-        RegexReplace::NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(
-        &self,
-        args: ScalarFunctionArgs,
-    ) -> datafusion::error::Result<ColumnarValue> {
-        let n = args.number_rows;
-        if args.args.len() != 5 {
-            return exec_err!(
-                "REGEX_REPLACE takes five arguments: original, regex, replacement, startPosition, occurrence"
-            );
-        }
-        let text = |i: usize| -> datafusion::error::Result<_> {
-            Ok(cast(&args.args[i].to_array(n)?, &DataType::Utf8)?)
-        };
-        let number = |i: usize| -> datafusion::error::Result<_> {
-            Ok(cast(&args.args[i].to_array(n)?, &DataType::Int64)?)
-        };
-        let (original, pattern, replacement) = (text(0)?, text(1)?, text(2)?);
-        let (original, pattern, replacement) = (
-            original.as_string::<i32>(),
-            pattern.as_string::<i32>(),
-            replacement.as_string::<i32>(),
-        );
-        let (start, occurrence) = (number(3)?, number(4)?);
-        let (start, occurrence) = (
-            start.as_primitive::<Int64Type>(),
-            occurrence.as_primitive::<Int64Type>(),
-        );
-        let mut out = StringBuilder::with_capacity(n, n * 32);
-        let mut compiled: Option<Compiled> = None;
-        for row in 0..n {
-            if original.is_null(row)
-                || pattern.is_null(row)
-                || replacement.is_null(row)
-                || start.is_null(row)
-                || occurrence.is_null(row)
-            {
-                out.append_null();
-                continue;
-            }
-            let (p, r) = (pattern.value(row), replacement.value(row));
-            if compiled
-                .as_ref()
-                .is_none_or(|c| c.pattern != p || c.replacement != r)
-            {
-                compiled = Some(Compiled::new(p, r).map_err(error)?);
-            }
-            let c = compiled.as_ref().expect("compiled above");
-            let replaced = replace(
-                c,
-                original.value(row),
-                start.value(row),
-                occurrence.value(row),
-            )
-            .map_err(error)?;
-            out.append_value(replaced);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
-    }
 }
 
 #[cfg(test)]
