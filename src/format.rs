@@ -168,16 +168,7 @@ fn push_decimal(v: i128, scale: u32, out: &mut String) {
 pub fn push_timestamp_ms(ms: i64, out: &mut String, quoted: bool) -> bool {
     const DAY: i64 = 86_400_000;
     let (days, in_day) = (ms.div_euclid(DAY), ms.rem_euclid(DAY));
-    // Days to civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::date_format::civil_from_days(days);
     if !(0..=9999).contains(&y) {
         return false;
     }
@@ -189,8 +180,8 @@ pub fn push_timestamp_ms(ms: i64, out: &mut String, quoted: bool) -> bool {
         }
     };
     put(1, 4, y);
-    put(6, 2, m);
-    put(9, 2, d);
+    put(6, 2, i64::from(m));
+    put(9, 2, i64::from(d));
     put(12, 2, in_day / 3_600_000);
     put(15, 2, in_day / 60_000 % 60);
     put(18, 2, in_day / 1000 % 60);
