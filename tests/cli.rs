@@ -609,3 +609,67 @@ fn rowtime_test_complete_rewrites_expected_results() {
     let o = rowtime(&["test", &file]);
     assert!(o.status.success(), "{}", stdout(&o));
 }
+
+#[test]
+fn a_flattened_json_array_gives_a_row_per_element_with_the_record_rowtime() {
+    let dir = temp_dir("flatten");
+    // Replay mode takes ROWTIME from the record's own column, repeated on each element's row; the
+    // second record has no orders (one row of NULLs, which has no ROWTIME and goes to error_stream).
+    let input = write(
+        &dir,
+        "in.jsonl",
+        concat!(
+            r#"{"at":"2024-01-01 10:00:00","customer":"John","orders":[{"id":1,"price":"2.50"},{"id":2,"price":"4.00"}]}"#,
+            "\n",
+            r#"{"at":"2024-01-01 10:00:01","customer":"Jane","orders":[]}"#,
+            "\n",
+            r#"{"at":"2024-01-01 10:00:02","customer":"Kim","orders":[{"id":3,"price":"1.25"}]}"#,
+            "\n"
+        ),
+    );
+    let schema = write(
+        &dir,
+        "schema.json",
+        r#"{"RecordFormat":{"RecordFormatType":"JSON","MappingParameters":{"JSONMappingParameters":{"RecordRowPath":"$"}}},
+            "RecordColumns":[{"Name":"AT","SqlType":"TIMESTAMP","Mapping":"$.at"},
+                             {"Name":"CUSTOMER","SqlType":"VARCHAR(8)","Mapping":"$.customer"},
+                             {"Name":"ORDER_ID","SqlType":"INTEGER","Mapping":"$.orders[0:].id"},
+                             {"Name":"PRICE","SqlType":"DECIMAL(6,2)","Mapping":"$.orders[0:].price"}]}"#,
+    );
+    let app = write(
+        &dir,
+        "app.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (CUSTOMER VARCHAR(8), ORDER_ID INTEGER, PRICE DECIMAL(6,2));\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM CUSTOMER, ORDER_ID, PRICE FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    let out = dir.join("out.jsonl").display().to_string();
+    let errors = dir.join("errors.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input-schema",
+        &schema,
+        "--input",
+        &input,
+        "--rowtime-from",
+        "AT",
+        "--output",
+        &format!("DESTINATION_SQL_STREAM={out}"),
+        "--output",
+        &format!("error_stream={errors}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        concat!(
+            r#"{"CUSTOMER":"John","ORDER_ID":1,"PRICE":2.50}"#,
+            "\n",
+            r#"{"CUSTOMER":"John","ORDER_ID":2,"PRICE":4.00}"#,
+            "\n",
+            r#"{"CUSTOMER":"Kim","ORDER_ID":3,"PRICE":1.25}"#,
+            "\n"
+        )
+    );
+    let errors = std::fs::read_to_string(&errors).unwrap();
+    assert_eq!(errors.lines().count(), 1, "{errors}");
+    assert!(errors.contains("\"ERROR_NAME\":\"ROWTIME_ERROR\""), "{errors}");
+}

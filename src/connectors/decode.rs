@@ -40,13 +40,32 @@ pub struct RecordDecoder {
     /// The first conversion error of the record being decoded.
     error: Option<String>,
     rows: usize,
+    /// Rows the last record added: 1, or with a flattened array one per element.
+    last_record_rows: usize,
     /// Whether flat JSON objects take the fast path (tests turn it off to compare).
     fast_json: bool,
 }
 
 enum Format {
-    Json { trie: Vec<Node> },
-    Csv { delimiter: u8 },
+    Json {
+        trie: Vec<Node>,
+    },
+    /// JSON with one array flattened: a row per element of the array at `array`.
+    JsonFlatten {
+        array: Vec<String>,
+        columns: Vec<FlatPath>,
+    },
+    Csv {
+        delimiter: u8,
+    },
+}
+
+/// Where a column's value is in a record whose array is flattened.
+enum FlatPath {
+    /// Keys from the document's root: the same on every row of the record.
+    Root(Vec<String>),
+    /// Keys inside each element of the array.
+    Element(Vec<String>),
 }
 
 /// A trie node: an object level of the JSON document.
@@ -130,24 +149,55 @@ impl RecordDecoder {
             .collect();
         let format = match &schema.format {
             RecordFormat::Json => {
-                let mut trie = vec![Node::default()];
-                for (i, c) in schema.columns.iter().enumerate() {
-                    let path = parse_path(c)?;
-                    let mut node = 0;
-                    for key in path {
-                        node = match trie[node].children.iter().find(|(k, _)| **k == *key) {
-                            Some(&(_, n)) => n,
-                            None => {
-                                trie.push(Node::default());
-                                let n = trie.len() - 1;
-                                trie[node].children.push((key.into_boxed_str(), n));
-                                n
-                            }
-                        };
+                let paths = schema
+                    .columns
+                    .iter()
+                    .map(parse_path)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let flattened: Vec<(usize, &JsonPath)> = paths
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.flatten_at.is_some())
+                    .collect();
+                if let Some(&(first, path)) = flattened.first() {
+                    let array = path.keys[..path.flatten_at.expect("flattened")].to_vec();
+                    if let Some(&(other, _)) = flattened
+                        .iter()
+                        .find(|(_, p)| p.keys[..p.flatten_at.expect("flattened")] != array[..])
+                    {
+                        return Err(format!(
+                            "columns {} and {} flatten different arrays; only one array can be flattened \
+                             (another can be read whole as $.other[0:])",
+                            schema.columns[first].name, schema.columns[other].name
+                        ));
                     }
-                    trie[node].leaves.push(i);
+                    let columns = paths
+                        .into_iter()
+                        .map(|p| match p.flatten_at {
+                            Some(at) => FlatPath::Element(p.keys[at..].to_vec()),
+                            None => FlatPath::Root(p.keys),
+                        })
+                        .collect();
+                    Format::JsonFlatten { array, columns }
+                } else {
+                    let mut trie = vec![Node::default()];
+                    for (i, path) in paths.into_iter().enumerate() {
+                        let mut node = 0;
+                        for key in path.keys {
+                            node = match trie[node].children.iter().find(|(k, _)| **k == *key) {
+                                Some(&(_, n)) => n,
+                                None => {
+                                    trie.push(Node::default());
+                                    let n = trie.len() - 1;
+                                    trie[node].children.push((key.into_boxed_str(), n));
+                                    n
+                                }
+                            };
+                        }
+                        trie[node].leaves.push(i);
+                    }
+                    Format::Json { trie }
                 }
-                Format::Json { trie }
             }
             RecordFormat::Csv {
                 column_delimiter, ..
@@ -171,6 +221,7 @@ impl RecordDecoder {
             bytes: Vec::new(),
             error: None,
             rows: 0,
+            last_record_rows: 0,
             fast_json: true,
         })
     }
@@ -180,6 +231,10 @@ impl RecordDecoder {
     /// nothing (all columns stay aligned) and returns a one-line reason naming the column,
     /// e.g. "column AMOUNT (DECIMAL(8,2)): \"abc\" is not a number" or "not valid JSON: …".
     pub fn push(&mut self, record: &[u8]) -> Result<(), String> {
+        self.last_record_rows = 0;
+        if let Format::JsonFlatten { .. } = self.format {
+            return self.push_flattened(record);
+        }
         let rows = self.rows;
         self.error = None;
         let mut stage = Stage {
@@ -193,6 +248,7 @@ impl RecordDecoder {
         let decoded = match &self.format {
             Format::Json { trie } => decode_json(trie, &mut stage, record, self.fast_json),
             Format::Csv { delimiter } => decode_csv(*delimiter, &mut stage, record),
+            Format::JsonFlatten { .. } => unreachable!("decoded by push_flattened"),
         };
         if let Err(why) = decoded {
             stage.undo();
@@ -205,6 +261,88 @@ impl RecordDecoder {
             }
         }
         self.rows += 1;
+        self.last_record_rows = 1;
+        Ok(())
+    }
+
+    /// Rows the last successful `push` appended: 1, or with a flattened array one per element
+    /// (one row of NULLs for an empty or missing array).
+    pub fn last_record_rows(&self) -> usize {
+        self.last_record_rows
+    }
+
+    /// A record with a flattened array: parsed whole, a row per element of the array.
+    fn push_flattened(&mut self, record: &[u8]) -> Result<(), String> {
+        let Format::JsonFlatten { array, columns } = &self.format else {
+            unreachable!("called for flattened arrays only")
+        };
+        let doc: serde_json::Value =
+            serde_json::from_slice(record).map_err(|e| format!("not valid JSON: {e}"))?;
+        if !doc.is_object() {
+            return Err("not a JSON object: the record is not an object".into());
+        }
+        fn lookup<'v>(
+            mut v: &'v serde_json::Value,
+            keys: &[String],
+        ) -> Option<&'v serde_json::Value> {
+            for k in keys {
+                v = v.get(k)?;
+            }
+            Some(v)
+        }
+        let elements: Vec<&serde_json::Value> = match lookup(&doc, array) {
+            Some(serde_json::Value::Array(items)) => items.iter().collect(),
+            _ => Vec::new(),
+        };
+        let start = self.rows;
+        if elements.is_empty() {
+            // An empty or missing array: one row of NULLs.
+            for column in &mut self.columns {
+                column.push_null();
+            }
+            self.rows += 1;
+            self.last_record_rows = 1;
+            return Ok(());
+        }
+        for (i, element) in elements.iter().enumerate() {
+            let mut stage = Stage {
+                cols: &self.cols,
+                columns: &mut self.columns,
+                rows: start + i,
+                unescaped: &mut self.unescaped,
+                bytes: &mut self.bytes,
+                error: &mut self.error,
+            };
+            for (c, path) in columns.iter().enumerate() {
+                let value = match path {
+                    FlatPath::Root(keys) => lookup(&doc, keys),
+                    FlatPath::Element(keys) => lookup(element, keys),
+                };
+                let text;
+                let val = match value {
+                    None | Some(serde_json::Value::Null) => Val::Null,
+                    Some(serde_json::Value::Bool(b)) => Val::Bool(*b),
+                    Some(serde_json::Value::String(s)) => Val::Str(s),
+                    Some(v @ serde_json::Value::Number(_)) => {
+                        text = v.to_string();
+                        Val::Number(&text)
+                    }
+                    Some(v) => {
+                        text = v.to_string();
+                        Val::Composite(&text)
+                    }
+                };
+                if stage.put(c, val).is_err() {
+                    let why = stage.error.take().unwrap_or_default();
+                    for column in &mut self.columns {
+                        column.truncate(start);
+                    }
+                    return Err(why);
+                }
+            }
+        }
+        self.rows += elements.len();
+        self.last_record_rows = elements.len();
         Ok(())
     }
 
@@ -492,23 +630,32 @@ impl Column {
 // ---------------------------------------------------------------------------------------------
 // JSONPath mappings
 
-/// Parses a column's JSONPath into its object keys. Supported: `$.a`, `$.a.b.c`, `$["a"]`,
-/// `$['a']`, and `$.arr[0:]` (the whole array as JSON text) as the last step.
-fn parse_path(col: &ColumnSpec) -> Result<Vec<String>, String> {
+/// A column's JSONPath: its object keys, and for `$.arr[0:].field` (one row per element of the
+/// array) where the array's keys end (`Some(1)` for `$.arr[0:].field`: `arr`, then `field` in
+/// each element).
+struct JsonPath {
+    keys: Vec<String>,
+    flatten_at: Option<usize>,
+}
+
+/// Parses a column's JSONPath. Supported: `$.a`, `$.a.b.c`, `$["a"]`, `$['a']`, `$.arr[0:]` (the
+/// whole array as JSON text) as the last step, and `$.arr[0:].b.c` (one row per element).
+fn parse_path(col: &ColumnSpec) -> Result<JsonPath, String> {
     let Some(path) = col.mapping.as_deref() else {
         return Err(format!(
             "column {}: no Mapping; JSON columns need a JSONPath such as \"$.{}\"",
             col.name, col.name
         ));
     };
-    let supported =
-        "supported: $.key, $.a.b.c, $[\"key\"] and $.array[0:] (the whole array as text)";
+    let supported = "supported: $.key, $.a.b.c, $[\"key\"], $.array[0:] (the whole array as text) \
+                     and $.array[0:].key (a row per element)";
     let bad = |why: &str| format!("column {}: Mapping {path:?} {why}; {supported}", col.name);
     let p = path.trim();
     let Some(mut rest) = p.strip_prefix('$') else {
         return Err(bad("does not start with `$`"));
     };
     let mut keys = Vec::new();
+    let mut flatten_at = None;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
@@ -527,9 +674,12 @@ fn parse_path(col: &ColumnSpec) -> Result<Vec<String>, String> {
                 ));
             }
             if !r.is_empty() {
-                return Err(bad(
-                    "flattens an array (one row per element), which is not supported yet",
-                ));
+                if flatten_at.is_some() {
+                    return Err(bad(
+                        "flattens arrays inside arrays; only one level of [0:] can be flattened",
+                    ));
+                }
+                flatten_at = Some(keys.len());
             }
             rest = r;
         } else if let Some(r) = rest.strip_prefix("['") {
@@ -559,7 +709,7 @@ fn parse_path(col: &ColumnSpec) -> Result<Vec<String>, String> {
             "selects the whole document, which is not supported yet",
         ));
     }
-    Ok(keys)
+    Ok(JsonPath { keys, flatten_at })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2325,6 +2475,60 @@ mod tests {
         assert_eq!(d.len(), 1);
     }
 
+    /// The record of DEV about-json-path.html: `$.orders[0:].orderId` gives a row per order,
+    /// `$.customerName` repeats on each, `$.address.streetAddress[0:]` is the whole array as text.
+    #[test]
+    fn a_flattened_array_gives_a_row_per_element() {
+        let schema = json_schema(&[
+            ("CUSTOMER", "VARCHAR(16)", "$.customerName"),
+            ("ORDER_ID", "INTEGER", "$.orders[0:].orderId"),
+            ("ITEM", "VARCHAR(16)", "$.orders[0:].itemName"),
+            ("PRICE", "DECIMAL(8,2)", "$.orders[0:].itemPrice"),
+            ("STREET", "VARCHAR(64)", "$.address.streetAddress[0:]"),
+        ]);
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        let record = r#"{"customerName":"John Doe","address":{"streetAddress":[{"number":"123"},{"street":"AnyStreet"}],"city":"Anytown"},"orders":[{"orderId":"23284","itemName":"Widget","itemPrice":"33.99"},{"orderId":"63122","itemName":"Gadget","itemPrice":"22.50"},{"orderId":"77284","itemName":"Sprocket","itemPrice":"12.00"}]}"#;
+        d.push(record.as_bytes()).unwrap();
+        assert_eq!(d.last_record_rows(), 3);
+        // An empty array and a missing one: one row of NULLs each.
+        d.push(br#"{"customerName":"Jane","orders":[]}"#).unwrap();
+        assert_eq!(d.last_record_rows(), 1);
+        d.push(br#"{"customerName":"Jim"}"#).unwrap();
+        // A bad element rejects the whole record: nothing of it stays.
+        let err = d
+            .push(br#"{"customerName":"X","orders":[{"orderId":"1"},{"orderId":"two"}]}"#)
+            .unwrap_err();
+        assert_eq!(err, r#"column ORDER_ID (INTEGER): "two" is not a number"#);
+        // An element without a key: NULL in that row.
+        d.push(br#"{"customerName":"Kim","orders":[{"orderId":5},{"itemName":"Gizmo"}]}"#)
+            .unwrap();
+        let b = d.flush();
+        let text = |c: usize, r: usize| {
+            let a = b.column(c);
+            if a.is_null(r) {
+                "NULL".to_string()
+            } else {
+                arrow::util::display::array_value_to_string(a, r).unwrap()
+            }
+        };
+        let rows: Vec<String> = (0..b.num_rows())
+            .map(|r| (0..5).map(|c| text(c, r)).collect::<Vec<_>>().join("|"))
+            .collect();
+        let street = r#"[{"number":"123"},{"street":"AnyStreet"}]"#;
+        assert_eq!(
+            rows,
+            [
+                format!("John Doe|23284|Widget|33.99|{street}"),
+                format!("John Doe|63122|Gadget|22.50|{street}"),
+                format!("John Doe|77284|Sprocket|12.00|{street}"),
+                "NULL|NULL|NULL|NULL|NULL".to_string(),
+                "NULL|NULL|NULL|NULL|NULL".to_string(),
+                "Kim|5|NULL|NULL|NULL".to_string(),
+                "Kim|NULL|Gizmo|NULL|NULL".to_string(),
+            ]
+        );
+    }
+
     #[test]
     fn mappings_are_checked() {
         let err = |m: &str| {
@@ -2332,10 +2536,20 @@ mod tests {
                 .err()
                 .unwrap()
         };
-        let e = err("$.arr[0:].field");
+        let e = err("$.a[0:].b[0:].c");
         assert!(
-            e.starts_with("column COL: Mapping") && e.contains("not supported yet"),
+            e.starts_with("column COL: Mapping") && e.contains("only one level of [0:]"),
             "{e}"
+        );
+        let two = RecordDecoder::new(&json_schema(&[
+            ("A", "VARCHAR(8)", "$.a[0:].x"),
+            ("B", "VARCHAR(8)", "$.b[0:].y"),
+        ]))
+        .err()
+        .unwrap();
+        assert!(
+            two.contains("columns A and B flatten different arrays"),
+            "{two}"
         );
         assert!(err("$.a[0]").contains("not supported yet"));
         assert!(err("$.a[*]").contains("not supported yet"));

@@ -134,7 +134,12 @@ impl ChunkDecoder for SourceDecoder {
             }
             seen += 1;
             match self.decoder.push(line) {
-                Ok(()) => self.accepted.push((line_start, line_start + line.len())),
+                Ok(()) => {
+                    // A record with a flattened array adds a row per element.
+                    for _ in 0..self.decoder.last_record_rows() {
+                        self.accepted.push((line_start, line_start + line.len()));
+                    }
+                }
                 Err(message) => {
                     accepted_before.push(self.accepted.len());
                     errors.push(ErrorRow {
