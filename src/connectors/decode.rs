@@ -7,7 +7,9 @@
 //! JSON records are walked with serde over a small trie built from the column mappings: keys no
 //! column asks for are skipped with `IgnoredAny`, mapped values are taken as borrowed
 //! [`RawValue`]s (their exact source text) and converted by the column's type. No
-//! `serde_json::Value` is built and nothing is allocated per record in the common case.
+//! `serde_json::Value` is built and nothing is allocated per record in the common case. A schema
+//! that flattens an array (`$.arr[0:].field`) parses each record whole instead and appends a row
+//! per element.
 
 use std::fmt;
 use std::sync::Arc;
