@@ -671,5 +671,8 @@ fn a_flattened_json_array_gives_a_row_per_element_with_the_record_rowtime() {
     );
     let errors = std::fs::read_to_string(&errors).unwrap();
     assert_eq!(errors.lines().count(), 1, "{errors}");
-    assert!(errors.contains("\"ERROR_NAME\":\"ROWTIME_ERROR\""), "{errors}");
+    assert!(
+        errors.contains("\"ERROR_NAME\":\"ROWTIME_ERROR\""),
+        "{errors}"
+    );
 }
