@@ -39,49 +39,43 @@ pub const CURRENT_ROW_TIMESTAMP: &str = "current_row_timestamp";
 /// `current_row_timestamp()` reads the wall clock for every batch; `join_rowtime()` (unqualified
 /// ROWTIME in a stream-to-stream join) is replaced by the planner with the batch's ROWTIME
 /// column (`exec::stream_join::resolve_join_rowtime`), so it is never called.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RowtimeTyped {
-    name: &'static str,
-    signature: datafusion::logical_expr::Signature,
-}
+pub struct RowtimeTyped;
 
 impl RowtimeTyped {
     pub fn udf(name: &'static str) -> datafusion::logical_expr::ScalarUDF {
-        datafusion::logical_expr::ScalarUDF::new_from_impl(RowtimeTyped {
+        let body: ScalarBody = if name == CURRENT_ROW_TIMESTAMP {
+            RowtimeTyped::wall_clock
+        } else {
+            RowtimeTyped::resolved_by_the_planner
+        };
+        KdaScalar::udf(
             name,
-            signature: datafusion::logical_expr::Signature::nullary(
+            datafusion::logical_expr::Signature::nullary(
                 datafusion::logical_expr::Volatility::Volatile,
             ),
-        })
+            crate::catalog::rowtime_type(),
+            body,
+        )
     }
-}
 
-impl datafusion::logical_expr::ScalarUDFImpl for RowtimeTyped {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-    fn return_type(
-        &self,
-        _: &[datafusion::arrow::datatypes::DataType],
-    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
-        Ok(crate::catalog::rowtime_type())
-    }
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
+    fn wall_clock(
+        args: &datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        if self.name != CURRENT_ROW_TIMESTAMP {
-            return datafusion::common::internal_err!("{}() is resolved by the planner", self.name);
-        }
         let now = chrono::Utc::now().timestamp_millis();
         let values =
             datafusion::arrow::array::TimestampMillisecondArray::from_value(now, args.number_rows);
         Ok(datafusion::logical_expr::ColumnarValue::Array(
             std::sync::Arc::new(values),
         ))
+    }
+
+    fn resolved_by_the_planner(
+        _: &datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        datafusion::common::internal_err!(
+            "{}() is resolved by the planner",
+            crate::exec::stream_join::JOIN_ROWTIME
+        )
     }
 }
 
