@@ -8,8 +8,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, Value,
-    visit_expressions_mut,
+    CastKind, DataType, Expr, Query, Value, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Span, TokenWithSpan};
@@ -37,12 +36,7 @@ pub fn parse(
     or_replace: bool,
 ) -> Result<CreateFunction> {
     let help = "write CREATE FUNCTION name(p TYPE, …) RETURNS TYPE CONTAINS SQL RETURN expression";
-    let end = tokens
-        .iter()
-        .rev()
-        .find(|t| is_code(t))
-        .map(|t| t.span.end)
-        .unwrap_or(at);
+    let end = crate::dialect::statement_end(&tokens, at);
     let error = |e: datafusion::sql::sqlparser::parser::ParserError, at: Location| {
         crate::dialect::parser_error(src, e, at, Some(help))
     };
@@ -143,18 +137,7 @@ pub fn expand(
             let Some(def) = functions.iter().rev().find(|d| d.name == called) else {
                 return ControlFlow::Continue(());
             };
-            let args: Vec<Expr> = match &f.args {
-                FunctionArguments::List(list) => list
-                    .args
-                    .iter()
-                    .filter_map(|a| match a {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                FunctionArguments::None => vec![],
-                FunctionArguments::Subquery(_) => vec![],
-            };
+            let args = crate::functions::unnamed_args(f);
             if args.len() != def.params.len() {
                 use datafusion::sql::sqlparser::ast::Spanned;
                 return ControlFlow::Break(ExpandError {

@@ -250,6 +250,16 @@ fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
     out
 }
 
+/// Where errors at the end of a statement ("found: EOF") point: just after its last token.
+pub(crate) fn statement_end(tokens: &[TokenWithSpan], otherwise: Location) -> Location {
+    tokens
+        .iter()
+        .rev()
+        .find(|t| is_code(t))
+        .map(|t| t.span.end)
+        .unwrap_or(otherwise)
+}
+
 pub(crate) fn word_is(t: &TokenWithSpan, text: &str) -> bool {
     matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value == text)
 }
@@ -514,13 +524,7 @@ fn parse_create_pump(
     let tokens = nth_value_from(tokens);
     let tokens = trim_default_character(tokens);
     let tokens = substring_similar(tokens);
-    // Errors at the end of the statement ("found: EOF") point just after its last token.
-    let end = tokens
-        .iter()
-        .rev()
-        .find(|t| is_code(t))
-        .map(|t| t.span.end)
-        .unwrap_or(at);
+    let end = statement_end(&tokens, at);
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let help = Some("write CREATE PUMP name AS INSERT INTO stream [(column, …)] SELECT STREAM …");
     let name = p

@@ -582,7 +582,7 @@ fn epoch_millis(e: Expr) -> Expr {
 }
 
 /// A call's positional arguments.
-fn unnamed_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<Expr> {
+pub(crate) fn unnamed_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<Expr> {
     match &f.args {
         FunctionArguments::List(list) => list
             .args
