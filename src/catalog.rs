@@ -1,18 +1,14 @@
 //! The catalog: every in-application stream (source streams from the input configuration,
-//! streams created by the code, `error_stream`) and every reference table, with their columns.
-//! It is also the name resolver DataFusion's SQL planner asks for tables and functions.
+//! streams created by the code, `error_stream`) and every reference table, with their columns;
+//! and the ROWTIME column every stream batch carries last.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
-use datafusion::common::TableReference;
-use datafusion::config::ConfigOptions;
-use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::SessionStateDefaults;
-use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner};
-use datafusion::logical_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF, TableSource, WindowUDF};
+use datafusion::arrow::array::{ArrayRef, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
 
+use crate::error::Result;
 use crate::types::SqlType;
 
 /// The extra column of source streams: when the record reached the source (here: its arrival
@@ -85,6 +81,15 @@ pub struct TableDef {
     pub schema: SchemaRef,
 }
 
+impl TableDef {
+    pub fn new(name: &str, schema: SchemaRef) -> TableDef {
+        TableDef {
+            name: name.to_string(),
+            schema,
+        }
+    }
+}
+
 /// Streams and reference tables by exact (case-sensitive) name.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -93,6 +98,14 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The source streams and reference tables of an application, and `error_stream`; the
+    /// planner adds the streams the code creates.
+    pub fn new(sources: Vec<StreamDef>, tables: Vec<TableDef>) -> Catalog {
+        let mut streams = sources;
+        streams.push(error_stream_def());
+        Catalog { streams, tables }
+    }
+
     pub fn stream(&self, name: &str) -> Option<(usize, &StreamDef)> {
         self.streams
             .iter()
@@ -115,184 +128,56 @@ impl Catalog {
     }
 }
 
-/// A table as DataFusion's planner sees it: a name and a schema.
-#[derive(Debug)]
-struct NamedRelation {
-    schema: SchemaRef,
-}
-
-impl TableSource for NamedRelation {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+/// The definition of error_stream.
+pub fn error_stream_def() -> StreamDef {
+    StreamDef {
+        name: ERROR_STREAM.to_string(),
+        columns: vec![
+            ("ERROR_TIME".into(), SqlType::Timestamp),
+            ("ERROR_LEVEL".into(), SqlType::Varchar(Some(10))),
+            ("ERROR_NAME".into(), SqlType::Varchar(Some(32))),
+            ("MESSAGE".into(), SqlType::Varchar(Some(4096))),
+            ("DATA_ROWTIME".into(), SqlType::Timestamp),
+            ("DATA_ROW".into(), SqlType::Varchar(Some(49152))),
+            ("PUMP_NAME".into(), SqlType::Varchar(Some(128))),
+        ],
+        kind: StreamKind::Error,
     }
 }
 
-/// Resolves relation and function names for DataFusion's SQL planner.
-pub struct Resolver<'a> {
-    catalog: &'a Catalog,
-    options: ConfigOptions,
-    scalars: HashMap<String, Arc<ScalarUDF>>,
-    aggregates: HashMap<String, Arc<AggregateUDF>>,
-    windows: HashMap<String, Arc<WindowUDF>>,
-    planners: Vec<Arc<dyn ExprPlanner>>,
+/// `visible` plus the trailing ROWTIME field.
+pub fn with_rowtime(visible: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Arc<Field>> = visible.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(ROWTIME, rowtime_type(), false)));
+    Arc::new(Schema::new(fields))
 }
 
-impl<'a> Resolver<'a> {
-    pub fn new(catalog: &'a Catalog) -> Resolver<'a> {
-        let mut scalars: HashMap<String, Arc<ScalarUDF>> = HashMap::new();
-        for f in SessionStateDefaults::default_scalar_functions() {
-            for alias in f.aliases() {
-                scalars.insert(alias.to_lowercase(), Arc::clone(&f));
-            }
-            scalars.insert(f.name().to_lowercase(), f);
-        }
-        for name in [
-            crate::exec::stream_join::JOIN_ROWTIME,
-            crate::functions::CURRENT_ROW_TIMESTAMP,
-        ] {
-            scalars.insert(
-                name.to_string(),
-                Arc::new(crate::functions::RowtimeTyped::udf(name)),
-            );
-        }
-        scalars.insert(
-            crate::interval::IntervalTimes::NAME.to_string(),
-            Arc::new(crate::interval::IntervalTimes::udf()),
-        );
-        scalars.insert(
-            crate::extract::ExtractSecond::NAME.to_string(),
-            Arc::new(crate::extract::ExtractSecond::udf()),
-        );
-        scalars.insert(
-            crate::overlay::Overlay::NAME.to_string(),
-            Arc::new(crate::overlay::Overlay::udf()),
-        );
-        scalars.insert(
-            crate::cast::CastText::NAME.to_string(),
-            Arc::new(crate::cast::CastText::udf()),
-        );
-        scalars.insert(
-            crate::regex_replace::RegexReplace::NAME.to_string(),
-            Arc::new(crate::regex_replace::RegexReplace::udf()),
-        );
-        for f in crate::log_parse::LogParse::all() {
-            scalars.insert(f.name().to_string(), Arc::new(f));
-        }
-        for f in crate::substring::Substring::all() {
-            scalars.insert(f.name().to_string(), Arc::new(f));
-        }
-        for f in crate::date_format::DateFormatFunction::all() {
-            scalars.insert(f.name().to_string(), Arc::new(f));
-        }
-        let mut aggregates = HashMap::new();
-        for f in SessionStateDefaults::default_aggregate_functions() {
-            for alias in f.aliases() {
-                aggregates.insert(alias.to_lowercase(), Arc::clone(&f));
-            }
-            aggregates.insert(f.name().to_lowercase(), f);
-        }
-        let exp_avg = Arc::new(crate::functions::ExpAvg::udaf());
-        aggregates.insert(exp_avg.name().to_string(), exp_avg);
-        let mut windows = HashMap::new();
-        for f in SessionStateDefaults::default_window_functions() {
-            for alias in f.aliases() {
-                windows.insert(alias.to_lowercase(), Arc::clone(&f));
-            }
-            windows.insert(f.name().to_lowercase(), f);
-        }
-        let mut options = ConfigOptions::new();
-        options.sql_parser.enable_ident_normalization = false;
-        options.sql_parser.collect_spans = true;
-        options.sql_parser.map_string_types_to_utf8view = false;
-        Resolver {
-            catalog,
-            options,
-            scalars,
-            aggregates,
-            windows,
-            planners: SessionStateDefaults::default_expr_planners(),
-        }
-    }
-
-    pub fn options(&self) -> &ConfigOptions {
-        &self.options
-    }
+/// The same schema with every field nullable (operators' batches never rely on non-null flags).
+pub fn nullable(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
-impl ContextProvider for Resolver<'_> {
-    fn get_table_source(&self, name: TableReference) -> DfResult<Arc<dyn TableSource>> {
-        let table = name.table();
-        if let Some((_, s)) = self.catalog.stream(table) {
-            if s.kind == StreamKind::Error {
-                return Err(DataFusionError::Plan(
-                    "error_stream cannot be read by application code; configure it as an output instead".into(),
-                ));
-            }
-            return Ok(Arc::new(NamedRelation {
-                schema: s.table_schema(),
-            }));
-        }
-        if let Some(t) = self.catalog.table(table) {
-            return Ok(Arc::new(NamedRelation {
-                schema: Arc::clone(&t.schema),
-            }));
-        }
-        let mut known = self.catalog.relation_names();
-        known.sort();
-        let hint = match known.iter().find(|k| k.eq_ignore_ascii_case(table)) {
-            Some(k) => format!("; names are case-sensitive when quoted: did you mean \"{k}\"?"),
-            None => format!("; known streams and tables: {}", known.join(", ")),
-        };
-        Err(DataFusionError::Plan(format!(
-            "{UNKNOWN_RELATION} `{table}`{hint}"
-        )))
-    }
+/// The trailing ROWTIME column of a batch.
+pub fn rowtime(batch: &RecordBatch) -> &TimestampMillisecondArray {
+    batch
+        .column(batch.num_columns() - 1)
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .expect("the last column of a stream batch is ROWTIME")
+}
 
-    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
-        &self.planners
-    }
-
-    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
-        self.scalars.get(&name.to_lowercase()).cloned()
-    }
-
-    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
-        None
-    }
-
-    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
-        self.aggregates.get(&name.to_lowercase()).cloned()
-    }
-
-    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
-        self.windows.get(&name.to_lowercase()).cloned()
-    }
-
-    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
-        None
-    }
-
-    fn get_variable_field(&self, _variable_names: &[String]) -> Option<FieldRef> {
-        None
-    }
-
-    fn options(&self) -> &ConfigOptions {
-        &self.options
-    }
-
-    fn udf_names(&self) -> Vec<String> {
-        self.scalars.keys().cloned().collect()
-    }
-
-    fn higher_order_function_names(&self) -> Vec<String> {
-        vec![]
-    }
-
-    fn udaf_names(&self) -> Vec<String> {
-        self.aggregates.keys().cloned().collect()
-    }
-
-    fn udwf_names(&self) -> Vec<String> {
-        self.windows.keys().cloned().collect()
-    }
+/// A timestamp (or BIGINT milliseconds) column as milliseconds since the epoch.
+pub fn timestamp_ms(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
+    let ms = datafusion::arrow::compute::cast(array, &rowtime_type())?;
+    Ok(ms
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .expect("cast to Timestamp(ms)")
+        .clone())
 }

@@ -1,10 +1,11 @@
-//! The library's one error type, and source diagnostics (`file:line:column` with a caret).
+//! The library's one error type, source texts, and diagnostics (`file:line:column` with a caret).
 
 use std::fmt;
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::{Location, Span};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -139,6 +140,37 @@ impl fmt::Display for Diagnostic {
             write!(f, "\n  = help: {help}")?;
         }
         Ok(())
+    }
+}
+
+/// A source text and the name to show in messages (a path, or `<name>.ApplicationCode`).
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceText {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceText {
+        SourceText {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// An error at a location of this text.
+    pub fn error_at(&self, at: Location, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.name, &self.text, at.line, at.column, message)
+    }
+
+    /// An error underlining a span of this text.
+    pub fn error_span(&self, span: Span, message: impl Into<String>) -> Diagnostic {
+        let width = if span.end.line == span.start.line && span.end.column > span.start.column {
+            (span.end.column - span.start.column) as usize
+        } else {
+            1
+        };
+        self.error_at(span.start, message).with_width(width)
     }
 }
 

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder, TimestampMillisecondBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::catalog::{StreamDef, StreamKind};
+use crate::catalog::{error_stream_def, with_rowtime};
 use crate::format::hex;
-use crate::types::SqlType;
 
 /// ERROR_NAME values.
 pub const PARSE_ERROR: &str = "PARSE_ERROR";
@@ -27,23 +26,6 @@ pub struct ErrorRow {
     /// The original record's bytes (hex-encoded on output).
     pub data_row: Vec<u8>,
     pub pump: Option<String>,
-}
-
-/// The definition of error_stream.
-pub fn error_stream_def() -> StreamDef {
-    StreamDef {
-        name: crate::catalog::ERROR_STREAM.to_string(),
-        columns: vec![
-            ("ERROR_TIME".into(), SqlType::Timestamp),
-            ("ERROR_LEVEL".into(), SqlType::Varchar(Some(10))),
-            ("ERROR_NAME".into(), SqlType::Varchar(Some(32))),
-            ("MESSAGE".into(), SqlType::Varchar(Some(4096))),
-            ("DATA_ROWTIME".into(), SqlType::Timestamp),
-            ("DATA_ROW".into(), SqlType::Varchar(Some(49152))),
-            ("PUMP_NAME".into(), SqlType::Varchar(Some(128))),
-        ],
-        kind: StreamKind::Error,
-    }
 }
 
 /// Builds an error_stream batch (its columns, ROWTIME, and the trailing ROWTIME every stream
@@ -83,6 +65,6 @@ pub fn error_batch(rows: &[ErrorRow], error_time: i64, replay: bool) -> RecordBa
         Arc::clone(&time),
         time,
     ];
-    RecordBatch::try_new(crate::exec::with_rowtime(&def.table_schema()), columns)
+    RecordBatch::try_new(with_rowtime(&def.table_schema()), columns)
         .expect("error_stream columns match")
 }

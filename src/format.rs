@@ -1,5 +1,5 @@
 //! How values are written out: JSON lines, CSV fields and terminal cells share these rules
-//! (DESIGN.md §2 "Identifiers and output format"): TIMESTAMP as `YYYY-MM-DD HH:MM:SS.fff`,
+//! (`docs/semantics.md`, "Output"): TIMESTAMP as `YYYY-MM-DD HH:MM:SS.fff`,
 //! numbers as numbers, NULL as null.
 
 use datafusion::arrow::array::{Array, ArrayRef};
@@ -7,6 +7,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::time::push_timestamp_ms;
 
 /// Display options: KDA timestamp, date and time formats; NULL as empty text.
 pub fn format_options() -> FormatOptions<'static> {
@@ -161,38 +163,6 @@ fn push_decimal(v: i128, scale: u32, out: &mut String) {
         }
         out.push_str(fraction);
     }
-}
-
-/// Appends milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.fff` (UTC), quoted if asked;
-/// false (nothing written) for years outside 0000–9999, which the generic path spells.
-pub fn push_timestamp_ms(ms: i64, out: &mut String, quoted: bool) -> bool {
-    const DAY: i64 = 86_400_000;
-    let (days, in_day) = (ms.div_euclid(DAY), ms.rem_euclid(DAY));
-    let (y, m, d) = crate::date_format::civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        return false;
-    }
-    let mut text = *b"\"0000-00-00 00:00:00.000\"";
-    let mut put = |at: usize, width: usize, mut v: i64| {
-        for k in (at..at + width).rev() {
-            text[k] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(1, 4, y);
-    put(6, 2, i64::from(m));
-    put(9, 2, i64::from(d));
-    put(12, 2, in_day / 3_600_000);
-    put(15, 2, in_day / 60_000 % 60);
-    put(18, 2, in_day / 1000 % 60);
-    put(21, 3, in_day % 1000);
-    let text = std::str::from_utf8(&text).expect("ASCII");
-    out.push_str(if quoted {
-        text
-    } else {
-        &text[1..text.len() - 1]
-    });
-    true
 }
 
 /// Formats the columns of a batch for JSON, one formatter per column.

@@ -29,6 +29,8 @@
 
 use std::io::{self, Write};
 
+use crate::time::{MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, days_from_civil, timestamp_text};
+
 /// How records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -94,10 +96,6 @@ const CLASSES: [(&str, i64); 4] = [
 const CLASS_WEIGHTS_DAY: [u32; 4] = [78, 6, 4, 12];
 const CLASS_WEIGHTS_NIGHT: [u32; 4] = [60, 3, 2, 35];
 
-const MS_PER_MINUTE: i64 = 60_000;
-const MS_PER_HOUR: i64 = 3_600_000;
-const MS_PER_DAY: i64 = 86_400_000;
-
 /// Writes `opts.count` JSON lines to `out`; returns how many of them are malformed on purpose.
 pub fn generate_toll(opts: &TollOptions, out: &mut impl Write) -> io::Result<u64> {
     let mut rng = SplitMix64::new(opts.seed);
@@ -132,7 +130,7 @@ pub fn generate_toll(opts: &TollOptions, out: &mut impl Write) -> io::Result<u64
 
         line.clear();
         let amount = format!("{}.{:02}", cents / 100, cents % 100);
-        let time = format_timestamp_ms(now);
+        let time = timestamp_text(now);
         let account = format!("A{account:06}");
         match opts.format {
             Format::Json => {
@@ -222,7 +220,7 @@ pub fn generate_bids(opts: &BidOptions, out: &mut impl Write) -> io::Result<()> 
         let bidder = 1_000 + account_number(rng.next_f64());
         let price = 100 + rng.below(100) * rng.below(100) + rng.below(100);
         let channel = CHANNELS[rng.below(4) as usize];
-        let time = format_timestamp_ms(now);
+        let time = timestamp_text(now);
         let url = format!("https://www.nexmark.com/item/{auction}");
         line.clear();
         match opts.format {
@@ -248,81 +246,6 @@ fn account_number(u: f64) -> u64 {
 
 fn hour_of_day(ms: i64) -> usize {
     (ms.rem_euclid(MS_PER_DAY) / MS_PER_HOUR) as usize
-}
-
-/// Formats milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.fff` (UTC).
-pub fn format_timestamp_ms(ms: i64) -> String {
-    let mut out = String::with_capacity(23);
-    if !crate::format::push_timestamp_ms(ms, &mut out, false) {
-        out = chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-            .unwrap_or_else(|| ms.to_string());
-    }
-    out
-}
-
-/// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD HH:MM:SS.f…` (also with `T`
-/// between date and time) as UTC; returns milliseconds since the epoch. Fraction digits past
-/// the third are ignored.
-pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from + len)?;
-        part.iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, m, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        return None;
-    }
-    let mut ms = days_from_civil(y, m, d) * MS_PER_DAY;
-    if b.len() == 10 {
-        return Some(ms);
-    }
-    if b.len() < 19 || !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (hh, mm, ss) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if hh > 23 || mm > 59 || ss > 59 {
-        return None;
-    }
-    ms += hh * MS_PER_HOUR + mm * MS_PER_MINUTE + ss * 1000;
-    if b.len() == 19 {
-        return Some(ms);
-    }
-    let frac = &b[20..];
-    if b[19] != b'.' || frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut millis = 0;
-    for i in 0..3 {
-        millis = millis * 10 + frac.get(i).map_or(0, |&c| i64::from(c - b'0'));
-    }
-    Some(ms + millis)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-const fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Natural logarithm of a positive finite `x` from basic arithmetic only, so that it gives the
@@ -395,6 +318,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::parse_timestamp;
     use serde_json::Value;
 
     fn generate(count: u64, seed: u64, bad_share: f64) -> (Vec<u8>, u64) {
@@ -418,7 +342,7 @@ mod tests {
     fn accepted(line: &str) -> Option<(String, String, String, i64, i64)> {
         let v: Value = serde_json::from_str(line).ok()?;
         let amount = v.get("amount")?.as_f64()?;
-        let time = parse_timestamp_ms(v.get("event_time")?.as_str()?)?;
+        let time = parse_timestamp(v.get("event_time")?.as_str()?)?;
         let text = |k: &str| v[k].as_str().map(str::to_string);
         Some((
             text("booth_id")?,
@@ -486,7 +410,7 @@ mod tests {
             .iter()
             .filter(|l| {
                 let f: Vec<&str> = l.split(',').collect();
-                f.len() != 5 || f[3] == "abc" || parse_timestamp_ms(f[4]).is_none()
+                f.len() != 5 || f[3] == "abc" || parse_timestamp(f[4]).is_none()
             })
             .count() as u64;
         assert!(bad > 400 && broken == bad, "{bad} spoiled, {broken} broken");
@@ -513,7 +437,7 @@ mod tests {
         let mut auctions = std::collections::HashSet::new();
         for (j, c) in lines(&json).iter().zip(lines(&csv)) {
             let v: Value = serde_json::from_str(j).unwrap();
-            let t = parse_timestamp_ms(v["date_time"].as_str().unwrap()).unwrap();
+            let t = parse_timestamp(v["date_time"].as_str().unwrap()).unwrap();
             assert!(t > last, "{j}");
             last = t;
             let auction = v["auction"].as_i64().unwrap();
@@ -643,7 +567,7 @@ mod tests {
                 .unwrap();
             assert_eq!(amount, format!("{}.{:02}", cents / 100, cents % 100));
             // TIMESTAMP written as `YYYY-MM-DD HH:MM:SS.fff`.
-            assert_eq!(v["event_time"].as_str().unwrap(), format_timestamp_ms(time));
+            assert_eq!(v["event_time"].as_str().unwrap(), timestamp_text(time));
         }
         // Booths get different shares of the traffic, in weight order.
         let counts: Vec<i32> = booths.values().copied().collect();
@@ -665,34 +589,13 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_round_trip() {
+    fn the_default_start_is_march_2nd_2026() {
+        // Timestamp text itself is tested in `time.rs`.
         assert_eq!(
-            format_timestamp_ms(DEFAULT_TOLL_START_MS),
+            timestamp_text(DEFAULT_TOLL_START_MS),
             "2026-03-02 00:00:00.000"
         );
-        for text in [
-            "1970-01-01 00:00:00.000",
-            "2024-02-29 23:59:59.999",
-            "2026-03-02 08:15:04.120",
-        ] {
-            assert_eq!(format_timestamp_ms(parse_timestamp_ms(text).unwrap()), text);
-        }
-        assert_eq!(
-            parse_timestamp_ms("2026-03-02"),
-            Some(DEFAULT_TOLL_START_MS)
-        );
-        assert_eq!(
-            parse_timestamp_ms("2026-03-02T00:00:01.5"),
-            Some(DEFAULT_TOLL_START_MS + 1_500)
-        );
-        for bad in [
-            "not a time",
-            "2026-02-29 00:00:00",
-            "2026-03-02 24:00:00",
-            "2026-03-02 00:00:00.",
-        ] {
-            assert_eq!(parse_timestamp_ms(bad), None, "{bad}");
-        }
+        assert_eq!(parse_timestamp("2026-03-02"), Some(DEFAULT_TOLL_START_MS));
     }
 
     #[test]

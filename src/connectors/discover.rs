@@ -1,4 +1,4 @@
-//! KDA schema discovery (`DiscoverInputSchema`, FEATURES §2.4): infers a record schema from
+//! KDA schema discovery (`DiscoverInputSchema`): infers a record schema from
 //! sample records when the user gives none.
 
 use std::fmt;
@@ -6,8 +6,8 @@ use std::fmt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::decode::parse_timestamp;
-use crate::schema::{ColumnSpec, RecordFormat, RecordSchema};
+use crate::connectors::schema::{ColumnSpec, RecordFormat, RecordSchema};
+use crate::time::parse_timestamp;
 use crate::types::SqlType;
 
 /// VARCHAR lengths discovery picks from: the smallest that holds the longest sample value.

@@ -8,9 +8,9 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::decode::RecordDecoder;
+use crate::connectors::schema::RecordSchema;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, REFERENCE_DATA_ERROR};
-use crate::schema::RecordSchema;
 
 /// A loaded reference table and the rows that were skipped.
 pub struct LoadedTable {

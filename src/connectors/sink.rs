@@ -7,9 +7,9 @@ use datafusion::arrow::array::Array;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::ArrayFormatter;
 
+use super::Sink;
 use crate::error::{Error, Result};
 use crate::format::{JsonRowFormatter, format_options};
-use crate::runtime::Sink;
 
 /// Which columns of a stream batch a sink writes, and under which names.
 #[derive(Debug, Clone)]
@@ -75,61 +75,6 @@ impl Sink for JsonLinesSink {
 
     fn finish(&mut self) -> Result<()> {
         self.out.flush().map_err(io_err(&self.path))
-    }
-}
-
-/// Formats and writes on a thread of its own, so the dataflow does not wait for its output. At
-/// most a few batches wait in between (memory stays bounded); a write error comes back at the
-/// next `write` or at `finish`.
-pub struct BackgroundSink {
-    tx: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
-    writer: Option<std::thread::JoinHandle<Result<()>>>,
-}
-
-impl BackgroundSink {
-    pub fn new(mut inner: Box<dyn Sink>) -> BackgroundSink {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(8);
-        let writer = crate::runtime::spawn_named("rowtime-writer", move || {
-            for batch in rx {
-                inner.write(&batch)?;
-            }
-            inner.finish()
-        });
-        BackgroundSink {
-            tx: Some(tx),
-            writer: Some(writer),
-        }
-    }
-
-    /// Waits for the writer thread and returns how it ended.
-    fn join(&mut self) -> Result<()> {
-        self.tx = None;
-        match self.writer.take().map(|w| w.join()) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Err(_)) => Err(Error::Application(
-                "the output writer thread panicked".into(),
-            )),
-        }
-    }
-}
-
-impl Sink for BackgroundSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.send(batch.clone()).is_ok());
-        if sent {
-            return Ok(());
-        }
-        // The writer stopped: report why.
-        self.join()?;
-        Err(Error::Application("the output writer has stopped".into()))
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.join()
     }
 }
 
@@ -285,68 +230,6 @@ impl Sink for TableSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Records what it is given; fails on the batch numbered `fail_at`.
-    struct Recording {
-        rows: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
-        fail_at: Option<usize>,
-        finished: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    }
-
-    impl Sink for Recording {
-        fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-            let mut rows = self.rows.lock().unwrap();
-            if Some(rows.len()) == self.fail_at {
-                return Err(Error::io("out.jsonl", std::io::Error::other("disk full")));
-            }
-            rows.push(batch.num_rows());
-            Ok(())
-        }
-        fn finish(&mut self) -> Result<()> {
-            self.finished
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        }
-    }
-
-    fn batch(n: usize) -> RecordBatch {
-        use datafusion::arrow::array::Int32Array;
-        let a = std::sync::Arc::new(Int32Array::from(vec![1; n]));
-        RecordBatch::try_from_iter([("X", a as datafusion::arrow::array::ArrayRef)]).unwrap()
-    }
-
-    #[test]
-    fn background_sink_writes_everything_in_order_and_reports_errors() {
-        let rows = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let recording = |fail_at| Recording {
-            rows: rows.clone(),
-            fail_at,
-            finished: finished.clone(),
-        };
-        let mut sink = BackgroundSink::new(Box::new(recording(None)));
-        for n in 1..=100 {
-            sink.write(&batch(n)).unwrap();
-        }
-        sink.finish().unwrap();
-        assert_eq!(*rows.lock().unwrap(), (1..=100).collect::<Vec<_>>());
-        assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
-
-        rows.lock().unwrap().clear();
-        finished.store(false, std::sync::atomic::Ordering::SeqCst);
-        let mut sink = BackgroundSink::new(Box::new(recording(Some(3))));
-        // The failure comes back at a later write or at finish, never lost.
-        let outcome = (0..100)
-            .map(|n| sink.write(&batch(n + 1)))
-            .find(|r| r.is_err())
-            .unwrap_or_else(|| sink.finish());
-        let err = outcome
-            .expect_err("the write error is reported")
-            .to_string();
-        assert!(err.contains("disk full"), "{err}");
-        assert_eq!(*rows.lock().unwrap(), [1, 2, 3]);
-        assert!(!finished.load(std::sync::atomic::Ordering::SeqCst));
-    }
 
     #[test]
     fn terminal_cells_are_cut_at_a_readable_width() {

@@ -10,12 +10,12 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
+use super::ChunkDecoder;
 use super::decode::RecordDecoder;
+use crate::catalog::timestamp_ms;
+use crate::connectors::schema::RecordSchema;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, PARSE_ERROR, ROWTIME_ERROR};
-use crate::exec::timestamp_ms;
-use crate::runtime::ChunkDecoder;
-use crate::schema::RecordSchema;
 
 /// How ROWTIME is assigned.
 #[derive(Debug, Clone, PartialEq)]

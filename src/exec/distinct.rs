@@ -13,7 +13,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 
-use super::{Emit, Operator, rowtime};
+use super::{Emit, Operator};
+use crate::catalog::rowtime;
 use crate::error::Result;
 
 /// Plan node: keep the first of equal rows.

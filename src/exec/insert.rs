@@ -70,8 +70,8 @@ impl Insert {
         column: usize,
         out: &mut Emit,
     ) -> Result<Option<RecordBatch>> {
-        let values = super::timestamp_ms(batch.column(column))?;
-        let old = super::rowtime(&batch).clone();
+        let values = crate::catalog::timestamp_ms(batch.column(column))?;
+        let old = crate::catalog::rowtime(&batch).clone();
         let mut keep = Vec::with_capacity(batch.num_rows());
         let mut rowtimes = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {

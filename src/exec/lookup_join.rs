@@ -232,11 +232,11 @@ impl Operator for LookupJoin {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Float32Array, Int32Array, StringArray};
+    use datafusion::arrow::array::{Int32Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
 
     use super::*;
-    use crate::exec::test_util::{batch, pump, run, table};
+    use crate::exec::test_util::{pump, rows, run, table};
     use crate::types::SqlType;
 
     /// EX-17's reference file `TickerReference.csv` (values with their leading spaces).
@@ -267,38 +267,6 @@ mod tests {
         ("PRICE", SqlType::Real),
     ];
 
-    fn stocks(rows: &[(&str, &str, f32, f32)], times: &[i64]) -> RecordBatch {
-        batch(
-            vec![
-                (
-                    "TICKER_SYMBOL",
-                    Arc::new(StringArray::from(
-                        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "SECTOR",
-                    Arc::new(StringArray::from(
-                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "CHANGE",
-                    Arc::new(Float32Array::from(
-                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "PRICE",
-                    Arc::new(Float32Array::from(
-                        rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-            ],
-            times,
-        )
-    }
-
     #[test]
     fn ex17_left_join_keeps_unmatched_stream_rows_with_nulls() {
         // EX-17 verbatim, with the stream named S.
@@ -312,13 +280,12 @@ mod tests {
             &[("CompanyName", companies())],
         )
         .unwrap();
-        let input = stocks(
-            &[
-                ("AMZN", "TECHNOLOGY", -0.95, 815.43),
-                ("QXZ", "RETAIL", 1.2, 62.5),
-                ("WAS", "ENERGY", 0.5, 10.0),
-            ],
-            &[1, 2, 3],
+        let input = rows(
+            STOCKS,
+            "ROWTIME                 | TICKER_SYMBOL | SECTOR     | CHANGE | PRICE
+             1970-01-01 00:00:00.001 | AMZN          | TECHNOLOGY | -0.95  | 815.43
+             1970-01-01 00:00:00.002 | QXZ           | RETAIL     | 1.2    | 62.5
+             1970-01-01 00:00:00.003 | WAS           | ENERGY     | 0.5    | 10.0",
         );
         let (out, errors) = run(&mut ops, input, 3);
         assert!(errors.is_empty());
@@ -366,13 +333,12 @@ mod tests {
             &[("LIMITS", limits)],
         )
         .unwrap();
-        let input = stocks(
-            &[
-                ("AMZN", "T", 0.0, 815.0),
-                ("QXZ", "R", 0.0, 10.0),
-                ("AMZN", "T", 0.0, 1000.0),
-            ],
-            &[1, 2, 3],
+        let input = rows(
+            STOCKS,
+            "ROWTIME                 | TICKER_SYMBOL | SECTOR | CHANGE | PRICE
+             1970-01-01 00:00:00.001 | AMZN          | T      | 0.0    | 815.0
+             1970-01-01 00:00:00.002 | QXZ           | R      | 0.0    | 10.0
+             1970-01-01 00:00:00.003 | AMZN          | T      | 0.0    | 1000.0",
         );
         let (out, _) = run(&mut ops, input, 3);
         let expected = "\

@@ -77,8 +77,8 @@ mod tests {
     use datafusion::scalar::ScalarValue;
 
     use super::*;
+    use crate::catalog::with_rowtime;
     use crate::exec::test_util::{batch, table};
-    use crate::exec::with_rowtime;
 
     #[test]
     fn computes_columns_and_keeps_rowtime_and_isolates_bad_rows() {
@@ -209,7 +209,7 @@ mod sql_tests {
         );
         let (out, _) = run(&mut ops, input, 7);
         assert_eq!(out[0].num_columns(), 3, "NAME, N, ROWTIME");
-        assert_eq!(crate::exec::rowtime(&out[0]).value(0), 7);
+        assert_eq!(crate::catalog::rowtime(&out[0]).value(0), 7);
     }
 
     #[test]

@@ -24,7 +24,8 @@ use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::{Emit, Operator, evaluate, rowtime};
+use super::{Emit, Operator, evaluate};
+use crate::catalog::rowtime;
 use crate::error::Result;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -508,10 +509,9 @@ impl Sliding {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Int32Array, StringArray};
 
     use super::*;
-    use crate::exec::test_util::{batch, pump, run, table, ts};
+    use crate::exec::test_util::{pump, rows, run, table, ts};
     use crate::types::SqlType;
 
     const WEATHER: &[(&str, SqlType)] = &[
@@ -519,16 +519,18 @@ mod tests {
         ("TEMP", SqlType::Integer),
     ];
 
-    fn weather(rows: &[(&str, &str, i32)]) -> RecordBatch {
-        let rows: Vec<(&str, &str, Option<i32>)> =
-            rows.iter().map(|(t, c, v)| (*t, *c, Some(*v))).collect();
-        weather_with_nulls(&rows)
+    /// WEATHER rows from generated `ROWTIME | CITY | TEMP` lines.
+    fn generated(lines: impl Iterator<Item = String>) -> RecordBatch {
+        let text: Vec<String> = std::iter::once("ROWTIME | CITY | TEMP".to_string())
+            .chain(lines)
+            .collect();
+        rows(WEATHER, &text.join("\n"))
     }
 
     #[test]
     fn one_row_per_input_row_over_rows_that_already_arrived() {
         // A global 1-hour RANGE window: the second 01:00 row sees the first; the first does not see
-        // the second (FEATURES §10.2: rows with the same ROWTIME that arrive later are not in it).
+        // the second (rows with the same ROWTIME that arrive later are not in it).
         let mut ops = pump(
             "CREATE STREAM OUT (CITY VARCHAR(16), LO INTEGER, HI INTEGER, N BIGINT);
              CREATE PUMP P AS INSERT INTO OUT
@@ -538,12 +540,14 @@ mod tests {
             &[],
         )
         .unwrap();
-        let input = weather(&[
-            ("2018-11-01 01:00:00", "Denver", 29),
-            ("2018-11-01 01:00:00", "Anchorage", 2),
-            ("2018-11-01 02:00:00", "Miami", 65),
-            ("2018-11-01 02:00:01", "Denver", 32),
-        ]);
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY      | TEMP
+             2018-11-01 01:00:00 | Denver    | 29
+             2018-11-01 01:00:00 | Anchorage | 2
+             2018-11-01 02:00:00 | Miami     | 65
+             2018-11-01 02:00:01 | Denver    | 32",
+        );
         let (out, errors) = run(&mut ops, input, ts("2018-11-01 02:00:01"));
         assert!(errors.is_empty());
         // 02:00:00 still sees both 01:00 rows (the lower bound is inclusive); 02:00:01 does not.
@@ -572,24 +576,16 @@ mod tests {
             &[],
         )
         .unwrap();
-        let mut input = weather(&[
-            ("2018-11-01 01:00:00", "Denver", 10),
-            ("2018-11-01 02:00:00", "Miami", 50),
-            ("2018-11-01 03:00:00", "Denver", 20),
-            ("2018-11-01 04:00:00", "Denver", 0),
-            ("2018-11-01 05:00:00", "Denver", 40),
-        ]);
-        // Make the fourth TEMP NULL: aggregates ignore it, COUNT(x) does not count it.
-        let temps: ArrayRef = Arc::new(Int32Array::from(vec![
-            Some(10),
-            Some(50),
-            Some(20),
-            None,
-            Some(40),
-        ]));
-        let mut columns = input.columns().to_vec();
-        columns[1] = temps;
-        input = RecordBatch::try_new(input.schema(), columns).unwrap();
+        // The fourth TEMP is NULL: aggregates ignore it, COUNT(x) does not count it.
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY   | TEMP
+             2018-11-01 01:00:00 | Denver | 10
+             2018-11-01 02:00:00 | Miami  | 50
+             2018-11-01 03:00:00 | Denver | 20
+             2018-11-01 04:00:00 | Denver | NULL
+             2018-11-01 05:00:00 | Denver | 40",
+        );
         let (out, _) = run(&mut ops, input, ts("2018-11-01 05:00:00"));
         let expected = "\
 +--------+-------+-------+---+---------------------+
@@ -610,11 +606,12 @@ mod tests {
         let times: Vec<String> = (0..temps.len())
             .map(|i| format!("2020-01-01 00:00:{i:02}"))
             .collect();
-        let rows: Vec<(&str, &str, i32)> = times
-            .iter()
-            .zip(temps)
-            .map(|(t, v)| (t.as_str(), "x", v))
-            .collect();
+        let input = generated(
+            times
+                .iter()
+                .zip(temps)
+                .map(|(t, v)| format!("{t} | x | {v}")),
+        );
         let mut ops = pump(
             "CREATE STREAM OUT (F INTEGER, L INTEGER, VP DOUBLE, VS DOUBLE, SP DOUBLE, SS DOUBLE);
              CREATE PUMP P AS INSERT INTO OUT
@@ -625,7 +622,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let (out, _) = run(&mut ops, weather(&rows), i64::MAX);
+        let (out, _) = run(&mut ops, input, i64::MAX);
         let all = datafusion::arrow::compute::concat_batches(&out[0].schema(), &out).unwrap();
         let last = all.num_rows() - 1;
         let f = |c: usize| all.column(c).as_primitive::<Float64Type>().value(last);
@@ -646,28 +643,6 @@ mod tests {
         assert!(all.column(3).is_null(0));
     }
 
-    /// Rows of (ROWTIME, CITY, TEMP) with NULL temperatures.
-    fn weather_with_nulls(rows: &[(&str, &str, Option<i32>)]) -> RecordBatch {
-        let times: Vec<i64> = rows.iter().map(|r| ts(r.0)).collect();
-        batch(
-            vec![
-                (
-                    "CITY",
-                    Arc::new(StringArray::from(
-                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "TEMP",
-                    Arc::new(Int32Array::from(
-                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-            ],
-            &times,
-        )
-    }
-
     #[test]
     fn ignore_nulls_and_nth_value_from_last() {
         let mut ops = pump(
@@ -681,13 +656,15 @@ mod tests {
             &[],
         )
         .unwrap();
-        let input = weather_with_nulls(&[
-            ("2020-01-01 00:00:01", "a", None),
-            ("2020-01-01 00:00:02", "a", Some(10)),
-            ("2020-01-01 00:00:03", "a", None),
-            ("2020-01-01 00:00:04", "a", Some(30)),
-            ("2020-01-01 00:00:05", "a", None),
-        ]);
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY | TEMP
+             2020-01-01 00:00:01 | a    | NULL
+             2020-01-01 00:00:02 | a    | 10
+             2020-01-01 00:00:03 | a    | NULL
+             2020-01-01 00:00:04 | a    | 30
+             2020-01-01 00:00:05 | a    | NULL",
+        );
         let (out, _) = run(&mut ops, input, i64::MAX);
         // Row 4's window: NULL, 10, NULL, 30. IGNORE NULLS: first 10, last 30, the previous
         // non-NULL before 30 is 10, 2nd from last is 10. Row 5: the window is 10, NULL, 30, NULL;
@@ -720,11 +697,13 @@ mod tests {
             &[],
         )
         .unwrap();
-        let input = weather(&[
-            ("2020-01-01 00:00:00", "Miami", 1),
-            ("2020-01-01 00:00:30", "Denver", 2),
-            ("2020-01-01 00:01:10", "Austin", 3),
-        ]);
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY   | TEMP
+             2020-01-01 00:00:00 | Miami  | 1
+             2020-01-01 00:00:30 | Denver | 2
+             2020-01-01 00:01:10 | Austin | 3",
+        );
         let (out, _) = run(&mut ops, input, i64::MAX);
         // The third row's window (from 00:00:10) no longer holds Miami.
         let expected = "\
@@ -755,12 +734,14 @@ mod tests {
             &[],
         )
         .unwrap();
-        let input = weather_with_nulls(&[
-            ("2020-01-01 00:00:00", "a", Some(10)),
-            ("2020-01-01 00:00:10", "a", Some(40)),
-            ("2020-01-01 00:00:20", "a", None),
-            ("2020-01-01 00:00:35", "a", Some(0)),
-        ]);
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY | TEMP
+             2020-01-01 00:00:00 | a    | 10
+             2020-01-01 00:00:10 | a    | 40
+             2020-01-01 00:00:20 | a    | NULL
+             2020-01-01 00:00:35 | a    | 0",
+        );
         let (out, _) = run(&mut ops, input, i64::MAX);
         let all = datafusion::arrow::compute::concat_batches(&out[0].schema(), &out).unwrap();
         let e = all.column(0).as_primitive::<Float64Type>();
@@ -798,13 +779,15 @@ mod tests {
             &[],
         )
         .unwrap();
-        let input = weather(&[
-            ("2020-01-01 00:00:01", "a", 10),
-            ("2020-01-01 00:00:02", "a", 20),
-            ("2020-01-01 00:00:03", "b", 99),
-            ("2020-01-01 00:00:04", "a", 30),
-            ("2020-01-01 00:00:05", "a", 40),
-        ]);
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY | TEMP
+             2020-01-01 00:00:01 | a    | 10
+             2020-01-01 00:00:02 | a    | 20
+             2020-01-01 00:00:03 | b    | 99
+             2020-01-01 00:00:04 | a    | 30
+             2020-01-01 00:00:05 | a    | 40",
+        );
         let (out, _) = run(&mut ops, input, i64::MAX);
         // The window of the last `a` row holds 20, 30, 40: LAG 1 = 30, LAG 2 = 20, 2nd = 30.
         let expected = "\
@@ -823,20 +806,17 @@ mod tests {
     #[test]
     fn state_is_pruned_as_rowtime_moves_on() {
         // Build the operator directly to look at its state.
-        let src = crate::dialect::SourceText::new(
+        let src = crate::error::SourceText::new(
             "t.sql",
             "CREATE STREAM OUT (N BIGINT);
              CREATE PUMP P AS INSERT INTO OUT SELECT STREAM COUNT(*) OVER (PARTITION BY CITY RANGE INTERVAL '1' MINUTE PRECEDING) FROM S;",
         );
-        let mut catalog = crate::catalog::Catalog::default();
-        catalog.streams.push(crate::catalog::StreamDef {
+        let stream = crate::catalog::StreamDef {
             name: "S".into(),
             columns: WEATHER.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
             kind: crate::catalog::StreamKind::Created,
-        });
-        catalog
-            .streams
-            .push(crate::error_stream::error_stream_def());
+        };
+        let catalog = crate::catalog::Catalog::new(vec![stream], vec![]);
         let statements = crate::dialect::parse_application(&src).unwrap();
         let plan = crate::plan::plan(&src, &statements, catalog).unwrap();
         let crate::plan::OperatorSpec::Sliding(spec) = &plan.pumps[0].ops[0] else {
@@ -847,12 +827,13 @@ mod tests {
         let times: Vec<String> = (0..60)
             .map(|i| format!("2020-01-01 00:00:{i:02}"))
             .collect();
-        let rows: Vec<(&str, &str, i32)> = times
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.as_str(), if i % 2 == 0 { "a" } else { "b" }, i as i32))
-            .collect();
-        op.push(weather(&rows), &mut out).unwrap();
+        let input = generated(
+            times
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("{t} | {} | {i}", if i % 2 == 0 { "a" } else { "b" })),
+        );
+        op.push(input, &mut out).unwrap();
         assert_eq!(op.held_rows(), 60);
         // Two minutes later nothing can be in any future window: everything is dropped.
         op.advance(ts("2020-01-01 00:02:00"), &mut out).unwrap();

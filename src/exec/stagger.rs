@@ -22,7 +22,8 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators, rowtime};
+use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators};
+use crate::catalog::rowtime;
 use crate::error::Result;
 
 /// Plan node: a stagger-window aggregate.
@@ -43,7 +44,7 @@ pub struct StaggerSpec {
 
 impl fmt::Display for StaggerSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let length = super::tumbling::WindowWidth::Millis(self.length);
+        let length = crate::time::WindowWidth::Millis(self.length);
         write!(f, "stagger window of {length}: {}", self.display)
     }
 }
@@ -168,38 +169,16 @@ impl Operator for Stagger {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Int32Array, StringArray};
 
     use super::*;
     use crate::exec::advance_through;
-    use crate::exec::test_util::{batch, pump, run, table, ts};
+    use crate::exec::test_util::{pump, rows, run, table, ts};
     use crate::types::SqlType;
 
     const TICKS: &[(&str, SqlType)] = &[
         ("TICKER", SqlType::Varchar(Some(4))),
         ("N", SqlType::Integer),
     ];
-
-    fn ticks(rows: &[(&str, &str, i32)]) -> RecordBatch {
-        let times: Vec<i64> = rows.iter().map(|r| ts(r.0)).collect();
-        batch(
-            vec![
-                (
-                    "TICKER",
-                    Arc::new(StringArray::from(
-                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "N",
-                    Arc::new(Int32Array::from(
-                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-            ],
-            &times,
-        )
-    }
 
     #[test]
     fn a_window_per_key_opens_at_its_first_row_and_emits_at_open_plus_length() {
@@ -213,14 +192,16 @@ mod tests {
             &[],
         )
         .unwrap();
-        let input = ticks(&[
-            ("2020-01-01 00:00:10", "A", 1),
-            ("2020-01-01 00:00:30", "B", 10),
-            ("2020-01-01 00:01:09", "A", 2),
-            // Exactly at A's close: it opens A's next window.
-            ("2020-01-01 00:01:10", "A", 4),
-            ("2020-01-01 00:01:20", "B", 20),
-        ]);
+        // 00:01:10 is exactly at A's close: it opens A's next window.
+        let input = rows(
+            TICKS,
+            "ROWTIME             | TICKER | N
+             2020-01-01 00:00:10 | A      | 1
+             2020-01-01 00:00:30 | B      | 10
+             2020-01-01 00:01:09 | A      | 2
+             2020-01-01 00:01:10 | A      | 4
+             2020-01-01 00:01:20 | B      | 20",
+        );
         let (out, errors) = run(&mut ops, input, ts("2020-01-01 00:01:30"));
         assert!(errors.is_empty());
         let expected = "\

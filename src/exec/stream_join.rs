@@ -30,7 +30,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::{Emit, error_row, evaluate, evaluate_or_isolate, rowtime};
+use super::eval::error_row;
+use super::{Emit, evaluate, evaluate_or_isolate};
+use crate::catalog::rowtime;
 use crate::error::Result;
 
 /// Which rows of an outer join are kept without a partner.
@@ -73,7 +75,7 @@ impl fmt::Display for StreamJoinSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let window = |ms: i64| match ms {
             0 => "no window".to_string(),
-            ms => format!("window {}", super::tumbling::WindowWidth::Millis(ms)),
+            ms => format!("window {}", crate::time::WindowWidth::Millis(ms)),
         };
         write!(
             f,
@@ -439,32 +441,6 @@ impl StreamJoin {
             })
             .collect()
     }
-}
-
-/// The name unqualified `ROWTIME` gets in a query that joins two streams: the joined row's
-/// ROWTIME, which is neither side's (`o.ROWTIME`, `s.ROWTIME` are the sides' own).
-pub const JOIN_ROWTIME: &str = "join_rowtime";
-
-/// Replaces `join_rowtime()` in a physical expression over `visible` columns by the batch's
-/// trailing ROWTIME column (at index `visible`).
-pub fn resolve_join_rowtime(
-    e: Arc<dyn PhysicalExpr>,
-    visible: usize,
-) -> datafusion::error::Result<Arc<dyn PhysicalExpr>> {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
-    use datafusion::physical_expr::ScalarFunctionExpr;
-    use datafusion::physical_expr::expressions::Column;
-    e.transform_up(|e| {
-        if let Some(f) = e.downcast_ref::<ScalarFunctionExpr>()
-            && f.name() == JOIN_ROWTIME
-        {
-            let column: Arc<dyn PhysicalExpr> =
-                Arc::new(Column::new(crate::catalog::ROWTIME, visible));
-            return Ok(Transformed::yes(column));
-        }
-        Ok(Transformed::no(e))
-    })
-    .map(|t| t.data)
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, Months};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::{LexicographicalComparator, SortColumn, cast, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -22,46 +21,10 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators, timestamp_ms};
+use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators};
+use crate::catalog::timestamp_ms;
 use crate::error::{Error, Result};
-
-/// The length of a tumbling window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowWidth {
-    Millis(i64),
-    /// Calendar months (FLOOR … TO MONTH / YEAR).
-    Months(u32),
-}
-
-impl WindowWidth {
-    /// The end of the window that starts at `start` (ms since epoch).
-    pub fn end(&self, start: i64) -> i64 {
-        match self {
-            WindowWidth::Millis(ms) => start.saturating_add(*ms),
-            WindowWidth::Months(m) => DateTime::from_timestamp_millis(start)
-                .and_then(|t| t.checked_add_months(Months::new(*m)))
-                .map(|t| t.timestamp_millis())
-                .unwrap_or(i64::MAX),
-        }
-    }
-}
-
-impl fmt::Display for WindowWidth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WindowWidth::Millis(ms) if ms % 86_400_000 == 0 => {
-                write!(f, "{} day(s)", ms / 86_400_000)
-            }
-            WindowWidth::Millis(ms) if ms % 3_600_000 == 0 => {
-                write!(f, "{} hour(s)", ms / 3_600_000)
-            }
-            WindowWidth::Millis(ms) if ms % 60_000 == 0 => write!(f, "{} minute(s)", ms / 60_000),
-            WindowWidth::Millis(ms) if ms % 1000 == 0 => write!(f, "{} second(s)", ms / 1000),
-            WindowWidth::Millis(ms) => write!(f, "{ms} ms"),
-            WindowWidth::Months(m) => write!(f, "{m} month(s)"),
-        }
-    }
-}
+use crate::time::WindowWidth;
 
 /// Plan node: a tumbling-window aggregate.
 #[derive(Debug)]
@@ -320,48 +283,32 @@ mod tests {
 
     use super::*;
     use crate::exec::advance_through;
-    use crate::exec::test_util::{batch, pump, run, table, ts};
+    use crate::exec::test_util::{batch, pump, rows, run, table, ts};
     use crate::types::SqlType;
 
     /// EX-01/EX-02's WEATHERSTREAM rows.
     fn weather() -> RecordBatch {
-        let rows = [
-            ("2018-11-01 01:00:00", "Denver", 29),
-            ("2018-11-01 01:00:00", "Anchorage", 2),
-            ("2018-11-01 06:00:00", "Miami", 65),
-            ("2018-11-01 07:00:00", "Denver", 32),
-            ("2018-11-01 09:00:00", "Anchorage", 9),
-            ("2018-11-01 13:00:00", "Denver", 50),
-            ("2018-11-01 17:00:00", "Anchorage", 10),
-            ("2018-11-01 18:00:00", "Miami", 71),
-            ("2018-11-01 19:00:00", "Denver", 43),
-            ("2018-11-02 01:00:00", "Anchorage", 4),
-            ("2018-11-02 01:00:00", "Denver", 39),
-            ("2018-11-02 07:00:00", "Denver", 46),
-            ("2018-11-02 09:00:00", "Anchorage", 3),
-            ("2018-11-02 13:00:00", "Denver", 56),
-            ("2018-11-02 17:00:00", "Anchorage", 2),
-            ("2018-11-02 19:00:00", "Denver", 50),
-            ("2018-11-03 01:00:00", "Denver", 36),
-            ("2018-11-03 01:00:00", "Anchorage", 1),
-        ];
-        let times: Vec<i64> = rows.iter().map(|r| ts(r.0)).collect();
-        batch(
-            vec![
-                (
-                    "CITY",
-                    Arc::new(StringArray::from(
-                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "TEMP",
-                    Arc::new(Int32Array::from(
-                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-            ],
-            &times,
+        rows(
+            WEATHER,
+            "ROWTIME             | CITY      | TEMP
+             2018-11-01 01:00:00 | Denver    | 29
+             2018-11-01 01:00:00 | Anchorage | 2
+             2018-11-01 06:00:00 | Miami     | 65
+             2018-11-01 07:00:00 | Denver    | 32
+             2018-11-01 09:00:00 | Anchorage | 9
+             2018-11-01 13:00:00 | Denver    | 50
+             2018-11-01 17:00:00 | Anchorage | 10
+             2018-11-01 18:00:00 | Miami     | 71
+             2018-11-01 19:00:00 | Denver    | 43
+             2018-11-02 01:00:00 | Anchorage | 4
+             2018-11-02 01:00:00 | Denver    | 39
+             2018-11-02 07:00:00 | Denver    | 46
+             2018-11-02 09:00:00 | Anchorage | 3
+             2018-11-02 13:00:00 | Denver    | 56
+             2018-11-02 17:00:00 | Anchorage | 2
+             2018-11-02 19:00:00 | Denver    | 50
+             2018-11-03 01:00:00 | Denver    | 36
+             2018-11-03 01:00:00 | Anchorage | 1",
         )
     }
 
@@ -763,16 +710,6 @@ mod tests {
                 (e.0.0, e.0.1.map(str::to_string), e.1)
             );
         }
-    }
-
-    #[test]
-    fn windows_width_ends() {
-        assert_eq!(WindowWidth::Millis(600_000).end(0), 600_000);
-        assert_eq!(
-            WindowWidth::Months(1).end(ts("2020-01-01 00:00:00")),
-            ts("2020-02-01 00:00:00")
-        );
-        assert_eq!(WindowWidth::Millis(10).end(i64::MAX - 1), i64::MAX);
     }
 
     fn rejection(sql: &str) -> String {

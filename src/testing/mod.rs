@@ -32,21 +32,22 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{Array, ArrayRef, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::ArrayFormatter;
 
-use crate::catalog::{APPROXIMATE_ARRIVAL_TIME, Catalog, StreamDef, StreamKind};
+use crate::catalog::{
+    APPROXIMATE_ARRIVAL_TIME, Catalog, StreamDef, StreamKind, TableDef, with_rowtime,
+};
+use crate::connectors::Sink;
 use crate::connectors::decode::RecordDecoder;
-use crate::dialect::{SourceText, parse_application};
-use crate::error::{Error, Result};
-use crate::error_stream::error_stream_def;
+use crate::connectors::schema::{ColumnSpec, RecordFormat, RecordSchema};
+use crate::dialect::parse_application;
+use crate::error::{Error, Result, SourceText};
 use crate::error_stream::{ErrorRow, PARSE_ERROR};
-use crate::exec::with_rowtime;
 use crate::format::format_options;
-use crate::plan::{Plan, plan, table_def};
-use crate::runtime::{Dataflow, Sink};
-use crate::schema::{ColumnSpec, RecordFormat, RecordSchema};
+use crate::plan::{Plan, plan};
+use crate::runtime::Dataflow;
 use crate::types::SqlType;
 
 /// Collects a stream's batches for reading back.
@@ -82,16 +83,7 @@ pub struct TestApp {
 /// Parses `TIMESTAMP` text (`YYYY-MM-DD HH:MM:SS[.fff]`) into milliseconds.
 pub fn parse_rowtime(text: &str) -> Result<i64> {
     let t = text.trim().trim_matches('\'');
-    let a: ArrayRef = Arc::new(StringArray::from(vec![t]));
-    let ts = cast(&a, &DataType::Timestamp(TimeUnit::Millisecond, None))
-        .ok()
-        .and_then(|c| {
-            c.as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .filter(|x| !x.is_null(0))
-                .map(|x| x.value(0))
-        });
-    ts.ok_or_else(|| {
+    crate::time::parse_timestamp(t).ok_or_else(|| {
         Error::Usage(format!(
             "`{t}` is not a ROWTIME: write YYYY-MM-DD HH:MM:SS[.fff]"
         ))
@@ -178,12 +170,12 @@ impl TestApp {
         if self.running.is_some() {
             return Ok(());
         }
-        let mut catalog = Catalog::default();
-        catalog.streams.extend(self.inputs.iter().cloned());
-        catalog.streams.push(error_stream_def());
-        for (name, batch) in &self.tables {
-            catalog.tables.push(table_def(name, batch.schema()));
-        }
+        let tables = self
+            .tables
+            .iter()
+            .map(|(name, batch)| TableDef::new(name, batch.schema()))
+            .collect();
+        let catalog = Catalog::new(self.inputs.clone(), tables);
         let statements = parse_application(&self.code)?;
         let plan = plan(&self.code, &statements, catalog)?;
         let tables: HashMap<String, RecordBatch> = self.tables.iter().cloned().collect();

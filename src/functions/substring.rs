@@ -1,4 +1,4 @@
-//! KDA's `SUBSTRING` forms that differ from DataFusion's (SQLREF `sql-reference-substring.html`;
+//! KDA's `SUBSTRING` forms that differ from DataFusion's (KDA SQL reference `sql-reference-substring.html`;
 //! EX-33). `SUBSTRING(s FROM p [FOR n])` with a number is DataFusion's own; the planner rewrites
 //! the others into these functions:
 //!

@@ -1,6 +1,6 @@
-//! `EXTRACT(SECOND FROM …)` as KDA gives it, with the milliseconds (SQLREF
+//! `EXTRACT(SECOND FROM …)` as KDA gives it, with the milliseconds (KDA SQL reference
 //! `sql-reference-extract.html`: DECIMAL(5,3)); the other fields are DataFusion's `date_part`.
-//! The planner's syntax rewrite (`functions.rs`) turns it into [`ExtractSecond`].
+//! The planner's syntax rewrite (`functions/mod.rs`) turns it into [`ExtractSecond`].
 
 /// `kda_extract_second(t)`: `EXTRACT(SECOND FROM t)` of a TIMESTAMP or TIME as KDA gives it, the
 /// seconds with their milliseconds as a DECIMAL(5,3) (41.337).

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::dialect::SourceText;
-use crate::error::{Error, Result};
-use crate::schema::{RecordSchema, SourceSchemaJson};
+pub mod assemble;
+
+use crate::connectors::schema::{RecordSchema, SourceSchemaJson};
+use crate::error::{Error, Result, SourceText};
 
 /// A streaming input: creates `<name_prefix>_001` … `<name_prefix>_<count>`.
 #[derive(Debug, Clone)]

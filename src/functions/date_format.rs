@@ -1,5 +1,5 @@
 //! KDA's date and time patterns: the letters of Java's `SimpleDateFormat`, in UTC with
-//! millisecond precision (FEATURES §11.5). They drive the conversion functions:
+//! millisecond precision. They drive the conversion functions:
 //!
 //! - `TIMESTAMP_TO_CHAR(format, ts)`, `DATE_TO_CHAR(format, d)`, `TIME_TO_CHAR(format, t)` write a
 //!   value as text. A NULL timestamp gives the string `null`, as KDA documents; a NULL date or
@@ -32,9 +32,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::connectors::decode::{days_from_civil, days_in_month};
-
-const MS_PER_DAY: i64 = 86_400_000;
+use crate::time::{MS_PER_DAY, civil_from_days, days_from_civil, days_in_month};
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -213,20 +211,6 @@ fn clip(s: &str) -> &str {
         Some((i, _)) => &s[..i],
         None => s,
     }
-}
-
-/// Days since the epoch to (year, month, day) (Howard Hinnant's algorithm).
-#[inline]
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The fields read so far.
@@ -609,7 +593,7 @@ mod tests {
     use super::*;
 
     fn ts(text: &str) -> i64 {
-        crate::connectors::decode::parse_timestamp(text).unwrap()
+        crate::time::parse_timestamp(text).unwrap()
     }
 
     fn write(pattern: &str, at: &str) -> String {
@@ -621,7 +605,7 @@ mod tests {
     fn read(pattern: &str, text: &str) -> Result<String, String> {
         let ms = Pattern::parse(pattern).unwrap().read(text)?;
         let mut out = String::new();
-        crate::format::push_timestamp_ms(ms, &mut out, false);
+        crate::time::push_timestamp_ms(ms, &mut out, false);
         Ok(out)
     }
 

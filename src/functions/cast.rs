@@ -1,7 +1,7 @@
 //! `CAST` to a text type of a given length, as KDA does it: `CAST(x AS CHAR(n))` pads with
 //! blanks to n characters, and text longer than `n` (CHAR or VARCHAR) is an error of the row,
 //! which goes to `error_stream`, where DataFusion would keep it whole. The planner's syntax
-//! rewrite (`functions.rs`) turns such casts into [`CastText`].
+//! rewrite (`functions/mod.rs`) turns such casts into [`CastText`].
 
 /// `kda_cast_text(text, n, pad)`: `CAST(… AS CHAR(n))` (pad = true: blanks up to n characters)
 /// and `CAST(… AS VARCHAR(n))`; text longer than n characters is an error of the row.

@@ -1,5 +1,5 @@
 //! `REGEX_REPLACE(original, regex, replacement, startPosition, occurrence)`, KDA's regular
-//! expression replacement (SQLREF `sql-reference-regex-replace.html`; FEATURES §11):
+//! expression replacement (KDA SQL reference `sql-reference-regex-replace.html`):
 //!
 //! - the search starts at character `startPosition` (1 is the first); text before it is kept,
 //!   and a start past the end gives the original text;

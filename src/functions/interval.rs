@@ -1,4 +1,4 @@
-//! SQL interval literals as KDA writes them (SQLREF `sql-reference-date-timestamp-interval.html`;
+//! SQL interval literals as KDA writes them (KDA SQL reference `sql-reference-date-timestamp-interval.html`;
 //! EX-38), made into ones DataFusion reads:
 //!
 //! - ranges such as `INTERVAL '3 4' DAY TO HOUR`, `'1 2:30' DAY TO MINUTE`,

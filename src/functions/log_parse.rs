@@ -1,4 +1,4 @@
-//! KDA's log-parsing functions (SQLREF "Log Parsing Functions"; FEATURES §11). Each returns a
+//! KDA's log-parsing functions (KDA SQL reference, "Log Parsing Functions"). Each returns a
 //! row (an Arrow struct) whose fields are read as `t.r.COLUMN1`, `t.r."COL_1"`, … after the call
 //! is named in a subquery (`… AS r FROM s) AS t`, or `AS t(r)`):
 //!

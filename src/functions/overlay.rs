@@ -1,6 +1,6 @@
-//! `OVERLAY(s PLACING r FROM p [FOR n])` by KDA's documented table (SQLREF
+//! `OVERLAY(s PLACING r FROM p [FOR n])` by KDA's documented table (KDA SQL reference
 //! `sql-reference-overlay.html`; EX-34), for every start position: the planner's syntax rewrite
-//! (`functions.rs`) turns it into [`Overlay`].
+//! (`functions/mod.rs`) turns it into [`Overlay`].
 
 /// `kda_overlay(s, r, p [, n])`: `OVERLAY(s PLACING r FROM p [FOR n])` by KDA's documented table
 /// (EX-34): the characters of `s` before position `p`, then `r`, then those of `s` from position

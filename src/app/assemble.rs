@@ -1,0 +1,348 @@
+//! Putting an application together: the definition and its input opened, the catalog from its
+//! inputs and reference tables, the plan from its code, the reference data loaded, and the
+//! dataflow ready to run.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
+use std::path::PathBuf;
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{Application, ReferenceConfig};
+use crate::catalog::{Catalog, StreamDef, StreamKind, TableDef};
+use crate::connectors::discover::discover_schema;
+use crate::connectors::reference::load_reference;
+use crate::connectors::schema::RecordSchema;
+use crate::dialect::parse_application;
+use crate::error::{Error, Result};
+use crate::error_stream::ErrorRow;
+use crate::plan::{Plan, plan};
+use crate::runtime::Dataflow;
+
+/// What to assemble: the application (a `.sql` file or a KDA definition) and the flags that bind
+/// its input and reference tables (the command line's `APP.sql|--app`, `--input-schema`,
+/// `--input`, `--reference`).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub sql: Option<PathBuf>,
+    pub definition: Option<PathBuf>,
+    pub input_schema: Option<PathBuf>,
+    pub input: Option<String>,
+    /// `TABLE=PATH` overrides.
+    pub references: Vec<String>,
+}
+
+/// A reference table's file, resolved.
+#[derive(Debug, Clone)]
+pub struct ReferenceFile {
+    pub table: String,
+    pub schema: RecordSchema,
+    pub path: PathBuf,
+}
+
+/// Resolves every reference table's file and schema: `overrides` (`--reference TABLE=PATH`)
+/// win over the definition's S3 location; a table without a schema gets one discovered from its file.
+pub fn reference_files(
+    app: &Application,
+    overrides: &[(String, PathBuf)],
+) -> Result<Vec<ReferenceFile>> {
+    let mut out = Vec::new();
+    for r in &app.references {
+        let path = overrides
+            .iter()
+            .find(|(t, _)| *t == r.table)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| app.reference_path(r));
+        out.push(resolve_schema(r, path)?);
+    }
+    for (table, path) in overrides {
+        if !app.references.iter().any(|r| r.table == *table) {
+            let r = ReferenceConfig {
+                table: table.clone(),
+                schema: None,
+                bucket: String::new(),
+                key: String::new(),
+            };
+            out.push(resolve_schema(&r, path.clone())?);
+        }
+    }
+    Ok(out)
+}
+
+fn resolve_schema(r: &ReferenceConfig, path: PathBuf) -> Result<ReferenceFile> {
+    let schema = match &r.schema {
+        Some(s) => s.clone(),
+        None => {
+            let bytes = std::fs::read(&path).map_err(|e| {
+                Error::io(
+                    format!("reference table {}: {}", r.table, path.display()),
+                    e,
+                )
+            })?;
+            let lines: Vec<&[u8]> = bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .take(100)
+                .collect();
+            let json = !path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            discover_schema(&lines, json)
+                .map_err(|e| Error::Application(format!("reference table {}: {e}", r.table)))?
+        }
+    };
+    Ok(ReferenceFile {
+        table: r.table.clone(),
+        schema,
+        path,
+    })
+}
+
+/// The catalog: the input streams (with `input_schema` for the first input), error_stream and
+/// the reference tables.
+pub fn catalog(
+    app: &Application,
+    input_schema: &RecordSchema,
+    references: &[ReferenceFile],
+) -> Catalog {
+    let mut sources = Vec::new();
+    for (i, input) in app.inputs.iter().enumerate() {
+        let schema = if i == 0 {
+            Some(input_schema)
+        } else {
+            input.schema.as_ref()
+        };
+        let Some(schema) = schema else { continue };
+        for name in input.stream_names() {
+            sources.push(StreamDef {
+                name,
+                columns: schema
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.sql_type))
+                    .collect(),
+                kind: StreamKind::Source,
+            });
+        }
+    }
+    let tables = references
+        .iter()
+        .map(|r| TableDef::new(&r.table, r.schema.arrow_schema()))
+        .collect();
+    Catalog::new(sources, tables)
+}
+
+/// Parses and plans the application.
+pub fn plan_application(
+    app: &Application,
+    input_schema: &RecordSchema,
+    references: &[ReferenceFile],
+) -> Result<Plan> {
+    let statements = parse_application(&app.code)?;
+    plan(
+        &app.code,
+        &statements,
+        catalog(app, input_schema, references),
+    )
+}
+
+/// Loads every reference table; returns them by name and the rows that were skipped.
+pub fn load_tables(
+    references: &[ReferenceFile],
+) -> Result<(HashMap<String, RecordBatch>, Vec<ErrorRow>)> {
+    let mut tables = HashMap::new();
+    let mut errors = Vec::new();
+    for r in references {
+        let loaded = load_reference(&r.table, &r.schema, &r.path)?;
+        for e in &loaded.errors {
+            eprintln!("rowtime: warning: skipped a row: {}", e.message);
+        }
+        errors.extend(loaded.errors);
+        tables.insert(r.table.clone(), loaded.batch);
+    }
+    Ok((tables, errors))
+}
+
+/// The schema of the first input: given, or discovered from sample records.
+pub fn input_schema(
+    app: &Application,
+    given: Option<RecordSchema>,
+    sample: Option<(&[u8], bool)>,
+) -> Result<RecordSchema> {
+    if let Some(s) = given.or_else(|| app.inputs.first().and_then(|i| i.schema.clone())) {
+        return Ok(s);
+    }
+    let Some((bytes, json)) = sample else {
+        return Err(Error::Usage(format!(
+            "{}: the input schema of {}_001 is unknown; pass --input-schema SCHEMA.json (a KDA InputSchema) or --input PATH to discover it",
+            app.code.name,
+            app.inputs
+                .first()
+                .map(|i| i.name_prefix.as_str())
+                .unwrap_or("SOURCE_SQL_STREAM")
+        )));
+    };
+    let lines: Vec<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
+        .take(100)
+        .collect();
+    if lines.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: the input is empty, so its schema cannot be discovered; pass --input-schema SCHEMA.json",
+            app.code.name
+        )));
+    }
+    let schema = discover_schema(&lines, json)
+        .map_err(|e| Error::Application(format!("discovering the input schema: {e}")))?;
+    Ok(schema)
+}
+
+/// Builds the dataflow and reports the reference rows that were skipped into error_stream.
+pub fn dataflow(
+    plan: &Plan,
+    tables: &HashMap<String, RecordBatch>,
+    table_errors: Vec<ErrorRow>,
+) -> Result<Dataflow> {
+    let mut d = Dataflow::new(plan, tables)?;
+    d.report(table_errors);
+    Ok(d)
+}
+
+fn load_app(args: &Options) -> Result<Application> {
+    match (&args.sql, &args.definition) {
+        (_, Some(json)) => Application::from_definition_file(json),
+        (Some(sql), None) => {
+            if sql.extension().is_some_and(|e| e == "json") {
+                return Err(Error::Usage(format!(
+                    "{}: this looks like an application definition; pass it with --app {}",
+                    sql.display(),
+                    sql.display()
+                )));
+            }
+            Application::from_sql_file(sql)
+        }
+        (None, None) => Err(Error::Usage(
+            "give an application: APP.sql or --app APP.json".into(),
+        )),
+    }
+}
+
+fn reference_overrides(args: &Options) -> Result<Vec<(String, PathBuf)>> {
+    args.references
+        .iter()
+        .map(|r| {
+            let (t, p) = r
+                .split_once('=')
+                .filter(|(t, p)| !t.is_empty() && !p.is_empty())
+                .ok_or_else(|| Error::Usage(format!("--reference {r}: write TABLE=PATH")))?;
+            Ok((t.to_string(), PathBuf::from(p)))
+        })
+        .collect()
+}
+
+fn read_input_schema(args: &Options) -> Result<Option<RecordSchema>> {
+    let Some(path) = &args.input_schema else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+    // Accept a bare InputSchema or one wrapped as {"InputSchema": {...}}.
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{}: not JSON: {e}", path.display())))?;
+    let inner = value.get("InputSchema").cloned().unwrap_or(value);
+    let json = serde_json::from_value(inner)
+        .map_err(|e| Error::Usage(format!("{}: not a KDA InputSchema: {e}", path.display())))?;
+    RecordSchema::from_json(&json, &path.display().to_string())
+        .map(Some)
+        .map_err(Error::Usage)
+}
+
+/// The input, opened; with the first bytes kept aside for schema discovery when needed.
+pub struct Input {
+    pub reader: Box<dyn Read + Send>,
+    pub sample: Option<Vec<u8>>,
+    pub json: bool,
+}
+
+pub fn open_input(spec: &str, want_sample: bool) -> Result<Input> {
+    let json = !spec.to_ascii_lowercase().ends_with(".csv");
+    let reader: Box<dyn Read + Send> = if spec == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(spec).map_err(|e| Error::io(spec, e))?)
+    };
+    if !want_sample {
+        return Ok(Input {
+            reader,
+            sample: None,
+            json,
+        });
+    }
+    // Read up to 100 lines for discovery, then replay them before the rest.
+    let mut buffered = BufReader::new(reader);
+    let mut sample = Vec::new();
+    for _ in 0..100 {
+        if buffered
+            .read_until(b'\n', &mut sample)
+            .map_err(|e| Error::io(spec, e))?
+            == 0
+        {
+            break;
+        }
+    }
+    let reader: Box<dyn Read + Send> = Box::new(Cursor::new(sample.clone()).chain(buffered));
+    Ok(Input {
+        reader,
+        sample: Some(sample),
+        json,
+    })
+}
+
+/// An application with its input schema, reference files and plan; for `run`, its input too.
+pub struct Prepared {
+    pub app: Application,
+    pub schema: RecordSchema,
+    pub references: Vec<ReferenceFile>,
+    pub plan: Plan,
+    pub input: Option<Input>,
+    /// The input schema was discovered from the input's first records.
+    pub discovered: bool,
+}
+
+/// Loads and plans the application. `for_run` opens the input (stdin by default); otherwise the
+/// input is read only when its schema must be discovered from it.
+pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
+    let overrides = reference_overrides(args)?;
+    let app = load_app(args)?;
+    let given = read_input_schema(args)?;
+    let discovered = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
+    let input = if for_run {
+        let spec = args.input.clone().unwrap_or_else(|| "-".to_string());
+        if spec == "-" && std::io::stdin().is_terminal() {
+            eprintln!(
+                "rowtime: reading records from the terminal; end with Ctrl-D (or pass --input PATH)"
+            );
+        }
+        Some(open_input(&spec, discovered)?)
+    } else {
+        match (&args.input, discovered) {
+            (Some(spec), true) if spec != "-" => Some(open_input(spec, true)?),
+            _ => None,
+        }
+    };
+    let sample = input
+        .as_ref()
+        .and_then(|i| i.sample.as_deref().map(|s| (s, i.json)));
+    let schema = input_schema(&app, given, sample)?;
+    let references = reference_files(&app, &overrides)?;
+    let plan = plan_application(&app, &schema, &references)?;
+    Ok(Prepared {
+        app,
+        schema,
+        references,
+        plan,
+        input,
+        discovered,
+    })
+}

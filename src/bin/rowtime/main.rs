@@ -1,0 +1,151 @@
+//! `rowtime`: the command line. `main` parses the flags into the types below and hands them to
+//! `commands`, which does the work with the library; errors are one message with the program
+//! prefix. Exit codes: 0 ok, 1 the application was rejected, 2 usage or I/O error. A broken pipe
+//! (`rowtime run … | head`) ends quietly.
+//!
+//! | file | what |
+//! |---|---|
+//! | `main.rs` | the flags (clap), dispatch, exit codes |
+//! | `commands.rs` | `run`, `check`, `explain`, `test`, `generate` |
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use rowtime::app::assemble::Options;
+use rowtime::generate::Format;
+
+fn main() -> ExitCode {
+    match commands::run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(rowtime::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rowtime: {e}");
+            ExitCode::from(if e.is_rejection() { 1 } else { 2 })
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rowtime",
+    version,
+    about = "Run Amazon Kinesis Data Analytics (KDA) for SQL applications anywhere"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an application over an input (a file or stdin) and write or show its output streams.
+    Run(RunArgs),
+    /// Parse and plan an application; print diagnostics.
+    Check(AppArgs),
+    /// Print an application's dataflow: streams, reference tables, and each pump's operators.
+    Explain(AppArgs),
+    /// Run test files (sqllogictest format, see tests/README.md): a line per file, a diff for failures.
+    Test(TestArgs),
+    /// Write generated demo data.
+    #[command(subcommand)]
+    Generate(Generate),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test files (.slt) or folders of them.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Rewrite each file's expected results with what rowtime gives (review the diff!).
+    #[arg(long)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// The application code (.sql).
+    #[arg(
+        value_name = "APP.sql",
+        required_unless_present = "app",
+        conflicts_with = "app"
+    )]
+    pub sql: Option<PathBuf>,
+    /// A KDA application definition: the JSON of `aws kinesisanalytics describe-application`.
+    #[arg(long = "app", value_name = "APP.json")]
+    pub app: Option<PathBuf>,
+    /// KDA InputSchema (JSON) of the streaming source, for a .sql application.
+    #[arg(long = "input-schema", value_name = "SCHEMA.json")]
+    pub input_schema: Option<PathBuf>,
+    /// The streaming source: a JSON-lines or CSV file (by extension), or '-' for stdin.
+    #[arg(long = "input", value_name = "PATH|-")]
+    pub input: Option<String>,
+    /// A reference table from a file (overrides the application's S3 location).
+    #[arg(long = "reference", value_name = "TABLE=PATH")]
+    pub reference: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Replay mode: ROWTIME = max(previous ROWTIME, this column), so runs are repeatable.
+    #[arg(long = "rowtime-from", value_name = "COLUMN")]
+    pub rowtime_from: Option<String>,
+    /// Write a stream as JSON lines (a .csv path writes CSV); '-' writes to stdout.
+    #[arg(long = "output", value_name = "STREAM=PATH|-")]
+    pub output: Vec<String>,
+    /// Include ROWTIME (first) in the output rows.
+    #[arg(long = "with-rowtime")]
+    pub with_rowtime: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// Toll-road transactions as JSON lines (deterministic for a seed).
+    Toll {
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Share of malformed records, 0.0 to 1.0.
+        #[arg(long = "bad-share", default_value_t = 0.0)]
+        bad_share: f64,
+        /// First event time, `YYYY-MM-DD HH:MM:SS` (UTC).
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Nexmark-style auction bids (deterministic for a seed; event times strictly increase).
+    Bids {
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First event time, `YYYY-MM-DD HH:MM:SS` (UTC).
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+}
+
+impl From<&AppArgs> for Options {
+    fn from(args: &AppArgs) -> Options {
+        Options {
+            sql: args.sql.clone(),
+            definition: args.app.clone(),
+            input_schema: args.input_schema.clone(),
+            input: args.input.clone(),
+            references: args.reference.clone(),
+        }
+    }
+}

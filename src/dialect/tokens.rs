@@ -1,0 +1,256 @@
+//! Token passes over a statement before sqlparser sees it, and the helpers every statement reader
+//! uses (splitting on `;`, word tests, parser errors as diagnostics).
+//!
+//! KDA identifiers fold to upper case unless quoted; `STREAM` after `SELECT` marks a streaming
+//! query and is removed; `NTH_VALUE(x, n) FROM LAST`, `TRIM(BOTH FROM s)` and
+//! `SUBSTRING(s SIMILAR p ESCAPE e)` are spelled the way sqlparser reads them.
+
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
+
+use crate::error::{Error, SourceText};
+
+/// Upper-cases unquoted words (identifiers fold to upper case in KDA; keywords are case-blind anyway).
+pub(crate) fn fold_case(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let Token::Word(w) = &mut t.token
+                && w.quote_style.is_none()
+            {
+                w.value = w.value.to_uppercase();
+            }
+            t
+        })
+        .collect()
+}
+
+pub(crate) fn is_code(t: &TokenWithSpan) -> bool {
+    !matches!(t.token, Token::Whitespace(_) | Token::EOF)
+}
+
+/// Splits on `;` and drops statements made only of whitespace and comments.
+pub(crate) fn split_statements(tokens: Vec<TokenWithSpan>) -> Vec<Vec<TokenWithSpan>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for t in tokens {
+        match t.token {
+            Token::SemiColon => out.push(std::mem::take(&mut current)),
+            Token::EOF => {}
+            _ => current.push(t),
+        }
+    }
+    out.push(current);
+    out.retain(|s| s.iter().any(is_code));
+    out
+}
+
+/// Where errors at the end of a statement ("found: EOF") point: just after its last token.
+pub(crate) fn statement_end(tokens: &[TokenWithSpan], otherwise: Location) -> Location {
+    tokens
+        .iter()
+        .rev()
+        .find(|t| is_code(t))
+        .map(|t| t.span.end)
+        .unwrap_or(otherwise)
+}
+
+pub(crate) fn word_is(t: &TokenWithSpan, text: &str) -> bool {
+    matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value == text)
+}
+
+/// Converts a sqlparser error into a diagnostic, using the location in its message if present.
+pub(crate) fn parser_error(
+    src: &SourceText,
+    e: ParserError,
+    fallback: Location,
+    help: Option<&str>,
+) -> Error {
+    let msg = match &e {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
+    };
+    // sqlparser appends " at Line: L, Column: C".
+    let (message, at) = match msg.rfind(" at Line: ") {
+        Some(pos) => {
+            let rest = &msg[pos + " at Line: ".len()..];
+            let mut parts = rest.split(", Column: ");
+            let line = parts.next().and_then(|l| l.trim().parse().ok());
+            let column = parts.next().and_then(|c| c.trim().parse().ok());
+            match (line, column) {
+                (Some(line), Some(column)) => (msg[..pos].to_string(), Location { line, column }),
+                _ => (msg.clone(), fallback),
+            }
+        }
+        None => (msg.clone(), fallback),
+    };
+    let mut d = src.error_at(at, message);
+    if d.line == 0 {
+        d = src.error_at(fallback, d.message);
+    }
+    if let Some(h) = help {
+        d = d.with_help(h);
+    }
+    d.into_error()
+}
+
+/// `NTH_VALUE(x, n) FROM LAST` (which sqlparser cannot parse) becomes `NTH_VALUE(x, -(n))`,
+/// DataFusion's spelling; `FROM FIRST`, the default, is dropped.
+pub(crate) fn nth_value_from(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let mut remove = vec![false; tokens.len()];
+    // (token index, tokens to insert before it)
+    let mut insert: Vec<(usize, Vec<Token>)> = Vec::new();
+    for k in 0..code.len() {
+        if !word_is(&tokens[code[k]], "NTH_VALUE")
+            || code.get(k + 1).map(|i| &tokens[*i].token) != Some(&Token::LParen)
+        {
+            continue;
+        }
+        let (mut depth, mut last_comma, mut close) = (0, None, None);
+        for (j, &i) in code.iter().enumerate().skip(k + 1) {
+            match &tokens[i].token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(j);
+                        break;
+                    }
+                }
+                Token::Comma if depth == 1 => last_comma = Some(j),
+                _ => {}
+            }
+        }
+        let (Some(close), Some(comma)) = (close, last_comma) else {
+            continue;
+        };
+        let (Some(&from), Some(&which)) = (code.get(close + 1), code.get(close + 2)) else {
+            continue;
+        };
+        if !word_is(&tokens[from], "FROM") {
+            continue;
+        }
+        if word_is(&tokens[which], "LAST") {
+            insert.push((code[comma + 1], vec![Token::Minus, Token::LParen]));
+            insert.push((code[close], vec![Token::RParen]));
+        } else if !word_is(&tokens[which], "FIRST") {
+            continue;
+        }
+        remove[from] = true;
+        remove[which] = true;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + 3 * insert.len());
+    for (i, t) in tokens.into_iter().enumerate() {
+        for (_, added) in insert.iter().filter(|(at, _)| *at == i) {
+            out.extend(added.iter().map(|a| TokenWithSpan {
+                token: a.clone(),
+                span: t.span,
+            }));
+        }
+        if !remove[i] {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// KDA's `TRIM([[LEADING|TRAILING|BOTH] [char] FROM] s)` may leave out the character, which
+/// is then a space; sqlparser needs it written. Inserts `' '` before `FROM` in `TRIM(BOTH FROM s)`,
+/// `TRIM(LEADING FROM s)`, `TRIM(TRAILING FROM s)` and `TRIM(FROM s)`.
+pub(crate) fn trim_default_character(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let mut before: Vec<usize> = Vec::new();
+    for k in 0..code.len() {
+        if !word_is(&tokens[code[k]], "TRIM")
+            || code.get(k + 1).map(|i| &tokens[*i].token) != Some(&Token::LParen)
+        {
+            continue;
+        }
+        let mut from = k + 2;
+        if code.get(from).is_some_and(|&i| {
+            ["BOTH", "LEADING", "TRAILING"]
+                .iter()
+                .any(|w| word_is(&tokens[i], w))
+        }) {
+            from += 1;
+        }
+        if let Some(&i) = code.get(from)
+            && word_is(&tokens[i], "FROM")
+        {
+            before.push(i);
+        }
+    }
+    let mut out = Vec::with_capacity(tokens.len() + before.len());
+    for (i, t) in tokens.into_iter().enumerate() {
+        if before.contains(&i) {
+            out.push(TokenWithSpan {
+                token: Token::SingleQuotedString(" ".into()),
+                span: t.span,
+            });
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// `SUBSTRING(s SIMILAR pattern ESCAPE e)` (which sqlparser cannot parse) becomes
+/// `KDA_SUBSTRING_SIMILAR(s, pattern, e)` (see `substring.rs`).
+pub(crate) fn substring_similar(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    for k in 0..code.len() {
+        if !word_is(&tokens[code[k]], "SUBSTRING")
+            || code.get(k + 1).map(|i| &tokens[*i].token) != Some(&Token::LParen)
+        {
+            continue;
+        }
+        let (mut depth, mut similar, mut escape) = (0, None, None);
+        for &i in &code[k + 1..] {
+            match &tokens[i].token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ if depth == 1 && word_is(&tokens[i], "SIMILAR") => similar = Some(i),
+                _ if depth == 1 && word_is(&tokens[i], "ESCAPE") => escape = Some(i),
+                _ => {}
+            }
+        }
+        if let (Some(similar), Some(escape)) = (similar, escape) {
+            tokens[similar].token = Token::Comma;
+            tokens[escape].token = Token::Comma;
+            tokens[code[k]].token = Token::make_word("KDA_SUBSTRING_SIMILAR", None);
+        }
+    }
+    tokens
+}
+
+/// Removes `STREAM` right after every `SELECT`; reports whether the first `SELECT` had it.
+pub(crate) fn strip_select_stream(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithSpan>, bool) {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut first_select: Option<bool> = None;
+    let mut after_select = false;
+    for t in tokens {
+        if is_code(&t) {
+            if after_select {
+                after_select = false;
+                let is_stream = word_is(&t, "STREAM");
+                if first_select.is_none() {
+                    first_select = Some(is_stream);
+                }
+                if is_stream {
+                    continue;
+                }
+            }
+            if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::SELECT) {
+                after_select = true;
+            }
+        }
+        out.push(t);
+    }
+    (out, first_select.unwrap_or(false))
+}

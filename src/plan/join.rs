@@ -1,0 +1,287 @@
+//! Joins: a stream with a reference table (a lookup join: inner or left outer, equality keys
+//! hashed, any other condition checked per pair), and two streams over windows (both inputs
+//! become inputs of the pump and meet in the join).
+
+use std::sync::Arc;
+
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::{BinaryExpr, Expr, JoinType, LogicalPlan, Operator as LogicalOp};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::sql::sqlparser::tokenizer::Location;
+
+use super::lower::{Lowering, shown};
+use super::pump::df_error;
+use super::{OperatorSpec, PumpInput};
+use crate::catalog::{ROWTIME, nullable, with_rowtime};
+use crate::error::Result;
+use crate::exec::lookup_join::{LookupJoinSpec, LookupJoinType};
+use crate::exec::stream_join::{StreamJoinSpec, StreamJoinType};
+use crate::functions::JOIN_ROWTIME;
+
+/// A join window found by the dialect, resolved to milliseconds.
+pub(crate) struct JoinWindow {
+    pub(crate) table: String,
+    pub(crate) range_ms: i64,
+    pub(crate) at: Location,
+    pub(crate) used: bool,
+}
+
+impl Lowering<'_> {
+    /// The reference table a join input reads directly (possibly under an alias).
+    pub(crate) fn reference_table<'p>(&self, plan: &'p LogicalPlan) -> Option<&'p str> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let name = scan.table_name.table();
+                self.catalog.table(name).is_some().then_some(name)
+            }
+            LogicalPlan::SubqueryAlias(a) => self.reference_table(&a.input),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn lower_join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize> {
+        let (stream_first, table, stream_plan, table_plan) = match (
+            self.reference_table(&j.left),
+            self.reference_table(&j.right),
+        ) {
+            (None, Some(t)) => (true, t, &j.left, &j.right),
+            (Some(t), None) => (false, t, &j.right, &j.left),
+            (Some(_), Some(_)) => {
+                return Err(self.reject_at(
+                    self.join_at,
+                    "a join of two reference tables is not a streaming query",
+                    "join a stream with a reference table",
+                ));
+            }
+            (None, None) => return self.lower_stream_join(j),
+        };
+        let join_type = match (j.join_type, stream_first) {
+            (JoinType::Inner, _) => LookupJoinType::Inner,
+            (JoinType::Left, true) | (JoinType::Right, false) => LookupJoinType::Left,
+            (other, _) => {
+                return Err(self.reject_at(
+                    self.join_at,
+                    format!(
+                        "a {other} join of a stream with reference table `{table}` is not supported"
+                    ),
+                    "use [INNER] JOIN, or LEFT [OUTER] JOIN with the stream on the left",
+                ));
+            }
+        };
+        let source = self.lower(stream_plan)?;
+        let stream_schema = stream_plan.schema();
+        let table_schema = table_plan.schema();
+        let (mut pairs, residual_expr) = equi_pairs(j);
+        if !stream_first {
+            pairs = pairs.into_iter().map(|(l, r)| (r, l)).collect();
+        }
+        let stream_keys = pairs
+            .iter()
+            .map(|(s, _)| self.physical(s, stream_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let table_keys = pairs
+            .iter()
+            .map(|(_, t)| self.physical(t, table_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let residual = match &residual_expr {
+            Some(e) => Some(self.physical(e, &j.schema)?),
+            None => None,
+        };
+        let mut display: Vec<String> = pairs
+            .iter()
+            .map(|(s, t)| shown(&format!("{s} = {t}")))
+            .collect();
+        if let Some(e) = &residual_expr {
+            display.push(shown(&format!("[{e}]")));
+        }
+        self.ops
+            .push(OperatorSpec::LookupJoin(Arc::new(LookupJoinSpec {
+                table: table.to_string(),
+                join_type,
+                stream_keys,
+                table_keys,
+                residual,
+                stream_first,
+                stream_visible: stream_schema.fields().len(),
+                schema: with_rowtime(&nullable(j.schema.as_arrow())),
+                display: display.join(" and "),
+            })));
+        Ok(source)
+    }
+}
+
+/// Splits a join's condition into equality pairs (left expression, right expression), each side
+/// reading only its input, and the rest of the condition.
+pub(crate) fn equi_pairs(j: &datafusion::logical_expr::Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
+    let (left, right) = (j.left.schema(), j.right.schema());
+    let mut pairs: Vec<(Expr, Expr)> = j.on.clone();
+    let mut residual: Vec<Expr> = Vec::new();
+    let only = |e: &Expr, s: &DFSchema| {
+        let cols = e.column_refs();
+        !cols.is_empty() && cols.iter().all(|c| s.has_column(c))
+    };
+    if let Some(filter) = &j.filter {
+        for c in datafusion::logical_expr::utils::split_conjunction(filter) {
+            if let Expr::BinaryExpr(BinaryExpr {
+                left: l,
+                op: LogicalOp::Eq,
+                right: r,
+            }) = c
+            {
+                if only(l, left) && only(r, right) {
+                    pairs.push((l.as_ref().clone(), r.as_ref().clone()));
+                    continue;
+                }
+                if only(r, left) && only(l, right) {
+                    pairs.push((r.as_ref().clone(), l.as_ref().clone()));
+                    continue;
+                }
+            }
+            residual.push(c.clone());
+        }
+    }
+    (pairs, residual.into_iter().reduce(|a, b| a.and(b)))
+}
+
+impl Lowering<'_> {
+    /// The window of a join input that reads a stream (0 if it has none).
+    pub(crate) fn join_window(&mut self, plan: &LogicalPlan) -> i64 {
+        let name = match plan {
+            LogicalPlan::TableScan(scan) => scan.table_name.table(),
+            LogicalPlan::SubqueryAlias(a) => return self.join_window(&a.input),
+            _ => return 0,
+        };
+        match self.windows.iter_mut().find(|w| !w.used && w.table == name) {
+            Some(w) => {
+                w.used = true;
+                w.range_ms
+            }
+            None => 0,
+        }
+    }
+
+    /// `a OVER (RANGE …) [LEFT|RIGHT|FULL] JOIN b ON …`: both inputs become inputs of the pump.
+    pub(crate) fn lower_stream_join(
+        &mut self,
+        j: &datafusion::logical_expr::Join,
+    ) -> Result<usize> {
+        if self.join.is_some() {
+            return Err(self.reject_at(
+                self.join_at,
+                "a pump can join only two streams",
+                "join two of the streams in one pump into a new stream, and join that in another pump",
+            ));
+        }
+        let join_type = match j.join_type {
+            JoinType::Inner => StreamJoinType::Inner,
+            JoinType::Left => StreamJoinType::Left,
+            JoinType::Right => StreamJoinType::Right,
+            JoinType::Full => StreamJoinType::Full,
+            other => {
+                return Err(self.reject_at(
+                    self.join_at,
+                    format!("a {other} join of two streams is not supported"),
+                    "use [INNER] JOIN, LEFT, RIGHT or FULL [OUTER] JOIN",
+                ));
+            }
+        };
+        let windows = [self.join_window(&j.left), self.join_window(&j.right)];
+        if windows == [0, 0] {
+            return Err(self.reject_at(
+                self.join_at,
+                "a join of two streams needs a window on at least one of them",
+                "write FROM a OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS x JOIN b AS y ON …",
+            ));
+        }
+        let outer = std::mem::take(&mut self.ops);
+        let left = self.lower(&j.left)?;
+        let left_ops = std::mem::take(&mut self.ops);
+        let right = self.lower(&j.right)?;
+        let right_ops = std::mem::take(&mut self.ops);
+        self.ops = outer;
+        let (pairs, residual_expr) = equi_pairs(j);
+        let (left_schema, right_schema) = (j.left.schema(), j.right.schema());
+        let mut keys: [Vec<Arc<dyn PhysicalExpr>>; 2] = [vec![], vec![]];
+        for (l, r) in &pairs {
+            use datafusion::logical_expr::ExprSchemable;
+            let lt = l
+                .get_type(left_schema)
+                .map_err(|e| df_error(self.src, e, self.join_at))?;
+            let rt = r
+                .get_type(right_schema)
+                .map_err(|e| df_error(self.src, e, self.join_at))?;
+            // USING / natural keys may differ in type: compare as the left's type.
+            let r = if lt == rt {
+                r.clone()
+            } else {
+                r.clone()
+                    .cast_to(&lt, right_schema)
+                    .map_err(|e| df_error(self.src, e, self.join_at))?
+            };
+            keys[0].push(self.physical(l, left_schema)?);
+            keys[1].push(self.physical(&r, right_schema)?);
+        }
+        let residual = match &residual_expr {
+            Some(e) => Some(self.physical(e, &j.schema)?),
+            None => None,
+        };
+        let mut display: Vec<String> = pairs
+            .iter()
+            .map(|(l, r)| shown(&format!("{l} = {r}")))
+            .collect();
+        if let Some(e) = &residual_expr {
+            display.push(shown(&format!("[{e}]")));
+        }
+        if display.is_empty() {
+            display.push("true".into());
+        }
+        let spec = StreamJoinSpec {
+            join_type,
+            windows,
+            keys,
+            residual,
+            inputs: [
+                with_rowtime(&nullable(left_schema.as_arrow())),
+                with_rowtime(&nullable(right_schema.as_arrow())),
+            ],
+            schema: with_rowtime(&nullable(j.schema.as_arrow())),
+            display: display.join(" and "),
+            pump: self.pump.to_string(),
+        };
+        self.join = Some((
+            Arc::new(spec),
+            vec![
+                PumpInput {
+                    source: left,
+                    ops: left_ops,
+                },
+                PumpInput {
+                    source: right,
+                    ops: right_ops,
+                },
+            ],
+        ));
+        Ok(left)
+    }
+}
+
+/// Replaces `join_rowtime()` in a physical expression over `visible` columns by the batch's
+/// trailing ROWTIME column (at index `visible`).
+pub fn resolve_join_rowtime(
+    e: Arc<dyn PhysicalExpr>,
+    visible: usize,
+) -> datafusion::error::Result<Arc<dyn PhysicalExpr>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::physical_expr::ScalarFunctionExpr;
+    use datafusion::physical_expr::expressions::Column;
+    e.transform_up(|e| {
+        if let Some(f) = e.downcast_ref::<ScalarFunctionExpr>()
+            && f.name() == JOIN_ROWTIME
+        {
+            let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(ROWTIME, visible));
+            return Ok(Transformed::yes(column));
+        }
+        Ok(Transformed::no(e))
+    })
+    .map(|t| t.data)
+}

@@ -1,0 +1,246 @@
+//! Lowering a pump's `LogicalPlan` node by node into operator specs: table scans (a pump reads a
+//! stream), projection, filter, `SELECT STREAM DISTINCT`; windows (`window.rs`) and joins
+//! (`join.rs`) have files of their own. Every physical expression is simplified, guarded against
+//! division by zero and given KDA's rounding casts here.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
+use datafusion::sql::sqlparser::tokenizer::Location;
+
+use super::join::{JoinWindow, resolve_join_rowtime};
+use super::pump::df_error;
+use super::{OperatorSpec, PumpInput};
+use crate::catalog::{Catalog, ROWTIME, nullable, with_rowtime};
+use crate::error::{Error, Result, SourceText};
+use crate::exec::distinct::DistinctSpec;
+use crate::exec::filter::FilterSpec;
+use crate::exec::project::ProjectSpec;
+use crate::exec::stream_join::StreamJoinSpec;
+use crate::functions::JOIN_ROWTIME;
+use crate::functions::division::checked_division;
+
+/// KDA rounds approximate numbers cast to integers (`CAST(-1.77 AS INTEGER)` is -2); Arrow
+/// truncates. Such casts get a `round` first, and so do casts of decimals with a fraction.
+pub(crate) fn rounding_casts(e: &Expr, schema: &DFSchema) -> datafusion::error::Result<Expr> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::{Cast, ExprSchemable};
+    e.clone()
+        .transform_up(|e| {
+            let Expr::Cast(c) = &e else {
+                return Ok(Transformed::no(e));
+            };
+            let to = c.field.data_type().clone();
+            if to.is_integer()
+                && matches!(
+                    c.expr.get_type(schema)?,
+                    DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, 1..)
+                )
+            {
+                let rounded =
+                    datafusion::functions::math::round().call(vec![c.expr.as_ref().clone()]);
+                return Ok(Transformed::yes(Expr::Cast(Cast::new(
+                    Box::new(rounded),
+                    to,
+                ))));
+            }
+            Ok(Transformed::no(e))
+        })
+        .map(|t| t.data)
+}
+
+/// Expressions separated by commas, for `explain`.
+pub(crate) fn listed<'e>(exprs: impl IntoIterator<Item = &'e Expr>) -> String {
+    exprs
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Expressions as DataFusion prints them, with intervals written the SQL way for `explain`.
+pub(crate) fn shown(text: &str) -> String {
+    const START: &str = "IntervalMonthDayNano(\"IntervalMonthDayNano { months: ";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(START) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + START.len()..];
+        let Some(end) = tail.find(" }\")") else { break };
+        let fields: Vec<i64> = tail[..end]
+            .split(", ")
+            .filter_map(|f| f.rsplit(": ").next().and_then(|v| v.parse().ok()))
+            .collect();
+        let text = match fields.as_slice() {
+            [m, 0, 0] if *m % 12 == 0 => format!("INTERVAL '{}' YEAR", m / 12),
+            [m, 0, 0] => format!("INTERVAL '{m}' MONTH"),
+            [0, d, 0] => format!("INTERVAL '{d}' DAY"),
+            [0, 0, n] if n % 3_600_000_000_000 == 0 => {
+                format!("INTERVAL '{}' HOUR", n / 3_600_000_000_000)
+            }
+            [0, 0, n] if n % 60_000_000_000 == 0 => {
+                format!("INTERVAL '{}' MINUTE", n / 60_000_000_000)
+            }
+            [0, 0, n] if n % 1_000_000 == 0 => format!("INTERVAL '{}' SECOND", *n as f64 / 1e9),
+            _ => tail[..end].to_string(),
+        };
+        out.push_str(&text);
+        rest = &tail[end + 4..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub(crate) struct Lowering<'a> {
+    pub(crate) src: &'a SourceText,
+    pub(crate) catalog: &'a Catalog,
+    pub(crate) pump: &'a str,
+    /// Where errors point: the query, its GROUP BY, its first JOIN.
+    pub(crate) at: Location,
+    pub(crate) group_by_at: Location,
+    pub(crate) join_at: Location,
+    /// `WINDOWED BY STAGGER`: the window length (its keys are the GROUP BY).
+    pub(crate) stagger_ms: Option<i64>,
+    /// `COUNT_DISTINCT_ITEMS_TUMBLING`: its subquery counts DISTINCT values.
+    pub(crate) count_distinct: bool,
+    pub(crate) ops: Vec<OperatorSpec>,
+    /// `FROM stream OVER (…)`: the windows of a stream-to-stream join.
+    pub(crate) windows: Vec<JoinWindow>,
+    /// The stream-to-stream join of the branch being lowered, with its two inputs.
+    pub(crate) join: Option<(Arc<StreamJoinSpec>, Vec<PumpInput>)>,
+    pub(crate) props: ExecutionProps,
+}
+
+pub(crate) fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => strip(&a.expr),
+        Expr::Cast(c) => strip(&c.expr),
+        Expr::TryCast(c) => strip(&c.expr),
+        other => other,
+    }
+}
+
+/// Whether output column `i` of the query is the input's ROWTIME, unchanged.
+pub(crate) fn selects_input_rowtime(query: &LogicalPlan, i: usize) -> bool {
+    match query {
+        LogicalPlan::Projection(p) => matches!(&p.expr[i], Expr::Column(c) if c.name == ROWTIME),
+        LogicalPlan::Union(u) => u.inputs.iter().all(|b| selects_input_rowtime(b, i)),
+        _ => false,
+    }
+}
+
+pub(crate) fn is_rowtime_column(e: &Expr) -> bool {
+    match strip(e) {
+        Expr::Column(c) => c.name == ROWTIME,
+        // Unqualified ROWTIME in a stream-to-stream join: the joined row's.
+        Expr::ScalarFunction(f) => f.func.name() == JOIN_ROWTIME,
+        _ => false,
+    }
+}
+
+impl Lowering<'_> {
+    pub(crate) fn reject(&self, message: impl Into<String>, help: impl Into<String>) -> Error {
+        self.reject_at(self.at, message, help)
+    }
+
+    pub(crate) fn reject_at(
+        &self,
+        at: Location,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> Error {
+        self.src.error_at(at, message).with_help(help).into_error()
+    }
+
+    pub(crate) fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        let e = rounding_casts(e, schema).map_err(|err| df_error(self.src, err, self.at))?;
+        // Some functions exist only to be rewritten by the simplifier (COALESCE becomes CASE),
+        // which also folds constants. If it fails (say on `1 / 0`), the rows report it instead.
+        let context = SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .build();
+        let e = ExprSimplifier::new(context)
+            .simplify(e.clone())
+            .unwrap_or(e);
+        create_physical_expr(&e, schema, &self.props, &PhysicalPlanningContext::default())
+            .and_then(|p| checked_division(p, schema.as_arrow()))
+            .and_then(|p| resolve_join_rowtime(p, schema.fields().len()))
+            .map_err(|err| df_error(self.src, err, self.at))
+    }
+
+    /// Lowers `plan`, appending its stages; returns the stream it reads.
+    pub(crate) fn lower(&mut self, plan: &LogicalPlan) -> Result<usize> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let name = scan.table_name.table();
+                if let Some((i, _)) = self.catalog.stream(name) {
+                    return Ok(i);
+                }
+                Err(self.reject(
+                    format!("reference table `{name}` is read on its own; a pump must read a stream"),
+                    format!("join it to a stream: FROM \"SOURCE_SQL_STREAM_001\" JOIN \"{name}\" ON …"),
+                ))
+            }
+            LogicalPlan::SubqueryAlias(a) => self.lower(&a.input),
+            LogicalPlan::Filter(f) => {
+                let source = self.lower(&f.input)?;
+                let predicate = self.physical(&f.predicate, f.input.schema())?;
+                self.ops.push(OperatorSpec::Filter(Arc::new(FilterSpec {
+                    predicate,
+                    display: shown(&f.predicate.to_string()),
+                    visible: f.input.schema().fields().len(),
+                    pump: self.pump.to_string(),
+                })));
+                Ok(source)
+            }
+            LogicalPlan::Projection(p) => {
+                let source = self.lower(&p.input)?;
+                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<Vec<_>>>()?;
+                self.ops.push(OperatorSpec::Project(Arc::new(ProjectSpec {
+                    exprs,
+                    schema: with_rowtime(&nullable(p.schema.as_arrow())),
+                    display: p.expr.iter().map(|e| shown(&e.to_string())).collect(),
+                    visible: p.input.schema().fields().len(),
+                    pump: self.pump.to_string(),
+                })));
+                Ok(source)
+            }
+            LogicalPlan::Aggregate(a) => {
+                let source = self.lower(&a.input)?;
+                self.lower_aggregate(a)?;
+                Ok(source)
+            }
+            LogicalPlan::Join(j) => self.lower_join(j),
+            LogicalPlan::Window(w) => {
+                let source = self.lower(&w.input)?;
+                self.lower_window(w)?;
+                Ok(source)
+            }
+            LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
+            LogicalPlan::Sort(_) => Err(self.reject("ORDER BY on a stream is not supported yet", "remove ORDER BY; windows emit their rows ordered by the group keys")),
+            LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
+            LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
+                let source = self.lower(input)?;
+                self.ops.push(OperatorSpec::Distinct(Arc::new(DistinctSpec {
+                    schema: with_rowtime(&nullable(input.schema().as_arrow())),
+                })));
+                Ok(source)
+            }
+            LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT ON on a stream is not supported", "use SELECT STREAM DISTINCT with the columns, ROWTIME among them")),
+            LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
+                Err(self.reject("a pump's query must read a stream", "add FROM \"SOURCE_SQL_STREAM_001\" (or another stream)"))
+            }
+            other => Err(self.reject(
+                format!("this query shape is not supported in a pump: {}", other.display()),
+                "pumps support projection, WHERE, GROUP BY with a ROWTIME window, HAVING and joins with reference tables",
+            )),
+        }
+    }
+}
