@@ -15,6 +15,10 @@ pub const PARSE_ERROR: &str = "PARSE_ERROR";
 pub const ROWTIME_ERROR: &str = "ROWTIME_ERROR";
 pub const EVALUATION_ERROR: &str = "EVALUATION_ERROR";
 pub const REFERENCE_DATA_ERROR: &str = "REFERENCE_DATA_ERROR";
+/// A row a destination refused for good (after `--max-delivery-retries` attempts).
+pub const DELIVERY_ERROR: &str = "DELIVERY_ERROR";
+/// A record the input preprocessing Lambda answered `ProcessingFailed` for.
+pub const PROCESSING_FAILED: &str = "PROCESSING_FAILED";
 
 /// One row of error_stream, before the runtime stamps its ERROR_TIME.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,10 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the [`Sink`] and [`ChunkDecoder`] traits |
+//! | `location.rs` | `kinesis://`, `firehose://`, `lambda://`, `s3://`, ARNs, paths |
+//! | `aws.rs` | the AWS SDK's configuration (endpoints, region, credentials), S3 object stores |
+//! | `records.rs` | a stream's rows as destination records (KDA's JSON or CSV) |
+//! | `retry.rs` | capped exponential backoff for destinations and services |
 //! | `schema.rs` | KDA's `InputSchema` / `ReferenceSchema` JSON and the checked [`schema::RecordSchema`] |
 //! | `decode/` | records (JSON, CSV) straight into Arrow columns with KDA's coercion rules |
 //! | `discover.rs` | schema discovery from sample records |
@@ -14,9 +18,13 @@
 //!
 //! Shape to imitate: `source.rs`. Tests: `cargo test --lib connectors`.
 
+pub mod aws;
 pub mod decode;
 pub mod discover;
+pub mod location;
+pub mod records;
 pub mod reference;
+pub mod retry;
 pub mod schema;
 pub mod sink;
 pub mod source;
@@ -27,8 +35,33 @@ use crate::error::Result;
 use crate::error_stream::ErrorRow;
 
 /// Where a stream's rows go outside the application.
+///
+/// A sink runs on a writer thread of its own (`runtime::BackgroundSink`), so it may block: a
+/// destination that is slow or failing holds the writer, the writer's queue fills, and the
+/// dataflow and then the reader wait (backpressure; nothing is dropped).
 pub trait Sink: Send {
+    /// Takes a batch of the stream's rows (its columns, then the trailing ROWTIME). May buffer.
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+
+    /// Called about every 100 ms while no batch arrives, for sinks that deliver on a clock
+    /// (Lambda about once a second, Firehose-style objects by interval).
+    fn idle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Delivers everything written so far and returns once the destination has acknowledged
+    /// it: a checkpoint may then count those rows as delivered.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Rows the destination refused for good (after `--max-delivery-retries` attempts), to be
+    /// reported in `error_stream`. Never rows that may still be delivered.
+    fn take_rejected(&mut self) -> Vec<ErrorRow> {
+        Vec::new()
+    }
+
+    /// The end of the stream: deliver what is left and close.
     fn finish(&mut self) -> Result<()>;
 }
 
