@@ -1,0 +1,14 @@
+//! Connector tests: rowtime against real protocol-compatible servers on 127.0.0.1 (ministack for
+//! Kinesis, Firehose, Lambda and S3; kinesis-local for resharding), with producers and checkers
+//! using boto3. `support.rs` installs, starts and stops the servers. One module per connector.
+
+mod support;
+
+#[test]
+fn the_harness_starts_a_server_and_boto3_talks_to_it() {
+    let server = support::Server::ministack();
+    let made = support::aws(&server.endpoint(), &["create-bucket", "harness"]);
+    assert!(made.to_string().contains("harness"), "{made}");
+    let listed = support::aws(&server.endpoint(), &["list-objects", "harness"]);
+    assert!(listed.to_string().contains("[]"), "{listed}");
+}
