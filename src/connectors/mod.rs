@@ -65,12 +65,27 @@ pub trait Sink: Send {
     fn finish(&mut self) -> Result<()>;
 }
 
-/// Decodes a chunk into a source batch plus error rows. Implemented by the source connector.
+/// A record read from a service (a Kinesis record, or what a preprocessing Lambda returned for
+/// it): its payload and when it arrived at the service (ms since the epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    pub data: Vec<u8>,
+    pub arrival_ms: i64,
+}
+
+/// Decodes input into a source batch plus error rows. Implemented by the source connector.
 pub trait ChunkDecoder: Send {
-    /// Returns the stream batch (may be empty), the error rows and the number of records seen.
+    /// Decodes a chunk of whole lines (a file, stdin). Returns the stream batch (may be empty),
+    /// the error rows and the number of records seen.
     fn decode(
         &mut self,
         chunk: &[u8],
+        now: i64,
+    ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)>;
+    /// Decodes records read from a service, each with its arrival time.
+    fn decode_records(
+        &mut self,
+        records: &[SourceRecord],
         now: i64,
     ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)>;
     /// True in replay mode (ROWTIME from a column), false in live mode.

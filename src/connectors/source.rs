@@ -1,7 +1,14 @@
-//! Streaming sources: records (JSON lines or CSV lines) decoded into the source stream's batches,
-//! with ROWTIME assigned: the wall clock in live mode, `max(previous ROWTIME, COLUMN)` in replay
-//! mode (`--rowtime-from COLUMN`). A record that cannot be decoded, or has no ROWTIME in replay
-//! mode, goes to error_stream with its original bytes.
+//! Streaming sources: records decoded into the source stream's batches, with ROWTIME assigned:
+//! the wall clock in live mode, `max(previous ROWTIME, COLUMN)` in replay mode
+//! (`--rowtime-from COLUMN`; `APPROXIMATE_ARRIVAL_TIME` may be the column). A record that cannot
+//! be decoded, or has no ROWTIME in replay mode, goes to error_stream with its original bytes.
+//!
+//! Records come as whole lines of a file or stdin ([`ChunkDecoder::decode`]), or as Kinesis
+//! records with their arrival times ([`ChunkDecoder::decode_records`]). A Kinesis record's
+//! payload may hold several records, as an input-preprocessing Lambda may return: JSON
+//! documents one after another, or CSV lines. `APPROXIMATE_ARRIVAL_TIME` is the record's arrival
+//! at its Kinesis stream; a file or stdin has no earlier arrival than ingestion, so there it is
+//! the ROWTIME.
 
 use std::sync::Arc;
 
@@ -10,10 +17,10 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::ChunkDecoder;
 use super::decode::RecordDecoder;
-use crate::catalog::timestamp_ms;
-use crate::connectors::schema::RecordSchema;
+use super::{ChunkDecoder, SourceRecord};
+use crate::catalog::{APPROXIMATE_ARRIVAL_TIME, timestamp_ms};
+use crate::connectors::schema::{RecordFormat, RecordSchema};
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, PARSE_ERROR, ROWTIME_ERROR};
 
@@ -24,20 +31,27 @@ pub enum RowtimeMode {
     Live,
     /// Taken from a column (index into the schema's columns).
     Replay { column: usize },
+    /// Taken from the record's arrival time (`--rowtime-from APPROXIMATE_ARRIVAL_TIME`).
+    Arrival,
 }
 
-/// Decodes chunks of records for one source stream.
+/// Decodes records for one source stream.
 pub struct SourceDecoder {
     decoder: RecordDecoder,
     schema: RecordSchema,
-    /// The source stream's batch schema (columns, ROWTIME, trailing ROWTIME).
+    /// The source stream's batch schema (columns, APPROXIMATE_ARRIVAL_TIME, ROWTIME, trailing ROWTIME).
     stream_schema: SchemaRef,
     mode: RowtimeMode,
     last_rowtime: i64,
     first_line: bool,
     /// The first line is a header whatever it holds (its names made a discovered schema).
     header_given: bool,
-    accepted: Vec<(usize, usize)>,
+}
+
+/// One record to decode: its bytes and, from Kinesis, its arrival time.
+struct Unit<'a> {
+    bytes: &'a [u8],
+    arrival: Option<i64>,
 }
 
 impl SourceDecoder {
@@ -48,6 +62,12 @@ impl SourceDecoder {
     ) -> Result<SourceDecoder> {
         let mode = match rowtime_from {
             None => RowtimeMode::Live,
+            Some(name)
+                if name.eq_ignore_ascii_case(APPROXIMATE_ARRIVAL_TIME)
+                    && !schema.columns.iter().any(|c| c.name == name) =>
+            {
+                RowtimeMode::Arrival
+            }
             Some(name) => {
                 let column = schema
                     .columns
@@ -57,7 +77,7 @@ impl SourceDecoder {
                     .ok_or_else(|| {
                         let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
                         Error::Usage(format!(
-                            "--rowtime-from {name}: the input has no column `{name}`; its columns are {}",
+                            "--rowtime-from {name}: the input has no column `{name}`; its columns are {} (or APPROXIMATE_ARRIVAL_TIME)",
                             names.join(", ")
                         ))
                     })?;
@@ -83,7 +103,6 @@ impl SourceDecoder {
             last_rowtime: i64::MIN,
             first_line: true,
             header_given: false,
-            accepted: Vec::new(),
         })
     }
 
@@ -93,107 +112,113 @@ impl SourceDecoder {
         self
     }
 
-    fn rowtime_for(&self, now: i64) -> i64 {
+    /// The ROWTIME a record that fails now is dated with (none before the first row in replay).
+    fn rowtime_for(&self, now: i64) -> Option<i64> {
         match self.mode {
-            RowtimeMode::Live => now,
-            RowtimeMode::Replay { .. } => self.last_rowtime,
+            RowtimeMode::Live => Some(now),
+            _ => Some(self.last_rowtime).filter(|t| *t != i64::MIN),
         }
     }
-}
 
-impl ChunkDecoder for SourceDecoder {
-    fn decode(
+    /// Decodes `units` into the stream's batch, the error rows and the number of records seen.
+    fn decode_units(
         &mut self,
-        chunk: &[u8],
+        units: &[Unit<'_>],
         now: i64,
     ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
         let mut errors = Vec::new();
-        // For each parse error: how many records were accepted before it (to date it in replay).
+        // For each parse error: how many rows were accepted before it (to date it in replay).
         let mut accepted_before: Vec<usize> = Vec::new();
-        let mut seen = 0u64;
+        // The unit of every accepted row (a flattened array gives several rows per record).
+        let mut accepted: Vec<usize> = Vec::new();
         let rowtime_before = self.last_rowtime;
-        self.accepted.clear();
-        let mut start = 0;
-        while start < chunk.len() {
-            let end = memchr::memchr(b'\n', &chunk[start..])
-                .map(|p| start + p)
-                .unwrap_or(chunk.len());
-            let mut line = &chunk[start..end];
-            let line_start = start;
-            start = end + 1;
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
-            }
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            if std::mem::replace(&mut self.first_line, false)
-                && (self.header_given || self.schema.is_header_line(line))
-            {
-                continue;
-            }
-            seen += 1;
-            match self.decoder.push(line) {
+        for (u, unit) in units.iter().enumerate() {
+            match self.decoder.push(unit.bytes) {
                 Ok(()) => {
-                    // A record with a flattened array adds a row per element.
                     for _ in 0..self.decoder.last_record_rows() {
-                        self.accepted.push((line_start, line_start + line.len()));
+                        accepted.push(u);
                     }
                 }
                 Err(message) => {
-                    accepted_before.push(self.accepted.len());
+                    accepted_before.push(accepted.len());
                     errors.push(ErrorRow {
                         name: PARSE_ERROR,
                         message,
-                        data_rowtime: Some(self.rowtime_for(now)).filter(|t| *t != i64::MIN),
-                        data_row: line.to_vec(),
+                        data_rowtime: self.rowtime_for(now),
+                        data_row: unit.bytes.to_vec(),
                         pump: None,
                     });
                 }
             }
         }
+        let seen = units.len() as u64;
         if self.decoder.is_empty() {
             return Ok((None, errors, seen));
         }
         let batch = self.decoder.flush();
         let n = batch.num_rows();
-        let (batch, rowtimes) = match self.mode {
-            RowtimeMode::Live => {
-                self.last_rowtime = self.last_rowtime.max(now);
-                (
-                    batch,
-                    TimestampMillisecondArray::from(vec![self.last_rowtime; n]),
-                )
-            }
+        let arrivals: Vec<Option<i64>> = accepted.iter().map(|u| units[*u].arrival).collect();
+        // The replayed value of each row, if the mode takes one.
+        let replayed: Option<Vec<Option<i64>>> = match self.mode {
+            RowtimeMode::Live => None,
+            RowtimeMode::Arrival => Some(arrivals.clone()),
             RowtimeMode::Replay { column } => {
                 let values = timestamp_ms(batch.column(column))?;
+                Some(
+                    (0..n)
+                        .map(|i| values.is_valid(i).then(|| values.value(i)))
+                        .collect(),
+                )
+            }
+        };
+        let (batch, rowtimes, arrivals) = match replayed {
+            None => {
+                self.last_rowtime = self.last_rowtime.max(now);
+                let rowtimes = vec![self.last_rowtime; n];
+                let arrivals = arrivals
+                    .iter()
+                    .map(|a| a.unwrap_or(self.last_rowtime))
+                    .collect();
+                (batch, rowtimes, arrivals)
+            }
+            Some(values) => {
                 let mut keep = Vec::with_capacity(n);
                 let mut rowtimes = Vec::with_capacity(n);
-                // The ROWTIME reached after each accepted record, to date the parse errors.
+                let mut kept_arrivals = Vec::with_capacity(n);
+                // The ROWTIME reached after each accepted row, to date the parse errors.
                 let mut reached = Vec::with_capacity(n);
-                for i in 0..n {
-                    if values.is_null(i) {
-                        keep.push(false);
-                        let (s, e) = self.accepted[i];
-                        errors.push(ErrorRow {
-                            name: ROWTIME_ERROR,
-                            message: format!(
-                                "column {} is NULL: replay mode (--rowtime-from) takes ROWTIME from it",
-                                self.schema.columns[column].name
-                            ),
-                            data_rowtime: Some(self.last_rowtime).filter(|t| *t != i64::MIN),
-                            data_row: chunk[s..e].to_vec(),
-                            pump: None,
-                        });
-                    } else {
-                        keep.push(true);
-                        self.last_rowtime = self.last_rowtime.max(values.value(i));
-                        rowtimes.push(self.last_rowtime);
+                for (i, value) in values.iter().enumerate() {
+                    match value {
+                        None => {
+                            keep.push(false);
+                            let column = match self.mode {
+                                RowtimeMode::Replay { column } => {
+                                    self.schema.columns[column].name.as_str()
+                                }
+                                _ => APPROXIMATE_ARRIVAL_TIME,
+                            };
+                            errors.push(ErrorRow {
+                                name: ROWTIME_ERROR,
+                                message: format!(
+                                    "column {column} is NULL: replay mode (--rowtime-from) takes ROWTIME from it"
+                                ),
+                                data_rowtime: Some(self.last_rowtime).filter(|t| *t != i64::MIN),
+                                data_row: units[accepted[i]].bytes.to_vec(),
+                                pump: None,
+                            });
+                        }
+                        Some(v) => {
+                            keep.push(true);
+                            self.last_rowtime = self.last_rowtime.max(*v);
+                            rowtimes.push(self.last_rowtime);
+                            kept_arrivals.push(arrivals[i].unwrap_or(self.last_rowtime));
+                        }
                     }
                     reached.push(self.last_rowtime);
                 }
                 // A record that failed to parse is dated by the ROWTIME reached just before it.
-                for (e, k) in errors.iter_mut().zip(&accepted_before) {
+                let parse_errors = errors.iter_mut().filter(|e| e.name == PARSE_ERROR);
+                for (e, k) in parse_errors.zip(&accepted_before) {
                     let t = if *k == 0 {
                         rowtime_before
                     } else {
@@ -206,27 +231,218 @@ impl ChunkDecoder for SourceDecoder {
                 } else {
                     filter_record_batch(&batch, &BooleanArray::from(keep))?
                 };
-                (batch, TimestampMillisecondArray::from(rowtimes))
+                (batch, rowtimes, kept_arrivals)
             }
         };
         if batch.num_rows() == 0 {
             return Ok((None, errors, seen));
         }
-        let rowtimes: ArrayRef = Arc::new(rowtimes);
+        let rowtimes: ArrayRef = Arc::new(TimestampMillisecondArray::from(rowtimes));
         let mut columns = batch.columns().to_vec();
-        // APPROXIMATE_ARRIVAL_TIME: a file or stdin has no earlier arrival time than ingestion.
-        columns.push(Arc::clone(&rowtimes));
+        columns.push(Arc::new(TimestampMillisecondArray::from(arrivals)));
         columns.push(Arc::clone(&rowtimes));
         columns.push(rowtimes);
         let batch = RecordBatch::try_new(Arc::clone(&self.stream_schema), columns)?;
         Ok((Some(batch), errors, seen))
     }
+}
+
+/// The records in a payload: JSON documents one after another (`{…}{…}`, or one per line), or
+/// CSV lines. Empty lines are not records. A payload that stops being valid JSON part-way gives
+/// its rest as one (bad) record, so that it reaches error_stream with its bytes.
+fn split_payload<'a>(payload: &'a [u8], json: bool, out: &mut Vec<&'a [u8]>) {
+    if !json {
+        for line in payload.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.iter().all(|b| b.is_ascii_whitespace()) {
+                out.push(line);
+            }
+        }
+        return;
+    }
+    let mut rest = payload;
+    loop {
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace());
+        let Some(start) = start else { return };
+        rest = &rest[start..];
+        let mut docs =
+            serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
+        match docs.next() {
+            Some(Ok(_)) => {
+                let end = docs.byte_offset();
+                out.push(&rest[..end]);
+                rest = &rest[end..];
+            }
+            _ => {
+                let end = rest
+                    .iter()
+                    .rposition(|b| !b.is_ascii_whitespace())
+                    .map_or(0, |e| e + 1);
+                out.push(&rest[..end]);
+                return;
+            }
+        }
+    }
+}
+
+impl ChunkDecoder for SourceDecoder {
+    fn decode(
+        &mut self,
+        chunk: &[u8],
+        now: i64,
+    ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+        let mut units = Vec::new();
+        let mut start = 0;
+        while start < chunk.len() {
+            let end = memchr::memchr(b'\n', &chunk[start..])
+                .map(|p| start + p)
+                .unwrap_or(chunk.len());
+            let mut line = &chunk[start..end];
+            start = end + 1;
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            if std::mem::replace(&mut self.first_line, false)
+                && (self.header_given || self.schema.is_header_line(line))
+            {
+                continue;
+            }
+            units.push(Unit {
+                bytes: line,
+                arrival: None,
+            });
+        }
+        self.decode_units(&units, now)
+    }
+
+    fn decode_records(
+        &mut self,
+        records: &[SourceRecord],
+        now: i64,
+    ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+        let json = self.schema.format == RecordFormat::Json;
+        let mut units = Vec::with_capacity(records.len());
+        let mut parts = Vec::new();
+        for r in records {
+            parts.clear();
+            split_payload(&r.data, json, &mut parts);
+            units.extend(parts.iter().map(|bytes| Unit {
+                bytes,
+                arrival: Some(r.arrival_ms),
+            }));
+        }
+        self.decode_units(&units, now)
+    }
 
     fn is_replay(&self) -> bool {
-        matches!(self.mode, RowtimeMode::Replay { .. })
+        !matches!(self.mode, RowtimeMode::Live)
     }
 
     fn last_rowtime(&self) -> i64 {
         self.last_rowtime
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{StreamDef, StreamKind, with_rowtime};
+
+    fn decoder(rowtime_from: Option<&str>) -> SourceDecoder {
+        let schema = RecordSchema::parse_json_text(
+            r#"{"RecordFormat":{"RecordFormatType":"JSON"},"RecordColumns":[
+                {"Name":"K","Mapping":"$.k","SqlType":"VARCHAR(4)"},
+                {"Name":"T","Mapping":"$.t","SqlType":"TIMESTAMP"}]}"#,
+            "input schema",
+        )
+        .unwrap();
+        let def = StreamDef {
+            name: "S".into(),
+            columns: schema
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), c.sql_type))
+                .collect(),
+            kind: StreamKind::Source,
+        };
+        SourceDecoder::new(&schema, with_rowtime(&def.table_schema()), rowtime_from).unwrap()
+    }
+
+    fn column_ms(batch: &RecordBatch, name: &str) -> Vec<i64> {
+        let i = batch.schema().index_of(name).unwrap();
+        timestamp_ms(batch.column(i)).unwrap().values().to_vec()
+    }
+
+    #[test]
+    fn payloads_split_into_json_documents_and_csv_lines() {
+        let mut out = Vec::new();
+        split_payload(b" {\"a\":1}{\"a\":2}\n{\"a\":\n3}\n\n", true, &mut out);
+        assert_eq!(out, [&b"{\"a\":1}"[..], b"{\"a\":2}", b"{\"a\":\n3}"]);
+        out.clear();
+        split_payload(b"{\"a\":1} {\"a\": oops", true, &mut out);
+        assert_eq!(out, [&b"{\"a\":1}"[..], b"{\"a\": oops"]);
+        out.clear();
+        split_payload(b"a,1\r\nb,2\n\n", false, &mut out);
+        assert_eq!(out, [&b"a,1"[..], b"b,2"]);
+    }
+
+    #[test]
+    fn kinesis_records_carry_their_arrival_time() {
+        let mut d = decoder(Some("T"));
+        let records = [
+            SourceRecord {
+                data: br#"{"k":"a","t":"2020-01-01 00:00:05"}{"k":"b","t":"2020-01-01 00:00:01"}"#
+                    .to_vec(),
+                arrival_ms: 1_000,
+            },
+            SourceRecord {
+                data: b"not json".to_vec(),
+                arrival_ms: 2_000,
+            },
+        ];
+        let (batch, errors, seen) = d.decode_records(&records, 99).unwrap();
+        let batch = batch.unwrap();
+        assert_eq!(seen, 3);
+        assert_eq!(column_ms(&batch, APPROXIMATE_ARRIVAL_TIME), [1_000, 1_000]);
+        // Replay clamps: the second document's earlier time becomes the first's.
+        let five = crate::time::parse_timestamp("2020-01-01 00:00:05").unwrap();
+        assert_eq!(column_ms(&batch, "ROWTIME"), [five, five]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].data_row, b"not json");
+        assert_eq!(errors[0].data_rowtime, Some(five));
+    }
+
+    #[test]
+    fn replay_from_the_arrival_time() {
+        let mut d = decoder(Some("approximate_arrival_time"));
+        assert!(d.is_replay());
+        let records = [
+            SourceRecord {
+                data: br#"{"k":"a"}"#.to_vec(),
+                arrival_ms: 5_000,
+            },
+            SourceRecord {
+                data: br#"{"k":"b"}"#.to_vec(),
+                arrival_ms: 4_000,
+            },
+        ];
+        let (batch, errors, _) = d.decode_records(&records, 99).unwrap();
+        let batch = batch.unwrap();
+        assert!(errors.is_empty());
+        assert_eq!(column_ms(&batch, "ROWTIME"), [5_000, 5_000]);
+        assert_eq!(column_ms(&batch, APPROXIMATE_ARRIVAL_TIME), [5_000, 4_000]);
+        // A file has no arrival time: replaying from it is an error of each row.
+        let (batch, errors, _) = d.decode(b"{\"k\":\"c\"}\n", 99).unwrap();
+        assert!(batch.is_none());
+        assert!(
+            errors[0]
+                .message
+                .contains("APPROXIMATE_ARRIVAL_TIME is NULL"),
+            "{}",
+            errors[0].message
+        );
     }
 }

@@ -416,6 +416,13 @@ mod tests {
             self.0.lock().unwrap().extend(lines);
             Ok((None, vec![], seen))
         }
+        fn decode_records(
+            &mut self,
+            _: &[crate::connectors::SourceRecord],
+            _: i64,
+        ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+            unreachable!("the input thread reads lines")
+        }
         fn is_replay(&self) -> bool {
             true
         }
