@@ -5,6 +5,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the [`Sink`] and [`ChunkDecoder`] traits |
+//! | `kinesis.rs` | reading a Kinesis data stream: every shard polled, resharding, start positions |
 //! | `location.rs` | `kinesis://`, `firehose://`, `lambda://`, `s3://`, ARNs, paths |
 //! | `aws.rs` | the AWS SDK's configuration (endpoints, region, credentials), S3 object stores |
 //! | `records.rs` | a stream's rows as destination records (KDA's JSON or CSV) |
@@ -21,6 +22,7 @@
 pub mod aws;
 pub mod decode;
 pub mod discover;
+pub mod kinesis;
 pub mod location;
 pub mod records;
 pub mod reference;

@@ -152,15 +152,38 @@ impl Dataflow {
         self.flush_errors()
     }
 
-    /// Flushes sinks at the end of the run.
+    /// Finishes every sink at the end of the run: the streams' first, then error_stream's, so
+    /// that rows a destination refused while finishing still reach error_stream.
     pub fn finish(&mut self) -> Result<()> {
         self.flush_errors()?;
-        for s in &mut self.streams {
-            for sink in &mut s.sinks {
-                sink.finish()?;
+        let error_stream = self.error_stream;
+        for (i, s) in self.streams.iter_mut().enumerate() {
+            if i != error_stream {
+                for sink in &mut s.sinks {
+                    sink.finish()?;
+                }
             }
         }
+        self.collect_rejected()?;
+        for sink in &mut self.streams[error_stream].sinks {
+            sink.finish()?;
+        }
         Ok(())
+    }
+
+    /// Reports in error_stream the rows destinations refused for good.
+    pub fn collect_rejected(&mut self) -> Result<()> {
+        let rejected: Vec<ErrorRow> = self
+            .streams
+            .iter_mut()
+            .flat_map(|s| s.sinks.iter_mut())
+            .flat_map(|sink| sink.take_rejected())
+            .collect();
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        self.report(rejected);
+        self.flush_errors()
     }
 
     /// Writes the error rows reported so far to error_stream's sinks.

@@ -11,7 +11,7 @@ use rowtime::connectors::sink::{Columns, CsvSink, JsonLinesSink, TableSink};
 use rowtime::connectors::source::SourceDecoder;
 use rowtime::error::{Error, Result};
 use rowtime::generate::{BidOptions, TollOptions, generate_bids, generate_toll};
-use rowtime::runtime::BackgroundSink;
+use rowtime::runtime::{BackgroundSink, Input, RunOptions};
 
 use crate::{Cli, Command, Generate, RunArgs, TestArgs};
 
@@ -207,7 +207,15 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     if discovered && !input.json {
         decoder = decoder.with_header_line();
     }
-    rowtime::runtime::run(&mut dataflow, source, Box::new(decoder), input.reader, true)?;
+    let input = Input::Lines {
+        stream: source,
+        reader: input.reader,
+        decoder: Box::new(decoder),
+    };
+    let options = RunOptions {
+        show_progress: true,
+    };
+    rowtime::runtime::run(&mut dataflow, vec![input], options)?;
     Ok(())
 }
 

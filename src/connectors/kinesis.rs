@@ -1,0 +1,639 @@
+//! Reading a Kinesis data stream, as KDA did: polling GetRecords on every shard.
+//!
+//! # Shards and in-application streams
+//! An input with `InputParallelism` N feeds `<prefix>_001 … <prefix>_00N`. The shards whose
+//! parents are gone (the roots: at first, every shard) are sorted by their starting hash key and
+//! shard *i* of *R* goes to stream `floor(i·N/R) + 1`. A child shard (after a split or a merge)
+//! takes its parent's stream, so a partition key stays in one in-application stream across a
+//! split; after a merge the keys of the adjacent parent move to the parent's stream. With a state
+//! directory the assignment of a shard read before is kept.
+//!
+//! # Order
+//! A child is read only after its parents have been read to their end (a null next iterator, or
+//! the shard's ending sequence number reached), so records of one partition key keep their order
+//! across a split or a merge. Within a shard, records keep their order.
+//!
+//! # Limits
+//! GetRecords takes up to 10,000 records a call. A shard that is caught up
+//! (`MillisBehindLatest` 0, no records) is polled again after a second, as the Kinesis
+//! documentation advises; throttling (`ProvisionedThroughputExceededException`) and service errors
+//! back off (100 ms doubling to 10 s); an expired iterator (after 5 minutes) is fetched again
+//! after the last record read, so nothing is skipped or read twice.
+//!
+//! # Where to start
+//! `NOW` reads each open shard from the moment the run started (`AT_TIMESTAMP`: one consistent
+//! cut), `TRIM_HORIZON` from the oldest record kept, `LAST_STOPPED_POINT` after the last record
+//! whose results every destination had acknowledged (the positions the state directory keeps).
+//! With `until_latest` a shard ends when it is caught up, and the source ends when every shard
+//! has: the run then flushes its windows and exits.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use serde::{Deserialize, Serialize};
+
+use super::SourceRecord;
+use super::aws::{describe, error_code};
+use super::retry::Backoff;
+use crate::error::{Error, Result};
+
+/// `--start-position`, KDA's `InputStartingPosition`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    Now,
+    TrimHorizon,
+    LastStoppedPoint,
+}
+
+impl StartPosition {
+    pub fn parse(text: &str) -> Result<StartPosition, String> {
+        match text.trim().to_ascii_uppercase().as_str() {
+            "NOW" => Ok(StartPosition::Now),
+            "TRIM_HORIZON" => Ok(StartPosition::TrimHorizon),
+            "LAST_STOPPED_POINT" => Ok(StartPosition::LastStoppedPoint),
+            other => Err(format!(
+                "`{other}` is not a start position: write NOW, TRIM_HORIZON or LAST_STOPPED_POINT"
+            )),
+        }
+    }
+}
+
+/// Where reading of a shard stands, as the state directory keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardPosition {
+    /// The sequence number of the last record read (and acknowledged, once checkpointed).
+    pub after: Option<String>,
+    /// Where the shard was started when nothing has been read from it yet: `AT_TIMESTAMP` of
+    /// this time (ms since the epoch); `None` means `TRIM_HORIZON`.
+    #[serde(default)]
+    pub from_ms: Option<i64>,
+    /// Read to its end.
+    pub closed: bool,
+    /// The in-application stream it feeds (0 = `<prefix>_001`).
+    pub stream: usize,
+    #[serde(default)]
+    pub parents: Vec<String>,
+}
+
+/// Every shard's position, by shard id.
+pub type Positions = BTreeMap<String, ShardPosition>;
+
+/// What one round of polling read from one shard.
+#[derive(Debug)]
+pub struct Polled {
+    /// The in-application stream (0-based).
+    pub stream: usize,
+    pub shard: String,
+    pub records: Vec<KinesisRecord>,
+}
+
+/// A record as Kinesis gave it.
+#[derive(Debug, Clone)]
+pub struct KinesisRecord {
+    pub data: Vec<u8>,
+    pub arrival_ms: i64,
+    pub sequence_number: String,
+    pub partition_key: String,
+}
+
+impl KinesisRecord {
+    pub fn source_record(&self) -> SourceRecord {
+        SourceRecord {
+            data: self.data.clone(),
+            arrival_ms: self.arrival_ms,
+        }
+    }
+}
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct KinesisOptions {
+    pub stream: String,
+    pub arn: Option<String>,
+    /// `InputParallelism.Count`: how many in-application streams the shards feed.
+    pub in_app_streams: usize,
+    pub start: StartPosition,
+    /// End when every shard is caught up (`--until-latest`).
+    pub until_latest: bool,
+    /// For `LAST_STOPPED_POINT`: the positions saved by an earlier run.
+    pub saved: Option<Positions>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    /// A parent has not been read to its end yet.
+    Waiting,
+    Reading,
+    Done,
+}
+
+#[derive(Debug)]
+struct Shard {
+    parents: Vec<String>,
+    stream: usize,
+    /// `SequenceNumberRange.EndingSequenceNumber`: the shard is closed and ends there.
+    ending: Option<String>,
+    phase: Phase,
+    iterator: Option<String>,
+    after: Option<String>,
+    from_ms: Option<i64>,
+    next_poll: Instant,
+    backoff: Backoff,
+    behind_ms: i64,
+}
+
+/// A Kinesis stream being read.
+pub struct KinesisSource {
+    client: Client,
+    opts: KinesisOptions,
+    /// When the run started: `NOW`'s timestamp.
+    started_ms: i64,
+    shards: BTreeMap<String, Shard>,
+}
+
+/// How many records a GetRecords call may return (the service's maximum).
+const RECORDS_PER_CALL: i32 = 10_000;
+/// How long a caught-up shard waits before it is polled again.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+impl KinesisSource {
+    /// Lists the stream's shards and decides where each is read from.
+    pub async fn open(
+        config: &aws_config::SdkConfig,
+        opts: KinesisOptions,
+    ) -> Result<KinesisSource> {
+        let client = Client::new(config);
+        let started_ms = crate::time::now_ms();
+        let mut source = KinesisSource {
+            client,
+            opts,
+            started_ms,
+            shards: BTreeMap::new(),
+        };
+        let listed = source.list_shards().await?;
+        if listed.is_empty() {
+            return Err(source.error("the stream has no shards"));
+        }
+        source.add_shards(listed, true);
+        Ok(source)
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> Error {
+        Error::Application(format!("kinesis://{}: {message}", self.opts.stream))
+    }
+
+    /// Every shard of the stream: (id, parents, starting hash key, ending sequence number).
+    async fn list_shards(&self) -> Result<Vec<(String, Vec<String>, u128, Option<String>)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut call = self.client.list_shards();
+            call = match &token {
+                Some(t) => call.next_token(t),
+                None => match &self.opts.arn {
+                    Some(arn) => call.stream_arn(arn),
+                    None => call.stream_name(&self.opts.stream),
+                },
+            };
+            let page = call.send().await.map_err(|e| {
+                let hint = match error_code(&e) {
+                    Some("ResourceNotFoundException") => {
+                        "; check the stream name and the region (AWS_REGION)"
+                    }
+                    Some("AccessDeniedException") => {
+                        "; the credentials need kinesis:ListShards, GetShardIterator and GetRecords"
+                    }
+                    _ => "",
+                };
+                self.error(format!("listing the shards failed: {}{hint}", describe(&e)))
+            })?;
+            for s in page.shards() {
+                let parents: Vec<String> = s
+                    .parent_shard_id()
+                    .into_iter()
+                    .chain(s.adjacent_parent_shard_id())
+                    .map(str::to_string)
+                    .collect();
+                let hash = s
+                    .hash_key_range()
+                    .and_then(|r| r.starting_hash_key().parse::<u128>().ok())
+                    .unwrap_or(0);
+                let ending = s
+                    .sequence_number_range()
+                    .and_then(|r| r.ending_sequence_number())
+                    .map(str::to_string);
+                out.push((s.shard_id().to_string(), parents, hash, ending));
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Adds shards not known yet: assigns their in-application stream and where to start
+    /// (`initial`: the shards listed when the run started).
+    fn add_shards(
+        &mut self,
+        listed: Vec<(String, Vec<String>, u128, Option<String>)>,
+        initial: bool,
+    ) {
+        let known_ids: Vec<String> = listed.iter().map(|l| l.0.clone()).collect();
+        let mut roots: Vec<(u128, String)> = listed
+            .iter()
+            .filter(|(id, parents, _, _)| {
+                !self.shards.contains_key(id)
+                    && parents
+                        .iter()
+                        .all(|p| !known_ids.contains(p) && !self.shards.contains_key(p))
+            })
+            .map(|(id, _, hash, _)| (*hash, id.clone()))
+            .collect();
+        roots.sort();
+        let n = self.opts.in_app_streams.max(1);
+        let root_stream: BTreeMap<String, usize> = roots
+            .iter()
+            .enumerate()
+            .map(|(i, (_, id))| (id.clone(), i * n / roots.len().max(1)))
+            .collect();
+        // Parents before children, so that a child finds its parent's stream.
+        let mut pending: Vec<_> = listed
+            .into_iter()
+            .filter(|l| !self.shards.contains_key(&l.0))
+            .collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut rest = Vec::new();
+            for (id, parents, _, ending) in pending {
+                let ready = parents.iter().all(|p| {
+                    self.shards.contains_key(p)
+                        || !known_ids.contains(p)
+                        || root_stream.contains_key(&id)
+                });
+                if !ready {
+                    rest.push((id, parents, 0, ending));
+                    continue;
+                }
+                let saved = self.opts.saved.as_ref().and_then(|s| s.get(&id)).cloned();
+                let stream = saved.as_ref().map(|s| s.stream).unwrap_or_else(|| {
+                    root_stream.get(&id).copied().unwrap_or_else(|| {
+                        parents
+                            .iter()
+                            .find_map(|p| self.shards.get(p).map(|s| s.stream))
+                            .unwrap_or(0)
+                    })
+                });
+                let shard = self.new_shard(parents, stream.min(n - 1), ending, saved, initial);
+                self.shards.insert(id, shard);
+            }
+            if rest.len() == before {
+                // A parent cycle cannot happen in Kinesis; stop rather than loop.
+                break;
+            }
+            pending = rest;
+        }
+        self.promote_waiting();
+    }
+
+    fn new_shard(
+        &self,
+        parents: Vec<String>,
+        stream: usize,
+        ending: Option<String>,
+        saved: Option<ShardPosition>,
+        initial: bool,
+    ) -> Shard {
+        let parent_pending = parents
+            .iter()
+            .any(|p| self.shards.get(p).is_some_and(|s| s.phase != Phase::Done));
+        let (phase, after, from_ms) = match (self.opts.start, saved) {
+            (_, Some(saved)) if saved.closed => (Phase::Done, saved.after, saved.from_ms),
+            (_, Some(saved)) => (Phase::Reading, saved.after, saved.from_ms),
+            // NOW: only what arrives from now on, so shards closed at the start hold nothing.
+            (StartPosition::Now, None) if initial && ending.is_some() => (Phase::Done, None, None),
+            (StartPosition::Now, None) if initial => (Phase::Reading, None, Some(self.started_ms)),
+            // TRIM_HORIZON, and a shard that appeared after the start (or after the saved run):
+            // from the oldest record it keeps.
+            _ => (Phase::Reading, None, None),
+        };
+        let phase = if phase == Phase::Reading && parent_pending {
+            Phase::Waiting
+        } else {
+            phase
+        };
+        Shard {
+            parents,
+            stream,
+            ending,
+            phase,
+            iterator: None,
+            after,
+            from_ms,
+            next_poll: Instant::now(),
+            backoff: Backoff::delivery(),
+            behind_ms: 0,
+        }
+    }
+
+    /// Shards whose parents have all been read to their end (or are gone) start reading.
+    fn promote_waiting(&mut self) {
+        let pending: Vec<String> = self
+            .shards
+            .iter()
+            .filter(|(_, s)| s.phase != Phase::Done)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for s in self.shards.values_mut() {
+            if s.phase == Phase::Waiting && s.parents.iter().all(|p| !pending.contains(p)) {
+                s.phase = Phase::Reading;
+                s.next_poll = Instant::now();
+            }
+        }
+    }
+
+    /// Where every shard stands after the records returned so far.
+    pub fn positions(&self) -> Positions {
+        self.shards
+            .iter()
+            .map(|(id, s)| {
+                (
+                    id.clone(),
+                    ShardPosition {
+                        after: s.after.clone(),
+                        from_ms: s.from_ms,
+                        closed: s.phase == Phase::Done && s.ending_reached(),
+                        stream: s.stream,
+                        parents: s.parents.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// How far the slowest shard is behind the stream's tip (KDA's `MillisBehindLatest`).
+    pub fn millis_behind_latest(&self) -> i64 {
+        self.shards
+            .values()
+            .filter(|s| s.phase == Phase::Reading)
+            .map(|s| s.behind_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The stream's ARN (for an input-preprocessing Lambda's `streamArn`).
+    pub async fn stream_arn(&self) -> String {
+        if let Some(arn) = &self.opts.arn {
+            return arn.clone();
+        }
+        match self
+            .client
+            .describe_stream_summary()
+            .stream_name(&self.opts.stream)
+            .send()
+            .await
+        {
+            Ok(s) => s
+                .stream_description_summary()
+                .map(|d| d.stream_arn().to_string())
+                .unwrap_or_else(|| self.opts.stream.clone()),
+            Err(_) => self.opts.stream.clone(),
+        }
+    }
+
+    /// The next records: polls every shard that is due (at once) and returns what they gave.
+    /// `None` when the source has ended (every shard read to its end, or caught up with
+    /// `until_latest`).
+    pub async fn next(&mut self) -> Result<Option<Vec<Polled>>> {
+        loop {
+            let live: Vec<&Shard> = self
+                .shards
+                .values()
+                .filter(|s| s.phase != Phase::Done)
+                .collect();
+            if live.is_empty() {
+                return Ok(None);
+            }
+            let now = Instant::now();
+            let due: Vec<String> = self
+                .shards
+                .iter()
+                .filter(|(_, s)| s.phase == Phase::Reading && s.next_poll <= now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            if due.is_empty() {
+                let wake = self
+                    .shards
+                    .values()
+                    .filter(|s| s.phase == Phase::Reading)
+                    .map(|s| s.next_poll)
+                    .min()
+                    .unwrap_or(now + Duration::from_millis(50));
+                tokio::time::sleep_until(wake.into()).await;
+                continue;
+            }
+            let calls = due.iter().map(|id| self.poll(id));
+            let results = futures::future::join_all(calls).await;
+            let mut out = Vec::new();
+            let mut closed_any = false;
+            for (id, result) in due.into_iter().zip(results) {
+                match result? {
+                    PollOutcome::Records(got) => {
+                        closed_any |= self.apply(&id, got, &mut out);
+                    }
+                    PollOutcome::Expired => {
+                        // A new iterator after the last record read, at once.
+                        let s = self.shards.get_mut(&id).expect("a known shard");
+                        s.iterator = None;
+                    }
+                    PollOutcome::Retry(delay) => {
+                        let s = self.shards.get_mut(&id).expect("a known shard");
+                        s.next_poll = Instant::now() + delay;
+                    }
+                    PollOutcome::Gone => {
+                        // The shard was removed (some servers delete a parent on resharding).
+                        let s = self.shards.get_mut(&id).expect("a known shard");
+                        s.phase = Phase::Done;
+                        closed_any = true;
+                    }
+                }
+            }
+            if closed_any {
+                let listed = self.list_shards().await?;
+                self.add_shards(listed, false);
+                self.promote_waiting();
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+    }
+
+    /// Applies a GetRecords answer to its shard; returns whether the shard closed.
+    fn apply(&mut self, id: &str, got: Got, out: &mut Vec<Polled>) -> bool {
+        let until_latest = self.opts.until_latest;
+        let s = self.shards.get_mut(id).expect("a known shard");
+        s.backoff.reset();
+        s.behind_ms = got.behind_ms.unwrap_or(0);
+        s.iterator = got.next_iterator;
+        if let Some(last) = got.records.last() {
+            s.after = Some(last.sequence_number.clone());
+        }
+        let reached_end = s.ending.is_some() && s.after == s.ending;
+        let closed = s.iterator.is_none() || reached_end;
+        let caught_up = got.behind_ms == Some(0);
+        if closed || (until_latest && caught_up) {
+            s.phase = Phase::Done;
+            if closed && s.ending.is_none() {
+                // Null iterator: the shard is closed, whatever ListShards said before.
+                s.ending = s.after.clone().or(Some(String::new()));
+            }
+        } else if got.records.is_empty() && caught_up {
+            s.next_poll = Instant::now() + IDLE_POLL;
+        } else {
+            // At most 5 calls a second per shard.
+            s.next_poll = Instant::now() + Duration::from_millis(200);
+        }
+        if !got.records.is_empty() {
+            out.push(Polled {
+                stream: s.stream,
+                shard: id.to_string(),
+                records: got.records,
+            });
+        }
+        closed
+    }
+
+    /// One GetRecords call on a shard (fetching an iterator first if it has none).
+    async fn poll(&self, id: &str) -> Result<PollOutcome> {
+        let s = &self.shards[id];
+        let mut backoff = s.backoff.clone();
+        let iterator = match &s.iterator {
+            Some(it) => it.clone(),
+            None => match self.iterator(id, s).await {
+                Ok(it) => it,
+                Err(Failure::Gone) => return Ok(PollOutcome::Gone),
+                Err(Failure::Transient(why)) => {
+                    eprintln!(
+                        "rowtime: kinesis://{} {id}: {why}; retrying",
+                        self.opts.stream
+                    );
+                    return Ok(PollOutcome::Retry(backoff.next_delay()));
+                }
+                Err(Failure::Fatal(e)) => return Err(e),
+            },
+        };
+        let answer = self
+            .client
+            .get_records()
+            .shard_iterator(&iterator)
+            .limit(RECORDS_PER_CALL)
+            .send()
+            .await;
+        let page = match answer {
+            Ok(p) => p,
+            Err(e) => {
+                return match error_code(&e) {
+                    // Get a new iterator after the last record read.
+                    Some("ExpiredIteratorException") => Ok(PollOutcome::Expired),
+                    Some("ResourceNotFoundException") => Ok(PollOutcome::Gone),
+                    Some("AccessDeniedException") | Some("InvalidArgumentException") => {
+                        Err(self.error(format!("GetRecords on {id}: {}", describe(&e))))
+                    }
+                    _ => {
+                        if error_code(&e) != Some("ProvisionedThroughputExceededException") {
+                            eprintln!(
+                                "rowtime: kinesis://{} {id}: GetRecords: {}; retrying",
+                                self.opts.stream,
+                                describe(&e)
+                            );
+                        }
+                        Ok(PollOutcome::Retry(backoff.next_delay()))
+                    }
+                };
+            }
+        };
+        let records = page
+            .records()
+            .iter()
+            .map(|r| KinesisRecord {
+                data: r.data().as_ref().to_vec(),
+                arrival_ms: r
+                    .approximate_arrival_timestamp()
+                    .and_then(|t| t.to_millis().ok())
+                    .unwrap_or_else(crate::time::now_ms),
+                sequence_number: r.sequence_number().to_string(),
+                partition_key: r.partition_key().unwrap_or_default().to_string(),
+            })
+            .collect();
+        Ok(PollOutcome::Records(Got {
+            records,
+            next_iterator: page.next_shard_iterator().map(str::to_string),
+            behind_ms: page.millis_behind_latest(),
+        }))
+    }
+
+    /// A shard iterator for where `s` stands.
+    async fn iterator(&self, id: &str, s: &Shard) -> std::result::Result<String, Failure> {
+        let mut call = self.client.get_shard_iterator().shard_id(id);
+        call = match &self.opts.arn {
+            Some(arn) => call.stream_arn(arn),
+            None => call.stream_name(&self.opts.stream),
+        };
+        call = match (&s.after, s.from_ms) {
+            (Some(after), _) => call
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(after),
+            (None, Some(ms)) => call
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(aws_smithy_types::DateTime::from_millis(ms)),
+            (None, None) => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        };
+        match call.send().await {
+            Ok(out) => out
+                .shard_iterator()
+                .map(str::to_string)
+                .ok_or_else(|| Failure::Transient("GetShardIterator gave no iterator".to_string())),
+            Err(e) => match error_code(&e) {
+                Some("ResourceNotFoundException") => Err(Failure::Gone),
+                Some("AccessDeniedException") | Some("InvalidArgumentException") => Err(
+                    Failure::Fatal(
+                        self.error(format!("GetShardIterator on {id}: {}", describe(&e))),
+                    ),
+                ),
+                _ => Err(Failure::Transient(format!(
+                    "GetShardIterator: {}",
+                    describe(&e)
+                ))),
+            },
+        }
+    }
+}
+
+impl Shard {
+    /// Whether the shard has been read to its end (not merely stopped: `until_latest`).
+    fn ending_reached(&self) -> bool {
+        self.ending.is_some() && (self.iterator.is_none() || self.after == self.ending)
+    }
+}
+
+enum PollOutcome {
+    Records(Got),
+    /// The iterator expired (5 minutes unused): get a new one.
+    Expired,
+    Retry(Duration),
+    Gone,
+}
+
+enum Failure {
+    Gone,
+    Transient(String),
+    Fatal(Error),
+}
+
+struct Got {
+    records: Vec<KinesisRecord>,
+    next_iterator: Option<String>,
+    behind_ms: Option<i64>,
+}
