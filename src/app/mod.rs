@@ -18,6 +18,21 @@ pub struct InputConfig {
     pub count: u32,
     /// `None`: discover it from the first records.
     pub schema: Option<RecordSchema>,
+    /// `KinesisStreamsInput` / `KinesisFirehoseInput`: the declared source (used with `--connect`).
+    pub source: Option<DeclaredSource>,
+    /// `InputProcessingConfiguration.InputLambdaProcessor`: the preprocessing function's ARN.
+    pub preprocessor: Option<String>,
+    /// `InputStartingPositionConfiguration.InputStartingPosition`, as written.
+    pub start_position: Option<String>,
+}
+
+/// The streaming source a definition declares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeclaredSource {
+    /// `KinesisStreamsInput.ResourceARN`.
+    Kinesis(String),
+    /// `KinesisFirehoseInput.ResourceARN`.
+    Firehose(String),
 }
 
 impl InputConfig {
@@ -43,12 +58,17 @@ pub struct ReferenceConfig {
 pub struct OutputConfig {
     pub stream: String,
     pub csv: bool,
+    /// `KinesisStreamsOutput`, `KinesisFirehoseOutput` or `LambdaOutput`: the resource ARN (used
+    /// with `--connect`).
+    pub destination: Option<String>,
 }
 
 /// Everything needed to run an application.
 #[derive(Debug, Clone)]
 pub struct Application {
     pub name: String,
+    /// `ApplicationARN` (sent to Lambda functions as `applicationArn`).
+    pub arn: Option<String>,
     pub code: SourceText,
     pub inputs: Vec<InputConfig>,
     pub references: Vec<ReferenceConfig>,
@@ -67,6 +87,8 @@ struct DescribeApplication {
 #[serde(rename_all = "PascalCase")]
 struct ApplicationDetail {
     application_name: String,
+    #[serde(rename = "ApplicationARN", default)]
+    application_arn: Option<String>,
     #[serde(default)]
     application_code: Option<String>,
     #[serde(default)]
@@ -85,6 +107,37 @@ struct InputDescription {
     input_schema: Option<SourceSchemaJson>,
     #[serde(default)]
     input_parallelism: Option<Parallelism>,
+    #[serde(default)]
+    kinesis_streams_input_description: Option<Resource>,
+    #[serde(default)]
+    kinesis_firehose_input_description: Option<Resource>,
+    #[serde(default)]
+    input_processing_configuration_description: Option<InputProcessing>,
+    #[serde(default)]
+    input_starting_position_configuration: Option<StartingPosition>,
+}
+
+/// `{"ResourceARN": …, "RoleARN": …}` (the role is for IAM in AWS; rowtime uses its own
+/// credentials).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Resource {
+    #[serde(rename = "ResourceARN")]
+    resource_arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InputProcessing {
+    #[serde(default)]
+    input_lambda_processor_description: Option<Resource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StartingPosition {
+    #[serde(default)]
+    input_starting_position: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +171,12 @@ struct OutputDescription {
     name: String,
     #[serde(default)]
     destination_schema: Option<DestinationSchema>,
+    #[serde(default)]
+    kinesis_streams_output_description: Option<Resource>,
+    #[serde(default)]
+    kinesis_firehose_output_description: Option<Resource>,
+    #[serde(default)]
+    lambda_output_description: Option<Resource>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,11 +195,15 @@ impl Application {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            arn: None,
             code: SourceText::new(path.display().to_string(), text),
             inputs: vec![InputConfig {
                 name_prefix: "SOURCE_SQL_STREAM".into(),
                 count: 1,
                 schema: None,
+                source: None,
+                preprocessor: None,
+                start_position: None,
             }],
             references: vec![],
             outputs: vec![],
@@ -182,10 +245,26 @@ impl Application {
                     "InputParallelism.Count {count} is outside 1..64"
                 ))));
             }
+            let source = match (
+                i.kinesis_streams_input_description,
+                i.kinesis_firehose_input_description,
+            ) {
+                (Some(k), _) => Some(DeclaredSource::Kinesis(k.resource_arn)),
+                (None, Some(f)) => Some(DeclaredSource::Firehose(f.resource_arn)),
+                (None, None) => None,
+            };
             inputs.push(InputConfig {
                 name_prefix: i.name_prefix,
                 count,
                 schema,
+                source,
+                preprocessor: i
+                    .input_processing_configuration_description
+                    .and_then(|p| p.input_lambda_processor_description)
+                    .map(|l| l.resource_arn),
+                start_position: i
+                    .input_starting_position_configuration
+                    .and_then(|p| p.input_starting_position),
             });
         }
         let mut references = Vec::new();
@@ -221,10 +300,16 @@ impl Application {
                 csv: o
                     .destination_schema
                     .is_some_and(|s| s.record_format_type.eq_ignore_ascii_case("CSV")),
+                destination: o
+                    .kinesis_streams_output_description
+                    .or(o.kinesis_firehose_output_description)
+                    .or(o.lambda_output_description)
+                    .map(|r| r.resource_arn),
             })
             .collect();
         Ok(Application {
             name: d.application_name.clone(),
+            arn: d.application_arn,
             code: SourceText::new(format!("{file} (ApplicationCode)"), code),
             inputs,
             references,
@@ -288,6 +373,15 @@ mod tests {
         );
         assert!(app.outputs[0].csv);
         assert_eq!(app.code.text, "CREATE STREAM x (a INTEGER);");
+        assert_eq!(
+            app.inputs[0].source,
+            Some(DeclaredSource::Kinesis("arn:x".into()))
+        );
+        assert_eq!(app.inputs[0].start_position, None);
+        assert_eq!(
+            app.arn.as_deref(),
+            Some("arn:aws:kinesisanalytics:us-east-1:1:application/ExampleApp")
+        );
     }
 
     #[test]
