@@ -637,3 +637,41 @@ struct Got {
     next_iterator: Option<String>,
     behind_ms: Option<i64>,
 }
+
+/// Up to `n` records from the oldest the stream keeps (each payload split into its JSON
+/// documents or CSV lines), for schema discovery: KDA's console sampled the stream the same way.
+pub async fn sample(
+    config: &aws_config::SdkConfig,
+    stream: &str,
+    arn: Option<&str>,
+    json: bool,
+    n: usize,
+) -> Result<Vec<Vec<u8>>> {
+    let mut source = KinesisSource::open(
+        config,
+        KinesisOptions {
+            stream: stream.to_string(),
+            arn: arn.map(str::to_string),
+            in_app_streams: 1,
+            start: StartPosition::TrimHorizon,
+            until_latest: true,
+            saved: None,
+        },
+    )
+    .await?;
+    let mut out = Vec::new();
+    while out.len() < n {
+        let Some(polled) = source.next().await? else {
+            break;
+        };
+        for p in polled {
+            for r in &p.records {
+                let mut parts = Vec::new();
+                super::source::split_payload(&r.data, json, &mut parts);
+                out.extend(parts.into_iter().map(<[u8]>::to_vec));
+            }
+        }
+    }
+    out.truncate(n);
+    Ok(out)
+}

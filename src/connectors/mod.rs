@@ -5,6 +5,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the [`Sink`] and [`ChunkDecoder`] traits |
+//! | `follow.rs` | following a growing file (`--follow`), through rotation and truncation |
 //! | `kinesis.rs` | reading a Kinesis data stream: every shard polled, resharding, start positions |
 //! | `location.rs` | `kinesis://`, `firehose://`, `lambda://`, `s3://`, ARNs, paths |
 //! | `aws.rs` | the AWS SDK's configuration (endpoints, region, credentials), S3 object stores |
@@ -22,6 +23,7 @@
 pub mod aws;
 pub mod decode;
 pub mod discover;
+pub mod follow;
 pub mod kinesis;
 pub mod location;
 pub mod records;

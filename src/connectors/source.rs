@@ -250,7 +250,7 @@ impl SourceDecoder {
 /// The records in a payload: JSON documents one after another (`{…}{…}`, or one per line), or
 /// CSV lines. Empty lines are not records. A payload that stops being valid JSON part-way gives
 /// its rest as one (bad) record, so that it reaches error_stream with its bytes.
-fn split_payload<'a>(payload: &'a [u8], json: bool, out: &mut Vec<&'a [u8]>) {
+pub fn split_payload<'a>(payload: &'a [u8], json: bool, out: &mut Vec<&'a [u8]>) {
     if !json {
         for line in payload.split(|b| *b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
