@@ -42,8 +42,23 @@ fn s3_endpoint() -> Option<String> {
 }
 
 /// An object store for `bucket`: region and credentials from `config`, endpoint and the other
-/// `AWS_*` settings from the environment (object_store reads them as the SDK does).
+/// `AWS_*` settings from the environment (object_store reads them as the SDK does). Failed
+/// requests are retried by object_store itself (for reading reference data).
 pub fn s3_store(config: &SdkConfig, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    build(s3_builder(config, bucket), bucket)
+}
+
+/// The same store without object_store's own retries, for a sink that retries a failed PUT
+/// itself (with `retry::Backoff` and `--max-delivery-retries`, counting every attempt).
+pub fn s3_delivery_store(config: &SdkConfig, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    let no_retries = object_store::RetryConfig {
+        max_retries: 0,
+        ..Default::default()
+    };
+    build(s3_builder(config, bucket).with_retry(no_retries), bucket)
+}
+
+fn s3_builder(config: &SdkConfig, bucket: &str) -> AmazonS3Builder {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     if let Some(region) = config.region() {
         builder = builder.with_region(region.as_ref());
@@ -56,6 +71,10 @@ pub fn s3_store(config: &SdkConfig, bucket: &str) -> Result<Arc<dyn ObjectStore>
     if let Some(provider) = config.credentials_provider() {
         builder = builder.with_credentials(Arc::new(SdkCredentials(provider)));
     }
+    builder
+}
+
+fn build(builder: AmazonS3Builder, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     let store = builder
         .build()
         .map_err(|e| Error::Application(format!("s3://{bucket}: {e}")))?;
