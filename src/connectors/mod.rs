@@ -17,6 +17,7 @@
 //! | `source.rs` | a source stream's decoder: ROWTIME (live or replayed), error rows |
 //! | `reference.rs` | loading a reference table |
 //! | `sink.rs` | JSON lines, CSV, the terminal table |
+//! | `objects.rs` | Firehose-style objects in a folder or under an S3 prefix: buffering, keys, GZIP |
 //!
 //! Shape to imitate: `source.rs`. Tests: `cargo test --lib connectors`.
 
@@ -26,6 +27,7 @@ pub mod discover;
 pub mod follow;
 pub mod kinesis;
 pub mod location;
+pub mod objects;
 pub mod records;
 pub mod reference;
 pub mod retry;
