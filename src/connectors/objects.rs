@@ -407,14 +407,14 @@ impl Destination {
     /// Writes one whole object; the error says why it was not written.
     fn put(&self, key: &str, payload: &PutPayload) -> std::result::Result<(), String> {
         match self {
-            Destination::Folder { root } => put_file(root, key, payload).map_err(|e| e.to_string()),
+            Destination::Folder { root } => put_file(root, key, payload).map_err(|e| describe(&e)),
             Destination::S3 { client, .. } => {
-                let path = object_store::path::Path::parse(key).map_err(|e| e.to_string())?;
+                let path = object_store::path::Path::parse(key).map_err(|e| describe(&e))?;
                 client
                     .handle
                     .block_on(client.store.put(&path, payload.clone()))
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| describe(&e))
             }
         }
     }
@@ -473,6 +473,22 @@ fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
     encoder.write_all(bytes)?;
     encoder.finish()
+}
+
+/// An error and its causes on one line (object_store keeps the reason a request failed, such
+/// as a refused connection, in the causes).
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let message = c.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = c.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn shorten(text: &str, max: usize) -> &str {
@@ -893,11 +909,27 @@ mod tests {
         );
     }
 
-    fn temp(name: &str) -> PathBuf {
+    /// A fresh folder for one test, removed when the test ends.
+    struct Temp(PathBuf);
+
+    impl std::ops::Deref for Temp {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn temp(name: &str) -> Temp {
         let dir =
             std::env::temp_dir().join(format!("rowtime-objects-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        dir
+        Temp(dir)
     }
 
     /// Rows `(SEQ, TEXT)` with ROWTIME `rowtime + SEQ` ms.
@@ -1157,7 +1189,7 @@ mod tests {
     fn a_folder_that_cannot_be_written_rejects_rows_at_the_limit() {
         // A file where the hourly folder should be: every attempt fails.
         let dir = temp("blocked");
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&*dir).unwrap();
         std::fs::write(dir.join("1970"), "not a folder").unwrap();
         let mut sink = ObjectSink::new(
             ObjectSinkOptions {
