@@ -329,7 +329,7 @@ fn f2_one_object_per_interval_when_rows_come_slowly() {
     }
 }
 
-/// The keys a prefix gives, for rows at two times a day apart (one object each, by `flush`).
+/// Rows either side of a midnight, one object each (`flush` between): two days, two hours.
 fn write_two_days(sink: &mut ObjectSink) {
     sink.write(&batch(0..2, "late", ts("2024-03-05 23:59:59.900")))
         .unwrap();
