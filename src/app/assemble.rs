@@ -5,13 +5,15 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{Application, ReferenceConfig};
+use super::{Application, DeclaredSource, ReferenceConfig};
 use crate::catalog::{Catalog, StreamDef, StreamKind, TableDef};
 use crate::connectors::discover::discover_schema;
+use crate::connectors::follow::FollowReader;
+use crate::connectors::location::Location;
 use crate::connectors::reference::load_reference;
 use crate::connectors::schema::RecordSchema;
 use crate::dialect::parse_application;
@@ -19,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::error_stream::ErrorRow;
 use crate::plan::{Plan, plan};
 use crate::runtime::Dataflow;
+use crate::runtime::services;
 
 /// What to assemble: the application (a `.sql` file or a KDA definition) and the flags that bind
 /// its input and reference tables (the command line's `APP.sql|--app`, `--input-schema`,
@@ -28,9 +31,14 @@ pub struct Options {
     pub sql: Option<PathBuf>,
     pub definition: Option<PathBuf>,
     pub input_schema: Option<PathBuf>,
+    /// `--input LOCATION`: a file, `-`, or `kinesis://STREAM` (or its ARN).
     pub input: Option<String>,
     /// `TABLE=PATH` overrides.
     pub references: Vec<String>,
+    /// `--connect`: the definition's declared input, outputs and reference sources.
+    pub connect: bool,
+    /// `--follow`: tail the input file.
+    pub follow: bool,
 }
 
 /// A reference table's file, resolved.
@@ -258,17 +266,32 @@ fn read_input_schema(args: &Options) -> Result<Option<RecordSchema>> {
         .map_err(Error::Usage)
 }
 
-/// The input, opened; with the first bytes kept aside for schema discovery when needed.
+/// The input of a run, opened.
+pub enum OpenedInput {
+    /// A file or stdin: lines.
+    Lines(Input),
+    /// A Kinesis data stream.
+    Kinesis { stream: String, arn: Option<String> },
+}
+
+/// A file or stdin, opened; with the first bytes kept aside for schema discovery when needed.
 pub struct Input {
     pub reader: Box<dyn Read + Send>,
     pub sample: Option<Vec<u8>>,
     pub json: bool,
 }
 
-pub fn open_input(spec: &str, want_sample: bool) -> Result<Input> {
+pub fn open_input(spec: &str, want_sample: bool, follow: bool) -> Result<Input> {
     let json = !spec.to_ascii_lowercase().ends_with(".csv");
     let reader: Box<dyn Read + Send> = if spec == "-" {
+        if follow {
+            return Err(Error::Usage(
+                "--follow tails a file: give it with --input PATH".into(),
+            ));
+        }
         Box::new(std::io::stdin())
+    } else if follow {
+        Box::new(FollowReader::open(Path::new(spec)).map_err(|e| Error::io(spec, e))?)
     } else {
         Box::new(File::open(spec).map_err(|e| Error::io(spec, e))?)
     };
@@ -305,7 +328,7 @@ pub struct Prepared {
     pub schema: RecordSchema,
     pub references: Vec<ReferenceFile>,
     pub plan: Plan,
-    pub input: Option<Input>,
+    pub input: Option<OpenedInput>,
     /// The input schema was discovered from the input's first records.
     pub discovered: bool,
 }
@@ -317,24 +340,51 @@ pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
     let app = load_app(args)?;
     let given = read_input_schema(args)?;
     let discovered = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
-    let input = if for_run {
-        let spec = args.input.clone().unwrap_or_else(|| "-".to_string());
-        if spec == "-" && std::io::stdin().is_terminal() {
-            eprintln!(
-                "rowtime: reading records from the terminal; end with Ctrl-D (or pass --input PATH)"
-            );
+    let location = input_location(&app, args)?;
+    let input = match location {
+        Some(Location::Kinesis { stream, arn }) => Some(OpenedInput::Kinesis { stream, arn }),
+        Some(Location::File(path)) if for_run || discovered => {
+            let spec = path.display().to_string();
+            Some(OpenedInput::Lines(open_input(
+                &spec,
+                discovered,
+                args.follow,
+            )?))
         }
-        Some(open_input(&spec, discovered)?)
-    } else {
-        match (&args.input, discovered) {
-            (Some(spec), true) if spec != "-" => Some(open_input(spec, true)?),
-            _ => None,
+        None | Some(Location::Standard) if for_run => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "rowtime: reading records from the terminal; end with Ctrl-D (or pass --input PATH)"
+                );
+            }
+            Some(OpenedInput::Lines(open_input(
+                "-",
+                discovered,
+                args.follow,
+            )?))
         }
+        Some(
+            other @ (Location::Dir(_)
+            | Location::Firehose { .. }
+            | Location::Lambda { .. }
+            | Location::S3Object { .. }
+            | Location::S3Prefix { .. }),
+        ) => {
+            return Err(Error::Usage(format!(
+                "--input {other}: an input is a file, `-` (stdin) or kinesis://STREAM"
+            )));
+        }
+        _ => None,
     };
-    let sample = input
-        .as_ref()
-        .and_then(|i| i.sample.as_deref().map(|s| (s, i.json)));
-    let schema = input_schema(&app, given, sample)?;
+    let schema = match &input {
+        Some(OpenedInput::Lines(i)) => {
+            input_schema(&app, given, i.sample.as_deref().map(|s| (s, i.json)))?
+        }
+        Some(OpenedInput::Kinesis { stream, arn }) if discovered => {
+            kinesis_schema(&app, given, stream, arn.as_deref())?
+        }
+        _ => input_schema(&app, given, None)?,
+    };
     let references = reference_files(&app, &overrides)?;
     let plan = plan_application(&app, &schema, &references)?;
     Ok(Prepared {
@@ -345,4 +395,102 @@ pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
         input,
         discovered,
     })
+}
+
+/// Where the input comes from: `--input`, else with `--connect` the definition's declared
+/// Kinesis stream, else nothing said (stdin for `run`).
+fn input_location(app: &Application, args: &Options) -> Result<Option<Location>> {
+    if let Some(spec) = &args.input {
+        return Location::parse(spec)
+            .map(Some)
+            .map_err(|e| Error::Usage(format!("--input {spec}: {e}")));
+    }
+    if !args.connect {
+        return Ok(None);
+    }
+    match app.inputs.first().and_then(|i| i.source.as_ref()) {
+        Some(DeclaredSource::Kinesis(arn)) => Location::parse(arn).map(Some).map_err(|e| {
+            Error::Application(format!("{}: KinesisStreamsInput: {e}", app.code.name))
+        }),
+        Some(DeclaredSource::Firehose(arn)) => Err(Error::Usage(format!(
+            "{}: the input is the Firehose delivery stream {arn}; Firehose has no API to read from, so rowtime cannot connect to it: point the producers at a Kinesis data stream, or give --input",
+            app.code.name
+        ))),
+        None => Err(Error::Usage(format!(
+            "{}: --connect, but the definition declares no KinesisStreamsInput; give --input",
+            app.code.name
+        ))),
+    }
+}
+
+/// The input schema, discovered from a sample of the Kinesis stream (its oldest records).
+fn kinesis_schema(
+    app: &Application,
+    given: Option<RecordSchema>,
+    stream: &str,
+    arn: Option<&str>,
+) -> Result<RecordSchema> {
+    if let Some(s) = given {
+        return Ok(s);
+    }
+    let config = services().block_on(crate::connectors::aws::sdk_config());
+    let records = services().block_on(crate::connectors::kinesis::sample(
+        &config, stream, arn, true, 100,
+    ))?;
+    if records.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: kinesis://{stream} holds no records, so its schema cannot be discovered; pass --input-schema SCHEMA.json",
+            app.code.name
+        )));
+    }
+    let lines: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+    discover_schema(&lines, true).map_err(|e| {
+        Error::Application(format!("discovering the schema of kinesis://{stream}: {e}"))
+    })
+}
+
+/// `rowtime discover --input LOCATION`: the schema KDA's discovery infers from a sample of the
+/// input (the first 100 records of a file, or the oldest 100 of a Kinesis stream).
+pub fn discover_input(spec: &str) -> Result<RecordSchema> {
+    let location =
+        Location::parse(spec).map_err(|e| Error::Usage(format!("--input {spec}: {e}")))?;
+    match location {
+        Location::Kinesis { stream, arn } => {
+            let config = services().block_on(crate::connectors::aws::sdk_config());
+            let records = services().block_on(crate::connectors::kinesis::sample(
+                &config,
+                &stream,
+                arn.as_deref(),
+                true,
+                100,
+            ))?;
+            if records.is_empty() {
+                return Err(Error::Usage(format!(
+                    "kinesis://{stream} holds no records to discover a schema from"
+                )));
+            }
+            let lines: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+            discover_schema(&lines, true).map_err(|e| {
+                Error::Application(format!("discovering the schema of kinesis://{stream}: {e}"))
+            })
+        }
+        Location::File(_) | Location::Standard => {
+            let input = open_input(spec, true, false)?;
+            let sample = input.sample.unwrap_or_default();
+            let lines: Vec<&[u8]> = sample
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.iter().all(|b| b.is_ascii_whitespace()))
+                .collect();
+            if lines.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{spec} is empty: there is nothing to discover a schema from"
+                )));
+            }
+            discover_schema(&lines, input.json)
+                .map_err(|e| Error::Application(format!("discovering the schema of {spec}: {e}")))
+        }
+        other => Err(Error::Usage(format!(
+            "--input {other}: discovery samples a file or kinesis://STREAM"
+        ))),
+    }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod assemble;
+pub mod bind;
 
 use crate::connectors::schema::{RecordSchema, SourceSchemaJson};
 use crate::error::{Error, Result, SourceText};
@@ -209,6 +210,19 @@ impl Application {
             outputs: vec![],
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         })
+    }
+
+    /// An application with no code and nothing declared (for checking flags alone).
+    pub fn empty() -> Application {
+        Application {
+            name: String::new(),
+            arn: None,
+            code: SourceText::new("", ""),
+            inputs: vec![],
+            references: vec![],
+            outputs: vec![],
+            dir: PathBuf::new(),
+        }
     }
 
     /// A KDA application definition file.

@@ -206,6 +206,46 @@ impl RecordSchema {
                 .all(|(f, c)| f.eq_ignore_ascii_case(&c.name))
     }
 
+    /// The schema as KDA writes an `InputSchema` (what `DiscoverInputSchema` returned), pretty
+    /// printed, ready to paste into a definition or pass as `--input-schema`.
+    pub fn to_input_schema_json(&self) -> String {
+        let columns: Vec<serde_json::Value> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let mut col = serde_json::Map::new();
+                col.insert("Name".into(), c.name.clone().into());
+                if let Some(m) = &c.mapping {
+                    col.insert("Mapping".into(), m.clone().into());
+                }
+                col.insert("SqlType".into(), c.sql_type.to_string().into());
+                serde_json::Value::Object(col)
+            })
+            .collect();
+        let format = match &self.format {
+            RecordFormat::Json => serde_json::json!({
+                "RecordFormatType": "JSON",
+                "MappingParameters": {"JSONMappingParameters": {"RecordRowPath": "$"}}
+            }),
+            RecordFormat::Csv {
+                row_delimiter,
+                column_delimiter,
+            } => serde_json::json!({
+                "RecordFormatType": "CSV",
+                "MappingParameters": {"CSVMappingParameters": {
+                    "RecordRowDelimiter": row_delimiter,
+                    "RecordColumnDelimiter": column_delimiter
+                }}
+            }),
+        };
+        let doc = serde_json::json!({
+            "RecordFormat": format,
+            "RecordEncoding": "UTF-8",
+            "RecordColumns": columns
+        });
+        serde_json::to_string_pretty(&doc).expect("JSON values serialize")
+    }
+
     /// The Arrow schema of decoded records (all columns nullable, exact names).
     pub fn arrow_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
@@ -235,6 +275,28 @@ mod tests {
         assert_eq!(s.columns[1].name, "price");
         assert_eq!(s.columns[1].mapping.as_deref(), Some("$.p.v"));
         assert_eq!(s.columns[0].sql_type, SqlType::Varchar(Some(4)));
+    }
+
+    #[test]
+    fn writes_a_kda_input_schema_that_reads_back() {
+        let text = r#"{"RecordFormat":{"RecordFormatType":"JSON"},"RecordColumns":[
+            {"Name":"TICKER","Mapping":"$.ticker","SqlType":"VARCHAR(4)"},
+            {"Name":"price","Mapping":"$.p.v","SqlType":"DECIMAL(8,2)"}]}"#;
+        let s = RecordSchema::parse_json_text(text, "input schema").unwrap();
+        let written = s.to_input_schema_json();
+        assert!(written.contains(r#""RecordRowPath": "$""#), "{written}");
+        assert_eq!(RecordSchema::parse_json_text(&written, "again").unwrap(), s);
+        let csv = RecordSchema::parse_json_text(
+            r#"{"RecordFormat":{"RecordFormatType":"CSV"},"RecordColumns":[{"Name":"A","SqlType":"INTEGER"}]}"#,
+            "csv",
+        )
+        .unwrap();
+        let written = csv.to_input_schema_json();
+        assert!(!written.contains("Mapping\""), "{written}");
+        assert_eq!(
+            RecordSchema::parse_json_text(&written, "again").unwrap(),
+            csv
+        );
     }
 
     #[test]

@@ -1,19 +1,16 @@
 //! The commands: each takes its parsed flags and does its work with the library.
 
-use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::time::Duration;
 
-use rowtime::app::assemble::{Options, Prepared, dataflow, load_tables, prepare};
-use rowtime::catalog::{ERROR_STREAM, StreamKind, with_rowtime};
-use rowtime::connectors::Sink;
-use rowtime::connectors::sink::{Columns, CsvSink, JsonLinesSink, TableSink};
-use rowtime::connectors::source::SourceDecoder;
+use rowtime::app::assemble::{Options, Prepared, dataflow, discover_input, load_tables, prepare};
+use rowtime::app::bind::{RunFlags, bind};
+use rowtime::catalog::{ERROR_STREAM, StreamKind};
 use rowtime::error::{Error, Result};
 use rowtime::generate::{BidOptions, TollOptions, generate_bids, generate_toll};
-use rowtime::runtime::{BackgroundSink, Input, RunOptions};
+use rowtime::runtime::RunOptions;
 
-use crate::{Cli, Command, Generate, RunArgs, TestArgs};
+use crate::{Cli, Command, DiscoverArgs, Generate, RunArgs, TestArgs};
 
 /// `--start` of `rowtime generate`: milliseconds since the epoch.
 fn start_ms(start: &str) -> Result<i64> {
@@ -48,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Test(args) => cmd_test(args),
+        Command::Discover(args) => cmd_discover(args),
         Command::Generate(Generate::Toll {
             count,
             seed,
@@ -98,124 +96,95 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn output_writer(path: &str) -> Result<Box<dyn Write + Send>> {
-    if path == "-" {
-        // Line-buffered: each batch reaches a pipe when it is written (live latency).
-        return Ok(Box::new(std::io::stdout()));
-    }
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    Ok(Box::new(std::io::BufWriter::with_capacity(1 << 16, file)))
-}
-
 fn cmd_run(args: RunArgs) -> Result<()> {
     // Check every flag before reading anything.
-    let mut outputs: Vec<(String, String)> = Vec::new();
-    for o in &args.output {
-        let (stream, path) = o
-            .split_once('=')
-            .filter(|(s, p)| !s.is_empty() && !p.is_empty())
-            .ok_or_else(|| Error::Usage(format!("--output {o}: write STREAM=PATH or STREAM=-")))?;
-        outputs.push((stream.to_string(), path.to_string()));
-    }
-    let Prepared {
-        app,
-        schema,
-        references,
-        plan,
-        input,
-        discovered,
-    } = prepare(&Options::from(&args.app), true)?;
-    let input = input.expect("run opens its input");
-    let (tables, table_errors) = load_tables(&references)?;
-    let mut dataflow = dataflow(&plan, &tables, table_errors)?;
-
-    // Outputs: --output flags, else the definition's outputs, else DESTINATION_SQL_STREAM.
-    let terminal = outputs.is_empty();
-    if terminal {
-        let names: Vec<String> = if app.outputs.is_empty() {
-            vec!["DESTINATION_SQL_STREAM".to_string()]
-        } else {
-            app.outputs.iter().map(|o| o.stream.clone()).collect()
-        };
-        outputs = names.into_iter().map(|n| (n, "-".to_string())).collect();
-    }
-    for (stream, path) in &outputs {
-        let Some((index, def)) = plan.catalog.stream(stream) else {
-            let mut names: Vec<String> = plan
-                .catalog
-                .streams
-                .iter()
-                .map(|s| s.name.clone())
-                .collect();
-            names.sort();
-            return Err(Error::Usage(format!(
-                "--output {stream}: no stream named `{stream}`; streams are {}",
-                names.join(", ")
-            )));
-        };
-        let names: Vec<String> = def.columns.iter().map(|(n, _)| n.clone()).collect();
-        let columns = Columns::of_stream(&names, args.with_rowtime.then(|| def.rowtime_index()));
-        let sink: Box<dyn Sink> = if terminal {
-            Box::new(TableSink::new(
-                Box::new(std::io::stdout()),
-                stream.clone(),
-                columns,
-            ))
-        } else if Path::new(path)
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-        {
-            Box::new(BackgroundSink::new(Box::new(CsvSink::new(
-                output_writer(path)?,
-                path.clone(),
-                columns,
-            ))))
-        } else {
-            Box::new(BackgroundSink::new(Box::new(JsonLinesSink::new(
-                output_writer(path)?,
-                path.clone(),
-                columns,
-            ))))
-        };
-        dataflow.add_sink(index, sink);
-    }
-    if terminal && !outputs.iter().any(|(s, _)| s == ERROR_STREAM) {
+    let flags = RunFlags {
+        outputs: args.output.clone(),
+        connect: args.connect,
+        rowtime_from: args.rowtime_from.clone(),
+        with_rowtime: args.with_rowtime,
+        start_position: args.start_position.clone(),
+        until_latest: args.until_latest,
+        max_delivery_retries: args.max_delivery_retries,
+        buffer_size: args
+            .buffer_size
+            .as_deref()
+            .map(|s| parse_size(s).map_err(|e| Error::Usage(format!("--buffer-size {s}: {e}"))))
+            .transpose()?,
+        buffer_interval: args
+            .buffer_interval
+            .as_deref()
+            .map(|s| {
+                parse_duration(s).map_err(|e| Error::Usage(format!("--buffer-interval {s}: {e}")))
+            })
+            .transpose()?,
+        gzip: args.gzip,
+    };
+    flags.check()?;
+    let mut prepared = prepare(&Options::from(&args), true)?;
+    let (tables, table_errors) = load_tables(&prepared.references)?;
+    let mut dataflow = dataflow(&prepared.plan, &tables, table_errors)?;
+    let bound = bind(&mut prepared, &mut dataflow, &flags)?;
+    if !bound.shown.is_empty() && !bound.shown.iter().any(|s| s == ERROR_STREAM) {
         eprintln!(
             "rowtime: showing {}; rows that fail go to error_stream (add --output error_stream=- to see them)",
-            outputs
-                .iter()
-                .map(|(s, _)| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            bound.shown.join(", ")
         );
     }
-    let first_input = app
-        .inputs
-        .first()
-        .map(|i| format!("{}_001", i.name_prefix))
-        .unwrap_or_default();
-    let (source, source_def) = plan
-        .catalog
-        .stream(&first_input)
-        .ok_or_else(|| Error::Application(format!("no source stream {first_input}")))?;
-    let mut decoder = SourceDecoder::new(
-        &schema,
-        with_rowtime(&source_def.table_schema()),
-        args.rowtime_from.as_deref(),
-    )?;
-    // A discovered CSV schema took its names from the first line: that line is not a record.
-    if discovered && !input.json {
-        decoder = decoder.with_header_line();
-    }
-    let input = Input::Lines {
-        stream: source,
-        reader: input.reader,
-        decoder: Box::new(decoder),
-    };
     let options = RunOptions {
         show_progress: true,
     };
-    rowtime::runtime::run(&mut dataflow, vec![input], options)?;
+    rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
+    Ok(())
+}
+
+/// `5MiB`, `1KiB`, `512KB`, `1048576`: a size in bytes (KiB/MiB are powers of 1024, KB/MB of 1000).
+fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: usize = number
+        .parse()
+        .map_err(|_| "write a whole number with a unit, such as 5MiB or 64KiB".to_string())?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit: use B, KiB, MiB or GiB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "the size must be above 0 and fit in memory".to_string())
+}
+
+/// `200ms`, `10s`, `5m`, `1h`: a duration.
+fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "write a whole number with a unit, such as 200ms, 10s or 5m".to_string())?;
+    Ok(match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        other => return Err(format!("`{other}` is not a unit: use ms, s, m or h")),
+    })
+}
+
+fn cmd_discover(args: DiscoverArgs) -> Result<()> {
+    let schema = discover_input(&args.input)?;
+    println!("{}", schema.to_input_schema_json());
     Ok(())
 }
 

@@ -46,8 +46,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run an application over an input (a file or stdin) and write or show its output streams.
+    /// Run an application over its input (a file, stdin or a Kinesis stream) and deliver or show its output streams.
     Run(RunArgs),
+    /// Print the KDA InputSchema discovered from a sample of an input (a file or a Kinesis stream).
+    Discover(DiscoverArgs),
     /// Parse and plan an application; print diagnostics.
     Check(AppArgs),
     /// Print an application's dataflow: streams, reference tables, and each pump's operators.
@@ -84,12 +86,19 @@ pub struct AppArgs {
     /// KDA InputSchema (JSON) of the streaming source, for a .sql application.
     #[arg(long = "input-schema", value_name = "SCHEMA.json")]
     pub input_schema: Option<PathBuf>,
-    /// The streaming source: a JSON-lines or CSV file (by extension), or '-' for stdin.
-    #[arg(long = "input", value_name = "PATH|-")]
+    /// The streaming source: a JSON-lines or CSV file (by extension), '-' for stdin, or kinesis://STREAM (or its ARN).
+    #[arg(long = "input", value_name = "LOCATION")]
     pub input: Option<String>,
-    /// A reference table from a file (overrides the application's S3 location).
-    #[arg(long = "reference", value_name = "TABLE=PATH")]
+    /// A reference table from a file or s3://BUCKET/KEY (overrides the application's S3 location).
+    #[arg(long = "reference", value_name = "TABLE=LOCATION")]
     pub reference: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The input to sample: a JSON-lines or CSV file, or kinesis://STREAM (its oldest records).
+    #[arg(long = "input", value_name = "LOCATION")]
+    pub input: String,
 }
 
 #[derive(Debug, Args)]
@@ -99,12 +108,36 @@ pub struct RunArgs {
     /// Replay mode: ROWTIME = max(previous ROWTIME, this column), so runs are repeatable.
     #[arg(long = "rowtime-from", value_name = "COLUMN")]
     pub rowtime_from: Option<String>,
-    /// Write a stream as JSON lines (a .csv path writes CSV); '-' writes to stdout.
-    #[arg(long = "output", value_name = "STREAM=PATH|-")]
+    /// Deliver a stream: a file (JSON lines; .csv for CSV), '-' (stdout), DIR/ or s3://BUCKET/PREFIX/ (Firehose-style objects), kinesis://, firehose:// or lambda:// (or an ARN).
+    #[arg(long = "output", value_name = "STREAM=LOCATION")]
     pub output: Vec<String>,
     /// Include ROWTIME (first) in the output rows.
     #[arg(long = "with-rowtime")]
     pub with_rowtime: bool,
+    /// Connect every input, output and reference source the definition declares (Kinesis, Firehose, Lambda, S3).
+    #[arg(long)]
+    pub connect: bool,
+    /// Where a Kinesis input starts: NOW, TRIM_HORIZON or LAST_STOPPED_POINT (default: the definition's InputStartingPosition, else NOW).
+    #[arg(long = "start-position", value_name = "POSITION")]
+    pub start_position: Option<String>,
+    /// Read a Kinesis input up to where it stood when the run started, flush every window and exit.
+    #[arg(long = "until-latest")]
+    pub until_latest: bool,
+    /// Tail the input file as it grows (through rotation and truncation).
+    #[arg(long)]
+    pub follow: bool,
+    /// Give up on a record a destination keeps refusing after N retries and report it in error_stream (default: retry forever, as KDA).
+    #[arg(long = "max-delivery-retries", value_name = "N")]
+    pub max_delivery_retries: Option<u32>,
+    /// Firehose-style objects: close an object at this size (e.g. 5MiB, 1KiB; default 5MiB).
+    #[arg(long = "buffer-size", value_name = "SIZE")]
+    pub buffer_size: Option<String>,
+    /// Firehose-style objects: close an object this long after its first record (e.g. 300s, 1m; default 300s).
+    #[arg(long = "buffer-interval", value_name = "DURATION")]
+    pub buffer_interval: Option<String>,
+    /// Firehose-style objects: compress each object with GZIP (keys end in .gz).
+    #[arg(long)]
+    pub gzip: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +179,18 @@ impl From<&AppArgs> for Options {
             input_schema: args.input_schema.clone(),
             input: args.input.clone(),
             references: args.reference.clone(),
+            connect: false,
+            follow: false,
+        }
+    }
+}
+
+impl From<&RunArgs> for Options {
+    fn from(args: &RunArgs) -> Options {
+        Options {
+            connect: args.connect,
+            follow: args.follow,
+            ..Options::from(&args.app)
         }
     }
 }

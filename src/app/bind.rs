@@ -1,0 +1,338 @@
+//! Binding a planned application to the world: where its source records come from and where
+//! each output stream goes.
+//!
+//! - The input: `--input LOCATION` (a file, `-` for stdin, `kinesis://STREAM` or its ARN), else
+//!   with `--connect` the definition's `KinesisStreamsInput`, else stdin. `--follow` tails a file.
+//! - The outputs: `--output STREAM=LOCATION` (repeatable), else with `--connect` the definition's
+//!   `OutputDescriptions` (Kinesis, Firehose, Lambda), else the terminal. A location is a file
+//!   (JSON lines, `.csv` for CSV), `-` (stdout), `DIR/` or `s3://BUCKET/PREFIX/` (Firehose-style
+//!   objects), `kinesis://`, `firehose://` or `lambda://`.
+//!
+//! Every connection uses the AWS SDK's standard configuration (`connectors::aws`).
+
+use std::fs::File;
+use std::io::Write;
+use std::time::Duration;
+
+use super::Application;
+use super::assemble::{OpenedInput, Prepared};
+use crate::catalog::{ERROR_STREAM, StreamDef, with_rowtime};
+use crate::connectors::kinesis::{KinesisOptions, StartPosition};
+use crate::connectors::location::Location;
+use crate::connectors::objects::{ObjectSink, ObjectSinkOptions, S3Client};
+use crate::connectors::records::RecordFormat;
+use crate::connectors::retry::RetryLimit;
+use crate::connectors::sink::{Columns, CsvSink, JsonLinesSink, TableSink};
+use crate::connectors::source::SourceDecoder;
+use crate::connectors::{ChunkDecoder, Sink};
+use crate::error::{Error, Result};
+use crate::runtime::{BackgroundSink, Dataflow, Input, services};
+
+/// How `rowtime run` binds an application (its command-line flags beyond the application).
+#[derive(Debug, Clone, Default)]
+pub struct RunFlags {
+    /// `--output STREAM=LOCATION`, as written.
+    pub outputs: Vec<String>,
+    pub connect: bool,
+    pub rowtime_from: Option<String>,
+    pub with_rowtime: bool,
+    /// `--start-position`, as written.
+    pub start_position: Option<String>,
+    pub until_latest: bool,
+    pub max_delivery_retries: Option<u32>,
+    /// Firehose-style objects: `--buffer-size` bytes, `--buffer-interval`, `--gzip`.
+    pub buffer_size: Option<usize>,
+    pub buffer_interval: Option<Duration>,
+    pub gzip: bool,
+}
+
+/// One output of the run, ready to deliver.
+struct Output {
+    stream: String,
+    location: Location,
+    /// The definition's `RecordFormatType` for this stream (CSV or JSON), when it declares it.
+    format: Option<RecordFormat>,
+}
+
+impl RunFlags {
+    fn retry(&self) -> RetryLimit {
+        RetryLimit(self.max_delivery_retries)
+    }
+
+    /// Checks the flags that need no application (`--output` syntax and locations), so that a
+    /// mistake is reported before anything is read.
+    pub fn check(&self) -> Result<()> {
+        let app = Application::empty();
+        outputs(&app, self).map(|_| ())
+    }
+}
+
+/// What `run` should tell the user before it starts.
+pub struct Bound {
+    pub inputs: Vec<Input>,
+    /// The streams shown on the terminal (no `--output` and no declared destination).
+    pub shown: Vec<String>,
+}
+
+/// Adds the run's sinks to `dataflow` and makes its inputs.
+pub fn bind(prepared: &mut Prepared, dataflow: &mut Dataflow, flags: &RunFlags) -> Result<Bound> {
+    let outputs = outputs(&prepared.app, flags)?;
+    let terminal = outputs.is_empty();
+    let shown: Vec<String> = if terminal {
+        if prepared.app.outputs.is_empty() {
+            vec!["DESTINATION_SQL_STREAM".to_string()]
+        } else {
+            prepared
+                .app
+                .outputs
+                .iter()
+                .map(|o| o.stream.clone())
+                .collect()
+        }
+    } else {
+        Vec::new()
+    };
+    let replay = flags.rowtime_from.is_some();
+    for o in &outputs {
+        let (index, def) = stream_named(prepared, &o.stream)?;
+        let sink = sink_for(o, def, flags, replay)?;
+        dataflow.add_sink(index, sink);
+    }
+    for name in &shown {
+        let (index, def) = stream_named(prepared, name)?;
+        let columns = columns_of(def, flags.with_rowtime);
+        let sink = TableSink::new(Box::new(std::io::stdout()), name.clone(), columns);
+        dataflow.add_sink(index, Box::new(sink));
+    }
+    let inputs = inputs(prepared, flags)?;
+    Ok(Bound { inputs, shown })
+}
+
+/// The outputs: `--output` flags, else (with `--connect`) the definition's destinations.
+fn outputs(app: &Application, flags: &RunFlags) -> Result<Vec<Output>> {
+    let declared_format = |stream: &str| {
+        app.outputs.iter().find(|o| o.stream == stream).map(|o| {
+            if o.csv {
+                RecordFormat::Csv
+            } else {
+                RecordFormat::Json
+            }
+        })
+    };
+    if !flags.outputs.is_empty() {
+        return flags
+            .outputs
+            .iter()
+            .map(|o| {
+                let (stream, location) = o
+                    .split_once('=')
+                    .filter(|(s, l)| !s.is_empty() && !l.is_empty())
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--output {o}: write STREAM=PATH, STREAM=- or STREAM=LOCATION (kinesis://, firehose://, lambda://, s3://BUCKET/PREFIX/, DIR/)"
+                        ))
+                    })?;
+                let location = Location::parse(location)
+                    .map_err(|e| Error::Usage(format!("--output {o}: {e}")))?;
+                Ok(Output {
+                    stream: stream.to_string(),
+                    format: declared_format(stream),
+                    location,
+                })
+            })
+            .collect();
+    }
+    if !flags.connect {
+        return Ok(Vec::new());
+    }
+    app.outputs
+        .iter()
+        .filter_map(|o| o.destination.as_ref().map(|d| (o, d)))
+        .map(|(o, destination)| {
+            let location = Location::parse(destination)
+                .map_err(|e| Error::Application(format!("output {}: {e}", o.stream)))?;
+            Ok(Output {
+                stream: o.stream.clone(),
+                format: Some(if o.csv {
+                    RecordFormat::Csv
+                } else {
+                    RecordFormat::Json
+                }),
+                location,
+            })
+        })
+        .collect()
+}
+
+fn stream_named<'p>(prepared: &'p Prepared, name: &str) -> Result<(usize, &'p StreamDef)> {
+    prepared.plan.catalog.stream(name).ok_or_else(|| {
+        let mut names: Vec<String> = prepared
+            .plan
+            .catalog
+            .streams
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        names.sort();
+        Error::Usage(format!(
+            "--output {name}: no stream named `{name}`; streams are {}",
+            names.join(", ")
+        ))
+    })
+}
+
+/// The stream's declared columns, with ROWTIME first when asked.
+fn columns_of(def: &StreamDef, with_rowtime: bool) -> Columns {
+    let names: Vec<String> = def.columns.iter().map(|(n, _)| n.clone()).collect();
+    Columns::of_stream(&names, with_rowtime.then(|| def.rowtime_index()))
+}
+
+fn sink_for(o: &Output, def: &StreamDef, flags: &RunFlags, replay: bool) -> Result<Box<dyn Sink>> {
+    let columns = columns_of(def, flags.with_rowtime);
+    let format = o.format.unwrap_or(RecordFormat::Json);
+    let sink: Box<dyn Sink> = match &o.location {
+        Location::Standard => Box::new(JsonLinesSink::new(
+            // Line-buffered: each batch reaches a pipe when it is written (live latency).
+            Box::new(std::io::stdout()),
+            "stdout",
+            columns,
+        )),
+        Location::File(path) => {
+            let shown = path.display().to_string();
+            let file = File::create(path).map_err(|e| Error::io(&shown, e))?;
+            let out: Box<dyn Write + Send> =
+                Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
+            if o.location.is_csv_file() {
+                Box::new(CsvSink::new(out, shown, columns))
+            } else {
+                Box::new(JsonLinesSink::new(out, shown, columns))
+            }
+        }
+        Location::Dir(_) | Location::S3Prefix { .. } => {
+            let mut options =
+                ObjectSinkOptions::new(o.location.clone(), o.stream.clone(), columns, format);
+            if let Some(size) = flags.buffer_size {
+                options.size = size;
+            }
+            if let Some(interval) = flags.buffer_interval {
+                options.interval = interval;
+            }
+            options.gzip = flags.gzip;
+            options.replay = replay;
+            options.retry = flags.retry();
+            let client = match &o.location {
+                Location::S3Prefix { bucket, .. } => {
+                    let config = services().block_on(crate::connectors::aws::sdk_config());
+                    Some(S3Client {
+                        store: crate::connectors::aws::s3_delivery_store(&config, bucket)?,
+                        handle: services().handle().clone(),
+                    })
+                }
+                _ => None,
+            };
+            Box::new(ObjectSink::new(options, client)?)
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "--output {}={other}: this destination is not available in this build",
+                o.stream
+            )));
+        }
+    };
+    Ok(Box::new(BackgroundSink::new(sink)))
+}
+
+/// The run's inputs: one per configured input (the first; the others are fed by nothing yet).
+fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
+    let input = prepared
+        .input
+        .take()
+        .ok_or_else(|| Error::Application("the run has no input".into()))?;
+    let first = prepared
+        .app
+        .inputs
+        .first()
+        .ok_or_else(|| Error::Application("the application declares no input".into()))?
+        .clone();
+    let decoder = |stream: &str| -> Result<(usize, Box<dyn ChunkDecoder>)> {
+        let (index, def) = prepared
+            .plan
+            .catalog
+            .stream(stream)
+            .ok_or_else(|| Error::Application(format!("no source stream {stream}")))?;
+        let d = SourceDecoder::new(
+            &prepared.schema,
+            with_rowtime(&def.table_schema()),
+            flags.rowtime_from.as_deref(),
+        )?;
+        Ok((index, Box::new(d)))
+    };
+    let names = first.stream_names();
+    Ok(match input {
+        OpenedInput::Lines(lines) => {
+            let (stream, mut source) = {
+                let (index, def) =
+                    prepared.plan.catalog.stream(&names[0]).ok_or_else(|| {
+                        Error::Application(format!("no source stream {}", names[0]))
+                    })?;
+                let d = SourceDecoder::new(
+                    &prepared.schema,
+                    with_rowtime(&def.table_schema()),
+                    flags.rowtime_from.as_deref(),
+                )?;
+                (index, d)
+            };
+            // A discovered CSV schema took its names from the first line: not a record.
+            if prepared.discovered && !lines.json {
+                source = source.with_header_line();
+            }
+            vec![Input::Lines {
+                stream,
+                reader: lines.reader,
+                decoder: Box::new(source),
+            }]
+        }
+        OpenedInput::Kinesis { stream, arn } => {
+            let start = match &flags.start_position {
+                Some(s) => Some(s.clone()),
+                None => first.start_position.clone(),
+            };
+            let start = match start {
+                None => StartPosition::Now,
+                Some(s) => StartPosition::parse(&s)
+                    .map_err(|e| Error::Usage(format!("--start-position: {e}")))?,
+            };
+            let start = match start {
+                StartPosition::LastStoppedPoint => {
+                    eprintln!(
+                        "rowtime: warning: LAST_STOPPED_POINT needs positions saved by an earlier run (--state-dir); starting at NOW"
+                    );
+                    StartPosition::Now
+                }
+                other => other,
+            };
+            let decoders = names
+                .iter()
+                .map(|n| decoder(n))
+                .collect::<Result<Vec<_>>>()?;
+            let config = services().block_on(crate::connectors::aws::sdk_config());
+            vec![Input::Kinesis {
+                config,
+                options: KinesisOptions {
+                    stream,
+                    arn,
+                    in_app_streams: names.len(),
+                    start,
+                    until_latest: flags.until_latest,
+                    saved: None,
+                },
+                decoders,
+            }]
+        }
+    })
+}
+
+/// Whether a stream is error_stream (shown on the terminal only when asked).
+pub fn is_error_stream(name: &str) -> bool {
+    name == ERROR_STREAM
+}
