@@ -18,11 +18,13 @@
 //! | `reference.rs` | loading a reference table |
 //! | `sink.rs` | JSON lines, CSV, the terminal table |
 //! | `objects.rs` | Firehose-style objects in a folder or under an S3 prefix: buffering, keys, GZIP |
+//! | `deliver/` | KDA's destinations: Kinesis streams, Firehose, Lambda (batching, retries, rejected rows) |
 //!
 //! Shape to imitate: `source.rs`. Tests: `cargo test --lib connectors`.
 
 pub mod aws;
 pub mod decode;
+pub mod deliver;
 pub mod discover;
 pub mod follow;
 pub mod kinesis;
