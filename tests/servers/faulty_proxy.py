@@ -30,7 +30,7 @@ A rule:  {"match": {...}, <selection>, "fault": NAME, <parameters>}
              "down"             read the request, forward nothing, reset the connection (TCP RST, no answer).
                                 {"fault": "down", "for_s": 3} = the whole server is down for 3 s (admin paths
                                 /__proxy/* always answer)
-Every request is logged to --log as a JSON line: {"n","t","method","path","target","entries",
+Every request is logged to --log as a JSON line: {"n","t","method","path","target","bytes" (of the request body),"entries",
 "forwarded_entries","fault","rule","status","records_out"} (+ "data": entry texts with --log-data).
 """
 import argparse
@@ -233,7 +233,8 @@ class Handler(BaseHTTPRequestHandler):
         req = parse_json(body) if target or path.endswith("/invocations") else None
         entries = req.get("Records", req.get("records")) if isinstance(req, dict) else None
         log = {"method": self.command, "path": path, "target": target,
-               "entries": len(entries) if isinstance(entries, list) else None, "forwarded_entries": None,
+               "bytes": len(body), "entries": len(entries) if isinstance(entries, list) else None,
+               "forwarded_entries": None,
                "fault": fault, "rule": idx}
         if srv.log_data and target in PUT_OPS and isinstance(entries, list):
             log["data"] = [entry_text(e) for e in entries]

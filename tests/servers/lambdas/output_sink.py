@@ -9,6 +9,7 @@ Every received record is appended to $STATE_DIR/received.jsonl as
    "fault": null|"raise"|"omit"|"sleep"}
 (result null = not answered: the call raised / slept / omitted this recordId). Records with result "Ok" are
 the ones the sink accepted: tests count those to prove exactly-once or at-least-once delivery.
+Every request body is appended to $STATE_DIR/requests.jsonl as {"call", "fault", "event"} (the event as received).
 
 Fault plan, from the function's environment variables:
   FAIL_MARKER=M     records whose text contains M get "DeliveryFailed" on their first delivery only
@@ -85,6 +86,7 @@ def handler(event, context):
                     "retryHint": (rec.get("lambdaDeliveryRecordMetadata") or {}).get("retryHint"),
                     "data": text, "result": result if answered else None, "fault": fault})
     append("received.jsonl", log)
+    append("requests.jsonl", [{"call": n, "fault": fault, "event": event}])
     if newly_failed:  # only answered failures count: an unanswered delivery is not "the first"
         append("failed_once.jsonl", newly_failed)
     if fault == "raise":
