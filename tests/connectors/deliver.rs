@@ -310,9 +310,17 @@ fn kinesis_a_call_that_times_out_is_sent_again() {
     let mut sink = KinesisStreamsOutput::new(options).unwrap();
     sink.write(&batch(10..14)).unwrap();
     sink.flush().unwrap();
-    std::thread::sleep(Duration::from_secs(3)); // the held calls end and are logged
-    let puts = calls(&log, "Kinesis_20131202.PutRecords");
-    assert_eq!(puts.len(), 4, "{puts:?}");
+    // 1 + 3 calls, once the held ones have ended and been logged: 3 of them held and answered
+    // 500, the last one forwarded.
+    let statuses = support::eventually(Duration::from_secs(10), "the held calls end", || {
+        let puts = calls(&log, "Kinesis_20131202.PutRecords");
+        (puts.len() >= 4).then(|| {
+            let mut s: Vec<u64> = puts.iter().map(|c| c["status"].as_u64().unwrap()).collect();
+            s.sort();
+            s
+        })
+    });
+    assert_eq!(statuses, [200, 500, 500, 500]);
     let records = read_stream(&ms.endpoint(), "out");
     assert_eq!(sorted(data(&records)), sorted((10..14).map(json).collect()));
     assert_eq!(sink.stats().get().calls, 3);
@@ -778,8 +786,18 @@ fn l3_lambda_an_invocation_the_client_stops_waiting_for_is_sent_again() {
             .all(|r| r["retryHint"] == 1 && r["call"] == 1)
     );
     assert_eq!(answered_ok(&state), once_each(0..3));
-    std::thread::sleep(Duration::from_secs(2)); // the held call ends and is logged
-    assert_eq!(calls(&log, "/invocations").len(), 2);
+    let statuses = support::eventually(Duration::from_secs(10), "the held call ends", || {
+        let invocations = calls(&log, "/invocations");
+        (invocations.len() >= 2).then(|| {
+            let mut s: Vec<u64> = invocations
+                .iter()
+                .map(|c| c["status"].as_u64().unwrap())
+                .collect();
+            s.sort();
+            s
+        })
+    });
+    assert_eq!(statuses, [200, 500]);
 }
 
 #[test]
