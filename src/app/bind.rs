@@ -17,6 +17,9 @@ use std::time::Duration;
 use super::Application;
 use super::assemble::{OpenedInput, Prepared};
 use crate::catalog::{ERROR_STREAM, StreamDef, with_rowtime};
+use crate::connectors::deliver::firehose::{FirehoseOutputOptions, KinesisFirehoseOutput};
+use crate::connectors::deliver::kinesis::{KinesisOutputOptions, KinesisStreamsOutput};
+use crate::connectors::deliver::lambda::{LambdaOutput, LambdaOutputOptions, application_arn};
 use crate::connectors::kinesis::{KinesisOptions, StartPosition};
 use crate::connectors::location::Location;
 use crate::connectors::objects::{ObjectSink, ObjectSinkOptions, S3Client};
@@ -93,9 +96,17 @@ pub fn bind(prepared: &mut Prepared, dataflow: &mut Dataflow, flags: &RunFlags) 
         Vec::new()
     };
     let replay = flags.rowtime_from.is_some();
+    let mut aws = Aws::default();
     for o in &outputs {
         let (index, def) = stream_named(prepared, &o.stream)?;
-        let sink = sink_for(o, def, flags, replay)?;
+        let per_window = prepared.plan.fed_by_window(index);
+        let target = Target {
+            output: o,
+            def,
+            per_window,
+            application: &prepared.app,
+        };
+        let sink = sink_for(&target, flags, replay, &mut aws)?;
         dataflow.add_sink(index, sink);
     }
     for name in &shown {
@@ -187,8 +198,35 @@ fn columns_of(def: &StreamDef, with_rowtime: bool) -> Columns {
     Columns::of_stream(&names, with_rowtime.then(|| def.rowtime_index()))
 }
 
-fn sink_for(o: &Output, def: &StreamDef, flags: &RunFlags, replay: bool) -> Result<Box<dyn Sink>> {
-    let columns = columns_of(def, flags.with_rowtime);
+/// The AWS configuration, loaded the first time a destination needs it.
+#[derive(Default)]
+struct Aws(Option<aws_config::SdkConfig>);
+
+impl Aws {
+    fn config(&mut self) -> aws_config::SdkConfig {
+        self.0
+            .get_or_insert_with(|| services().block_on(crate::connectors::aws::sdk_config()))
+            .clone()
+    }
+}
+
+/// An output and what its sink needs to know of the application.
+struct Target<'a> {
+    output: &'a Output,
+    def: &'a StreamDef,
+    /// The stream is written by a windowed aggregate (a Lambda is then invoked per emission).
+    per_window: bool,
+    application: &'a Application,
+}
+
+fn sink_for(
+    target: &Target<'_>,
+    flags: &RunFlags,
+    replay: bool,
+    aws: &mut Aws,
+) -> Result<Box<dyn Sink>> {
+    let o = target.output;
+    let columns = columns_of(target.def, flags.with_rowtime);
     let format = o.format.unwrap_or(RecordFormat::Json);
     let sink: Box<dyn Sink> = match &o.location {
         Location::Standard => Box::new(JsonLinesSink::new(
@@ -222,7 +260,7 @@ fn sink_for(o: &Output, def: &StreamDef, flags: &RunFlags, replay: bool) -> Resu
             options.retry = flags.retry();
             let client = match &o.location {
                 Location::S3Prefix { bucket, .. } => {
-                    let config = services().block_on(crate::connectors::aws::sdk_config());
+                    let config = aws.config();
                     Some(S3Client {
                         store: crate::connectors::aws::s3_delivery_store(&config, bucket)?,
                         handle: services().handle().clone(),
@@ -232,9 +270,51 @@ fn sink_for(o: &Output, def: &StreamDef, flags: &RunFlags, replay: bool) -> Resu
             };
             Box::new(ObjectSink::new(options, client)?)
         }
-        other => {
+        Location::Kinesis { stream, arn } => {
+            let name = arn.clone().unwrap_or_else(|| stream.clone());
+            let mut options = KinesisOutputOptions::new(
+                name,
+                columns,
+                format,
+                services().handle().clone(),
+                aws.config(),
+            );
+            options.retry_limit = flags.retry();
+            Box::new(KinesisStreamsOutput::new(options)?)
+        }
+        Location::Firehose { name } => {
+            let mut options = FirehoseOutputOptions::new(
+                name.clone(),
+                columns,
+                format,
+                services().handle().clone(),
+                aws.config(),
+            );
+            options.retry_limit = flags.retry();
+            Box::new(KinesisFirehoseOutput::new(options)?)
+        }
+        Location::Lambda { function, arn } => {
+            let config = aws.config();
+            let app = target.application;
+            let application_arn = app.arn.clone().unwrap_or_else(|| {
+                let region = config.region().map_or("us-east-1", |r| r.as_ref());
+                application_arn(region, "000000000000", &app.name)
+            });
+            let mut options = LambdaOutputOptions::new(
+                arn.clone().unwrap_or_else(|| function.clone()),
+                application_arn,
+                columns,
+                format,
+                services().handle().clone(),
+                config,
+            );
+            options.per_batch = target.per_window;
+            options.retry_limit = flags.retry();
+            Box::new(LambdaOutput::new(options)?)
+        }
+        Location::S3Object { bucket, key } => {
             return Err(Error::Usage(format!(
-                "--output {}={other}: this destination is not available in this build",
+                "--output {}=s3://{bucket}/{key}: an output goes under a prefix, as Firehose writes objects: end it with `/` (s3://{bucket}/{key}/)",
                 o.stream
             )));
         }

@@ -134,6 +134,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether a pump that writes `stream` aggregates over a window (tumbling or stagger): its
+    /// rows come in one batch per window emission.
+    pub fn fed_by_window(&self, stream: usize) -> bool {
+        self.pumps.iter().filter(|p| p.target == stream).any(|p| {
+            p.ops
+                .iter()
+                .any(|op| matches!(op, OperatorSpec::Tumbling(_) | OperatorSpec::Stagger(_)))
+        })
+    }
+
     /// Pumps in an order where every pump comes after the pumps that write its source.
     pub fn pump_order(&self) -> Vec<usize> {
         let mut order = Vec::new();
