@@ -14,6 +14,7 @@
 //! | `schema.rs` | KDA's `InputSchema` / `ReferenceSchema` JSON and the checked [`schema::RecordSchema`] |
 //! | `decode/` | records (JSON, CSV) straight into Arrow columns with KDA's coercion rules |
 //! | `discover.rs` | schema discovery from sample records |
+//! | `preprocess.rs` | input preprocessing with Lambda: KDA's request and response, batch splitting, retries |
 //! | `source.rs` | a source stream's decoder: ROWTIME (live or replayed), error rows |
 //! | `reference.rs` | loading a reference table |
 //! | `sink.rs` | JSON lines, CSV, the terminal table |
@@ -30,6 +31,7 @@ pub mod follow;
 pub mod kinesis;
 pub mod location;
 pub mod objects;
+pub mod preprocess;
 pub mod records;
 pub mod reference;
 pub mod retry;
