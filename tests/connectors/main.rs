@@ -4,6 +4,7 @@
 
 mod deliver;
 mod objects;
+mod preprocess;
 mod support;
 
 #[test]
