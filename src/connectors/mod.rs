@@ -16,7 +16,7 @@
 //! | `discover.rs` | schema discovery from sample records |
 //! | `preprocess.rs` | input preprocessing with Lambda: KDA's request and response, batch splitting, retries |
 //! | `source.rs` | a source stream's decoder: ROWTIME (live or replayed), error rows |
-//! | `reference.rs` | loading a reference table |
+//! | `reference.rs` | reference tables from a file or an S3 object (read again only when its ETag changes) |
 //! | `sink.rs` | JSON lines, CSV, the terminal table |
 //! | `objects.rs` | Firehose-style objects in a folder or under an S3 prefix: buffering, keys, GZIP |
 //! | `deliver/` | KDA's destinations: Kinesis streams, Firehose, Lambda (batching, retries, rejected rows) |
