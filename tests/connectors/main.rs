@@ -5,6 +5,7 @@
 mod deliver;
 mod objects;
 mod preprocess;
+mod reference;
 mod support;
 
 #[test]
