@@ -33,7 +33,7 @@
 //! Statistics follow KDA's `InputProcessing.*` metrics (Duration, OkRecords, OkBytes,
 //! DroppedRecords, ProcessingFailedRecords, Success) plus invocations and retries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -494,7 +494,7 @@ fn envelope_head(application_arn: &str, stream_arn: &str) -> Vec<u8> {
 }
 
 /// Cuts `records` into requests of at most `budget` bytes each, in order, with unique record ids
-/// in each request.
+/// in each request. Each request has its own invocation id.
 fn plan_requests(
     records: &[InputRecord],
     application_arn: &str,
@@ -502,49 +502,47 @@ fn plan_requests(
     budget: usize,
 ) -> Plan {
     const TAIL: &[u8] = b"]}";
+    let head_len = envelope_head(application_arn, stream_arn).len();
     let mut plan = Plan::default();
-    let mut head = envelope_head(application_arn, stream_arn);
-    let mut current = Request {
-        indices: Vec::new(),
-        body: head.clone(),
-    };
-    let mut ids: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let finish = |current: &mut Request, head: &mut Vec<u8>, plan: &mut Plan| {
-        if !current.indices.is_empty() {
-            let mut done = std::mem::replace(
-                current,
-                Request {
-                    indices: Vec::new(),
-                    body: Vec::new(),
-                },
-            );
-            done.body.extend_from_slice(TAIL);
-            plan.requests.push(done);
-            *head = envelope_head(application_arn, stream_arn);
+    // The request being filled, and its record ids.
+    let mut open: Option<(Request, HashSet<&str>)> = None;
+    let close = |open: &mut Option<(Request, HashSet<&str>)>, plan: &mut Plan| {
+        if let Some((mut request, _)) = open.take() {
+            request.body.extend_from_slice(TAIL);
+            plan.requests.push(request);
         }
-        current.body = head.clone();
     };
     for (index, record) in records.iter().enumerate() {
         let entry = record_json(record);
-        let alone = head.len() + entry.len() + TAIL.len();
+        let alone = head_len + entry.len() + TAIL.len();
         if alone > budget {
             plan.too_large.push((index, alone));
             continue;
         }
-        let comma = usize::from(!current.indices.is_empty());
-        let grown = current.body.len() + comma + entry.len() + TAIL.len();
-        if grown > budget || ids.contains(record.sequence_number.as_str()) {
-            finish(&mut current, &mut head, &mut plan);
-            ids.clear();
+        if let Some((request, ids)) = &open {
+            let grown = request.body.len() + 1 + entry.len() + TAIL.len();
+            if grown > budget || ids.contains(record.sequence_number.as_str()) {
+                close(&mut open, &mut plan);
+            }
         }
-        if !current.indices.is_empty() {
-            current.body.push(b',');
+        let (request, ids) = open.get_or_insert_with(|| {
+            let body = envelope_head(application_arn, stream_arn);
+            (
+                Request {
+                    indices: Vec::new(),
+                    body,
+                },
+                HashSet::new(),
+            )
+        });
+        if !request.indices.is_empty() {
+            request.body.push(b',');
         }
-        current.body.extend_from_slice(&entry);
-        current.indices.push(index);
+        request.body.extend_from_slice(&entry);
+        request.indices.push(index);
         ids.insert(&record.sequence_number);
     }
-    finish(&mut current, &mut head, &mut plan);
+    close(&mut open, &mut plan);
     plan
 }
 
