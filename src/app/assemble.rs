@@ -14,7 +14,7 @@ use crate::catalog::{Catalog, StreamDef, StreamKind, TableDef};
 use crate::connectors::discover::discover_schema;
 use crate::connectors::follow::FollowReader;
 use crate::connectors::location::Location;
-use crate::connectors::reference::load_reference;
+use crate::connectors::reference::{ReferenceSource, S3Table};
 use crate::connectors::schema::RecordSchema;
 use crate::dialect::parse_application;
 use crate::error::{Error, Result};
@@ -41,30 +41,37 @@ pub struct Options {
     pub follow: bool,
 }
 
-/// A reference table's file, resolved.
+/// A reference table: its schema and where its rows are (a file, or with `--connect` or an
+/// `s3://` location, an S3 object).
 #[derive(Debug, Clone)]
-pub struct ReferenceFile {
+pub struct Reference {
     pub table: String,
     pub schema: RecordSchema,
-    pub path: PathBuf,
+    /// `Location::File` or `Location::S3Object`.
+    pub location: Location,
 }
 
-/// Resolves every reference table's file and schema: `overrides` (`--reference TABLE=PATH`)
-/// win over the definition's S3 location; a table without a schema gets one discovered from its file.
+/// Resolves every reference table's location and schema: `overrides` (`--reference
+/// TABLE=LOCATION`) win; else with `connect` the definition's S3 object; else its local mirror
+/// `reference-data/<bucket>/<key>`. A table without a schema gets one discovered from its rows.
 pub fn reference_files(
     app: &Application,
-    overrides: &[(String, PathBuf)],
-) -> Result<Vec<ReferenceFile>> {
+    overrides: &[(String, Location)],
+    connect: bool,
+) -> Result<Vec<Reference>> {
     let mut out = Vec::new();
     for r in &app.references {
-        let path = overrides
-            .iter()
-            .find(|(t, _)| *t == r.table)
-            .map(|(_, p)| p.clone())
-            .unwrap_or_else(|| app.reference_path(r));
-        out.push(resolve_schema(r, path)?);
+        let location = match overrides.iter().find(|(t, _)| *t == r.table) {
+            Some((_, l)) => l.clone(),
+            None if connect => Location::S3Object {
+                bucket: r.bucket.clone(),
+                key: r.key.clone(),
+            },
+            None => Location::File(app.reference_path(r)),
+        };
+        out.push(resolve_schema(r, location)?);
     }
-    for (table, path) in overrides {
+    for (table, location) in overrides {
         if !app.references.iter().any(|r| r.table == *table) {
             let r = ReferenceConfig {
                 table: table.clone(),
@@ -72,38 +79,59 @@ pub fn reference_files(
                 bucket: String::new(),
                 key: String::new(),
             };
-            out.push(resolve_schema(&r, path.clone())?);
+            out.push(resolve_schema(&r, location.clone())?);
         }
     }
     Ok(out)
 }
 
-fn resolve_schema(r: &ReferenceConfig, path: PathBuf) -> Result<ReferenceFile> {
+/// The bytes of a reference table's source.
+fn reference_bytes(table: &str, location: &Location) -> Result<Vec<u8>> {
+    match location {
+        Location::File(path) => std::fs::read(path)
+            .map_err(|e| Error::io(format!("reference table {table}: {}", path.display()), e)),
+        Location::S3Object { bucket, key } => {
+            let config = services().block_on(crate::connectors::aws::sdk_config());
+            let store = crate::connectors::aws::s3_store(&config, bucket)?;
+            let path = object_store::path::Path::from(key.as_str());
+            services()
+                .block_on(async {
+                    store
+                        .get_opts(&path, object_store::GetOptions::default())
+                        .await?
+                        .bytes()
+                        .await
+                })
+                .map(|b| b.to_vec())
+                .map_err(|e| {
+                    Error::Application(format!("reference table {table}: s3://{bucket}/{key}: {e}"))
+                })
+        }
+        other => Err(Error::Usage(format!(
+            "reference table {table}: {other} is not a file or an S3 object (s3://BUCKET/KEY)"
+        ))),
+    }
+}
+
+fn resolve_schema(r: &ReferenceConfig, location: Location) -> Result<Reference> {
     let schema = match &r.schema {
         Some(s) => s.clone(),
         None => {
-            let bytes = std::fs::read(&path).map_err(|e| {
-                Error::io(
-                    format!("reference table {}: {}", r.table, path.display()),
-                    e,
-                )
-            })?;
+            let bytes = reference_bytes(&r.table, &location)?;
             let lines: Vec<&[u8]> = bytes
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
                 .take(100)
                 .collect();
-            let json = !path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let json = !location.to_string().to_ascii_lowercase().ends_with(".csv");
             discover_schema(&lines, json)
                 .map_err(|e| Error::Application(format!("reference table {}: {e}", r.table)))?
         }
     };
-    Ok(ReferenceFile {
+    Ok(Reference {
         table: r.table.clone(),
         schema,
-        path,
+        location,
     })
 }
 
@@ -112,7 +140,7 @@ fn resolve_schema(r: &ReferenceConfig, path: PathBuf) -> Result<ReferenceFile> {
 pub fn catalog(
     app: &Application,
     input_schema: &RecordSchema,
-    references: &[ReferenceFile],
+    references: &[Reference],
 ) -> Catalog {
     let mut sources = Vec::new();
     for (i, input) in app.inputs.iter().enumerate() {
@@ -145,7 +173,7 @@ pub fn catalog(
 pub fn plan_application(
     app: &Application,
     input_schema: &RecordSchema,
-    references: &[ReferenceFile],
+    references: &[Reference],
 ) -> Result<Plan> {
     let statements = parse_application(&app.code)?;
     plan(
@@ -156,20 +184,48 @@ pub fn plan_application(
 }
 
 /// Loads every reference table; returns them by name and the rows that were skipped.
-pub fn load_tables(
-    references: &[ReferenceFile],
-) -> Result<(HashMap<String, RecordBatch>, Vec<ErrorRow>)> {
+pub fn load_tables(references: &[Reference]) -> Result<LoadedTables> {
     let mut tables = HashMap::new();
     let mut errors = Vec::new();
+    let mut sources = Vec::new();
+    let mut config = None;
     for r in references {
-        let loaded = load_reference(&r.table, &r.schema, &r.path)?;
+        let mut source = match &r.location {
+            Location::S3Object { bucket, key } => {
+                let config = config.get_or_insert_with(|| {
+                    services().block_on(crate::connectors::aws::sdk_config())
+                });
+                ReferenceSource::S3(S3Table::new(config, &r.table, &r.schema, bucket, key)?)
+            }
+            Location::File(path) => ReferenceSource::file(&r.table, &r.schema, path),
+            other => {
+                return Err(Error::Usage(format!(
+                    "reference table {}: {other} is not a file or an S3 object",
+                    r.table
+                )));
+            }
+        };
+        let loaded = services().block_on(source.load())?;
         for e in &loaded.errors {
             eprintln!("rowtime: warning: skipped a row: {}", e.message);
         }
         errors.extend(loaded.errors);
         tables.insert(r.table.clone(), loaded.batch);
+        sources.push(source);
     }
-    Ok((tables, errors))
+    Ok(LoadedTables {
+        tables,
+        errors,
+        sources,
+    })
+}
+
+/// The reference tables, loaded: their rows by name, the rows skipped, and their sources (for
+/// reloads).
+pub struct LoadedTables {
+    pub tables: HashMap<String, RecordBatch>,
+    pub errors: Vec<ErrorRow>,
+    pub sources: Vec<ReferenceSource>,
 }
 
 /// The schema of the first input: given, or discovered from sample records.
@@ -237,15 +293,26 @@ fn load_app(args: &Options) -> Result<Application> {
     }
 }
 
-fn reference_overrides(args: &Options) -> Result<Vec<(String, PathBuf)>> {
+fn reference_overrides(args: &Options) -> Result<Vec<(String, Location)>> {
     args.references
         .iter()
         .map(|r| {
             let (t, p) = r
                 .split_once('=')
                 .filter(|(t, p)| !t.is_empty() && !p.is_empty())
-                .ok_or_else(|| Error::Usage(format!("--reference {r}: write TABLE=PATH")))?;
-            Ok((t.to_string(), PathBuf::from(p)))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--reference {r}: write TABLE=PATH or TABLE=s3://BUCKET/KEY"
+                    ))
+                })?;
+            let location =
+                Location::parse(p).map_err(|e| Error::Usage(format!("--reference {r}: {e}")))?;
+            match location {
+                Location::File(_) | Location::S3Object { .. } => Ok((t.to_string(), location)),
+                other => Err(Error::Usage(format!(
+                    "--reference {r}: {other} is not a file or an S3 object (s3://BUCKET/KEY)"
+                ))),
+            }
         })
         .collect()
 }
@@ -326,7 +393,7 @@ pub fn open_input(spec: &str, want_sample: bool, follow: bool) -> Result<Input> 
 pub struct Prepared {
     pub app: Application,
     pub schema: RecordSchema,
-    pub references: Vec<ReferenceFile>,
+    pub references: Vec<Reference>,
     pub plan: Plan,
     pub input: Option<OpenedInput>,
     /// The input schema was discovered from the input's first records.
@@ -385,7 +452,7 @@ pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
         }
         _ => input_schema(&app, given, None)?,
     };
-    let references = reference_files(&app, &overrides)?;
+    let references = reference_files(&app, &overrides, args.connect)?;
     let plan = plan_application(&app, &schema, &references)?;
     Ok(Prepared {
         app,

@@ -29,7 +29,7 @@ use crate::connectors::sink::{Columns, CsvSink, JsonLinesSink, TableSink};
 use crate::connectors::source::SourceDecoder;
 use crate::connectors::{ChunkDecoder, Sink};
 use crate::error::{Error, Result};
-use crate::runtime::{BackgroundSink, Dataflow, Input, services};
+use crate::runtime::{BackgroundSink, Dataflow, Input, PreprocessSpec, services};
 
 /// How `rowtime run` binds an application (its command-line flags beyond the application).
 #[derive(Debug, Clone, Default)]
@@ -296,10 +296,7 @@ fn sink_for(
         Location::Lambda { function, arn } => {
             let config = aws.config();
             let app = target.application;
-            let application_arn = app.arn.clone().unwrap_or_else(|| {
-                let region = config.region().map_or("us-east-1", |r| r.as_ref());
-                application_arn(region, "000000000000", &app.name)
-            });
+            let application_arn = application_arn_of(app, &config);
             let mut options = LambdaOutputOptions::new(
                 arn.clone().unwrap_or_else(|| function.clone()),
                 application_arn,
@@ -396,7 +393,15 @@ fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
                 .map(|n| decoder(n))
                 .collect::<Result<Vec<_>>>()?;
             let config = services().block_on(crate::connectors::aws::sdk_config());
+            let preprocess = match (&first.preprocessor, flags.connect) {
+                (Some(function), true) => Some(PreprocessSpec {
+                    function: function.clone(),
+                    application_arn: application_arn_of(&prepared.app, &config),
+                }),
+                _ => None,
+            };
             vec![Input::Kinesis {
+                preprocess,
                 config,
                 options: KinesisOptions {
                     stream,
@@ -409,6 +414,15 @@ fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
                 decoders,
             }]
         }
+    })
+}
+
+/// The application's ARN: the definition's, else one made of the region and its name (a
+/// `.sql` application has no AWS account: `000000000000` stands for it).
+fn application_arn_of(app: &Application, config: &aws_config::SdkConfig) -> String {
+    app.arn.clone().unwrap_or_else(|| {
+        let region = config.region().map_or("us-east-1", |r| r.as_ref());
+        application_arn(region, "000000000000", &app.name)
     })
 }
 

@@ -7,7 +7,8 @@
 //! object_store: the first [`S3Table::load`] remembers the object's ETag; [`S3Table::refresh`]
 //! asks again with `If-None-Match: ETAG`, so an unchanged object answers 304 Not Modified with
 //! no body (nothing downloaded, nothing parsed) and a changed one comes back with its new ETag.
-//! A store that gives no ETag is read whole on every refresh.
+//! A store that gives no ETag is read whole on every refresh. [`ReferenceSource`] is either
+//! kind, for the runtime's reloads (`--reference-refresh`, SIGHUP).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -74,6 +75,81 @@ pub fn parse_reference(
     batches.push(decoder.flush());
     let batch = concat_batches(&schema.arrow_schema(), &batches)?;
     Ok(LoadedTable { batch, errors })
+}
+
+/// Where a reference table's rows come from, and how to see whether they changed.
+pub enum ReferenceSource {
+    /// A file; changed when its modification time or length changed.
+    File {
+        name: String,
+        schema: RecordSchema,
+        path: std::path::PathBuf,
+        seen: Option<(std::time::SystemTime, u64)>,
+    },
+    /// An S3 object; changed when its ETag changed.
+    S3(S3Table),
+}
+
+impl ReferenceSource {
+    pub fn file(name: &str, schema: &RecordSchema, path: &Path) -> ReferenceSource {
+        ReferenceSource::File {
+            name: name.to_string(),
+            schema: schema.clone(),
+            path: path.to_path_buf(),
+            seen: None,
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        match self {
+            ReferenceSource::File { name, .. } => name,
+            ReferenceSource::S3(t) => &t.name,
+        }
+    }
+
+    /// The file's path or the `s3://` location.
+    pub fn location(&self) -> String {
+        match self {
+            ReferenceSource::File { path, .. } => path.display().to_string(),
+            ReferenceSource::S3(t) => t.location(),
+        }
+    }
+
+    fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    }
+
+    /// Reads the table.
+    pub async fn load(&mut self) -> Result<LoadedTable> {
+        match self {
+            ReferenceSource::File {
+                name,
+                schema,
+                path,
+                seen,
+            } => {
+                *seen = ReferenceSource::file_stamp(path);
+                load_reference(name, schema, path)
+            }
+            ReferenceSource::S3(t) => t.load().await,
+        }
+    }
+
+    /// The table's new rows if its source changed since the last load, else `None`.
+    pub async fn refresh(&mut self) -> Result<Option<LoadedTable>> {
+        match self {
+            ReferenceSource::File { path, seen, .. } => {
+                let now = ReferenceSource::file_stamp(path);
+                if now.is_some() && now == *seen {
+                    return Ok(None);
+                }
+                self.load().await.map(Some)
+            }
+            ReferenceSource::S3(t) => t.refresh().await,
+        }
+    }
 }
 
 /// A reference table in an S3 object, reloaded only when the object changes.

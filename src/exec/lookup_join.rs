@@ -165,6 +165,14 @@ impl LookupJoin {
 }
 
 impl Operator for LookupJoin {
+    fn replace_table(&mut self, name: &str, rows: &RecordBatch) -> Result<bool> {
+        if name != self.spec.table {
+            return Ok(false);
+        }
+        *self = LookupJoin::new(Arc::clone(&self.spec), rows.clone())?;
+        Ok(true)
+    }
+
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let spec = &self.spec;
         let (mut probe, mut build) = self.candidates(&batch)?;

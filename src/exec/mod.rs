@@ -63,6 +63,12 @@ pub trait Operator: Send {
     fn output_bound(&self, input_bound: i64) -> i64 {
         input_bound
     }
+
+    /// Reference table `name` has new rows (a reload): operators that read it use them from the
+    /// next batch on. Returns whether this operator reads the table.
+    fn replace_table(&mut self, _name: &str, _rows: &RecordBatch) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Runs `ops` in order over one input batch: the output of each is the input of the next.

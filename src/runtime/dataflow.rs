@@ -171,6 +171,20 @@ impl Dataflow {
         Ok(())
     }
 
+    /// Gives reference table `name` new rows: every lookup join that reads it uses them from the
+    /// next batch on (between two batches, so no batch sees two versions). Returns how many
+    /// operators read the table.
+    pub fn replace_table(&mut self, name: &str, rows: &RecordBatch) -> Result<usize> {
+        let mut replaced = 0;
+        for pump in &mut self.pumps {
+            let ops = pump.inputs.iter_mut().flatten().chain(pump.ops.iter_mut());
+            for op in ops {
+                replaced += usize::from(op.replace_table(name, rows)?);
+            }
+        }
+        Ok(replaced)
+    }
+
     /// Reports in error_stream the rows destinations refused for good.
     pub fn collect_rejected(&mut self) -> Result<()> {
         let rejected: Vec<ErrorRow> = self

@@ -8,13 +8,16 @@
 //!   of polling read is decoded per in-application stream.
 
 use std::io::Read;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{services, spawn_named};
-use crate::connectors::ChunkDecoder;
-use crate::connectors::kinesis::{KinesisOptions, KinesisSource, Positions};
+use crate::connectors::kinesis::{KinesisOptions, KinesisSource, Polled, Positions};
+use crate::connectors::preprocess::{InputRecord, Preprocessor, RecordResult};
+use crate::connectors::reference::{LoadedTable, ReferenceSource};
+use crate::connectors::{ChunkDecoder, SourceRecord};
 use crate::error::{Error, Result};
 use crate::error_stream::ErrorRow;
 use crate::time::now_ms;
@@ -36,7 +39,18 @@ pub enum Input {
         config: aws_config::SdkConfig,
         options: KinesisOptions,
         decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
+        /// `InputProcessingConfiguration`: records go through this Lambda before decoding.
+        preprocess: Option<PreprocessSpec>,
     },
+}
+
+/// An input-preprocessing Lambda.
+#[derive(Debug, Clone)]
+pub struct PreprocessSpec {
+    /// The function's name or ARN.
+    pub function: String,
+    /// The application's ARN (the request's `applicationArn`).
+    pub application_arn: String,
 }
 
 impl Input {
@@ -57,6 +71,38 @@ impl Input {
     }
 }
 
+/// Starts the thread that looks at the reference tables again every `every` (if given) and on
+/// each message of `reload` (SIGHUP), sending what it finds.
+pub fn spawn_reference_reloads(
+    mut sources: Vec<ReferenceSource>,
+    every: Option<Duration>,
+    reload: Receiver<()>,
+    tx: SyncSender<InputMessage>,
+) {
+    spawn_named("rowtime-reference", move || {
+        loop {
+            let woke = match every {
+                Some(d) => reload.recv_timeout(d),
+                None => reload.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            if woke == Err(RecvTimeoutError::Disconnected) {
+                return;
+            }
+            for source in &mut sources {
+                let reloaded = services().block_on(source.refresh());
+                let message = InputMessage::Table {
+                    name: source.name().to_string(),
+                    location: source.location(),
+                    reloaded,
+                };
+                if tx.send(message).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
 /// What an input thread sends.
 pub enum InputMessage {
     /// Decoded records for source stream `stream` (its catalog index).
@@ -69,6 +115,14 @@ pub enum InputMessage {
     Failed(Error),
     /// Ctrl-C or SIGTERM: stop as at the end of input.
     Interrupted,
+    /// SIGHUP: reload the reference tables now (KDA's "synchronize reference data").
+    Hangup,
+    /// A reference table was looked at again: its new rows (`None`: unchanged), or why not.
+    Table {
+        name: String,
+        location: String,
+        reloaded: Result<Option<LoadedTable>>,
+    },
 }
 
 /// One chunk of whole records, decoded.
@@ -99,10 +153,12 @@ pub fn spawn(input: Input, tx: SyncSender<InputMessage>) {
             config,
             options,
             decoders,
+            preprocess,
         } => {
             spawn_named("rowtime-kinesis", move || {
                 let failed = tx.clone();
-                if let Err(e) = services().block_on(read_kinesis(config, options, decoders, tx)) {
+                let read = read_kinesis(config, options, decoders, preprocess, tx);
+                if let Err(e) = services().block_on(read) {
                     let _ = failed.send(InputMessage::Failed(e));
                 }
             });
@@ -182,19 +238,46 @@ async fn read_kinesis(
     config: aws_config::SdkConfig,
     options: KinesisOptions,
     mut decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
+    preprocess: Option<PreprocessSpec>,
     tx: SyncSender<InputMessage>,
 ) -> Result<()> {
     let mut source = KinesisSource::open(&config, options).await?;
+    let preprocessor = match preprocess {
+        Some(spec) => Some(Preprocessor::new(
+            &config,
+            &spec.function,
+            &spec.application_arn,
+            &source.stream_arn().await,
+        )?),
+        None => None,
+    };
     while let Some(polled) = source.next().await? {
         let positions = source.positions();
         let behind = source.millis_behind_latest();
         let last = polled.len();
         for (i, p) in polled.into_iter().enumerate() {
-            let now = now_ms();
             let at = p.stream.min(decoders.len() - 1);
+            let (records, mut failed) = match &preprocessor {
+                None => (
+                    p.records.iter().map(|r| r.source_record()).collect(),
+                    vec![],
+                ),
+                Some(pre) => preprocessed(pre, &p).await,
+            };
+            let now = now_ms();
             let (stream, decoder) = &mut decoders[at];
-            let records: Vec<_> = p.records.iter().map(|r| r.source_record()).collect();
-            let (batch, errors, seen) = decoder.decode_records(&records, now)?;
+            let (batch, mut errors, seen) = decoder.decode_records(&records, now)?;
+            // A record the function failed counts as seen, and is dated as the others now.
+            let seen = seen + failed.len() as u64;
+            let reached = decoder.last_rowtime();
+            for e in &mut failed {
+                e.data_rowtime = if decoder.is_replay() {
+                    (reached != i64::MIN).then_some(reached)
+                } else {
+                    Some(now)
+                };
+            }
+            errors.append(&mut failed);
             let message = InputMessage::Chunk {
                 stream: *stream,
                 decoded: Decoded {
@@ -215,4 +298,42 @@ async fn read_kinesis(
     }
     let _ = tx.send(InputMessage::End);
     Ok(())
+}
+
+/// `polled`'s records through the preprocessing Lambda: the records it returned (with their
+/// original arrival times) and an error row for each it answered ProcessingFailed for. Dropped
+/// records go nowhere, as KDA did. The call is retried until it succeeds (KDA's behaviour: the
+/// input stalls meanwhile).
+async fn preprocessed(pre: &Preprocessor, polled: &Polled) -> (Vec<SourceRecord>, Vec<ErrorRow>) {
+    let inputs = polled
+        .records
+        .iter()
+        .map(|r| InputRecord {
+            data: r.data.clone(),
+            sequence_number: r.sequence_number.clone(),
+            shard_id: polled.shard.clone(),
+            partition_key: r.partition_key.clone(),
+            approximate_arrival_ms: r.arrival_ms,
+        })
+        .collect();
+    let result = pre.process(inputs).await;
+    for failure in &result.failures {
+        eprintln!(
+            "rowtime: input preprocessing with {}: {failure}; retrying the same records",
+            pre.function()
+        );
+    }
+    let errors = pre.error_rows(&result);
+    let records = result
+        .records
+        .into_iter()
+        .filter_map(|p| match p.result {
+            RecordResult::Ok(data) => Some(SourceRecord {
+                data,
+                arrival_ms: p.input.approximate_arrival_ms,
+            }),
+            RecordResult::Dropped | RecordResult::ProcessingFailed(_) => None,
+        })
+        .collect();
+    (records, errors)
 }

@@ -24,7 +24,7 @@ mod input;
 
 pub use background::BackgroundSink;
 pub use dataflow::{Dataflow, Stats};
-pub use input::{Decoded, Input, InputMessage};
+pub use input::{Decoded, Input, InputMessage, PreprocessSpec};
 
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
@@ -32,7 +32,9 @@ use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use crate::catalog::rowtime;
+use crate::connectors::reference::{LoadedTable, ReferenceSource};
 use crate::error::Result;
+use crate::error_stream::{ErrorRow, REFERENCE_DATA_ERROR};
 use crate::time::now_ms;
 
 /// The tokio runtime the connectors' network calls run on (AWS SDK, S3): two worker threads,
@@ -61,7 +63,7 @@ pub fn spawn_named<T: Send + 'static>(
 }
 
 /// Sends `Interrupted` on Ctrl-C (SIGINT) or SIGTERM: both stop the run as the end of input
-/// does (windows flush, sinks finish, exit 0).
+/// does (windows flush, sinks finish, exit 0). Sends `Hangup` on each SIGHUP.
 pub fn watch_signals(tx: SyncSender<InputMessage>) {
     spawn_named("rowtime-signals", move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -71,6 +73,19 @@ pub fn watch_signals(tx: SyncSender<InputMessage>) {
             return;
         };
         rt.block_on(async {
+            #[cfg(unix)]
+            if let Ok(mut hangups) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        if tx.send(InputMessage::Hangup).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
             let terminate = async {
                 #[cfg(unix)]
                 if let Ok(mut s) =
@@ -140,11 +155,55 @@ impl Default for Progress {
     }
 }
 
-/// How a run reports itself.
-#[derive(Debug, Clone, Default)]
+/// Swaps in a reference table's new rows, or reports why a reload failed (the old rows stay).
+fn reload_table(
+    dataflow: &mut Dataflow,
+    name: &str,
+    location: &str,
+    reloaded: Result<Option<LoadedTable>>,
+    replay: bool,
+) -> Result<()> {
+    match reloaded {
+        Ok(None) => Ok(()),
+        Ok(Some(table)) => {
+            dataflow.replace_table(name, &table.batch)?;
+            eprintln!(
+                "rowtime: reference table {name} reloaded from {location} ({} rows)",
+                table.batch.num_rows()
+            );
+            dataflow.report(table.errors);
+            dataflow.flush_errors()
+        }
+        Err(e) => {
+            eprintln!(
+                "rowtime: reference table {name}: the reload failed, keeping the rows it had: {e}"
+            );
+            if !replay {
+                dataflow.error_time = now_ms();
+            }
+            dataflow.report(vec![ErrorRow {
+                name: REFERENCE_DATA_ERROR,
+                message: format!(
+                    "reference table {name}: reloading {location} failed; the table keeps its earlier rows: {e}"
+                ),
+                data_rowtime: None,
+                data_row: Vec::new(),
+                pump: None,
+            }]);
+            dataflow.flush_errors()
+        }
+    }
+}
+
+/// How a run reports itself, and what it reloads.
+#[derive(Default)]
 pub struct RunOptions {
     /// Draw the progress line on stderr (when it is a terminal) and print a summary at the end.
     pub show_progress: bool,
+    /// The reference tables' sources, reloaded on SIGHUP and every `reference_refresh`.
+    pub references: Vec<ReferenceSource>,
+    /// `--reference-refresh`: how often the reference tables are looked at again.
+    pub reference_refresh: Option<Duration>,
 }
 
 /// Runs the dataflow over its inputs until every input ends (or Ctrl-C / SIGTERM), then
@@ -156,6 +215,15 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
     let mut open_inputs = inputs.len();
     for input in inputs {
         input::spawn(input, tx.clone());
+    }
+    let (reload, reloads) = sync_channel::<()>(1);
+    if !options.references.is_empty() {
+        input::spawn_reference_reloads(
+            options.references,
+            options.reference_refresh,
+            reloads,
+            tx.clone(),
+        );
     }
     watch_signals(tx);
     let mut progress = Progress::new();
@@ -184,6 +252,15 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
                 }
             }
             Ok(InputMessage::End) => open_inputs -= 1,
+            Ok(InputMessage::Hangup) => {
+                // A reload already asked for is as good as a new one.
+                let _ = reload.try_send(());
+            }
+            Ok(InputMessage::Table {
+                name,
+                location,
+                reloaded,
+            }) => reload_table(dataflow, &name, &location, reloaded, replay)?,
             Ok(InputMessage::Interrupted) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(InputMessage::Failed(e)) => return Err(e),
             Err(RecvTimeoutError::Timeout) => {
@@ -299,7 +376,7 @@ mod tests {
                 InputMessage::Chunk { decoded, .. } => records += decoded.seen,
                 InputMessage::End => break,
                 InputMessage::Failed(e) => panic!("{e}"),
-                InputMessage::Interrupted => panic!("interrupted"),
+                _ => panic!("the line reader sends chunks and the end only"),
             }
         }
         assert_eq!(records, 2001);

@@ -122,8 +122,8 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     };
     flags.check()?;
     let mut prepared = prepare(&Options::from(&args), true)?;
-    let (tables, table_errors) = load_tables(&prepared.references)?;
-    let mut dataflow = dataflow(&prepared.plan, &tables, table_errors)?;
+    let loaded = load_tables(&prepared.references)?;
+    let mut dataflow = dataflow(&prepared.plan, &loaded.tables, loaded.errors)?;
     let bound = bind(&mut prepared, &mut dataflow, &flags)?;
     if !bound.shown.is_empty() && !bound.shown.iter().any(|s| s == ERROR_STREAM) {
         eprintln!(
@@ -133,6 +133,14 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     }
     let options = RunOptions {
         show_progress: true,
+        references: loaded.sources,
+        reference_refresh: args
+            .reference_refresh
+            .as_deref()
+            .map(|s| {
+                parse_duration(s).map_err(|e| Error::Usage(format!("--reference-refresh {s}: {e}")))
+            })
+            .transpose()?,
     };
     rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
     Ok(())

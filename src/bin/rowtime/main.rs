@@ -138,6 +138,10 @@ pub struct RunArgs {
     /// Firehose-style objects: compress each object with GZIP (keys end in .gz).
     #[arg(long)]
     pub gzip: bool,
+    /// Look at the reference tables again this often (S3: a conditional GET by ETag; a file: its
+    /// time and length) and use new rows from the next batch on. SIGHUP reloads at once.
+    #[arg(long = "reference-refresh", value_name = "DURATION")]
+    pub reference_refresh: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
