@@ -21,7 +21,8 @@
 //! 1. **Vocabulary** files: the names and types every stage shares. They contain no stage logic.
 //!    [`error`] (errors, source diagnostics), [`types`] (KDA SQL types ↔ Arrow), [`time`]
 //!    (milliseconds, the calendar, window widths), [`format`] (how values are written),
-//!    [`catalog`] (streams, reference tables, the ROWTIME column), [`error_stream`].
+//!    [`catalog`] (streams, reference tables, the ROWTIME column), [`error_stream`], [`state`]
+//!    (what a checkpoint keeps of each part).
 //! 2. **Stage** folders, in build order: [`dialect`] (KDA SQL text → statements) →
 //!    [`functions`] (KDA functions as DataFusion functions, and the call syntax that reaches
 //!    them) → [`exec`] (synchronous operators over Arrow batches) → [`plan`] (statements +
@@ -43,6 +44,7 @@ pub mod time;
 pub mod format;
 pub mod catalog;
 pub mod error_stream;
+pub mod state;
 
 // ── stages ──
 pub mod dialect;

@@ -16,6 +16,7 @@ use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use super::{Emit, Operator};
 use crate::catalog::rowtime;
 use crate::error::Result;
+use crate::state::Snapshot;
 
 /// Plan node: keep the first of equal rows.
 #[derive(Debug)]
@@ -77,6 +78,30 @@ impl Operator for Distinct {
         Ok(())
     }
 
+    fn snapshot(&mut self) -> Result<Snapshot> {
+        let seen: Vec<String> = self
+            .seen
+            .iter()
+            .map(|r| crate::format::hex(r.row().as_ref()))
+            .collect();
+        Ok(Snapshot::of(
+            serde_json::json!({ "current": self.current, "seen": seen }),
+        ))
+    }
+
+    fn restore(&mut self, state: &Snapshot) -> Result<()> {
+        self.current = state.field("current")?;
+        let seen: Vec<String> = state.field("seen")?;
+        let parser = self.converter.parser();
+        for text in seen {
+            let bytes = unhex(&text).ok_or_else(|| {
+                crate::error::Error::Application("checkpoint: a DISTINCT row is not hex".into())
+            })?;
+            self.seen.insert(parser.parse(&bytes).owned());
+        }
+        Ok(())
+    }
+
     fn advance(&mut self, bound: i64, _out: &mut Emit) -> Result<()> {
         // No later row can share the ROWTIME of the rows seen.
         if bound > self.current {
@@ -84,6 +109,14 @@ impl Operator for Distinct {
         }
         Ok(())
     }
+}
+
+/// The bytes of a lower-case hex text.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,5 +168,29 @@ mod tests {
 | a | 3 | 1970-01-01T00:00:00.020 |
 +---+---+-------------------------+";
         assert_eq!(table(&out.batches), expected);
+    }
+
+    #[test]
+    fn a_checkpoint_anywhere_resumes_as_if_uninterrupted() {
+        use crate::exec::test_util::rows;
+        use crate::types::SqlType;
+        let columns = [("K", SqlType::Varchar(Some(4))), ("N", SqlType::Integer)];
+        let code = "CREATE STREAM OUT (K VARCHAR(4), N INTEGER);
+                    CREATE PUMP P AS INSERT INTO OUT SELECT STREAM DISTINCT K, N FROM S;";
+        let input = rows(
+            &columns,
+            "ROWTIME             | K | N
+             2020-01-01 00:00:01 | a | 1
+             2020-01-01 00:00:01 | a | 1
+             2020-01-01 00:00:01 | b | NULL
+             2020-01-01 00:00:01 | b | NULL
+             2020-01-01 00:00:02 | a | 1
+             2020-01-01 00:00:02 | a | 1",
+        );
+        for cut in 0..=input.num_rows() {
+            let (straight, resumed) =
+                crate::exec::test_util::straight_and_resumed(code, &columns, &[], &input, cut);
+            assert_eq!(resumed, straight, "cut at row {cut}");
+        }
     }
 }

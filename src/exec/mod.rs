@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `mod.rs` | [`Operator`], [`Emit`], running a chain of operators ([`push_through`], [`advance_with_bound`]) |
 //! | `eval.rs` | evaluating physical expressions; a failing row goes to `error_stream`, the others on |
+//! | `groups.rs` | a group table and its accumulators kept in a checkpoint (tumbling and stagger) |
 //! | `filter.rs` | `WHERE` |
 //! | `project.rs` | the select list |
 //! | `distinct.rs` | `SELECT STREAM DISTINCT` |
@@ -27,6 +28,7 @@
 pub mod distinct;
 mod eval;
 pub mod filter;
+mod groups;
 pub mod insert;
 pub mod lookup_join;
 pub mod project;
@@ -42,6 +44,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::error::Result;
 use crate::error_stream::ErrorRow;
+use crate::state::Snapshot;
 pub use eval::{concat, evaluate, evaluate_filter, evaluate_or_isolate, groups_accumulators};
 
 /// What an operator produced for one input: batches for the next stage and error rows.
@@ -68,6 +71,18 @@ pub trait Operator: Send {
     /// next batch on. Returns whether this operator reads the table.
     fn replace_table(&mut self, _name: &str, _rows: &RecordBatch) -> Result<bool> {
         Ok(false)
+    }
+
+    /// The operator's state, for a checkpoint (taken between batches). Taking it changes
+    /// nothing the operator produces later. Stateless operators keep nothing.
+    fn snapshot(&mut self) -> Result<Snapshot> {
+        Ok(Snapshot::empty())
+    }
+
+    /// Puts back a state taken by [`Operator::snapshot`] of an operator built from the same
+    /// spec, into one just built.
+    fn restore(&mut self, _state: &Snapshot) -> Result<()> {
+        Ok(())
     }
 }
 

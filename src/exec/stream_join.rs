@@ -34,6 +34,7 @@ use super::eval::error_row;
 use super::{Emit, evaluate, evaluate_or_isolate};
 use crate::catalog::rowtime;
 use crate::error::Result;
+use crate::state::Snapshot;
 
 /// Which rows of an outer join are kept without a partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +233,110 @@ impl StreamJoin {
         }
         for (side, batch) in std::mem::take(&mut self.expired) {
             self.sides[side].release(batch);
+        }
+        Ok(())
+    }
+
+    /// Both sides' held rows and positions, for a checkpoint: per side one batch of its rows
+    /// (joinable ones first, then waiting ones, in order), with which were matched.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let mut batches = Vec::with_capacity(2);
+        let mut sides = Vec::with_capacity(2);
+        for (i, s) in self.sides.iter().enumerate() {
+            let entries: Vec<&Entry> = s.joinable.iter().chain(&s.waiting).collect();
+            let schema = &self.spec.inputs[i];
+            let held: Vec<(usize, usize)> = {
+                let ids: Vec<u64> = s.batches.keys().copied().collect();
+                entries
+                    .iter()
+                    .map(|e| {
+                        let b = ids
+                            .iter()
+                            .position(|id| *id == e.batch)
+                            .expect("held batch");
+                        (b, e.row as usize)
+                    })
+                    .collect()
+            };
+            let sources: Vec<&RecordBatch> = s.batches.values().map(|(b, _)| b).collect();
+            let columns = (0..schema.fields().len())
+                .map(|c| {
+                    let arrays: Vec<&dyn Array> =
+                        sources.iter().map(|b| b.column(c).as_ref()).collect();
+                    if held.is_empty() {
+                        Ok(new_null_array(schema.field(c).data_type(), 0))
+                    } else {
+                        Ok(interleave(&arrays, &held)?)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            batches.push(RecordBatch::try_new(Arc::clone(schema), columns)?);
+            let matched: Vec<bool> = entries.iter().map(|e| e.matched).collect();
+            sides.push(serde_json::json!({
+                "joinable": s.joinable.len(),
+                "matched": matched,
+                "first_seq": s.first_seq,
+                "bound": s.bound,
+            }));
+        }
+        Ok(Snapshot {
+            meta: serde_json::json!({ "sides": sides }),
+            batches,
+        })
+    }
+
+    /// Puts back a [`StreamJoin::snapshot`] into a join just built from the same spec.
+    pub fn restore(&mut self, state: &Snapshot) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct SideState {
+            joinable: usize,
+            matched: Vec<bool>,
+            first_seq: u64,
+            bound: i64,
+        }
+        let sides: Vec<SideState> = state.field("sides")?;
+        for (i, saved) in sides.into_iter().enumerate().take(2) {
+            let batch = state.batch(i)?.clone();
+            let keys = evaluate(&self.spec.keys[i], &batch)?;
+            let rows = match &self.converters[i] {
+                Some(c) if batch.num_rows() > 0 => Some(c.convert_columns(&keys)?),
+                _ => None,
+            };
+            let times = rowtime(&batch).clone();
+            let s = &mut self.sides[i];
+            s.first_seq = saved.first_seq;
+            s.bound = saved.bound;
+            s.next_batch = 1;
+            for row in 0..batch.num_rows() {
+                let key = match &rows {
+                    None if self.converters[i].is_some() => None,
+                    None => Some(Box::default()),
+                    Some(_) if keys.iter().any(|k| k.is_null(row)) => None,
+                    Some(r) => Some(Box::from(r.row(row).as_ref())),
+                };
+                let entry = Entry {
+                    batch: 0,
+                    row: row as u32,
+                    rowtime: times.value(row),
+                    key,
+                    matched: saved.matched.get(row).copied().unwrap_or(false),
+                };
+                if row < saved.joinable {
+                    if let Some(k) = &entry.key {
+                        s.by_key
+                            .entry(k.clone())
+                            .or_default()
+                            .push_back(saved.first_seq + row as u64);
+                    }
+                    s.joinable.push_back(entry);
+                } else {
+                    s.waiting.push_back(entry);
+                }
+            }
+            if batch.num_rows() > 0 {
+                let n = batch.num_rows();
+                s.batches.insert(0, (batch, n));
+            }
         }
         Ok(())
     }

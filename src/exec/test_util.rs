@@ -120,3 +120,66 @@ pub fn run(
 pub fn ts(text: &str) -> i64 {
     crate::time::parse_timestamp(text).expect("YYYY-MM-DD HH:MM:SS")
 }
+
+/// Runs `input` through the first pump of `code` twice, as two pushes cut at row `cut` (the
+/// bound raised to the last ROWTIME of the first part in between): once straight through, and
+/// once with a checkpoint at the cut, every operator's state taken and given to operators built
+/// afresh, which run the rest. Returns both outputs as tables: they must be equal.
+pub fn straight_and_resumed(
+    code: &str,
+    columns: &[(&str, crate::types::SqlType)],
+    tables: &[(&str, RecordBatch)],
+    input: &RecordBatch,
+    cut: usize,
+) -> (String, String) {
+    let first = input.slice(0, cut);
+    let rest = input.slice(cut, input.num_rows() - cut);
+    let bound = crate::catalog::rowtime(&first)
+        .values()
+        .last()
+        .copied()
+        .unwrap_or(i64::MIN);
+    let part = |ops: &mut Vec<Box<dyn Operator>>, batch: &RecordBatch, to: i64| {
+        let mut errors = Vec::new();
+        let mut out = push_through(ops, batch.clone(), &mut errors).unwrap();
+        out.extend(advance_through(ops, to, &mut errors).unwrap());
+        (out, errors)
+    };
+    let mut ops = pump(code, columns, tables).unwrap();
+    let (mut straight, mut straight_errors) = part(&mut ops, &first, bound);
+    let (more, more_errors) = part(&mut ops, &rest, i64::MAX);
+    straight.extend(more);
+    straight_errors.extend(more_errors);
+
+    let mut ops = pump(code, columns, tables).unwrap();
+    let (mut resumed, mut resumed_errors) = part(&mut ops, &first, bound);
+    let snapshots: Vec<crate::state::Snapshot> = ops
+        .iter_mut()
+        .map(|op| {
+            // Through bytes, as a checkpoint file holds them.
+            let mut bytes = Vec::new();
+            op.snapshot().unwrap().encode(&mut bytes).unwrap();
+            crate::state::Snapshot::decode(&mut bytes.as_slice()).unwrap()
+        })
+        .collect();
+    drop(ops);
+    let mut fresh = pump(code, columns, tables).unwrap();
+    for (op, state) in fresh.iter_mut().zip(&snapshots) {
+        op.restore(state).unwrap();
+    }
+    let (more, more_errors) = part(&mut fresh, &rest, i64::MAX);
+    resumed.extend(more);
+    resumed_errors.extend(more_errors);
+    let shown = |batches: &[RecordBatch], errors: &[crate::error_stream::ErrorRow]| {
+        let nonempty: Vec<RecordBatch> = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .cloned()
+            .collect();
+        format!("{}\n{errors:?}", table(&nonempty))
+    };
+    (
+        shown(&straight, &straight_errors),
+        shown(&resumed, &resumed_errors),
+    )
+}
