@@ -77,6 +77,35 @@ impl Snapshot {
         Ok(Snapshot { meta, batches })
     }
 
+    /// Puts `part` inside this snapshot: its batches join this one's, and the returned value
+    /// (its metadata and where its batches are) goes into this one's metadata.
+    pub fn nest(&mut self, part: Snapshot) -> serde_json::Value {
+        let first = self.batches.len();
+        let count = part.batches.len();
+        self.batches.extend(part.batches);
+        serde_json::json!({ "meta": part.meta, "first": first, "count": count })
+    }
+
+    /// A part put in by [`Snapshot::nest`], from the value it returned.
+    pub fn nested(&self, at: &serde_json::Value) -> Result<Snapshot> {
+        let index = |name: &str| {
+            at.get(name)
+                .and_then(serde_json::Value::as_u64)
+                .map(|n| n as usize)
+                .ok_or_else(|| corrupt(format!("a nested snapshot has no `{name}`")))
+        };
+        let (first, count) = (index("first")?, index("count")?);
+        let batches = self
+            .batches
+            .get(first..first + count)
+            .ok_or_else(|| corrupt("a nested snapshot's batches are missing"))?
+            .to_vec();
+        Ok(Snapshot {
+            meta: at.get("meta").cloned().unwrap_or_default(),
+            batches,
+        })
+    }
+
     /// A field of the metadata, which the snapshot's reader expects: an error names it.
     pub fn field<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
         let value = self
@@ -160,5 +189,19 @@ mod tests {
         assert!(e.contains("no `missing`"), "{e}");
         let cut = &bytes[..bytes.len() / 2];
         assert!(Snapshot::decode(&mut &cut[..]).is_err());
+
+        // Parts nest with their batches, and come back out whole.
+        let mut whole = Snapshot::of(serde_json::json!({"own": 1}));
+        whole.batches.push(batch.slice(0, 1));
+        let first = whole.nest(s.clone());
+        let second = whole.nest(Snapshot::empty());
+        assert_eq!(whole.batches.len(), 3);
+        assert_eq!(whole.nested(&first).unwrap(), s);
+        assert!(whole.nested(&second).unwrap().is_empty());
+        let e = whole
+            .nested(&serde_json::json!({"first": 2, "count": 5}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing"), "{e}");
     }
 }

@@ -35,13 +35,21 @@ fn identity(_: &std::fs::Metadata) -> Option<(u64, u64)> {
 
 impl FollowReader {
     pub fn open(path: &Path) -> std::io::Result<FollowReader> {
-        let file = File::open(path)?;
-        let identity = identity(&file.metadata()?);
+        FollowReader::open_at(path, 0)
+    }
+
+    /// Follows `path` from byte `offset` on (resuming from a checkpoint). A file now shorter
+    /// than `offset` was truncated or rotated since: it is read from its start.
+    pub fn open_at(path: &Path, offset: u64) -> std::io::Result<FollowReader> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        let position = if meta.len() >= offset { offset } else { 0 };
+        file.seek(SeekFrom::Start(position))?;
         Ok(FollowReader {
             path: path.to_path_buf(),
             file,
-            position: 0,
-            identity,
+            position,
+            identity: identity(&meta),
         })
     }
 

@@ -43,6 +43,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::error::Result;
 use crate::error_stream::ErrorRow;
+use crate::state::Snapshot;
 
 /// Where a stream's rows go outside the application.
 ///
@@ -63,6 +64,15 @@ pub trait Sink: Send {
     /// it: a checkpoint may then count those rows as delivered.
     fn flush(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// For a checkpoint: makes everything written so far durable (a file flushed and synced, a
+    /// destination's acknowledgement awaited) and returns where the sink stands (a file's
+    /// length, the records buffered for an object), which a sink made for the resumed run takes
+    /// back. Buffers that can be kept in the snapshot are not delivered early.
+    fn checkpoint(&mut self) -> Result<Snapshot> {
+        self.flush()?;
+        Ok(Snapshot::empty())
     }
 
     /// Rows the destination refused for good (after `--max-delivery-retries` attempts), to be
@@ -102,4 +112,7 @@ pub trait ChunkDecoder: Send {
     fn is_replay(&self) -> bool;
     /// The largest ROWTIME assigned so far.
     fn last_rowtime(&self) -> i64;
+    /// Resumes after a checkpoint: the input is read on from a position past its start, where
+    /// the largest ROWTIME assigned so far was `last_rowtime`.
+    fn resume(&mut self, last_rowtime: i64);
 }

@@ -1,7 +1,12 @@
 //! Sinks: JSON lines, CSV, and the terminal table. A sink writes a stream's declared columns
 //! (and ROWTIME first when asked), formatted as `format.rs` says.
+//!
+//! A file sink's checkpoint is its length, flushed and synced; the resumed run cuts the file
+//! back to that length and appends, so the file ends exactly as an uninterrupted run's would.
 
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -10,6 +15,7 @@ use datafusion::arrow::util::display::ArrayFormatter;
 use super::Sink;
 use crate::error::{Error, Result};
 use crate::format::{JsonRowFormatter, format_options};
+use crate::state::Snapshot;
 
 /// Which columns of a stream batch a sink writes, and under which names.
 #[derive(Debug, Clone)]
@@ -36,20 +42,92 @@ fn io_err(path: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 
+/// Where a JSON-lines or CSV sink writes: stdout (or any stream), or a file whose length a
+/// checkpoint records.
+pub enum Out {
+    Stream(Box<dyn Write + Send>),
+    File { writer: BufWriter<File>, len: u64 },
+}
+
+impl Out {
+    /// A new file (an existing one is emptied).
+    pub fn create(path: &Path) -> std::io::Result<Out> {
+        let file = File::create(path)?;
+        Ok(Out::File {
+            writer: BufWriter::with_capacity(1 << 16, file),
+            len: 0,
+        })
+    }
+
+    /// A file written by the run that took a checkpoint, cut back to the `len` bytes it had
+    /// then; what follows is written again by the resumed run.
+    pub fn resume(path: &Path, len: u64) -> Result<Out> {
+        let shown = path.display().to_string();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("{shown} (resuming from a checkpoint)"), e))?;
+        let has = file.metadata().map_err(io_err(&shown))?.len();
+        if has < len {
+            return Err(Error::Application(format!(
+                "{shown}: the file has {has} bytes, fewer than the {len} it had at the checkpoint: it was changed or replaced since; put back the file the run wrote, or start afresh with --force"
+            )));
+        }
+        file.set_len(len).map_err(io_err(&shown))?;
+        file.seek(SeekFrom::End(0)).map_err(io_err(&shown))?;
+        Ok(Out::File {
+            writer: BufWriter::with_capacity(1 << 16, file),
+            len,
+        })
+    }
+
+    /// After a flush: a file is synced to disk, and its length is the snapshot.
+    fn sync(&self, path: &str) -> Result<Snapshot> {
+        match self {
+            Out::Stream(_) => Ok(Snapshot::empty()),
+            Out::File { writer, len } => {
+                writer.get_ref().sync_data().map_err(io_err(path))?;
+                Ok(Snapshot::of(serde_json::json!({ "len": *len })))
+            }
+        }
+    }
+
+    /// The length a file sink's snapshot records.
+    pub fn checkpointed_len(state: &Snapshot) -> Result<u64> {
+        state.field("len")
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::Stream(w) => w.write(buf),
+            Out::File { writer, len } => {
+                let n = writer.write(buf)?;
+                *len += n as u64;
+                Ok(n)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Stream(w) => w.flush(),
+            Out::File { writer, .. } => writer.flush(),
+        }
+    }
+}
+
 /// One JSON object per line.
 pub struct JsonLinesSink {
-    out: Box<dyn Write + Send>,
+    out: Out,
     path: String,
     columns: Columns,
     line: String,
 }
 
 impl JsonLinesSink {
-    pub fn new(
-        out: Box<dyn Write + Send>,
-        path: impl Into<String>,
-        columns: Columns,
-    ) -> JsonLinesSink {
+    pub fn new(out: Out, path: impl Into<String>, columns: Columns) -> JsonLinesSink {
         JsonLinesSink {
             out,
             path: path.into(),
@@ -73,6 +151,15 @@ impl Sink for JsonLinesSink {
             .map_err(io_err(&self.path))
     }
 
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(io_err(&self.path))
+    }
+
+    fn checkpoint(&mut self) -> Result<Snapshot> {
+        self.out.flush().map_err(io_err(&self.path))?;
+        self.out.sync(&self.path)
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.out.flush().map_err(io_err(&self.path))
     }
@@ -80,13 +167,13 @@ impl Sink for JsonLinesSink {
 
 /// CSV without a header (as KDA writes CSV destinations); NULL is an empty field.
 pub struct CsvSink {
-    out: csv::Writer<Box<dyn Write + Send>>,
+    out: csv::Writer<Out>,
     path: String,
     columns: Columns,
 }
 
 impl CsvSink {
-    pub fn new(out: Box<dyn Write + Send>, path: impl Into<String>, columns: Columns) -> CsvSink {
+    pub fn new(out: Out, path: impl Into<String>, columns: Columns) -> CsvSink {
         CsvSink {
             out: csv::Writer::from_writer(out),
             path: path.into(),
@@ -124,6 +211,15 @@ impl Sink for CsvSink {
                 .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
         }
         Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(io_err(&self.path))
+    }
+
+    fn checkpoint(&mut self) -> Result<Snapshot> {
+        self.out.flush().map_err(io_err(&self.path))?;
+        self.out.get_ref().sync(&self.path)
     }
 
     fn finish(&mut self) -> Result<()> {

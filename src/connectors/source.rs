@@ -344,6 +344,12 @@ impl ChunkDecoder for SourceDecoder {
     fn last_rowtime(&self) -> i64 {
         self.last_rowtime
     }
+
+    fn resume(&mut self, last_rowtime: i64) {
+        self.last_rowtime = last_rowtime;
+        // The header line, if any, was read before the checkpoint.
+        self.first_line = false;
+    }
 }
 
 #[cfg(test)]

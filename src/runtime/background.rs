@@ -17,11 +17,14 @@ use super::spawn_named;
 use crate::connectors::Sink;
 use crate::error::{Error, Result};
 use crate::error_stream::ErrorRow;
+use crate::state::Snapshot;
 
 enum ToWriter {
     Batch(RecordBatch),
     /// Deliver everything so far and say so.
     Flush(SyncSender<Result<()>>),
+    /// Make everything so far durable and give the sink's state.
+    Checkpoint(SyncSender<Result<Snapshot>>),
 }
 
 /// A sink on a writer thread.
@@ -60,6 +63,17 @@ impl BackgroundSink {
                             ));
                         }
                     }
+                    Ok(ToWriter::Checkpoint(done)) => {
+                        let state = inner.checkpoint();
+                        hand_back(&mut inner);
+                        let failed = state.is_err();
+                        let _ = done.send(state);
+                        if failed {
+                            return Err(Error::Application(
+                                "the output writer stopped after a failed checkpoint".into(),
+                            ));
+                        }
+                    }
                     Err(RecvTimeoutError::Timeout) => inner.idle()?,
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
@@ -88,6 +102,17 @@ impl BackgroundSink {
         }
     }
 
+    /// The writer's answer to a flush or a checkpoint; if it stopped instead, why.
+    fn answer<T>(&mut self, answer: std::sync::mpsc::Receiver<Result<T>>) -> Result<T> {
+        match answer.recv() {
+            Ok(result) => result,
+            Err(_) => {
+                self.join()?;
+                Err(Error::Application("the output writer has stopped".into()))
+            }
+        }
+    }
+
     fn send(&mut self, message: ToWriter) -> Result<()> {
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(message).is_ok());
         if sent {
@@ -107,13 +132,13 @@ impl Sink for BackgroundSink {
     fn flush(&mut self) -> Result<()> {
         let (done, acknowledged) = sync_channel(1);
         self.send(ToWriter::Flush(done))?;
-        match acknowledged.recv() {
-            Ok(result) => result,
-            Err(_) => {
-                self.join()?;
-                Err(Error::Application("the output writer has stopped".into()))
-            }
-        }
+        self.answer(acknowledged)
+    }
+
+    fn checkpoint(&mut self) -> Result<Snapshot> {
+        let (done, state) = sync_channel(1);
+        self.send(ToWriter::Checkpoint(done))?;
+        self.answer(state)
     }
 
     fn take_rejected(&mut self) -> Vec<ErrorRow> {
