@@ -635,6 +635,36 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_anywhere_resumes_as_if_uninterrupted() {
+        // A full join: rows held on both sides, some matched, some waiting for their window.
+        let join = "A OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS a FULL JOIN B OVER (RANGE INTERVAL '30' SECOND PRECEDING) AS b ON a.K = b.K";
+        let a: Vec<&str> = A_ROWS.lines().skip(1).collect();
+        let b: Vec<&str> = B_ROWS.lines().skip(1).collect();
+        let run = |checkpoint_after: Option<usize>| {
+            let mut app = app(join);
+            for i in 0..4 {
+                app.push_table("B", &format!("ROWTIME | K | M\n{}", b[i]))
+                    .unwrap();
+                if checkpoint_after == Some(2 * i) {
+                    app.resume_from_checkpoint().unwrap();
+                }
+                app.push_table("A", &format!("ROWTIME | K | N\n{}", a[i]))
+                    .unwrap();
+                if checkpoint_after == Some(2 * i + 1) {
+                    app.resume_from_checkpoint().unwrap();
+                }
+            }
+            app.end().unwrap();
+            app.read_table("OUT").unwrap()
+        };
+        let expected = run(None);
+        assert!(expected.lines().count() > 5, "{expected}");
+        for cut in 0..8 {
+            assert_eq!(run(Some(cut)), expected, "checkpoint after row {cut}");
+        }
+    }
+
+    #[test]
     fn outer_rows_wait_for_the_window_and_the_other_input() {
         let mut app =
             app("A OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS a LEFT JOIN B AS b ON a.K = b.K");

@@ -22,13 +22,15 @@ use crate::error_stream::{ErrorRow, error_batch};
 use crate::exec::stream_join::StreamJoin;
 use crate::exec::{Emit, Operator, advance_with_bound, push_through};
 use crate::plan::{OperatorSpec, Plan};
+use crate::state::Snapshot;
 
 struct StreamState {
     /// (pump, which of its inputs) for every pump input reading this stream.
     readers: Vec<(usize, usize)>,
     writers: Vec<usize>,
     bound: i64,
-    sinks: Vec<Box<dyn Sink>>,
+    /// Each sink with its key in a checkpoint (`STREAM=LOCATION`).
+    sinks: Vec<(String, Box<dyn Sink>)>,
     /// For streams with several writers: rows waiting until every writer has passed them.
     queues: Vec<Vec<RecordBatch>>,
     writer_bounds: Vec<i64>,
@@ -129,9 +131,9 @@ impl Dataflow {
         })
     }
 
-    /// Sends a stream's rows to `sink` as well.
-    pub fn add_sink(&mut self, stream: usize, sink: Box<dyn Sink>) {
-        self.streams[stream].sinks.push(sink);
+    /// Sends a stream's rows to `sink` as well; `key` names it in checkpoints.
+    pub fn add_sink(&mut self, stream: usize, key: impl Into<String>, sink: Box<dyn Sink>) {
+        self.streams[stream].sinks.push((key.into(), sink));
     }
 
     /// Records rows that could not be processed (written at the next flush).
@@ -159,15 +161,164 @@ impl Dataflow {
         let error_stream = self.error_stream;
         for (i, s) in self.streams.iter_mut().enumerate() {
             if i != error_stream {
-                for sink in &mut s.sinks {
+                for (_, sink) in &mut s.sinks {
                     sink.finish()?;
                 }
             }
         }
         self.collect_rejected()?;
-        for sink in &mut self.streams[error_stream].sinks {
+        for (_, sink) in &mut self.streams[error_stream].sinks {
             sink.finish()?;
         }
+        Ok(())
+    }
+
+    /// Every sink's state for a checkpoint, by key, once what it was given is durable: the
+    /// streams' sinks first, then error_stream's, which by then hold the rows the others
+    /// refused. With `deliver`, buffered rows are delivered first (a clean stop leaves nothing
+    /// that only the checkpoint holds).
+    pub fn checkpoint_sinks(&mut self, deliver: bool) -> Result<Vec<(String, Snapshot)>> {
+        self.flush_errors()?;
+        let error_stream = self.error_stream;
+        let mut states = Vec::new();
+        let mut take = |sinks: &mut Vec<(String, Box<dyn Sink>)>| -> Result<()> {
+            for (key, sink) in sinks {
+                if deliver {
+                    sink.flush()?;
+                }
+                states.push((key.clone(), sink.checkpoint()?));
+            }
+            Ok(())
+        };
+        for (i, s) in self.streams.iter_mut().enumerate() {
+            if i != error_stream {
+                take(&mut s.sinks)?;
+            }
+        }
+        self.collect_rejected()?;
+        take(&mut self.streams[error_stream].sinks)?;
+        Ok(states)
+    }
+
+    /// The state of every operator, stream bound and merge queue, for a checkpoint (taken
+    /// between two batches, after [`Dataflow::checkpoint_sinks`]).
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        let mut all = Snapshot::empty();
+        let ops_state = |all: &mut Snapshot, ops: &mut [Box<dyn Operator>]| {
+            ops.iter_mut()
+                .map(|op| Ok(all.nest(op.snapshot()?)))
+                .collect::<Result<Vec<_>>>()
+        };
+        let mut pumps = Vec::with_capacity(self.pumps.len());
+        for p in &mut self.pumps {
+            let inputs = p
+                .inputs
+                .iter_mut()
+                .map(|ops| ops_state(&mut all, ops))
+                .collect::<Result<Vec<_>>>()?;
+            let join = match &p.join {
+                Some(j) => all.nest(j.snapshot()?),
+                None => serde_json::Value::Null,
+            };
+            let ops = ops_state(&mut all, &mut p.ops)?;
+            pumps.push(serde_json::json!({ "inputs": inputs, "join": join, "ops": ops }));
+        }
+        let streams: Vec<serde_json::Value> = self
+            .streams
+            .iter()
+            .map(|s| {
+                let queues: Vec<serde_json::Value> = s
+                    .queues
+                    .iter()
+                    .map(|q| {
+                        all.nest(Snapshot {
+                            meta: serde_json::Value::Null,
+                            batches: q.clone(),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "bound": s.bound,
+                    "writer_bounds": s.writer_bounds,
+                    "queues": queues,
+                })
+            })
+            .collect();
+        all.meta = serde_json::json!({
+            "pumps": pumps,
+            "streams": streams,
+            "error_time": self.error_time,
+            "stats": [self.stats.rows_in, self.stats.rows_out, self.stats.errors],
+        });
+        Ok(all)
+    }
+
+    /// Puts back a [`Dataflow::snapshot`] into a dataflow just built from the same plan.
+    pub fn restore(&mut self, state: &Snapshot) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct PumpState {
+            inputs: Vec<Vec<serde_json::Value>>,
+            join: serde_json::Value,
+            ops: Vec<serde_json::Value>,
+        }
+        #[derive(serde::Deserialize)]
+        struct StreamSaved {
+            bound: i64,
+            writer_bounds: Vec<i64>,
+            queues: Vec<serde_json::Value>,
+        }
+        let differs = |what: &str| {
+            crate::error::Error::Application(format!(
+                "checkpoint: its {what} do not match this application's; it was taken by another version of the application"
+            ))
+        };
+        let pumps: Vec<PumpState> = state.field("pumps")?;
+        let streams: Vec<StreamSaved> = state.field("streams")?;
+        if pumps.len() != self.pumps.len() || streams.len() != self.streams.len() {
+            return Err(differs("pumps or streams"));
+        }
+        let restore_ops = |ops: &mut [Box<dyn Operator>], saved: &[serde_json::Value]| {
+            if ops.len() != saved.len() {
+                return Err(differs("operators"));
+            }
+            for (op, at) in ops.iter_mut().zip(saved) {
+                op.restore(&state.nested(at)?)?;
+            }
+            Ok(())
+        };
+        for (p, saved) in self.pumps.iter_mut().zip(&pumps) {
+            if p.inputs.len() != saved.inputs.len() {
+                return Err(differs("pump inputs"));
+            }
+            for (ops, at) in p.inputs.iter_mut().zip(&saved.inputs) {
+                restore_ops(ops, at)?;
+            }
+            match (&mut p.join, saved.join.is_null()) {
+                (Some(j), false) => j.restore(&state.nested(&saved.join)?)?,
+                (None, true) => {}
+                _ => return Err(differs("joins")),
+            }
+            restore_ops(&mut p.ops, &saved.ops)?;
+        }
+        for (s, saved) in self.streams.iter_mut().zip(streams) {
+            if s.queues.len() != saved.queues.len() {
+                return Err(differs("stream writers"));
+            }
+            s.bound = saved.bound;
+            s.writer_bounds = saved.writer_bounds;
+            for (q, at) in s.queues.iter_mut().zip(&saved.queues) {
+                *q = state.nested(at)?.batches;
+            }
+        }
+        self.error_time = state.field("error_time")?;
+        let [rows_in, rows_out, errors]: [u64; 3] = state.field("stats")?;
+        self.stats = Stats {
+            rows_in,
+            rows_out,
+            errors,
+        };
+        // Errors reported before the checkpoint were written then.
+        self.pending_errors.clear();
         Ok(())
     }
 
@@ -191,7 +342,7 @@ impl Dataflow {
             .streams
             .iter_mut()
             .flat_map(|s| s.sinks.iter_mut())
-            .flat_map(|sink| sink.take_rejected())
+            .flat_map(|(_, sink)| sink.take_rejected())
             .collect();
         if rejected.is_empty() {
             return Ok(());
@@ -212,7 +363,7 @@ impl Dataflow {
         }
         self.stats.errors += rows.len() as u64;
         let batch = error_batch(&rows, self.error_time, self.replay);
-        for sink in &mut self.streams[self.error_stream].sinks {
+        for (_, sink) in &mut self.streams[self.error_stream].sinks {
             sink.write(&batch)?;
         }
         Ok(())
@@ -223,7 +374,7 @@ impl Dataflow {
             return Ok(());
         }
         let is_output = !self.streams[stream].sinks.is_empty();
-        for sink in &mut self.streams[stream].sinks {
+        for (_, sink) in &mut self.streams[stream].sinks {
             sink.write(&batch)?;
         }
         if is_output {

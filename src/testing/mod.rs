@@ -184,7 +184,7 @@ impl TestApp {
         let mut collected = HashMap::new();
         for (i, s) in plan.catalog.streams.iter().enumerate() {
             let c = Collected::default();
-            dataflow.add_sink(i, Box::new(c.clone()));
+            dataflow.add_sink(i, s.name.clone(), Box::new(c.clone()));
             collected.insert(s.name.clone(), c);
         }
         self.running = Some(Running {
@@ -434,6 +434,27 @@ impl TestApp {
         let running = self.running.as_mut().expect("started");
         running.dataflow.error_time = bound;
         running.dataflow.advance(index, bound)
+    }
+
+    /// Checkpoints the running application and goes on in a dataflow built afresh and
+    /// restored from the checkpoint's bytes, as a run resumed after a crash does: what it emits
+    /// from here on must be what it would have emitted without the checkpoint.
+    pub fn resume_from_checkpoint(&mut self) -> Result<()> {
+        self.start()?;
+        let running = self.running.as_mut().expect("started");
+        let mut bytes = Vec::new();
+        running.dataflow.snapshot()?.encode(&mut bytes)?;
+        let state = crate::state::Snapshot::decode(&mut bytes.as_slice())?;
+        let tables: HashMap<String, RecordBatch> = self.tables.iter().cloned().collect();
+        let mut fresh = Dataflow::new(&running.plan, &tables)?;
+        fresh.replay = true;
+        for (i, s) in running.plan.catalog.streams.iter().enumerate() {
+            let c = running.collected[&s.name].clone();
+            fresh.add_sink(i, s.name.clone(), Box::new(c));
+        }
+        fresh.restore(&state)?;
+        running.dataflow = fresh;
+        Ok(())
     }
 
     /// Ends every input: all open windows emit.
