@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read};
+use std::io::{BufRead, BufReader, Cursor, IsTerminal, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -346,6 +346,41 @@ pub struct Input {
     pub reader: Box<dyn Read + Send>,
     pub sample: Option<Vec<u8>>,
     pub json: bool,
+    /// The file (`None`: stdin).
+    pub path: Option<PathBuf>,
+    pub follow: bool,
+}
+
+impl Input {
+    /// Reads the file on from byte `offset` (resuming from a checkpoint), instead of from the
+    /// start.
+    pub fn skip_to(&mut self, offset: u64) -> Result<()> {
+        if offset == 0 {
+            return Ok(());
+        }
+        let Some(path) = &self.path else {
+            return Err(Error::Usage(
+                "--state-dir: the checkpoint's run read a file, and this run reads stdin".into(),
+            ));
+        };
+        let shown = path.display().to_string();
+        if self.follow {
+            let reader = FollowReader::open_at(path, offset).map_err(|e| Error::io(&shown, e))?;
+            self.reader = Box::new(reader);
+            return Ok(());
+        }
+        let mut file = File::open(path).map_err(|e| Error::io(&shown, e))?;
+        let len = file.metadata().map_err(|e| Error::io(&shown, e))?.len();
+        if len < offset {
+            return Err(Error::Application(format!(
+                "{shown}: the file has {len} bytes, fewer than the {offset} the checkpoint had read: it was replaced or cut since; give the same input, or start afresh with --force"
+            )));
+        }
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io(&shown, e))?;
+        self.reader = Box::new(file);
+        Ok(())
+    }
 }
 
 pub fn open_input(spec: &str, want_sample: bool, follow: bool) -> Result<Input> {
@@ -362,11 +397,14 @@ pub fn open_input(spec: &str, want_sample: bool, follow: bool) -> Result<Input> 
     } else {
         Box::new(File::open(spec).map_err(|e| Error::io(spec, e))?)
     };
+    let path = (spec != "-").then(|| PathBuf::from(spec));
     if !want_sample {
         return Ok(Input {
             reader,
             sample: None,
             json,
+            path,
+            follow,
         });
     }
     // Read up to 100 lines for discovery, then replay them before the rest.
@@ -386,6 +424,8 @@ pub fn open_input(spec: &str, want_sample: bool, follow: bool) -> Result<Input> 
         reader,
         sample: Some(sample),
         json,
+        path,
+        follow,
     })
 }
 
@@ -398,6 +438,8 @@ pub struct Prepared {
     pub input: Option<OpenedInput>,
     /// The input schema was discovered from the input's first records.
     pub discovered: bool,
+    /// Where the input comes from, as written (`-` for stdin).
+    pub input_location: String,
 }
 
 /// Loads and plans the application. `for_run` opens the input (stdin by default); otherwise the
@@ -408,6 +450,9 @@ pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
     let given = read_input_schema(args)?;
     let discovered = given.is_none() && app.inputs.first().is_none_or(|i| i.schema.is_none());
     let location = input_location(&app, args)?;
+    let shown_location = location
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |l| l.to_string());
     let input = match location {
         Some(Location::Kinesis { stream, arn }) => Some(OpenedInput::Kinesis { stream, arn }),
         Some(Location::File(path)) if for_run || discovered => {
@@ -461,6 +506,7 @@ pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
         plan,
         input,
         discovered,
+        input_location: shown_location,
     })
 }
 

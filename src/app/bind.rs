@@ -10,8 +10,6 @@
 //!
 //! Every connection uses the AWS SDK's standard configuration (`connectors::aws`).
 
-use std::fs::File;
-use std::io::Write;
 use std::time::Duration;
 
 use super::Application;
@@ -25,11 +23,14 @@ use crate::connectors::location::Location;
 use crate::connectors::objects::{ObjectSink, ObjectSinkOptions, S3Client};
 use crate::connectors::records::RecordFormat;
 use crate::connectors::retry::RetryLimit;
-use crate::connectors::sink::{Columns, CsvSink, JsonLinesSink, TableSink};
+use crate::connectors::sink::{Columns, CsvSink, JsonLinesSink, Out, TableSink};
 use crate::connectors::source::SourceDecoder;
 use crate::connectors::{ChunkDecoder, Sink};
 use crate::error::{Error, Result};
-use crate::runtime::{BackgroundSink, Dataflow, Input, PreprocessSpec, services};
+use crate::runtime::{
+    BackgroundSink, Checkpoint, Dataflow, Input, InputPosition, PreprocessSpec, services,
+};
+use crate::state::Snapshot;
 
 /// How `rowtime run` binds an application (its command-line flags beyond the application).
 #[derive(Debug, Clone, Default)]
@@ -47,6 +48,8 @@ pub struct RunFlags {
     pub buffer_size: Option<usize>,
     pub buffer_interval: Option<Duration>,
     pub gzip: bool,
+    /// `--state-dir`: the input must be one that can be read again from a position.
+    pub checkpoints: bool,
 }
 
 /// One output of the run, ready to deliver.
@@ -77,8 +80,15 @@ pub struct Bound {
     pub shown: Vec<String>,
 }
 
-/// Adds the run's sinks to `dataflow` and makes its inputs.
-pub fn bind(prepared: &mut Prepared, dataflow: &mut Dataflow, flags: &RunFlags) -> Result<Bound> {
+/// Adds the run's sinks to `dataflow` and makes its inputs; resuming from a checkpoint, the
+/// sinks take back their states (files cut back to their lengths) and the inputs are read on
+/// from its positions.
+pub fn bind(
+    prepared: &mut Prepared,
+    dataflow: &mut Dataflow,
+    flags: &RunFlags,
+    resume: Option<&Checkpoint>,
+) -> Result<Bound> {
     let outputs = outputs(&prepared.app, flags)?;
     let terminal = outputs.is_empty();
     let shown: Vec<String> = if terminal {
@@ -100,22 +110,24 @@ pub fn bind(prepared: &mut Prepared, dataflow: &mut Dataflow, flags: &RunFlags) 
     for o in &outputs {
         let (index, def) = stream_named(prepared, &o.stream)?;
         let per_window = prepared.plan.fed_by_window(index);
+        let key = format!("{}={}", o.stream, o.location);
         let target = Target {
             output: o,
             def,
             per_window,
             application: &prepared.app,
+            resume: resume.and_then(|c| c.sink(&key)),
         };
         let sink = sink_for(&target, flags, replay, &mut aws)?;
-        dataflow.add_sink(index, sink);
+        dataflow.add_sink(index, key, sink);
     }
     for name in &shown {
         let (index, def) = stream_named(prepared, name)?;
         let columns = columns_of(def, flags.with_rowtime);
         let sink = TableSink::new(Box::new(std::io::stdout()), name.clone(), columns);
-        dataflow.add_sink(index, Box::new(sink));
+        dataflow.add_sink(index, format!("{name}=terminal"), Box::new(sink));
     }
-    let inputs = inputs(prepared, flags)?;
+    let inputs = inputs(prepared, flags, resume)?;
     Ok(Bound { inputs, shown })
 }
 
@@ -217,6 +229,8 @@ struct Target<'a> {
     /// The stream is written by a windowed aggregate (a Lambda is then invoked per emission).
     per_window: bool,
     application: &'a Application,
+    /// The sink's state in the checkpoint the run resumes from.
+    resume: Option<&'a Snapshot>,
 }
 
 fn sink_for(
@@ -231,15 +245,16 @@ fn sink_for(
     let sink: Box<dyn Sink> = match &o.location {
         Location::Standard => Box::new(JsonLinesSink::new(
             // Line-buffered: each batch reaches a pipe when it is written (live latency).
-            Box::new(std::io::stdout()),
+            Out::Stream(Box::new(std::io::stdout())),
             "stdout",
             columns,
         )),
         Location::File(path) => {
             let shown = path.display().to_string();
-            let file = File::create(path).map_err(|e| Error::io(&shown, e))?;
-            let out: Box<dyn Write + Send> =
-                Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
+            let out = match target.resume {
+                Some(state) => Out::resume(path, Out::checkpointed_len(state)?)?,
+                None => Out::create(path).map_err(|e| Error::io(&shown, e))?,
+            };
             if o.location.is_csv_file() {
                 Box::new(CsvSink::new(out, shown, columns))
             } else {
@@ -268,7 +283,11 @@ fn sink_for(
                 }
                 _ => None,
             };
-            Box::new(ObjectSink::new(options, client)?)
+            let mut sink = ObjectSink::new(options, client)?;
+            if let Some(state) = target.resume {
+                sink.restore(state)?;
+            }
+            Box::new(sink)
         }
         Location::Kinesis { stream, arn } => {
             let name = arn.clone().unwrap_or_else(|| stream.clone());
@@ -320,7 +339,11 @@ fn sink_for(
 }
 
 /// The run's inputs: one per configured input (the first; the others are fed by nothing yet).
-fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
+fn inputs(
+    prepared: &mut Prepared,
+    flags: &RunFlags,
+    resume: Option<&Checkpoint>,
+) -> Result<Vec<Input>> {
     let input = prepared
         .input
         .take()
@@ -331,22 +354,39 @@ fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
         .first()
         .ok_or_else(|| Error::Application("the application declares no input".into()))?
         .clone();
+    let resumed_rowtime = |stream: usize| {
+        resume.and_then(|c| {
+            c.last_rowtimes
+                .iter()
+                .find(|(s, _)| *s == stream)
+                .map(|(_, t)| *t)
+        })
+    };
     let decoder = |stream: &str| -> Result<(usize, Box<dyn ChunkDecoder>)> {
         let (index, def) = prepared
             .plan
             .catalog
             .stream(stream)
             .ok_or_else(|| Error::Application(format!("no source stream {stream}")))?;
-        let d = SourceDecoder::new(
+        let mut d = SourceDecoder::new(
             &prepared.schema,
             with_rowtime(&def.table_schema()),
             flags.rowtime_from.as_deref(),
         )?;
+        if let Some(t) = resumed_rowtime(index) {
+            d.resume(t);
+        }
         Ok((index, Box::new(d)))
     };
     let names = first.stream_names();
+    let position = resume.and_then(|c| c.inputs.first().cloned().flatten());
     Ok(match input {
-        OpenedInput::Lines(lines) => {
+        OpenedInput::Lines(mut lines) => {
+            if flags.checkpoints && lines.path.is_none() {
+                return Err(Error::Usage(
+                    "--state-dir: a checkpoint holds where the input was read to, so the input must be one that can be read again from there: a file (--input PATH) or a Kinesis stream, not stdin".into(),
+                ));
+            }
             let (stream, mut source) = {
                 let (index, def) =
                     prepared.plan.catalog.stream(&names[0]).ok_or_else(|| {
@@ -363,10 +403,24 @@ fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
             if prepared.discovered && !lines.json {
                 source = source.with_header_line();
             }
+            let start = match position {
+                None => 0,
+                Some(InputPosition::Offset(offset)) => offset,
+                Some(InputPosition::Kinesis(_)) => {
+                    return Err(Error::Usage(
+                        "--state-dir: the checkpoint's run read a Kinesis stream, and this run reads a file".into(),
+                    ));
+                }
+            };
+            lines.skip_to(start)?;
+            if let Some(t) = resumed_rowtime(stream) {
+                source.resume(t);
+            }
             vec![Input::Lines {
                 stream,
                 reader: lines.reader,
                 decoder: Box::new(source),
+                start,
             }]
         }
         OpenedInput::Kinesis { stream, arn } => {
@@ -379,14 +433,38 @@ fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
                 Some(s) => StartPosition::parse(&s)
                     .map_err(|e| Error::Usage(format!("--start-position: {e}")))?,
             };
-            let start = match start {
-                StartPosition::LastStoppedPoint => {
+            let saved = match position {
+                None => None,
+                Some(InputPosition::Kinesis(p)) => Some(p),
+                Some(InputPosition::Offset(_)) => {
+                    return Err(Error::Usage(
+                        "--state-dir: the checkpoint's run read a file, and this run reads a Kinesis stream".into(),
+                    ));
+                }
+            };
+            let resuming = resume.is_some();
+            let start = match (start, resuming) {
+                (StartPosition::LastStoppedPoint, false) => {
                     eprintln!(
-                        "rowtime: warning: LAST_STOPPED_POINT needs positions saved by an earlier run (--state-dir); starting at NOW"
+                        "rowtime: warning: LAST_STOPPED_POINT: {}; starting at NOW",
+                        if flags.checkpoints {
+                            "the state directory holds no checkpoint yet"
+                        } else {
+                            "positions are kept only with --state-dir DIR"
+                        }
                     );
                     StartPosition::Now
                 }
-                other => other,
+                (other, true)
+                    if flags.start_position.is_some()
+                        && other != StartPosition::LastStoppedPoint =>
+                {
+                    return Err(Error::Usage(format!(
+                        "--start-position {}: the state directory holds a checkpoint, which the run resumes from; leave out --start-position (or give LAST_STOPPED_POINT), or start afresh with --force",
+                        flags.start_position.as_deref().unwrap_or_default()
+                    )));
+                }
+                (other, _) => other,
             };
             let decoders = names
                 .iter()
@@ -402,14 +480,14 @@ fn inputs(prepared: &mut Prepared, flags: &RunFlags) -> Result<Vec<Input>> {
             };
             vec![Input::Kinesis {
                 preprocess,
-                config,
+                config: Box::new(config),
                 options: KinesisOptions {
                     stream,
                     arn,
                     in_app_streams: names.len(),
                     start,
                     until_latest: flags.until_latest,
-                    saved: None,
+                    saved,
                 },
                 decoders,
             }]

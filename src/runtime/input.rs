@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
+use super::checkpoint::InputPosition;
 use super::{services, spawn_named};
-use crate::connectors::kinesis::{KinesisOptions, KinesisSource, Polled, Positions};
+use crate::connectors::kinesis::{KinesisOptions, KinesisSource, Polled};
 use crate::connectors::preprocess::{InputRecord, Preprocessor, RecordResult};
 use crate::connectors::reference::{LoadedTable, ReferenceSource};
 use crate::connectors::{ChunkDecoder, SourceRecord};
@@ -32,11 +33,13 @@ pub enum Input {
         stream: usize,
         reader: Box<dyn Read + Send>,
         decoder: Box<dyn ChunkDecoder>,
+        /// The reader's offset in its file (past 0 when resuming from a checkpoint).
+        start: u64,
     },
     /// A Kinesis data stream; `decoders[i]` decodes for in-application stream `i` (its index in
     /// the catalog is the first element).
     Kinesis {
-        config: aws_config::SdkConfig,
+        config: Box<aws_config::SdkConfig>,
         options: KinesisOptions,
         decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
         /// `InputProcessingConfiguration`: records go through this Lambda before decoding.
@@ -105,8 +108,9 @@ pub fn spawn_reference_reloads(
 
 /// What an input thread sends.
 pub enum InputMessage {
-    /// Decoded records for source stream `stream` (its catalog index).
+    /// Decoded records of input `input` for source stream `stream` (its catalog index).
     Chunk {
+        input: usize,
         stream: usize,
         decoded: Decoded,
     },
@@ -135,20 +139,23 @@ pub struct Decoded {
     pub now: i64,
     /// The decoder's largest ROWTIME after this chunk.
     pub last_rowtime: i64,
-    /// For a Kinesis input: where every shard stands after this chunk.
-    pub positions: Option<Positions>,
+    /// Where the input stands after this chunk, when it can be read again from there (a
+    /// Kinesis round's positions travel with its last chunk).
+    pub position: Option<InputPosition>,
     /// For a Kinesis input: how far behind the stream's tip the slowest shard is.
     pub behind_ms: Option<i64>,
 }
 
-/// Starts the thread that reads `input` and sends what it decodes to `tx`.
-pub fn spawn(input: Input, tx: SyncSender<InputMessage>) {
+/// Starts the thread that reads `input` (the run's input number `id`) and sends what it decodes
+/// to `tx`.
+pub fn spawn(id: usize, input: Input, tx: SyncSender<InputMessage>) {
     match input {
         Input::Lines {
             stream,
             reader,
             decoder,
-        } => spawn_lines(stream, reader, decoder, tx),
+            start,
+        } => spawn_lines(id, stream, (reader, start), decoder, tx),
         Input::Kinesis {
             config,
             options,
@@ -157,7 +164,7 @@ pub fn spawn(input: Input, tx: SyncSender<InputMessage>) {
         } => {
             spawn_named("rowtime-kinesis", move || {
                 let failed = tx.clone();
-                let read = read_kinesis(config, options, decoders, preprocess, tx);
+                let read = read_kinesis(id, *config, options, decoders, preprocess, tx);
                 if let Err(e) = services().block_on(read) {
                     let _ = failed.send(InputMessage::Failed(e));
                 }
@@ -167,16 +174,21 @@ pub fn spawn(input: Input, tx: SyncSender<InputMessage>) {
 }
 
 fn spawn_lines(
+    id: usize,
     stream: usize,
-    mut input: Box<dyn Read + Send>,
+    (mut input, start): (Box<dyn Read + Send>, u64),
     mut decoder: Box<dyn ChunkDecoder>,
     tx: SyncSender<InputMessage>,
 ) {
     spawn_named("rowtime-input", move || {
+        // The offset after the last chunk handed over.
+        let mut offset = start;
         let mut send = |chunk: &[u8]| {
             let now = now_ms();
+            offset += chunk.len() as u64;
             let message = match decoder.decode(chunk, now) {
                 Ok((batch, errors, seen)) => InputMessage::Chunk {
+                    input: id,
                     stream,
                     decoded: Decoded {
                         batch,
@@ -184,7 +196,7 @@ fn spawn_lines(
                         seen,
                         now,
                         last_rowtime: decoder.last_rowtime(),
-                        positions: None,
+                        position: Some(InputPosition::Offset(offset)),
                         behind_ms: None,
                     },
                 },
@@ -235,6 +247,7 @@ fn spawn_lines(
 
 /// Polls a Kinesis stream until it ends (with `until_latest`) or the run stops.
 async fn read_kinesis(
+    id: usize,
     config: aws_config::SdkConfig,
     options: KinesisOptions,
     mut decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
@@ -279,6 +292,7 @@ async fn read_kinesis(
             }
             errors.append(&mut failed);
             let message = InputMessage::Chunk {
+                input: id,
                 stream: *stream,
                 decoded: Decoded {
                     batch,
@@ -287,7 +301,7 @@ async fn read_kinesis(
                     now,
                     last_rowtime: decoder.last_rowtime(),
                     // The positions cover this whole round: they travel with its last chunk.
-                    positions: (i + 1 == last).then(|| positions.clone()),
+                    position: (i + 1 == last).then(|| InputPosition::Kinesis(positions.clone())),
                     behind_ms: Some(behind),
                 },
             };

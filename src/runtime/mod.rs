@@ -15,17 +15,21 @@
 //! | `input.rs` | the input threads: lines of a file or stdin, a Kinesis stream |
 //! | `background.rs` | [`BackgroundSink`]: a sink on a writer thread, with backpressure |
 //! | `dataflow.rs` | [`Dataflow`]: streams, pumps, merging several writers of a stream by ROWTIME |
+//! | `checkpoint.rs` | [`Checkpoint`]s in the state directory: written atomically, checked on resume |
 //!
 //! Tests: `cargo test --lib runtime`, and every test that runs the binary.
 
 mod background;
+pub mod checkpoint;
 mod dataflow;
 mod input;
 
 pub use background::BackgroundSink;
+pub use checkpoint::{Checkpoint, Identity, InputPosition, StateDir};
 pub use dataflow::{Dataflow, Stats};
 pub use input::{Decoded, Input, InputMessage, PreprocessSpec};
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
@@ -110,6 +114,8 @@ pub struct Progress {
     started: Instant,
     last_draw: Instant,
     live: bool,
+    /// Records counted before this run (resumed from a checkpoint): not in the rate.
+    pub earlier: u64,
 }
 
 impl Progress {
@@ -117,6 +123,7 @@ impl Progress {
         Progress {
             started: Instant::now(),
             last_draw: Instant::now(),
+            earlier: 0,
             live: std::io::stderr().is_terminal(),
         }
     }
@@ -127,7 +134,7 @@ impl Progress {
             "rows in {records}, rows out {}, errors {}, {:.0} rows/s",
             stats.rows_out,
             stats.errors,
-            records as f64 / secs
+            records.saturating_sub(self.earlier) as f64 / secs
         )
     }
 
@@ -204,17 +211,115 @@ pub struct RunOptions {
     pub references: Vec<ReferenceSource>,
     /// `--reference-refresh`: how often the reference tables are looked at again.
     pub reference_refresh: Option<Duration>,
+    /// `--state-dir`: take checkpoints.
+    pub checkpoints: Option<Checkpoints>,
+}
+
+/// How a run takes checkpoints, and where it started from.
+pub struct Checkpoints {
+    pub dir: StateDir,
+    pub identity: Identity,
+    /// `--checkpoint-interval`.
+    pub interval: Duration,
+    /// The checkpoint the run resumed from, if it did.
+    pub resumed: Option<Checkpoint>,
+}
+
+/// What the next checkpoint needs to know of the inputs, kept as their chunks are processed.
+struct Tracker {
+    settings: Checkpoints,
+    positions: Vec<Option<InputPosition>>,
+    /// Every chunk of the input's current read has been processed (a Kinesis round's positions
+    /// come with its last chunk: in between, the state is ahead of them).
+    consistent: Vec<bool>,
+    last_rowtimes: BTreeMap<usize, i64>,
+    sequence: u64,
+    last: Instant,
+}
+
+impl Tracker {
+    fn new(settings: Checkpoints, inputs: usize) -> Tracker {
+        let (positions, last_rowtimes, sequence) = match &settings.resumed {
+            Some(c) => (
+                c.inputs.clone(),
+                c.last_rowtimes.iter().copied().collect(),
+                c.sequence,
+            ),
+            None => (vec![None; inputs], BTreeMap::new(), 0),
+        };
+        Tracker {
+            settings,
+            positions,
+            consistent: vec![true; inputs],
+            last_rowtimes,
+            sequence,
+            last: Instant::now(),
+        }
+    }
+
+    fn note(&mut self, input: usize, stream: usize, decoded: &Decoded) {
+        self.last_rowtimes.insert(stream, decoded.last_rowtime);
+        match &decoded.position {
+            Some(p) => {
+                self.positions[input] = Some(p.clone());
+                self.consistent[input] = true;
+            }
+            None => self.consistent[input] = false,
+        }
+    }
+
+    fn consistent(&self) -> bool {
+        self.consistent.iter().all(|c| *c)
+    }
+
+    fn due(&self) -> bool {
+        self.consistent() && self.last.elapsed() >= self.settings.interval
+    }
+
+    /// Takes a checkpoint. `finished`: after the end of the input (windows emitted, operators
+    /// not kept). `deliver`: a stop, so sinks deliver what they buffer first.
+    fn take(
+        &mut self,
+        dataflow: &mut Dataflow,
+        records: u64,
+        finished: bool,
+        deliver: bool,
+    ) -> Result<()> {
+        let sinks = dataflow.checkpoint_sinks(deliver)?;
+        // The records read so far, for the resumed run's progress line.
+        dataflow.stats.rows_in = records;
+        let state = if finished {
+            None
+        } else {
+            Some(dataflow.snapshot()?)
+        };
+        self.sequence += 1;
+        self.settings.dir.write(&Checkpoint {
+            identity: self.settings.identity.clone(),
+            sequence: self.sequence,
+            finished,
+            inputs: self.positions.clone(),
+            last_rowtimes: self.last_rowtimes.iter().map(|(s, t)| (*s, *t)).collect(),
+            dataflow: state,
+            sinks,
+        })?;
+        self.last = Instant::now();
+        Ok(())
+    }
 }
 
 /// Runs the dataflow over its inputs until every input ends (or Ctrl-C / SIGTERM), then
-/// flushes every window and finishes the sinks.
+/// flushes every window and finishes the sinks. With checkpoints, one is taken every interval
+/// and at the end; Ctrl-C and SIGTERM then keep the open windows in a last checkpoint instead of
+/// flushing them, so that the resumed run goes on as if never stopped.
 pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> Result<Stats> {
     let replay = inputs.iter().any(Input::is_replay);
     let sources: Vec<usize> = inputs.iter().flat_map(Input::streams).collect();
     let (tx, rx) = sync_channel::<InputMessage>(4);
     let mut open_inputs = inputs.len();
-    for input in inputs {
-        input::spawn(input, tx.clone());
+    let mut tracker = options.checkpoints.map(|c| Tracker::new(c, inputs.len()));
+    for (id, input) in inputs.into_iter().enumerate() {
+        input::spawn(id, input, tx.clone());
     }
     let (reload, reloads) = sync_channel::<()>(1);
     if !options.references.is_empty() {
@@ -227,13 +332,25 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
     }
     watch_signals(tx);
     let mut progress = Progress::new();
-    let mut records = 0u64;
+    // Resumed from a checkpoint: counted on from the records read before it.
+    let mut records = dataflow.stats.rows_in;
+    progress.earlier = records;
     dataflow.replay = replay;
     let tick = Duration::from_millis(100);
+    // Ctrl-C or SIGTERM came: with checkpoints, the run stops once its inputs stand at a point
+    // a checkpoint can hold.
+    let mut stopping = false;
     while open_inputs > 0 {
         let message = rx.recv_timeout(tick);
         match message {
-            Ok(InputMessage::Chunk { stream, decoded }) => {
+            Ok(InputMessage::Chunk {
+                input,
+                stream,
+                decoded,
+            }) => {
+                if let Some(t) = &mut tracker {
+                    t.note(input, stream, &decoded);
+                }
                 records += decoded.seen;
                 dataflow.error_time = if replay {
                     decoded.last_rowtime.max(0)
@@ -261,7 +378,12 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
                 location,
                 reloaded,
             }) => reload_table(dataflow, &name, &location, reloaded, replay)?,
-            Ok(InputMessage::Interrupted) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(InputMessage::Interrupted) | Err(RecvTimeoutError::Disconnected) => {
+                if tracker.is_none() {
+                    break;
+                }
+                stopping = true;
+            }
             Ok(InputMessage::Failed(e)) => return Err(e),
             Err(RecvTimeoutError::Timeout) => {
                 if !replay {
@@ -277,15 +399,38 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
         if options.show_progress {
             progress.tick(&dataflow.stats, records);
         }
+        if let Some(t) = &mut tracker {
+            if stopping && t.consistent() {
+                // Stopped: the open windows wait in the checkpoint for the resumed run.
+                t.take(dataflow, records, false, true)?;
+                return stop(dataflow, &progress, options.show_progress, records);
+            }
+            if t.due() {
+                t.take(dataflow, records, false, false)?;
+            }
+        }
     }
     // End of input: every open window emits.
     for s in &sources {
         dataflow.advance(*s, i64::MAX)?;
     }
+    if let Some(t) = &mut tracker {
+        t.take(dataflow, records, true, true)?;
+    }
+    stop(dataflow, &progress, options.show_progress, records)
+}
+
+/// Finishes the sinks and reports the run.
+fn stop(
+    dataflow: &mut Dataflow,
+    progress: &Progress,
+    show_progress: bool,
+    records: u64,
+) -> Result<Stats> {
     dataflow.finish()?;
     let mut stats = dataflow.stats;
     stats.rows_in = records;
-    if options.show_progress {
+    if show_progress {
         progress.done(&stats, records);
     }
     Ok(stats)
@@ -346,6 +491,7 @@ mod tests {
         fn last_rowtime(&self) -> i64 {
             0
         }
+        fn resume(&mut self, _: i64) {}
     }
 
     #[test]
@@ -363,10 +509,12 @@ mod tests {
         };
         let (tx, rx) = sync_channel(4);
         input::spawn(
+            0,
             Input::Lines {
                 stream: 0,
                 reader: Box::new(input),
                 decoder: Box::new(Lines(seen.clone())),
+                start: 0,
             },
             tx,
         );

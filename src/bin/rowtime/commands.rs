@@ -8,7 +8,7 @@ use rowtime::app::bind::{RunFlags, bind};
 use rowtime::catalog::{ERROR_STREAM, StreamKind};
 use rowtime::error::{Error, Result};
 use rowtime::generate::{BidOptions, TollOptions, generate_bids, generate_toll};
-use rowtime::runtime::RunOptions;
+use rowtime::runtime::{Checkpoints, Identity, InputPosition, RunOptions, StateDir};
 
 use crate::{Cli, Command, DiscoverArgs, Generate, RunArgs, TestArgs};
 
@@ -22,7 +22,7 @@ fn start_ms(start: &str) -> Result<i64> {
 /// Runs a command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(args) => cmd_run(args),
+        Command::Run(args) => cmd_run(*args),
         Command::Check(args) => {
             let Prepared { app, plan, .. } = prepare(&Options::from(&args), false)?;
             let pumps = plan.pumps.len();
@@ -119,12 +119,33 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             })
             .transpose()?,
         gzip: args.gzip,
+        checkpoints: args.state_dir.is_some(),
     };
     flags.check()?;
+    let interval = match &args.checkpoint_interval {
+        None => DEFAULT_CHECKPOINT_INTERVAL,
+        Some(s) => parse_duration(s)
+            .map_err(|e| Error::Usage(format!("--checkpoint-interval {s}: {e}")))?,
+    };
+    if args.state_dir.is_none() && (args.checkpoint_interval.is_some() || args.force) {
+        return Err(Error::Usage(
+            "--checkpoint-interval and --force go with --state-dir DIR".into(),
+        ));
+    }
     let mut prepared = prepare(&Options::from(&args), true)?;
+    let checkpoints = match &args.state_dir {
+        None => None,
+        Some(dir) => Some(open_state_dir(
+            dir, &prepared, &flags, interval, args.force,
+        )?),
+    };
+    let resume = checkpoints.as_ref().and_then(|c| c.resumed.as_ref());
     let loaded = load_tables(&prepared.references)?;
     let mut dataflow = dataflow(&prepared.plan, &loaded.tables, loaded.errors)?;
-    let bound = bind(&mut prepared, &mut dataflow, &flags)?;
+    if let Some(state) = resume.and_then(|c| c.dataflow.as_ref()) {
+        dataflow.restore(state)?;
+    }
+    let bound = bind(&mut prepared, &mut dataflow, &flags, resume)?;
     if !bound.shown.is_empty() && !bound.shown.iter().any(|s| s == ERROR_STREAM) {
         eprintln!(
             "rowtime: showing {}; rows that fail go to error_stream (add --output error_stream=- to see them)",
@@ -141,9 +162,67 @@ fn cmd_run(args: RunArgs) -> Result<()> {
                 parse_duration(s).map_err(|e| Error::Usage(format!("--reference-refresh {s}: {e}")))
             })
             .transpose()?,
+        checkpoints,
     };
     rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
     Ok(())
+}
+
+const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Locks the state directory and finds the checkpoint to resume from: the newest usable one,
+/// if it is this application's (else the run is refused, saying what differs), unless `force`.
+fn open_state_dir(
+    dir: &std::path::Path,
+    prepared: &Prepared,
+    flags: &RunFlags,
+    interval: std::time::Duration,
+    force: bool,
+) -> Result<Checkpoints> {
+    let state = StateDir::open(dir)?;
+    let identity = Identity {
+        application: prepared.app.name.clone(),
+        rowtime: env!("CARGO_PKG_VERSION").to_string(),
+        code: prepared.app.code.text.clone(),
+        input_schema: prepared.schema.to_input_schema_json(),
+        rowtime_from: flags.rowtime_from.clone(),
+        input: prepared.input_location.clone(),
+    };
+    let resumed = if force {
+        state.clear()?;
+        None
+    } else {
+        state.latest()?
+    };
+    if let Some(c) = &resumed {
+        if let Some(why) = identity.refuses(&c.identity) {
+            return Err(Error::Usage(format!(
+                "--state-dir {}: the checkpoint there cannot be resumed by this run: {why}. Resume with the same application and input, or start afresh with --force (the state there is dropped)",
+                dir.display()
+            )));
+        }
+        let at = match c.inputs.first().cloned().flatten() {
+            Some(InputPosition::Offset(n)) => format!("the input read to byte {n}"),
+            Some(InputPosition::Kinesis(p)) => format!("{} shard positions", p.len()),
+            None => "nothing read yet".to_string(),
+        };
+        eprintln!(
+            "rowtime: resuming from checkpoint {} in {} ({at}{})",
+            c.sequence,
+            dir.display(),
+            if c.finished {
+                "; that run had reached the end of its input"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(Checkpoints {
+        dir: state,
+        identity,
+        interval,
+        resumed,
+    })
 }
 
 /// `5MiB`, `1KiB`, `512KB`, `1048576`: a size in bytes (KiB/MiB are powers of 1024, KB/MB of 1000).

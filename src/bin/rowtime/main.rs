@@ -47,7 +47,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an application over its input (a file, stdin or a Kinesis stream) and deliver or show its output streams.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the KDA InputSchema discovered from a sample of an input (a file or a Kinesis stream).
     Discover(DiscoverArgs),
     /// Parse and plan an application; print diagnostics.
@@ -142,6 +142,16 @@ pub struct RunArgs {
     /// time and length) and use new rows from the next batch on. SIGHUP reloads at once.
     #[arg(long = "reference-refresh", value_name = "DURATION")]
     pub reference_refresh: Option<String>,
+    /// Keep checkpoints in DIR (operator state, input positions, output lengths) and resume from
+    /// the newest one there: a stop or a crash loses and repeats nothing (see the README).
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+    /// With --state-dir: how often to take a checkpoint (e.g. 10s, 1m; default 10s).
+    #[arg(long = "checkpoint-interval", value_name = "DURATION")]
+    pub checkpoint_interval: Option<String>,
+    /// With --state-dir: drop the checkpoints there and start afresh.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

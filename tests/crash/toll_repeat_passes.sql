@@ -1,0 +1,26 @@
+-- Crash-harness application: a stream join. A truck's pass at a booth, with every pass of the
+-- same account at another booth within 2 minutes of it (a possible cloned transponder); a truck
+-- without one is kept with NULLs (the LEFT JOIN emits it once its window has closed).
+
+CREATE OR REPLACE STREAM "TRUCKS" (
+    ACCOUNT_ID     VARCHAR(16),
+    BOOTH_ID       VARCHAR(8));
+
+CREATE OR REPLACE PUMP "TRUCKS_PUMP" AS
+    INSERT INTO "TRUCKS"
+    SELECT STREAM ACCOUNT_ID, BOOTH_ID FROM "SOURCE_SQL_STREAM_001"
+    WHERE VEHICLE_CLASS = 'truck';
+
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
+    ACCOUNT_ID   VARCHAR(16),
+    TRUCK_BOOTH  VARCHAR(8),
+    TRUCK_PASS   TIMESTAMP,
+    OTHER_BOOTH  VARCHAR(8),
+    OTHER_PASS   TIMESTAMP);
+
+CREATE OR REPLACE PUMP "REPEAT_PUMP" AS
+    INSERT INTO "DESTINATION_SQL_STREAM"
+    SELECT STREAM t.ACCOUNT_ID, t.BOOTH_ID, t.ROWTIME, s.BOOTH_ID, s.ROWTIME
+    FROM "TRUCKS" OVER (RANGE INTERVAL '2' MINUTE PRECEDING) AS t
+    LEFT JOIN "SOURCE_SQL_STREAM_001" OVER (RANGE INTERVAL '2' MINUTE PRECEDING) AS s
+      ON t.ACCOUNT_ID = s.ACCOUNT_ID AND s.BOOTH_ID <> t.BOOTH_ID;
