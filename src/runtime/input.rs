@@ -264,6 +264,25 @@ async fn read_kinesis(
         )?),
         None => None,
     };
+    // Where every shard starts, before anything is read: a checkpoint can keep the starting
+    // point at once, so a run stopped before its first read resumes there (not at a new NOW).
+    let (stream, decoder) = &decoders[0];
+    let start = InputMessage::Chunk {
+        input: id,
+        stream: *stream,
+        decoded: Decoded {
+            batch: None,
+            errors: Vec::new(),
+            seen: 0,
+            now: now_ms(),
+            last_rowtime: decoder.last_rowtime(),
+            position: Some(InputPosition::Kinesis(source.positions())),
+            behind_ms: None,
+        },
+    };
+    if tx.send(start).is_err() {
+        return Ok(());
+    }
     while let Some(polled) = source.next().await? {
         let positions = source.positions();
         let behind = source.millis_behind_latest();

@@ -235,6 +235,8 @@ struct Tracker {
     last_rowtimes: BTreeMap<usize, i64>,
     sequence: u64,
     last: Instant,
+    /// A checkpoint was taken in this run.
+    taken: bool,
 }
 
 impl Tracker {
@@ -254,6 +256,7 @@ impl Tracker {
             last_rowtimes,
             sequence,
             last: Instant::now(),
+            taken: false,
         }
     }
 
@@ -272,8 +275,12 @@ impl Tracker {
         self.consistent.iter().all(|c| *c)
     }
 
+    /// Every interval; and once as soon as every input has said where it starts, so that the
+    /// starting point itself is kept.
     fn due(&self) -> bool {
-        self.consistent() && self.last.elapsed() >= self.settings.interval
+        let started = self.positions.iter().all(Option::is_some);
+        self.consistent()
+            && (self.last.elapsed() >= self.settings.interval || (!self.taken && started))
     }
 
     /// Takes a checkpoint. `finished`: after the end of the input (windows emitted, operators
@@ -304,6 +311,7 @@ impl Tracker {
             sinks,
         })?;
         self.last = Instant::now();
+        self.taken = true;
         Ok(())
     }
 }

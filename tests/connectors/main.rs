@@ -6,6 +6,7 @@ mod deliver;
 mod objects;
 mod preprocess;
 mod reference;
+mod state;
 mod support;
 
 #[test]
