@@ -78,7 +78,7 @@ fn a_slow_consumer_holds_the_reader_back_and_memory_stays_bounded() {
         if let Some(wait) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
-        if rows % 500 == 0 {
+        if rows.is_multiple_of(500) {
             peak = peak.max(status_kb(pid, "VmHWM:").expect("the run is alive"));
         }
     }
