@@ -8,7 +8,7 @@ use rowtime::app::bind::{RunFlags, bind};
 use rowtime::catalog::{ERROR_STREAM, StreamKind};
 use rowtime::error::{Error, Result};
 use rowtime::generate::{BidOptions, TollOptions, generate_bids, generate_toll};
-use rowtime::runtime::{Checkpoints, Identity, InputPosition, RunOptions, StateDir};
+use rowtime::runtime::{Checkpoint, Checkpoints, Identity, InputPosition, RunOptions, StateDir};
 
 use crate::{Cli, Command, DiscoverArgs, Generate, RunArgs, TestArgs};
 
@@ -133,6 +133,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         ));
     }
     let mut prepared = prepare(&Options::from(&args), true)?;
+    let opened = std::time::Instant::now();
     let checkpoints = match &args.state_dir {
         None => None,
         Some(dir) => Some(open_state_dir(
@@ -144,6 +145,9 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     let mut dataflow = dataflow(&prepared.plan, &loaded.tables, loaded.errors)?;
     if let Some(state) = resume.and_then(|c| c.dataflow.as_ref()) {
         dataflow.restore(state)?;
+    }
+    if let (Some(c), Some(dir)) = (resume, &args.state_dir) {
+        say_resumed(c, dir, opened.elapsed());
     }
     let bound = bind(&mut prepared, &mut dataflow, &flags, resume)?;
     if !bound.shown.is_empty() && !bound.shown.iter().any(|s| s == ERROR_STREAM) {
@@ -166,6 +170,26 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     };
     rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
     Ok(())
+}
+
+/// Says on stderr where the run goes on from, and how long reading and restoring took.
+fn say_resumed(c: &Checkpoint, dir: &std::path::Path, took: Duration) {
+    let at = match c.inputs.first().cloned().flatten() {
+        Some(InputPosition::Offset(n)) => format!("the input read to byte {n}"),
+        Some(InputPosition::Kinesis(p)) => format!("{} shard positions", p.len()),
+        None => "nothing read yet".to_string(),
+    };
+    eprintln!(
+        "rowtime: resuming from checkpoint {} in {} ({at}{}; restored in {} ms)",
+        c.sequence,
+        dir.display(),
+        if c.finished {
+            "; that run had reached the end of its input"
+        } else {
+            ""
+        },
+        took.as_millis()
+    );
 }
 
 const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
@@ -201,21 +225,6 @@ fn open_state_dir(
                 dir.display()
             )));
         }
-        let at = match c.inputs.first().cloned().flatten() {
-            Some(InputPosition::Offset(n)) => format!("the input read to byte {n}"),
-            Some(InputPosition::Kinesis(p)) => format!("{} shard positions", p.len()),
-            None => "nothing read yet".to_string(),
-        };
-        eprintln!(
-            "rowtime: resuming from checkpoint {} in {} ({at}{})",
-            c.sequence,
-            dir.display(),
-            if c.finished {
-                "; that run had reached the end of its input"
-            } else {
-                ""
-            }
-        );
     }
     Ok(Checkpoints {
         dir: state,
