@@ -66,6 +66,7 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
 }
 
 /// `HH:MM[:SS[.f…]]` at the start of `b`: milliseconds since midnight and bytes used.
+#[inline]
 pub fn parse_time(b: &[u8]) -> Option<(i64, usize)> {
     let h = digits(b, 0, 2)?;
     if b.get(2) != Some(&b':') {
@@ -103,6 +104,7 @@ pub fn parse_time(b: &[u8]) -> Option<(i64, usize)> {
 
 /// `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS[.f…]` or `YYYY-MM-DDTHH:MM:SS[.f…]` with an optional `Z` or
 /// `±HH:MM` offset: milliseconds since the epoch, UTC (fractions beyond milliseconds truncated).
+#[inline]
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let y = digits(b, 0, 4)? as i64;

@@ -157,37 +157,35 @@ impl SourceDecoder {
         }
         let batch = self.decoder.flush();
         let n = batch.num_rows();
-        let arrivals: Vec<Option<i64>> = accepted.iter().map(|u| units[*u].arrival).collect();
-        // The replayed value of each row, if the mode takes one.
-        let replayed: Option<Vec<Option<i64>>> = match self.mode {
-            RowtimeMode::Live => None,
-            RowtimeMode::Arrival => Some(arrivals.clone()),
-            RowtimeMode::Replay { column } => {
-                let values = timestamp_ms(batch.column(column))?;
-                Some(
-                    (0..n)
-                        .map(|i| values.is_valid(i).then(|| values.value(i)))
-                        .collect(),
-                )
-            }
+        // Records from a file have no arrival time: APPROXIMATE_ARRIVAL_TIME is then ROWTIME.
+        let has_arrivals = units.iter().any(|u| u.arrival.is_some());
+        let arrival = |i: usize| units[accepted[i]].arrival;
+        let replay_column = match self.mode {
+            RowtimeMode::Replay { column } => Some(timestamp_ms(batch.column(column))?),
+            _ => None,
         };
-        let (batch, rowtimes, arrivals) = match replayed {
-            None => {
+        let (batch, rowtimes, arrivals) = match self.mode {
+            RowtimeMode::Live => {
                 self.last_rowtime = self.last_rowtime.max(now);
                 let rowtimes = vec![self.last_rowtime; n];
-                let arrivals = arrivals
-                    .iter()
-                    .map(|a| a.unwrap_or(self.last_rowtime))
-                    .collect();
+                let arrivals = has_arrivals.then(|| {
+                    (0..n)
+                        .map(|i| arrival(i).unwrap_or(self.last_rowtime))
+                        .collect::<Vec<i64>>()
+                });
                 (batch, rowtimes, arrivals)
             }
-            Some(values) => {
+            RowtimeMode::Arrival | RowtimeMode::Replay { .. } => {
                 let mut keep = Vec::with_capacity(n);
                 let mut rowtimes = Vec::with_capacity(n);
-                let mut kept_arrivals = Vec::with_capacity(n);
+                let mut kept_arrivals = Vec::with_capacity(if has_arrivals { n } else { 0 });
                 // The ROWTIME reached after each accepted row, to date the parse errors.
                 let mut reached = Vec::with_capacity(n);
-                for (i, value) in values.iter().enumerate() {
+                for i in 0..n {
+                    let value = match &replay_column {
+                        Some(values) => values.is_valid(i).then(|| values.value(i)),
+                        None => arrival(i),
+                    };
                     match value {
                         None => {
                             keep.push(false);
@@ -209,9 +207,11 @@ impl SourceDecoder {
                         }
                         Some(v) => {
                             keep.push(true);
-                            self.last_rowtime = self.last_rowtime.max(*v);
+                            self.last_rowtime = self.last_rowtime.max(v);
                             rowtimes.push(self.last_rowtime);
-                            kept_arrivals.push(arrivals[i].unwrap_or(self.last_rowtime));
+                            if has_arrivals {
+                                kept_arrivals.push(arrival(i).unwrap_or(self.last_rowtime));
+                            }
                         }
                     }
                     reached.push(self.last_rowtime);
@@ -231,7 +231,7 @@ impl SourceDecoder {
                 } else {
                     filter_record_batch(&batch, &BooleanArray::from(keep))?
                 };
-                (batch, rowtimes, kept_arrivals)
+                (batch, rowtimes, has_arrivals.then_some(kept_arrivals))
             }
         };
         if batch.num_rows() == 0 {
@@ -239,7 +239,10 @@ impl SourceDecoder {
         }
         let rowtimes: ArrayRef = Arc::new(TimestampMillisecondArray::from(rowtimes));
         let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(TimestampMillisecondArray::from(arrivals)));
+        columns.push(match arrivals {
+            Some(a) => Arc::new(TimestampMillisecondArray::from(a)),
+            None => Arc::clone(&rowtimes),
+        });
         columns.push(Arc::clone(&rowtimes));
         columns.push(rowtimes);
         let batch = RecordBatch::try_new(Arc::clone(&self.stream_schema), columns)?;

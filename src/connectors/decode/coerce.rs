@@ -8,6 +8,7 @@ use crate::time::{MS_PER_DAY, parse_time, parse_timestamp};
 
 /// Converts `val` to the column's type and appends it to `column`; appends nothing on error.
 /// `bytes` is scratch space for a binary literal.
+#[inline]
 pub(crate) fn convert(
     kind: Kind,
     val: Val<'_>,
@@ -142,6 +143,7 @@ pub(crate) fn convert(
 }
 
 /// `s` without surrounding whitespace; cheap when there is none (the usual case).
+#[inline]
 pub(crate) fn trim(s: &str) -> &str {
     match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(a), Some(b))
@@ -153,6 +155,7 @@ pub(crate) fn trim(s: &str) -> &str {
     }
 }
 
+#[inline]
 pub(crate) fn truncate_chars(s: &str, max_chars: Option<usize>) -> &str {
     match max_chars {
         Some(n) if s.len() > n => match s.char_indices().nth(n) {
@@ -201,6 +204,7 @@ pub(crate) struct Number {
 }
 
 /// Parses `[+-]digits[.digits][(e|E)[+-]digits]` (also `.5` and `5.`) exactly.
+#[inline]
 pub(crate) fn parse_number(s: &str) -> Option<Number> {
     let b = s.as_bytes();
     let mut i = 0;

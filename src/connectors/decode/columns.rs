@@ -284,6 +284,7 @@ pub(crate) struct Stage<'a> {
 
 impl Stage<'_> {
     /// Converts `val` for column `col` and appends it; on error remembers the reason.
+    #[inline]
     pub(crate) fn put(&mut self, col: usize, val: Val<'_>) -> Result<(), ()> {
         let plan = &self.cols[col];
         let column = &mut self.columns[col];
@@ -306,6 +307,7 @@ impl Stage<'_> {
     }
 
     /// Converts a JSON leaf given as its source text.
+    #[inline]
     pub(crate) fn put_raw(&mut self, col: usize, raw: &str) -> Result<(), ()> {
         let b = raw.as_bytes();
         let val = match b.first() {

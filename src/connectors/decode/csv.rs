@@ -3,6 +3,7 @@
 use super::columns::Stage;
 use super::{Kind, Val};
 
+#[inline]
 pub(crate) fn decode_csv(
     delimiter: u8,
     stage: &mut Stage<'_>,

@@ -233,6 +233,7 @@ pub(crate) fn unescape_json(s: &str, out: &mut String) {
     out.push_str(rest);
 }
 
+#[inline]
 pub(crate) fn decode_json(
     trie: &[Node],
     stage: &mut Stage<'_>,
