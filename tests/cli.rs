@@ -676,3 +676,53 @@ fn a_flattened_json_array_gives_a_row_per_element_with_the_record_rowtime() {
         "{errors}"
     );
 }
+
+#[test]
+fn current_timestamp_is_the_time_the_query_started_for_every_row() {
+    use std::io::Write;
+    let dir = temp_dir("current-timestamp");
+    let app = write(
+        &dir,
+        "now.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (B VARCHAR(8), T TIMESTAMP, D DATE, LT TIMESTAMP);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM BOOTH_ID, CURRENT_TIMESTAMP, CURRENT_DATE, LOCALTIMESTAMP FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    let before = chrono::Utc::now().timestamp_millis();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+        .args(["run", &app, "--input-schema", SCHEMA, "--input", "-"])
+        .args(["--output", "DESTINATION_SQL_STREAM=-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"{\"booth_id\":\"B01\"}\n").unwrap();
+    input.flush().unwrap();
+    // The second row comes more than a second later: it still gets the query's start time.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    input.write_all(b"{\"booth_id\":\"B02\"}\n").unwrap();
+    drop(input);
+    let o = child.wait_with_output().unwrap();
+    let after = chrono::Utc::now().timestamp_millis();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", stdout(&o));
+    assert_eq!(rows[0]["T"], rows[1]["T"], "one value for the whole query");
+    assert_eq!(
+        rows[0]["T"], rows[0]["LT"],
+        "LOCALTIMESTAMP is CURRENT_TIMESTAMP (UTC)"
+    );
+    let text = rows[0]["T"].as_str().unwrap();
+    let t = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.3f")
+        .unwrap()
+        .and_utc();
+    let ms = t.timestamp_millis();
+    assert!(
+        before <= ms && ms + 1000 < after,
+        "{before} <= {ms}, well before {after}"
+    );
+    assert_eq!(rows[0]["D"], t.format("%Y-%m-%d").to_string());
+}

@@ -66,6 +66,12 @@ pub use similar::{similar_body, similar_to_regex};
 /// Every scalar function a pump can call: DataFusion's, then rowtime's own.
 pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
     let mut all = SessionStateDefaults::default_scalar_functions();
+    // KDA's LOCALTIME and LOCALTIMESTAMP are CURRENT_TIME and CURRENT_TIMESTAMP (all UTC).
+    for (name, alias) in [("current_time", "localtime"), ("now", "localtimestamp")] {
+        if let Some(f) = all.iter_mut().find(|f| f.name() == name) {
+            *f = Arc::new(f.as_ref().clone().with_aliases([alias]));
+        }
+    }
     let ours = [
         RowtimeTyped::udf(JOIN_ROWTIME),
         RowtimeTyped::udf(CURRENT_ROW_TIMESTAMP),

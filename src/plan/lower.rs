@@ -165,6 +165,7 @@ impl Lowering<'_> {
         // which also folds constants. If it fails (say on `1 / 0`), the rows report it instead.
         let context = SimplifyContext::builder()
             .with_schema(Arc::new(schema.clone()))
+            .with_query_execution_start_time(self.props.query_execution_start_time)
             .build();
         let e = ExprSimplifier::new(context)
             .simplify(e.clone())

@@ -161,7 +161,9 @@ pub(super) fn plan_pump(
         ops: Vec::new(),
         windows,
         join: None,
-        props: ExecutionProps::new(),
+        // CURRENT_TIMESTAMP, CURRENT_DATE, CURRENT_TIME and LOCALTIME(STAMP) are the time the
+        // query started (KDA: "when the query first executes"), folded into constants.
+        props: ExecutionProps::new().with_query_execution_start_time(chrono::Utc::now()),
     };
     let insert = Arc::new(plan_insert(src, p, target_def, &logical)?);
     // `… UNION ALL …`: one pump per branch, all writing the target (merged in ROWTIME order).
