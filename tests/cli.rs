@@ -726,3 +726,91 @@ fn current_timestamp_is_the_time_the_query_started_for_every_row() {
     );
     assert_eq!(rows[0]["D"], t.format("%Y-%m-%d").to_string());
 }
+
+/// The toll billing definition with `InputParallelism` 2 and `code` as its application code.
+fn parallel_definition(dir: &Path, code: &str) -> String {
+    let text = std::fs::read_to_string("sql/toll_billing.json").unwrap();
+    let mut d: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let detail = &mut d["ApplicationDetail"];
+    detail["ApplicationCode"] = serde_json::Value::String(code.to_string());
+    detail["InputDescriptions"][0]["InputParallelism"] = serde_json::json!({"Count": 2});
+    detail["InputDescriptions"][0]["InAppStreamNames"] =
+        serde_json::json!(["SOURCE_SQL_STREAM_001", "SOURCE_SQL_STREAM_002"]);
+    write(dir, "parallel.json", &d.to_string())
+}
+
+#[test]
+fn input_parallelism_spreads_records_over_the_source_streams_and_merges_their_pumps() {
+    let dir = temp_dir("parallelism");
+    // Which stream each record went to, and per-stream counts merged into one stream (the
+    // documented pattern: one pump per source stream, all writing one stream).
+    let code = r#"
+CREATE OR REPLACE STREAM "WHICH" (ACCOUNT_ID VARCHAR(16), SOURCE INTEGER);
+CREATE OR REPLACE PUMP "W1" AS INSERT INTO "WHICH" SELECT STREAM ACCOUNT_ID, 1 FROM "SOURCE_SQL_STREAM_001";
+CREATE OR REPLACE PUMP "W2" AS INSERT INTO "WHICH" SELECT STREAM ACCOUNT_ID, 2 FROM "SOURCE_SQL_STREAM_002";
+CREATE OR REPLACE STREAM "COUNTS" (BOOTH_ID VARCHAR(8), N BIGINT);
+CREATE OR REPLACE PUMP "C1" AS INSERT INTO "COUNTS" SELECT STREAM BOOTH_ID, COUNT(*) FROM "SOURCE_SQL_STREAM_001"
+    GROUP BY BOOTH_ID, STEP("SOURCE_SQL_STREAM_001".ROWTIME BY INTERVAL '1' HOUR);
+CREATE OR REPLACE PUMP "C2" AS INSERT INTO "COUNTS" SELECT STREAM BOOTH_ID, COUNT(*) FROM "SOURCE_SQL_STREAM_002"
+    GROUP BY BOOTH_ID, STEP("SOURCE_SQL_STREAM_002".ROWTIME BY INTERVAL '1' HOUR);
+"#;
+    let app = parallel_definition(&dir, code);
+    // Nine records, a blank line among them (it is not a record).
+    let mut lines = Vec::new();
+    for i in 0..9 {
+        lines.push(format!(
+            "{{\"booth_id\":\"B0{}\",\"account_id\":\"A{i}\",\"vehicle_class\":\"car\",\"amount\":2.00,\"event_time\":\"2026-03-02 08:0{i}:00.000\"}}",
+            i % 2
+        ));
+        if i == 4 {
+            lines.push(String::new());
+        }
+    }
+    let input = write(&dir, "in.jsonl", &(lines.join("\n") + "\n"));
+    let which = dir.join("which.jsonl").display().to_string();
+    let counts = dir.join("counts.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        "--app",
+        &app,
+        "--input",
+        &input,
+        "--rowtime-from",
+        "EVENT_TIME",
+        "--output",
+        &format!("WHICH={which}"),
+        "--output",
+        &format!("COUNTS={counts}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = |path: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // Record n goes to stream n mod 2 + 1; the merged stream is in ROWTIME order.
+    let which: Vec<(String, i64)> = rows(&which)
+        .iter()
+        .map(|r| {
+            (
+                r["ACCOUNT_ID"].as_str().unwrap().to_string(),
+                r["SOURCE"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, i64)> = (0..9).map(|i| (format!("A{i}"), i % 2 + 1)).collect();
+    assert_eq!(which, expected);
+    // Each pump counts its stream's share of a booth's hour; together, every record.
+    let mut total: std::collections::BTreeMap<String, i64> = Default::default();
+    for r in rows(&counts) {
+        *total
+            .entry(r["BOOTH_ID"].as_str().unwrap().to_string())
+            .or_default() += r["N"].as_i64().unwrap();
+    }
+    assert_eq!(
+        total,
+        [("B00".to_string(), 5), ("B01".to_string(), 4)].into()
+    );
+}

@@ -28,7 +28,8 @@ use crate::connectors::source::SourceDecoder;
 use crate::connectors::{ChunkDecoder, Sink};
 use crate::error::{Error, Result};
 use crate::runtime::{
-    BackgroundSink, Checkpoint, Dataflow, Input, InputPosition, PreprocessSpec, services,
+    BackgroundSink, Checkpoint, Dataflow, Input, InputPosition, LinesPosition, PreprocessSpec,
+    services,
 };
 use crate::state::Snapshot;
 
@@ -362,7 +363,7 @@ fn inputs(
                 .map(|(_, t)| *t)
         })
     };
-    let decoder = |stream: &str| -> Result<(usize, Box<dyn ChunkDecoder>)> {
+    let source_decoder = |stream: &str| -> Result<(usize, SourceDecoder)> {
         let (index, def) = prepared
             .plan
             .catalog
@@ -376,6 +377,10 @@ fn inputs(
         if let Some(t) = resumed_rowtime(index) {
             d.resume(t);
         }
+        Ok((index, d))
+    };
+    let decoder = |stream: &str| -> Result<(usize, Box<dyn ChunkDecoder>)> {
+        let (index, d) = source_decoder(stream)?;
         Ok((index, Box::new(d)))
     };
     let names = first.stream_names();
@@ -387,39 +392,29 @@ fn inputs(
                     "--state-dir: a checkpoint holds where the input was read to, so the input must be one that can be read again from there: a file (--input PATH) or a Kinesis stream, not stdin".into(),
                 ));
             }
-            let (stream, mut source) = {
-                let (index, def) =
-                    prepared.plan.catalog.stream(&names[0]).ok_or_else(|| {
-                        Error::Application(format!("no source stream {}", names[0]))
-                    })?;
-                let d = SourceDecoder::new(
-                    &prepared.schema,
-                    with_rowtime(&def.table_schema()),
-                    flags.rowtime_from.as_deref(),
-                )?;
-                (index, d)
-            };
-            // A discovered CSV schema took its names from the first line: not a record.
-            if prepared.discovered && !lines.json {
-                source = source.with_header_line();
-            }
             let start = match position {
-                None => 0,
-                Some(InputPosition::Offset(offset)) => offset,
+                None => LinesPosition::default(),
+                Some(InputPosition::Lines(at)) => at,
                 Some(InputPosition::Kinesis(_)) => {
                     return Err(Error::Usage(
                         "--state-dir: the checkpoint's run read a Kinesis stream, and this run reads a file".into(),
                     ));
                 }
             };
-            lines.skip_to(start)?;
-            if let Some(t) = resumed_rowtime(stream) {
-                source.resume(t);
+            lines.skip_to(start.offset)?;
+            let mut decoders: Vec<(usize, Box<dyn ChunkDecoder>)> = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let (index, mut source) = source_decoder(name)?;
+                // A discovered CSV schema took its names from the first line: not a record. It
+                // is the first line, so the first stream's.
+                if i == 0 && prepared.discovered && !lines.json {
+                    source = source.with_header_line();
+                }
+                decoders.push((index, Box::new(source)));
             }
             vec![Input::Lines {
-                stream,
                 reader: lines.reader,
-                decoder: Box::new(source),
+                decoders,
                 start,
             }]
         }
@@ -436,7 +431,7 @@ fn inputs(
             let saved = match position {
                 None => None,
                 Some(InputPosition::Kinesis(p)) => Some(p),
-                Some(InputPosition::Offset(_)) => {
+                Some(InputPosition::Lines(_)) => {
                     return Err(Error::Usage(
                         "--state-dir: the checkpoint's run read a file, and this run reads a Kinesis stream".into(),
                     ));

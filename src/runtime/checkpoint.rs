@@ -117,10 +117,18 @@ impl Identity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputPosition {
-    /// A file: the bytes before this offset were read (whole lines).
-    Offset(u64),
+    /// A file: what was read of it.
+    Lines(LinesPosition),
     /// A Kinesis stream: every shard's position.
     Kinesis(Positions),
+}
+
+/// What was read of a file: the bytes before `offset` (whole lines), holding `records`
+/// non-blank lines (which decide the in-application stream of the next one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinesPosition {
+    pub offset: u64,
+    pub records: u64,
 }
 
 /// One checkpoint of a run.
@@ -410,7 +418,10 @@ mod tests {
             identity: identity(),
             sequence,
             finished: false,
-            inputs: vec![Some(InputPosition::Offset(1234))],
+            inputs: vec![Some(InputPosition::Lines(LinesPosition {
+                offset: 1234,
+                records: 17,
+            }))],
             last_rowtimes: vec![(0, 99)],
             dataflow: Some(Snapshot {
                 meta: serde_json::json!({"n": sequence}),

@@ -56,6 +56,8 @@ pub struct Stats {
 /// The running application.
 pub struct Dataflow {
     streams: Vec<StreamState>,
+    /// The source streams (catalog indexes), fed by inputs or by nothing.
+    sources: Vec<usize>,
     pumps: Vec<PumpState>,
     error_stream: usize,
     pending_errors: Vec<ErrorRow>,
@@ -120,8 +122,17 @@ impl Dataflow {
             .iter()
             .position(|s| s.kind == StreamKind::Error)
             .expect("the catalog has error_stream");
+        let sources = plan
+            .catalog
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == StreamKind::Source)
+            .map(|(i, _)| i)
+            .collect();
         Ok(Dataflow {
             streams,
+            sources,
             pumps,
             error_stream,
             pending_errors: vec![],
@@ -129,6 +140,11 @@ impl Dataflow {
             replay: false,
             stats: Stats::default(),
         })
+    }
+
+    /// The source streams, whether an input feeds them or not.
+    pub fn sources(&self) -> &[usize] {
+        &self.sources
     }
 
     /// Sends a stream's rows to `sink` as well; `key` names it in checkpoints.

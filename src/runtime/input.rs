@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::checkpoint::InputPosition;
+use super::checkpoint::{InputPosition, LinesPosition};
 use super::{services, spawn_named};
 use crate::connectors::kinesis::{KinesisOptions, KinesisSource, Polled};
 use crate::connectors::preprocess::{InputRecord, Preprocessor, RecordResult};
@@ -28,13 +28,15 @@ const CHUNK: usize = 1 << 20;
 
 /// Where a run's records come from.
 pub enum Input {
-    /// Whole lines from a reader (a file, stdin, a followed file), into one source stream.
+    /// Whole lines from a reader (a file, stdin, a followed file). `decoders[i]` decodes for
+    /// in-application stream `i` (its catalog index first): with several (`InputParallelism`),
+    /// record `n` (counting the non-blank lines from the start of the input) goes to stream
+    /// `n mod N`, as a Kinesis stream's shards are spread over them.
     Lines {
-        stream: usize,
         reader: Box<dyn Read + Send>,
-        decoder: Box<dyn ChunkDecoder>,
-        /// The reader's offset in its file (past 0 when resuming from a checkpoint).
-        start: u64,
+        decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
+        /// Where the reader starts (past the start when resuming from a checkpoint).
+        start: LinesPosition,
     },
     /// A Kinesis data stream; `decoders[i]` decodes for in-application stream `i` (its index in
     /// the catalog is the first element).
@@ -60,7 +62,7 @@ impl Input {
     /// True in replay mode (ROWTIME from a column).
     pub fn is_replay(&self) -> bool {
         match self {
-            Input::Lines { decoder, .. } => decoder.is_replay(),
+            Input::Lines { decoders, .. } => decoders.iter().any(|(_, d)| d.is_replay()),
             Input::Kinesis { decoders, .. } => decoders.iter().any(|(_, d)| d.is_replay()),
         }
     }
@@ -68,7 +70,7 @@ impl Input {
     /// The catalog indexes of the source streams it feeds.
     pub fn streams(&self) -> Vec<usize> {
         match self {
-            Input::Lines { stream, .. } => vec![*stream],
+            Input::Lines { decoders, .. } => decoders.iter().map(|(s, _)| *s).collect(),
             Input::Kinesis { decoders, .. } => decoders.iter().map(|(s, _)| *s).collect(),
         }
     }
@@ -151,11 +153,10 @@ pub struct Decoded {
 pub fn spawn(id: usize, input: Input, tx: SyncSender<InputMessage>) {
     match input {
         Input::Lines {
-            stream,
             reader,
-            decoder,
+            decoders,
             start,
-        } => spawn_lines(id, stream, (reader, start), decoder, tx),
+        } => spawn_lines(id, (reader, start), decoders, tx),
         Input::Kinesis {
             config,
             options,
@@ -175,35 +176,57 @@ pub fn spawn(id: usize, input: Input, tx: SyncSender<InputMessage>) {
 
 fn spawn_lines(
     id: usize,
-    stream: usize,
-    (mut input, start): (Box<dyn Read + Send>, u64),
-    mut decoder: Box<dyn ChunkDecoder>,
+    (mut input, start): (Box<dyn Read + Send>, LinesPosition),
+    mut decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
     tx: SyncSender<InputMessage>,
 ) {
     spawn_named("rowtime-input", move || {
-        // The offset after the last chunk handed over.
-        let mut offset = start;
+        // Where the input stands after the last chunk handed over.
+        let mut at = start;
+        // With several streams: each one's lines of the chunk.
+        let mut parts: Vec<Vec<u8>> = vec![Vec::new(); decoders.len()];
         let mut send = |chunk: &[u8]| {
-            let now = now_ms();
-            offset += chunk.len() as u64;
-            let message = match decoder.decode(chunk, now) {
-                Ok((batch, errors, seen)) => InputMessage::Chunk {
-                    input: id,
-                    stream,
-                    decoded: Decoded {
-                        batch,
-                        errors,
-                        seen,
-                        now,
-                        last_rowtime: decoder.last_rowtime(),
-                        position: Some(InputPosition::Offset(offset)),
-                        behind_ms: None,
+            at.offset += chunk.len() as u64;
+            let n = decoders.len();
+            if n > 1 {
+                for part in parts.iter_mut() {
+                    part.clear();
+                }
+                for line in chunk.split_inclusive(|b| *b == b'\n') {
+                    if line.iter().all(|b| b.is_ascii_whitespace()) {
+                        continue;
+                    }
+                    parts[(at.records % n as u64) as usize].extend_from_slice(line);
+                    at.records += 1;
+                }
+            }
+            for (i, (stream, decoder)) in decoders.iter_mut().enumerate() {
+                let now = now_ms();
+                let lines = if n > 1 { &parts[i][..] } else { chunk };
+                let last = i + 1 == n;
+                let message = match decoder.decode(lines, now) {
+                    Ok((batch, errors, seen)) => InputMessage::Chunk {
+                        input: id,
+                        stream: *stream,
+                        decoded: Decoded {
+                            batch,
+                            errors,
+                            seen,
+                            now,
+                            last_rowtime: decoder.last_rowtime(),
+                            // The position covers the whole chunk: it comes with its last part.
+                            position: last.then_some(InputPosition::Lines(at)),
+                            behind_ms: None,
+                        },
                     },
-                },
-                Err(e) => InputMessage::Failed(e),
-            };
-            let failed = matches!(message, InputMessage::Failed(_));
-            tx.send(message).is_ok() && !failed
+                    Err(e) => InputMessage::Failed(e),
+                };
+                let failed = matches!(message, InputMessage::Failed(_));
+                if tx.send(message).is_err() || failed {
+                    return false;
+                }
+            }
+            true
         };
         // Read blocks; decode the whole lines read so far and keep the partial last line for the
         // next block. A read returns what a pipe holds, so live input is not held back.

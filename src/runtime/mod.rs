@@ -25,7 +25,7 @@ mod dataflow;
 mod input;
 
 pub use background::BackgroundSink;
-pub use checkpoint::{Checkpoint, Identity, InputPosition, StateDir};
+pub use checkpoint::{Checkpoint, Identity, InputPosition, LinesPosition, StateDir};
 pub use dataflow::{Dataflow, Stats};
 pub use input::{Decoded, Input, InputMessage, PreprocessSpec};
 
@@ -322,7 +322,9 @@ impl Tracker {
 /// flushing them, so that the resumed run goes on as if never stopped.
 pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> Result<Stats> {
     let replay = inputs.iter().any(Input::is_replay);
-    let sources: Vec<usize> = inputs.iter().flat_map(Input::streams).collect();
+    // Every source stream advances with the clock in live mode and to the end at the end, fed
+    // or not: a stream that receives nothing must not hold back the streams merged with it.
+    let sources: Vec<usize> = dataflow.sources().to_vec();
     let (tx, rx) = sync_channel::<InputMessage>(4);
     let mut open_inputs = inputs.len();
     let mut tracker = options.checkpoints.map(|c| Tracker::new(c, inputs.len()));
@@ -519,10 +521,9 @@ mod tests {
         input::spawn(
             0,
             Input::Lines {
-                stream: 0,
                 reader: Box::new(input),
-                decoder: Box::new(Lines(seen.clone())),
-                start: 0,
+                decoders: vec![(0, Box::new(Lines(seen.clone())))],
+                start: LinesPosition::default(),
             },
             tx,
         );

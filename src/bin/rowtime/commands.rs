@@ -175,7 +175,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
 /// Says on stderr where the run goes on from, and how long reading and restoring took.
 fn say_resumed(c: &Checkpoint, dir: &std::path::Path, took: Duration) {
     let at = match c.inputs.first().cloned().flatten() {
-        Some(InputPosition::Offset(n)) => format!("the input read to byte {n}"),
+        Some(InputPosition::Lines(p)) => format!("the input read to byte {}", p.offset),
         Some(InputPosition::Kinesis(p)) => format!("{} shard positions", p.len()),
         None => "nothing read yet".to_string(),
     };
