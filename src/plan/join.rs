@@ -160,12 +160,22 @@ impl Lowering<'_> {
         }
     }
 
+    /// Whether `plan` holds a join of two streams (a join with a reference table does not count).
+    fn has_stream_join(&self, plan: &LogicalPlan) -> bool {
+        if let LogicalPlan::Join(j) = plan {
+            if self.reference_table(&j.left).is_none() && self.reference_table(&j.right).is_none() {
+                return true;
+            }
+        }
+        plan.inputs().into_iter().any(|p| self.has_stream_join(p))
+    }
+
     /// `a OVER (RANGE …) [LEFT|RIGHT|FULL] JOIN b ON …`: both inputs become inputs of the pump.
     pub(crate) fn lower_stream_join(
         &mut self,
         j: &datafusion::logical_expr::Join,
     ) -> Result<usize> {
-        if self.join.is_some() {
+        if self.join.is_some() || self.has_stream_join(&j.left) || self.has_stream_join(&j.right) {
             return Err(self.reject_at(
                 self.join_at,
                 "a pump can join only two streams",
