@@ -3,6 +3,7 @@
 #
 #   bash bench/checkpoint.sh                 # 10 M rows, 3 alternating runs of each
 #   ROWS=2000000 REPS=5 bash bench/checkpoint.sh
+#   ROWTIME=~/.cache/rowtime-release/release/rowtime bash bench/checkpoint.sh   # no build
 #
 # 1. Billing over ROWS generated toll rows (JSON, replay by EVENT_TIME, output to a file) without
 #    --state-dir, with --state-dir at a 1 s interval, and at a 100 ms interval: medians of REPS
@@ -18,8 +19,11 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${RELEASE_TARGET_DIR:-$HOME/.cache/rowtime-release}"
 ROWS="${ROWS:-10000000}"
 REPS="${REPS:-3}"
-cargo build --release --bin rowtime
-BIN="$CARGO_TARGET_DIR/release/rowtime"
+# ROWTIME=path/to/rowtime uses that binary instead of building one.
+if [[ -z "${ROWTIME:-}" ]]; then
+    cargo build --release --bin rowtime
+fi
+BIN="${ROWTIME:-$CARGO_TARGET_DIR/release/rowtime}"
 WORK="$(mktemp -d /tmp/rowtime-bench-checkpoint.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 DATA="$HOME/.cache/rowtime-bench/data"

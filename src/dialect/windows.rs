@@ -11,13 +11,21 @@ use super::tokens::{is_code, word_is};
 use crate::error::{Result, SourceText};
 use crate::time::unit_ms;
 
+/// A join window's range: `RANGE INTERVAL 'n' unit PRECEDING` or `… FOLLOWING`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinRange {
+    pub ms: i64,
+    /// FOLLOWING: the stream's rows match rows of the other stream up to `ms` before them.
+    pub following: bool,
+}
+
 /// A window on one stream of a stream-to-stream join.
 #[derive(Debug, Clone)]
 pub struct TableWindow {
     /// The stream's name as written (folded to upper case unless quoted).
     pub table: String,
-    /// `OVER (RANGE INTERVAL …)`: the range in milliseconds.
-    pub range_ms: Option<i64>,
+    /// `OVER (RANGE INTERVAL …)`: the range.
+    pub range: Option<JoinRange>,
     /// `OVER w`: the name of a window of the query's WINDOW clause.
     pub named: Option<String>,
     pub at: Span,
@@ -153,7 +161,7 @@ pub(crate) fn table_windows(
             Some(Token::Word(name)) => {
                 windows.push(TableWindow {
                     table: table.value.clone(),
-                    range_ms: None,
+                    range: None,
                     named: Some(name.value.clone()),
                     at: over.span,
                 });
@@ -174,10 +182,10 @@ pub(crate) fn table_windows(
                     .iter()
                     .map(|i| &tokens[*i].token)
                     .collect();
-                let range_ms = join_window_ms(&inside).map_err(err)?;
+                let range = join_window_ms(&inside).map_err(err)?;
                 windows.push(TableWindow {
                     table: table.value.clone(),
-                    range_ms: Some(range_ms),
+                    range: Some(range),
                     named: None,
                     at: over.span,
                 });
@@ -203,7 +211,7 @@ pub(crate) fn table_windows(
 }
 
 /// [`join_window_ms`] of a window definition's text (a named window of the WINDOW clause).
-pub fn join_window_text_ms(text: &str) -> std::result::Result<i64, String> {
+pub fn join_window_text_ms(text: &str) -> std::result::Result<JoinRange, String> {
     let tokens = Tokenizer::new(&KdaDialect, text)
         .tokenize()
         .map_err(|e| e.to_string())?;
@@ -221,9 +229,9 @@ pub fn join_window_text_ms(text: &str) -> std::result::Result<i64, String> {
     join_window_ms(&tokens.iter().collect::<Vec<_>>())
 }
 
-/// The body of a join window, `[ORDER BY ROWTIME] RANGE INTERVAL 'n' unit PRECEDING`, as
-/// milliseconds; an error says what KDA accepts.
-pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<i64, String> {
+/// The body of a join window, `[ORDER BY ROWTIME] RANGE INTERVAL 'n' unit PRECEDING` or
+/// `… FOLLOWING`; an error says what KDA accepts.
+pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<JoinRange, String> {
     let word = |t: &Token, text: &str| matches!(t, Token::Word(w) if w.value == text);
     let mut rest = tokens;
     if rest.len() >= 3 && word(rest[0], "ORDER") && word(rest[1], "BY") {
@@ -232,6 +240,7 @@ pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<i64, String> {
         }
         rest = &rest[3..];
     }
+    let shape = "a join window must be RANGE INTERVAL 'n' unit PRECEDING (or FOLLOWING)";
     match rest.first() {
         Some(t) if word(t, "PARTITION") => {
             return Err("a join window cannot have PARTITION BY (KDA does not allow it)".into());
@@ -240,14 +249,16 @@ pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<i64, String> {
             return Err("a join window must be a time range: ROWS windows cannot be joined".into());
         }
         Some(t) if word(t, "RANGE") => {}
-        _ => return Err("a join window must be RANGE INTERVAL 'n' unit PRECEDING".into()),
+        _ => return Err(shape.into()),
     }
-    match rest.last() {
-        Some(t) if word(t, "PRECEDING") && rest.len() == 5 => {}
-        Some(t) if word(t, "FOLLOWING") => {
-            return Err("FOLLOWING join windows are not supported yet: use RANGE INTERVAL 'n' unit PRECEDING on the other stream".into());
-        }
-        _ => return Err("a join window must be RANGE INTERVAL 'n' unit PRECEDING".into()),
+    if rest.get(1).is_some_and(|t| word(t, "BETWEEN")) {
+        return Err("a join window that spans the current row (BETWEEN … PRECEDING AND … FOLLOWING) is not supported, as in KDA: write RANGE INTERVAL 'n' unit PRECEDING or FOLLOWING".into());
     }
-    interval_ms(&rest[1..4]).map_err(|m| format!("the join window's range {m}"))
+    let following = match rest.last() {
+        Some(t) if word(t, "PRECEDING") && rest.len() == 5 => false,
+        Some(t) if word(t, "FOLLOWING") && rest.len() == 5 => true,
+        _ => return Err(shape.into()),
+    };
+    let ms = interval_ms(&rest[1..4]).map_err(|m| format!("the join window's range {m}"))?;
+    Ok(JoinRange { ms, following })
 }

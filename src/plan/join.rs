@@ -13,6 +13,7 @@ use super::lower::{Lowering, shown};
 use super::pump::df_error;
 use super::{OperatorSpec, PumpInput};
 use crate::catalog::{ROWTIME, nullable, with_rowtime};
+use crate::dialect::JoinRange;
 use crate::error::Result;
 use crate::exec::lookup_join::{LookupJoinSpec, LookupJoinType};
 use crate::exec::stream_join::{StreamJoinSpec, StreamJoinType};
@@ -21,7 +22,7 @@ use crate::functions::JOIN_ROWTIME;
 /// A join window found by the dialect, resolved to milliseconds.
 pub(crate) struct JoinWindow {
     pub(crate) table: String,
-    pub(crate) range_ms: i64,
+    pub(crate) range: JoinRange,
     pub(crate) at: Location,
     pub(crate) used: bool,
 }
@@ -144,28 +145,33 @@ pub(crate) fn equi_pairs(j: &datafusion::logical_expr::Join) -> (Vec<(Expr, Expr
 }
 
 impl Lowering<'_> {
-    /// The window of a join input that reads a stream (0 if it has none).
-    pub(crate) fn join_window(&mut self, plan: &LogicalPlan) -> i64 {
+    /// The window of a join input that reads a stream (none: 0 ms, preceding).
+    pub(crate) fn join_window(&mut self, plan: &LogicalPlan) -> JoinRange {
+        let none = JoinRange {
+            ms: 0,
+            following: false,
+        };
         let name = match plan {
             LogicalPlan::TableScan(scan) => scan.table_name.table(),
             LogicalPlan::SubqueryAlias(a) => return self.join_window(&a.input),
-            _ => return 0,
+            _ => return none,
         };
         match self.windows.iter_mut().find(|w| !w.used && w.table == name) {
             Some(w) => {
                 w.used = true;
-                w.range_ms
+                w.range
             }
-            None => 0,
+            None => none,
         }
     }
 
     /// Whether `plan` holds a join of two streams (a join with a reference table does not count).
     fn has_stream_join(&self, plan: &LogicalPlan) -> bool {
-        if let LogicalPlan::Join(j) = plan {
-            if self.reference_table(&j.left).is_none() && self.reference_table(&j.right).is_none() {
-                return true;
-            }
+        if let LogicalPlan::Join(j) = plan
+            && self.reference_table(&j.left).is_none()
+            && self.reference_table(&j.right).is_none()
+        {
+            return true;
         }
         plan.inputs().into_iter().any(|p| self.has_stream_join(p))
     }
@@ -195,7 +201,20 @@ impl Lowering<'_> {
                 ));
             }
         };
-        let windows = [self.join_window(&j.left), self.join_window(&j.right)];
+        let ranges = [self.join_window(&j.left), self.join_window(&j.right)];
+        let windows = [ranges[0].ms, ranges[1].ms];
+        // A FOLLOWING window shifts its stream back by its length: a row at t joins as if it
+        // came at t − length, so it matches the other stream's rows up to that much before it.
+        let shifts = ranges.map(|r| if r.following { r.ms } else { 0 });
+        for (side, r) in ranges.iter().enumerate() {
+            if r.following && join_type.preserves(side) {
+                return Err(self.reject_at(
+                    self.join_at,
+                    "an outer join that keeps the rows of the stream with the FOLLOWING window is not supported",
+                    "put the FOLLOWING window on the other stream of a LEFT or RIGHT join, or use an inner join",
+                ));
+            }
+        }
         if windows == [0, 0] {
             return Err(self.reject_at(
                 self.join_at,
@@ -248,6 +267,7 @@ impl Lowering<'_> {
         let spec = StreamJoinSpec {
             join_type,
             windows,
+            shifts,
             keys,
             residual,
             inputs: [

@@ -111,8 +111,8 @@ pub(super) fn plan_pump(
     // Join windows named in the WINDOW clause leave it before the other passes run.
     let mut windows = Vec::with_capacity(p.windows.len());
     for w in &p.windows {
-        let range_ms = match (w.range_ms, &w.named) {
-            (Some(ms), _) => ms,
+        let range = match (w.range, &w.named) {
+            (Some(range), _) => range,
             (None, name) => {
                 let name = name.as_deref().unwrap_or_default();
                 let text = take_named_window(&mut query, name).ok_or_else(|| {
@@ -134,7 +134,7 @@ pub(super) fn plan_pump(
         };
         windows.push(JoinWindow {
             table: w.table.clone(),
-            range_ms,
+            range,
             at: w.at.start,
             used: false,
         });
