@@ -60,12 +60,17 @@ rm -rf "$WORK/gstate"
 groups_run() {
     "$BIN" run bench/apps/open_groups.sql --input-schema sql/toll_input_schema.json \
         --input "$GROUPS_INPUT" --follow --rowtime-from EVENT_TIME \
-        --output DESTINATION_SQL_STREAM=/dev/null --state-dir "$WORK/gstate" \
+        --output DESTINATION_SQL_STREAM="$WORK/groups.jsonl" --state-dir "$WORK/gstate" \
         --checkpoint-interval 1h 2>"$WORK/groups.err" &
     local pid=$! read=0
     # Wait until the whole file has been read and processed, then stop it.
     while (( read < SIZE )); do
         sleep 0.2
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "bench/checkpoint.sh: the open-groups run ended early:" >&2
+            cat "$WORK/groups.err" >&2
+            exit 1
+        fi
         read=$(awk '/^rchar/ {print $2}' "/proc/$pid/io")
     done
     sleep 2

@@ -50,9 +50,16 @@ pub enum Out {
 }
 
 impl Out {
-    /// A new file (an existing one is emptied).
+    /// A new file (an existing one is emptied). A path that is not a regular file (`/dev/null`,
+    /// a named pipe) is written as a stream: it has no length to keep.
     pub fn create(path: &Path) -> std::io::Result<Out> {
         let file = File::create(path)?;
+        if !file.metadata()?.is_file() {
+            return Ok(Out::Stream(Box::new(BufWriter::with_capacity(
+                1 << 16,
+                file,
+            ))));
+        }
         Ok(Out::File {
             writer: BufWriter::with_capacity(1 << 16, file),
             len: 0,
@@ -62,6 +69,9 @@ impl Out {
     /// A file written by the run that took a checkpoint, cut back to the `len` bytes it had
     /// then; what follows is written again by the resumed run.
     pub fn resume(path: &Path, len: u64) -> Result<Out> {
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Out::create(path).map_err(io_err(&path.display().to_string()));
+        }
         let shown = path.display().to_string();
         let mut file = OpenOptions::new()
             .write(true)
@@ -326,6 +336,62 @@ impl Sink for TableSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one_column(values: &[&str]) -> (RecordBatch, Columns) {
+        let batch = RecordBatch::try_from_iter([(
+            "A",
+            std::sync::Arc::new(datafusion::arrow::array::StringArray::from(values.to_vec()))
+                as datafusion::arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        let columns = Columns {
+            indices: vec![0],
+            names: vec!["A".into()],
+        };
+        (batch, columns)
+    }
+
+    #[test]
+    fn a_resumed_file_is_cut_back_to_its_checkpointed_length() {
+        let path = std::env::temp_dir().join(format!("rowtime-sink-{}.jsonl", std::process::id()));
+        let (batch, columns) = one_column(&["x", "y"]);
+        let mut sink = JsonLinesSink::new(Out::create(&path).unwrap(), "out", columns.clone());
+        sink.write(&batch).unwrap();
+        let state = sink.checkpoint().unwrap();
+        let len = Out::checkpointed_len(&state).unwrap();
+        assert_eq!(
+            len,
+            std::fs::metadata(&path).unwrap().len(),
+            "flushed at the checkpoint"
+        );
+        // Written after the checkpoint, then lost with the process: cut back and written again.
+        sink.write(&one_column(&["lost"]).0).unwrap();
+        sink.finish().unwrap();
+        let mut sink = JsonLinesSink::new(Out::resume(&path, len).unwrap(), "out", columns);
+        sink.write(&one_column(&["z"]).0).unwrap();
+        sink.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"A\":\"x\"}\n{\"A\":\"y\"}\n{\"A\":\"z\"}\n");
+        // A file shorter than the checkpoint says is not written over.
+        std::fs::write(&path, b"").unwrap();
+        let e = Out::resume(&path, len).err().unwrap().to_string();
+        assert!(e.contains("fewer than the"), "{e}");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_device_is_written_as_a_stream_with_nothing_to_cut_back() {
+        let (batch, columns) = one_column(&["x"]);
+        let out = Out::create(Path::new("/dev/null")).unwrap();
+        assert!(matches!(out, Out::Stream(_)));
+        let mut sink = JsonLinesSink::new(out, "/dev/null", columns);
+        sink.write(&batch).unwrap();
+        assert!(sink.checkpoint().unwrap().is_empty());
+        assert!(matches!(
+            Out::resume(Path::new("/dev/null"), 10).unwrap(),
+            Out::Stream(_)
+        ));
+    }
 
     #[test]
     fn terminal_cells_are_cut_at_a_readable_width() {
