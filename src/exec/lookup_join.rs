@@ -29,6 +29,8 @@ pub enum LookupJoinType {
 #[derive(Debug)]
 pub struct LookupJoinSpec {
     pub table: String,
+    /// Constant rows (`(VALUES …) AS v(…)`), joined instead of a loaded reference table.
+    pub rows: Option<RecordBatch>,
     pub join_type: LookupJoinType,
     /// Equality keys: evaluated on the stream batch and on the table, pairwise equal.
     pub stream_keys: Vec<Arc<dyn PhysicalExpr>>,
@@ -49,9 +51,13 @@ impl fmt::Display for LookupJoinSpec {
             LookupJoinType::Inner => "inner",
             LookupJoinType::Left => "left outer",
         };
+        let with = match self.rows {
+            Some(_) => "constant rows",
+            None => "reference table",
+        };
         write!(
             f,
-            "{kind} lookup join with reference table {} on {}",
+            "{kind} lookup join with {with} {} on {}",
             self.table, self.display
         )
     }

@@ -1,9 +1,11 @@
-//! Joins: a stream with a reference table (a lookup join: inner or left outer, equality keys
-//! hashed, any other condition checked per pair), and two streams over windows (both inputs
-//! become inputs of the pump and meet in the join).
+//! Joins: a stream with a reference table or with constant rows (`(VALUES …) AS v(a, b)`) (a
+//! lookup join: inner or left outer, equality keys hashed, any other condition checked per
+//! pair), and two streams over windows (both inputs become inputs of the pump and meet in the
+//! join).
 
 use std::sync::Arc;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{BinaryExpr, Expr, JoinType, LogicalPlan, Operator as LogicalOp};
 use datafusion::physical_expr::PhysicalExpr;
@@ -15,6 +17,7 @@ use super::{OperatorSpec, PumpInput};
 use crate::catalog::{ROWTIME, nullable, with_rowtime};
 use crate::dialect::JoinRange;
 use crate::error::Result;
+use crate::exec::evaluate;
 use crate::exec::lookup_join::{LookupJoinSpec, LookupJoinType};
 use crate::exec::stream_join::{StreamJoinSpec, StreamJoinType};
 use crate::functions::JOIN_ROWTIME;
@@ -40,22 +43,88 @@ impl Lowering<'_> {
         }
     }
 
-    pub(crate) fn lower_join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize> {
-        let (stream_first, table, stream_plan, table_plan) = match (
-            self.reference_table(&j.left),
-            self.reference_table(&j.right),
-        ) {
-            (None, Some(t)) => (true, t, &j.left, &j.right),
-            (Some(t), None) => (false, t, &j.right, &j.left),
-            (Some(_), Some(_)) => {
-                return Err(self.reject_at(
-                    self.join_at,
-                    "a join of two reference tables is not a streaming query",
-                    "join a stream with a reference table",
-                ));
-            }
-            (None, None) => return self.lower_stream_join(j),
+    /// The rows of a join input made of constants (`(VALUES …) AS v(a, b)`), if it is one.
+    pub(crate) fn constant_rows(&self, plan: &LogicalPlan) -> Option<Result<RecordBatch>> {
+        let arrow = |r: datafusion::common::Result<RecordBatch>| {
+            r.map_err(|e| df_error(self.src, e, self.join_at))
         };
+        match plan {
+            LogicalPlan::Values(v) => {
+                // Each row's expressions, evaluated on a batch of one row and no columns.
+                let one = RecordBatch::try_new_with_options(
+                    Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+                    vec![],
+                    &datafusion::arrow::record_batch::RecordBatchOptions::new()
+                        .with_row_count(Some(1)),
+                );
+                let one = match one {
+                    Ok(b) => b,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                let schema = Arc::new(v.schema.as_arrow().clone());
+                let empty = DFSchema::empty();
+                let columns = (0..schema.fields().len())
+                    .map(|c| {
+                        let cells = v
+                            .values
+                            .iter()
+                            .map(|row| {
+                                let e = self.physical(&row[c], &empty)?;
+                                let cell = evaluate(&[e], &one)?.remove(0);
+                                Ok(datafusion::arrow::compute::cast(
+                                    &cell,
+                                    schema.field(c).data_type(),
+                                )?)
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        let refs: Vec<&dyn datafusion::arrow::array::Array> =
+                            cells.iter().map(|a| a.as_ref()).collect();
+                        Ok(datafusion::arrow::compute::concat(&refs)?)
+                    })
+                    .collect::<Result<Vec<_>>>();
+                Some(columns.and_then(|c| arrow(Ok(RecordBatch::try_new(schema, c)?))))
+            }
+            LogicalPlan::SubqueryAlias(a) => self.constant_rows(&a.input).map(|rows| {
+                let rows = rows?;
+                let schema = Arc::new(a.schema.as_arrow().clone());
+                Ok(RecordBatch::try_new(schema, rows.columns().to_vec())?)
+            }),
+            LogicalPlan::Projection(p) => self.constant_rows(&p.input).map(|rows| {
+                let rows = rows?;
+                let exprs = p
+                    .expr
+                    .iter()
+                    .map(|e| self.physical(e, p.input.schema()))
+                    .collect::<Result<Vec<_>>>()?;
+                let schema = Arc::new(p.schema.as_arrow().clone());
+                Ok(RecordBatch::try_new(schema, evaluate(&exprs, &rows)?)?)
+            }),
+            _ => None,
+        }
+    }
+
+    /// The reference table or constant rows a join input reads, by the name shown for it.
+    fn table_side(&self, plan: &LogicalPlan) -> Option<String> {
+        self.reference_table(plan)
+            .map(str::to_string)
+            .or_else(|| self.constant_rows(plan).map(|_| "(VALUES …)".to_string()))
+    }
+
+    pub(crate) fn lower_join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize> {
+        let (left_table, right_table) = (self.table_side(&j.left), self.table_side(&j.right));
+        let (stream_first, table, stream_plan, table_plan) =
+            match (left_table.as_deref(), right_table.as_deref()) {
+                (None, Some(t)) => (true, t, &j.left, &j.right),
+                (Some(t), None) => (false, t, &j.right, &j.left),
+                (Some(_), Some(_)) => {
+                    return Err(self.reject_at(
+                        self.join_at,
+                        "a join of two reference tables is not a streaming query",
+                        "join a stream with a reference table",
+                    ));
+                }
+                (None, None) => return self.lower_stream_join(j),
+            };
         let join_type = match (j.join_type, stream_first) {
             (JoinType::Inner, _) => LookupJoinType::Inner,
             (JoinType::Left, true) | (JoinType::Right, false) => LookupJoinType::Left,
@@ -95,9 +164,11 @@ impl Lowering<'_> {
         if let Some(e) = &residual_expr {
             display.push(shown(&format!("[{e}]")));
         }
+        let rows = self.constant_rows(table_plan).transpose()?;
         self.ops
             .push(OperatorSpec::LookupJoin(Arc::new(LookupJoinSpec {
                 table: table.to_string(),
+                rows,
                 join_type,
                 stream_keys,
                 table_keys,
@@ -168,8 +239,8 @@ impl Lowering<'_> {
     /// Whether `plan` holds a join of two streams (a join with a reference table does not count).
     fn has_stream_join(&self, plan: &LogicalPlan) -> bool {
         if let LogicalPlan::Join(j) = plan
-            && self.reference_table(&j.left).is_none()
-            && self.reference_table(&j.right).is_none()
+            && self.table_side(&j.left).is_none()
+            && self.table_side(&j.right).is_none()
         {
             return true;
         }

@@ -69,9 +69,12 @@ impl OperatorSpec {
             OperatorSpec::Project(s) => Box::new(Project::new(Arc::clone(s))),
             OperatorSpec::Tumbling(s) => Box::new(Tumbling::new(Arc::clone(s))?),
             OperatorSpec::LookupJoin(s) => {
-                let table = tables.get(&s.table).ok_or_else(|| {
-                    Error::Application(format!("reference table {} was not loaded", s.table))
-                })?;
+                let table = match &s.rows {
+                    Some(rows) => rows,
+                    None => tables.get(&s.table).ok_or_else(|| {
+                        Error::Application(format!("reference table {} was not loaded", s.table))
+                    })?,
+                };
                 Box::new(LookupJoin::new(Arc::clone(s), table.clone())?)
             }
             OperatorSpec::Insert(s) => Box::new(Insert::new(Arc::clone(s))),
