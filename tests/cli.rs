@@ -814,3 +814,46 @@ CREATE OR REPLACE PUMP "C2" AS INSERT INTO "COUNTS" SELECT STREAM BOOTH_ID, COUN
         [("B00".to_string(), 5), ("B01".to_string(), 4)].into()
     );
 }
+
+#[test]
+fn csv_with_other_row_and_column_delimiters() {
+    let dir = temp_dir("delimiters");
+    let schema = write(
+        &dir,
+        "schema.json",
+        r#"{"RecordFormat": {"RecordFormatType": "CSV", "MappingParameters": {"CSVMappingParameters":
+             {"RecordRowDelimiter": ";", "RecordColumnDelimiter": "||"}}},
+            "RecordEncoding": "UTF-8",
+            "RecordColumns": [{"Name": "NAME", "SqlType": "VARCHAR(8)"}, {"Name": "N", "SqlType": "INTEGER"}]}"#,
+    );
+    let app = write(
+        &dir,
+        "copy.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (NAME VARCHAR(8), N INTEGER);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM NAME, N FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    // Records end with `;` (the line breaks are not part of them); fields are split at `||`, a
+    // single `|` is text. The third record is bad (N is not a number); the last has no `;`.
+    let input = write(&dir, "in.csv", "a||1;b|x||2;\nc||three;;d||4\n");
+    let out = dir.join("out.jsonl").display().to_string();
+    let errors = dir.join("errors.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input-schema",
+        &schema,
+        "--input",
+        &input,
+        "--output",
+        &format!("DESTINATION_SQL_STREAM={out}"),
+        "--output",
+        &format!("error_stream={errors}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "{\"NAME\":\"a\",\"N\":1}\n{\"NAME\":\"b|x\",\"N\":2}\n{\"NAME\":\"d\",\"N\":4}\n"
+    );
+    let errors = std::fs::read_to_string(&errors).unwrap();
+    assert_eq!(errors.lines().count(), 1, "{errors}");
+    assert!(errors.contains(&hex(b"c||three")), "{errors}");
+}

@@ -24,7 +24,7 @@ use crate::connectors::objects::{ObjectSink, ObjectSinkOptions, S3Client};
 use crate::connectors::records::RecordFormat;
 use crate::connectors::retry::RetryLimit;
 use crate::connectors::sink::{Columns, CsvSink, JsonLinesSink, Out, TableSink};
-use crate::connectors::source::SourceDecoder;
+use crate::connectors::source::{SourceDecoder, is_newline};
 use crate::connectors::{ChunkDecoder, Sink};
 use crate::error::{Error, Result};
 use crate::runtime::{
@@ -412,8 +412,13 @@ fn inputs(
                 }
                 decoders.push((index, Box::new(source)));
             }
+            let delimiter = match prepared.schema.row_delimiter() {
+                Some(d) if !is_newline(d) => d.as_bytes().to_vec(),
+                _ => b"\n".to_vec(),
+            };
             vec![Input::Lines {
                 reader: lines.reader,
+                delimiter,
                 decoders,
                 start,
             }]

@@ -667,7 +667,8 @@ pub async fn sample(
         for p in polled {
             for r in &p.records {
                 let mut parts = Vec::new();
-                super::source::split_payload(&r.data, json, &mut parts);
+                let lines = (!json).then_some(&b"\n"[..]);
+                super::source::split_payload(&r.data, lines, &mut parts);
                 out.extend(parts.into_iter().map(<[u8]>::to_vec));
             }
         }

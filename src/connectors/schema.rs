@@ -128,16 +128,16 @@ impl RecordSchema {
                         record_row_delimiter: "\n".into(),
                         record_column_delimiter: ",".into(),
                     });
-                if p.record_column_delimiter.len() != 1 {
-                    return Err(format!(
-                        "{what}: RecordColumnDelimiter {:?} must be a single byte character",
-                        p.record_column_delimiter
-                    ));
+                if p.record_column_delimiter.is_empty() {
+                    return Err(format!("{what}: RecordColumnDelimiter is empty"));
                 }
-                if !matches!(p.record_row_delimiter.as_str(), "\n" | "\r\n") {
+                if p.record_row_delimiter.is_empty() {
+                    return Err(format!("{what}: RecordRowDelimiter is empty"));
+                }
+                if p.record_column_delimiter.contains(&p.record_row_delimiter) {
                     return Err(format!(
-                        "{what}: RecordRowDelimiter {:?} is not supported; use \"\\n\" or \"\\r\\n\"",
-                        p.record_row_delimiter
+                        "{what}: RecordColumnDelimiter {:?} holds the RecordRowDelimiter {:?}",
+                        p.record_column_delimiter, p.record_row_delimiter
                     ));
                 }
                 RecordFormat::Csv {
@@ -175,6 +175,14 @@ impl RecordSchema {
             });
         }
         Ok(RecordSchema { columns, format })
+    }
+
+    /// A CSV schema's `RecordRowDelimiter` (`None` for JSON: documents follow one another).
+    pub fn row_delimiter(&self) -> Option<&str> {
+        match &self.format {
+            RecordFormat::Csv { row_delimiter, .. } => Some(row_delimiter),
+            RecordFormat::Json => None,
+        }
     }
 
     /// Parses a KDA `SourceSchema` JSON text.

@@ -20,7 +20,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use super::decode::RecordDecoder;
 use super::{ChunkDecoder, SourceRecord};
 use crate::catalog::{APPROXIMATE_ARRIVAL_TIME, timestamp_ms};
-use crate::connectors::schema::{RecordFormat, RecordSchema};
+use crate::connectors::schema::RecordSchema;
 use crate::error::{Error, Result};
 use crate::error_stream::{ErrorRow, PARSE_ERROR, ROWTIME_ERROR};
 
@@ -250,17 +250,57 @@ impl SourceDecoder {
     }
 }
 
-/// The records in a payload: JSON documents one after another (`{…}{…}`, or one per line), or
-/// CSV lines. Empty lines are not records. A payload that stops being valid JSON part-way gives
-/// its rest as one (bad) record, so that it reaches error_stream with its bytes.
-pub fn split_payload<'a>(payload: &'a [u8], json: bool, out: &mut Vec<&'a [u8]>) {
-    if !json {
-        for line in payload.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if !line.iter().all(|b| b.is_ascii_whitespace()) {
-                out.push(line);
-            }
+/// Whether a row delimiter is a line break (records are then lines).
+pub fn is_newline(delimiter: &str) -> bool {
+    matches!(delimiter, "\n" | "\r\n")
+}
+
+/// The records of CSV text ended by `delimiter` (KDA's `RecordRowDelimiter`): a newline (`\r\n`
+/// too), or any other text such as `;` or `|`, around which line breaks are not part of a
+/// record. Blank records are skipped.
+pub fn split_delimited<'a>(text: &'a [u8], delimiter: &[u8], out: &mut Vec<&'a [u8]>) {
+    let newline = matches!(delimiter, b"\n" | b"\r\n");
+    let mut push = |record: &'a [u8]| {
+        let record = if newline {
+            record.strip_suffix(b"\r").unwrap_or(record)
+        } else {
+            trim_line_breaks(record)
+        };
+        if !record.iter().all(|b| b.is_ascii_whitespace()) {
+            out.push(record);
         }
+    };
+    if newline {
+        text.split(|b| *b == b'\n').for_each(push);
+        return;
+    }
+    let mut rest = text;
+    while let Some(at) = memchr::memmem::find(rest, delimiter) {
+        push(&rest[..at]);
+        rest = &rest[at + delimiter.len()..];
+    }
+    push(rest);
+}
+
+fn trim_line_breaks(record: &[u8]) -> &[u8] {
+    let start = record
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(record.len());
+    let end = record
+        .iter()
+        .rposition(|b| !matches!(b, b'\r' | b'\n'))
+        .map_or(start, |e| e + 1);
+    &record[start..end.max(start)]
+}
+
+/// The records in a payload: JSON documents one after another (`{…}{…}`, or one per line), or
+/// CSV records ended by `row_delimiter`. Blank records are not records. A payload that stops
+/// being valid JSON part-way gives its rest as one (bad) record, so that it reaches
+/// error_stream with its bytes.
+pub fn split_payload<'a>(payload: &'a [u8], row_delimiter: Option<&[u8]>, out: &mut Vec<&'a [u8]>) {
+    if let Some(delimiter) = row_delimiter {
+        split_delimited(payload, delimiter, out);
         return;
     }
     let mut rest = payload;
@@ -295,6 +335,22 @@ impl ChunkDecoder for SourceDecoder {
         now: i64,
     ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
         let mut units = Vec::new();
+        if let Some(delimiter) = self.schema.row_delimiter().filter(|d| !is_newline(d)) {
+            let mut records = Vec::new();
+            split_delimited(chunk, delimiter.as_bytes(), &mut records);
+            for record in records {
+                if std::mem::replace(&mut self.first_line, false)
+                    && (self.header_given || self.schema.is_header_line(record))
+                {
+                    continue;
+                }
+                units.push(Unit {
+                    bytes: record,
+                    arrival: None,
+                });
+            }
+            return self.decode_units(&units, now);
+        }
         let mut start = 0;
         while start < chunk.len() {
             let end = memchr::memchr(b'\n', &chunk[start..])
@@ -326,12 +382,12 @@ impl ChunkDecoder for SourceDecoder {
         records: &[SourceRecord],
         now: i64,
     ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
-        let json = self.schema.format == RecordFormat::Json;
+        let delimiter = self.schema.row_delimiter().map(str::as_bytes);
         let mut units = Vec::with_capacity(records.len());
         let mut parts = Vec::new();
         for r in records {
             parts.clear();
-            split_payload(&r.data, json, &mut parts);
+            split_payload(&r.data, delimiter, &mut parts);
             units.extend(parts.iter().map(|bytes| Unit {
                 bytes,
                 arrival: Some(r.arrival_ms),
@@ -388,14 +444,21 @@ mod tests {
     #[test]
     fn payloads_split_into_json_documents_and_csv_lines() {
         let mut out = Vec::new();
-        split_payload(b" {\"a\":1}{\"a\":2}\n{\"a\":\n3}\n\n", true, &mut out);
+        split_payload(b" {\"a\":1}{\"a\":2}\n{\"a\":\n3}\n\n", None, &mut out);
         assert_eq!(out, [&b"{\"a\":1}"[..], b"{\"a\":2}", b"{\"a\":\n3}"]);
         out.clear();
-        split_payload(b"{\"a\":1} {\"a\": oops", true, &mut out);
+        split_payload(b"{\"a\":1} {\"a\": oops", None, &mut out);
         assert_eq!(out, [&b"{\"a\":1}"[..], b"{\"a\": oops"]);
         out.clear();
-        split_payload(b"a,1\r\nb,2\n\n", false, &mut out);
+        split_payload(b"a,1\r\nb,2\n\n", Some(b"\n"), &mut out);
         assert_eq!(out, [&b"a,1"[..], b"b,2"]);
+        // Another row delimiter: line breaks around records are not theirs, blanks are skipped.
+        out.clear();
+        split_payload(b"a|1;b|2;\n;c|3\n", Some(b";"), &mut out);
+        assert_eq!(out, [&b"a|1"[..], b"b|2", b"c|3"]);
+        out.clear();
+        split_delimited(b"x,1<>y,2<><>", b"<>", &mut out);
+        assert_eq!(out, [&b"x,1"[..], b"y,2"]);
     }
 
     #[test]

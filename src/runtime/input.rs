@@ -18,6 +18,7 @@ use super::{services, spawn_named};
 use crate::connectors::kinesis::{KinesisOptions, KinesisSource, Polled};
 use crate::connectors::preprocess::{InputRecord, Preprocessor, RecordResult};
 use crate::connectors::reference::{LoadedTable, ReferenceSource};
+use crate::connectors::source::split_delimited;
 use crate::connectors::{ChunkDecoder, SourceRecord};
 use crate::error::{Error, Result};
 use crate::error_stream::ErrorRow;
@@ -34,6 +35,8 @@ pub enum Input {
     /// `n mod N`, as a Kinesis stream's shards are spread over them.
     Lines {
         reader: Box<dyn Read + Send>,
+        /// What ends a record: a newline, or a CSV schema's `RecordRowDelimiter`.
+        delimiter: Vec<u8>,
         decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
         /// Where the reader starts (past the start when resuming from a checkpoint).
         start: LinesPosition,
@@ -154,9 +157,10 @@ pub fn spawn(id: usize, input: Input, tx: SyncSender<InputMessage>) {
     match input {
         Input::Lines {
             reader,
+            delimiter,
             decoders,
             start,
-        } => spawn_lines(id, (reader, start), decoders, tx),
+        } => spawn_lines(id, (reader, start), delimiter, decoders, tx),
         Input::Kinesis {
             config,
             options,
@@ -177,6 +181,7 @@ pub fn spawn(id: usize, input: Input, tx: SyncSender<InputMessage>) {
 fn spawn_lines(
     id: usize,
     (mut input, start): (Box<dyn Read + Send>, LinesPosition),
+    delimiter: Vec<u8>,
     mut decoders: Vec<(usize, Box<dyn ChunkDecoder>)>,
     tx: SyncSender<InputMessage>,
 ) {
@@ -192,11 +197,12 @@ fn spawn_lines(
                 for part in parts.iter_mut() {
                     part.clear();
                 }
-                for line in chunk.split_inclusive(|b| *b == b'\n') {
-                    if line.iter().all(|b| b.is_ascii_whitespace()) {
-                        continue;
-                    }
-                    parts[(at.records % n as u64) as usize].extend_from_slice(line);
+                let mut records = Vec::new();
+                split_delimited(chunk, &delimiter, &mut records);
+                for record in records {
+                    let part = &mut parts[(at.records % n as u64) as usize];
+                    part.extend_from_slice(record);
+                    part.extend_from_slice(&delimiter);
                     at.records += 1;
                 }
             }
@@ -256,8 +262,14 @@ fn spawn_lines(
             }
             let new = filled..filled + read;
             filled += read;
-            if let Some(end) = memchr::memrchr(b'\n', &buffer[new.clone()]) {
-                let end = new.start + end + 1;
+            // The end of the last whole record (a delimiter may straddle two reads).
+            let from = new.start.saturating_sub(delimiter.len() - 1);
+            let last = match delimiter.as_slice() {
+                [d] => memchr::memrchr(*d, &buffer[from..filled]),
+                d => memchr::memmem::rfind(&buffer[from..filled], d),
+            };
+            if let Some(end) = last {
+                let end = from + end + delimiter.len();
                 if !send(&buffer[..end]) {
                     return;
                 }

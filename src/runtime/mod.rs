@@ -504,6 +504,76 @@ mod tests {
         fn resume(&mut self, _: i64) {}
     }
 
+    /// Records ended by `<>`: checks that chunks hold whole records.
+    struct Delimited(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl ChunkDecoder for Delimited {
+        fn decode(
+            &mut self,
+            chunk: &[u8],
+            _now: i64,
+        ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+            let text = std::str::from_utf8(chunk).expect("chunks end between records");
+            let records: Vec<String> = text
+                .split("<>")
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect();
+            let seen = records.len() as u64;
+            self.0.lock().unwrap().extend(records);
+            Ok((None, vec![], seen))
+        }
+        fn decode_records(
+            &mut self,
+            _: &[crate::connectors::SourceRecord],
+            _: i64,
+        ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
+            unreachable!("the input thread reads a file")
+        }
+        fn is_replay(&self) -> bool {
+            true
+        }
+        fn last_rowtime(&self) -> i64 {
+            0
+        }
+        fn resume(&mut self, _: i64) {}
+    }
+
+    #[test]
+    fn records_with_a_two_byte_delimiter_arrive_whole_however_the_reads_cut_them() {
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&format!("r{i},é<>"));
+        }
+        text.push_str("last");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = sync_channel(4);
+        input::spawn(
+            0,
+            Input::Lines {
+                reader: Box::new(Trickle {
+                    data: text.clone().into_bytes(),
+                    at: 0,
+                    step: 0,
+                }),
+                delimiter: b"<>".to_vec(),
+                decoders: vec![(0, Box::new(Delimited(seen.clone())))],
+                start: LinesPosition::default(),
+            },
+            tx,
+        );
+        loop {
+            match rx.recv().unwrap() {
+                InputMessage::Chunk { .. } => {}
+                InputMessage::End => break,
+                InputMessage::Failed(e) => panic!("{e}"),
+                _ => panic!("the reader sends chunks and the end only"),
+            }
+        }
+        let expected: Vec<String> = text.split("<>").map(str::to_string).collect();
+        assert_eq!(*seen.lock().unwrap(), expected);
+    }
+
     #[test]
     fn the_input_thread_hands_over_whole_lines_and_the_last_unterminated_one() {
         let mut text = String::new();
@@ -522,6 +592,7 @@ mod tests {
             0,
             Input::Lines {
                 reader: Box::new(input),
+                delimiter: b"\n".to_vec(),
                 decoders: vec![(0, Box::new(Lines(seen.clone())))],
                 start: LinesPosition::default(),
             },

@@ -1,11 +1,21 @@
-//! CSV records: one line, fields by position, `"…"` quoting with `""` for a quote.
+//! CSV records: one line, fields by position, `"…"` quoting with `""` for a quote. The column
+//! delimiter is one character or several (`||`).
 
 use super::columns::Stage;
 use super::{Kind, Val};
 
+/// Where `delimiter` first occurs in `hay`.
+#[inline]
+fn find(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
+    match delimiter {
+        [d] => memchr::memchr(*d, hay),
+        _ => memchr::memmem::find(hay, delimiter),
+    }
+}
+
 #[inline]
 pub(crate) fn decode_csv(
-    delimiter: u8,
+    delimiter: &[u8],
     stage: &mut Stage<'_>,
     record: &[u8],
 ) -> Result<(), String> {
@@ -48,17 +58,14 @@ pub(crate) fn decode_csv(
                 }
             }
             // Anything between the closing quote and the delimiter is kept as written.
-            let end = b[i..].iter().position(|&c| c == delimiter).map(|p| i + p);
+            let end = find(&b[i..], delimiter).map(|p| i + p);
             buf.push_str(&line[i..end.unwrap_or(b.len())]);
             field = &buf;
-            next = end.map(|e| e + 1);
+            next = end.map(|e| e + delimiter.len());
         } else {
-            let end = b[pos..]
-                .iter()
-                .position(|&c| c == delimiter)
-                .map(|p| pos + p);
+            let end = find(&b[pos..], delimiter).map(|p| pos + p);
             field = &line[pos..end.unwrap_or(b.len())];
-            next = end.map(|e| e + 1);
+            next = end.map(|e| e + delimiter.len());
         }
         let val = if field.is_empty() && !matches!(stage.cols[col].kind, Kind::Text { .. }) {
             Val::Null

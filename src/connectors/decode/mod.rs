@@ -69,7 +69,7 @@ enum Format {
         columns: Vec<FlatPath>,
     },
     Csv {
-        delimiter: u8,
+        delimiter: Box<[u8]>,
     },
 }
 
@@ -197,15 +197,18 @@ impl RecordDecoder {
             }
             RecordFormat::Csv {
                 column_delimiter, ..
-            } => match column_delimiter.as_bytes() {
-                [d] if *d != b'"' && *d != b'\r' && *d != b'\n' => Format::Csv { delimiter: *d },
-                _ => {
+            } => {
+                let d = column_delimiter.as_bytes();
+                if d.is_empty() || d.iter().any(|b| matches!(b, b'"' | b'\r' | b'\n')) {
                     return Err(format!(
-                        "CSV column delimiter {column_delimiter:?} is not supported; use one single-byte character \
-                         other than a quote or a line break"
+                        "CSV column delimiter {column_delimiter:?} is not supported; use one or more \
+                         characters other than a quote or a line break"
                     ));
                 }
-            },
+                Format::Csv {
+                    delimiter: d.into(),
+                }
+            }
         };
         let columns = cols.iter().map(|c| Column::new(c.kind, 1024)).collect();
         Ok(RecordDecoder {
@@ -243,7 +246,7 @@ impl RecordDecoder {
         };
         let decoded = match &self.format {
             Format::Json { trie } => decode_json(trie, &mut stage, record, self.fast_json),
-            Format::Csv { delimiter } => decode_csv(*delimiter, &mut stage, record),
+            Format::Csv { delimiter } => decode_csv(delimiter, &mut stage, record),
             Format::JsonFlatten { .. } => unreachable!("decoded by push_flattened"),
         };
         if let Err(why) = decoded {
