@@ -49,31 +49,38 @@ for _ in $(seq "$REPS"); do
     billing --state-dir "$WORK/state" --checkpoint-interval 100ms >> "$WORK/100ms"
 done
 NONE=$(median < "$WORK/none"); S1=$(median < "$WORK/1s"); S100=$(median < "$WORK/100ms")
-rate() { echo "scale=2; $ROWS / $1 / 1000000" | bc; }
-pct() { echo "scale=1; ($1 - $NONE) * 100 / $NONE" | bc; }
+rate() { printf '%.2f' "$(echo "scale=4; $ROWS / $1 / 1000000" | bc)"; }
+pct() { printf '%+.1f' "$(echo "scale=4; ($1 - $NONE) * 100 / $NONE" | bc)"; }
+secs() { printf '%.2f' "$1"; }
 
 # 1 M open groups.
 GROUPS_INPUT="$DATA/toll-1000000.jsonl"
 [[ -s "$GROUPS_INPUT" ]] || "$BIN" generate toll --count 1000000 --seed 7 > "$GROUPS_INPUT"
 SIZE=$(stat -c %s "$GROUPS_INPUT")
 rm -rf "$WORK/gstate"
-groups_run() {
+groups_run() { # first|resume
     "$BIN" run bench/apps/open_groups.sql --input-schema sql/toll_input_schema.json \
         --input "$GROUPS_INPUT" --follow --rowtime-from EVENT_TIME \
         --output DESTINATION_SQL_STREAM="$WORK/groups.jsonl" --state-dir "$WORK/gstate" \
         --checkpoint-interval 1h 2>"$WORK/groups.err" &
     local pid=$! read=0
-    # Wait until the whole file has been read and processed, then stop it.
-    while (( read < SIZE )); do
+    # The first run: wait until the whole file has been read and processed. The resumed one
+    # starts at the end of the file: wait until it says it has restored the state.
+    while true; do
         sleep 0.2
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "bench/checkpoint.sh: the open-groups run ended early:" >&2
             cat "$WORK/groups.err" >&2
             exit 1
         fi
-        read=$(awk '/^rchar/ {print $2}' "/proc/$pid/io")
+        if [[ "$1" == first ]]; then
+            read=$(awk '/^rchar/ {print $2}' "/proc/$pid/io")
+            (( read >= SIZE )) && break
+        else
+            grep -q "restored in" "$WORK/groups.err" && break
+        fi
     done
-    sleep 2
+    [[ "$1" == first ]] && sleep 2
     local t0 t1
     t0=$(date +%s.%N)
     kill -TERM "$pid"
@@ -81,10 +88,10 @@ groups_run() {
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc
 }
-STOP=$(groups_run)
+STOP=$(groups_run first)
 CKPT=$(ls "$WORK"/gstate/checkpoint-* | tail -n 1)
 CKPT_MB=$(echo "scale=1; $(stat -c %s "$CKPT") / 1048576" | bc)
-groups_run > /dev/null
+groups_run resume > /dev/null
 RESTORED=$(grep -o 'restored in [0-9]* ms' "$WORK/groups.err" | grep -o '[0-9]*')
 
 # Backpressure.
@@ -113,18 +120,18 @@ wait || true
 cat > bench/checkpoint-results.md <<EOF
 # Checkpoint cost
 
-\`bash bench/checkpoint.sh\` on $(date -u +%Y-%m-%d), release build, $(nproc) cores; medians of $REPS alternating runs.
+\`bash bench/checkpoint.sh\` on $(date -u +%Y-%m-%d), release build, $(nproc) cores (load average $(cut -d' ' -f1 /proc/loadavg) at the end); medians of $REPS alternating runs.
 
 | billing, $ROWS JSON rows | time | rows/s | vs no checkpoints |
 |---|---|---|---|
-| no --state-dir | ${NONE} s | $(rate "$NONE") M | |
-| --state-dir, 1 s interval | ${S1} s | $(rate "$S1") M | +$(pct "$S1") % |
-| --state-dir, 100 ms interval | ${S100} s | $(rate "$S100") M | +$(pct "$S100") % |
+| no --state-dir | $(secs "$NONE") s | $(rate "$NONE") M | |
+| --state-dir, 1 s interval | $(secs "$S1") s | $(rate "$S1") M | $(pct "$S1") % |
+| --state-dir, 100 ms interval | $(secs "$S100") s | $(rate "$S100") M | $(pct "$S100") % |
 
 | 1 M open groups (bench/apps/open_groups.sql) | |
 |---|---|
 | checkpoint size | ${CKPT_MB} MB |
-| SIGTERM to exit (deliver, last checkpoint) | ${STOP} s |
+| SIGTERM to exit (deliver, last checkpoint) | $(secs "$STOP") s |
 | read and restore on start | ${RESTORED} ms |
 
 | backpressure: billing over 10 M offered rows, output read at 1,000 rows/s for 20 s | |
