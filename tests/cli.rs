@@ -857,3 +857,58 @@ fn csv_with_other_row_and_column_delimiters() {
     assert_eq!(errors.lines().count(), 1, "{errors}");
     assert!(errors.contains(&hex(b"c||three")), "{errors}");
 }
+
+#[test]
+fn a_record_row_path_reads_the_records_inside_each_document() {
+    let dir = temp_dir("row-path");
+    let schema = write(
+        &dir,
+        "schema.json",
+        r#"{"RecordFormat": {"RecordFormatType": "JSON",
+             "MappingParameters": {"JSONMappingParameters": {"RecordRowPath": "$.batch.records"}}},
+            "RecordEncoding": "UTF-8",
+            "RecordColumns": [{"Name": "ID", "Mapping": "$.id", "SqlType": "INTEGER"},
+                              {"Name": "T", "Mapping": "$.t", "SqlType": "TIMESTAMP"}]}"#,
+    );
+    let app = write(
+        &dir,
+        "copy.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (ID INTEGER);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM ID FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    let input = write(
+        &dir,
+        "in.jsonl",
+        concat!(
+            r#"{"batch":{"records":[{"id":1,"t":"2024-01-01 10:00:00"},{"id":2,"t":"2024-01-01 10:00:01"}]}}"#,
+            "\n",
+            r#"{"batch":{"other":[]}}"#,
+            "\n",
+            r#"{"batch":{"records":{"id":3,"t":"2024-01-01 10:00:02"}}}"#,
+            "\n"
+        ),
+    );
+    let errors = dir.join("errors.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input-schema",
+        &schema,
+        "--input",
+        &input,
+        "--rowtime-from",
+        "T",
+        "--output",
+        "DESTINATION_SQL_STREAM=-",
+        "--output",
+        &format!("error_stream={errors}"),
+        "--with-rowtime",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "{\"ROWTIME\":\"2024-01-01 10:00:00.000\",\"ID\":1}\n{\"ROWTIME\":\"2024-01-01 10:00:01.000\",\"ID\":2}\n{\"ROWTIME\":\"2024-01-01 10:00:02.000\",\"ID\":3}\n"
+    );
+    let errors = std::fs::read_to_string(&errors).unwrap();
+    assert_eq!(errors.lines().count(), 1, "{errors}");
+    assert!(errors.contains("RecordRowPath $.batch.records"), "{errors}");
+}

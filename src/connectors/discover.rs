@@ -404,6 +404,7 @@ fn discover_json(sample: &[&[u8]]) -> Result<RecordSchema, String> {
     Ok(RecordSchema {
         columns,
         format: RecordFormat::Json,
+        row_path: None,
     })
 }
 
@@ -498,6 +499,7 @@ fn discover_csv(sample: &[&[u8]]) -> Result<RecordSchema, String> {
             row_delimiter: if crlf { "\r\n" } else { "\n" }.into(),
             column_delimiter: ",".into(),
         },
+        row_path: None,
     })
 }
 

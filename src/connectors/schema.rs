@@ -57,6 +57,29 @@ pub struct CsvMappingJson {
     pub record_column_delimiter: String,
 }
 
+/// The keys of a `RecordRowPath` such as `$.records` or `$.data.items` (a trailing `[0:]` is
+/// allowed: the records are the array's elements either way).
+pub fn row_path_keys(path: &str) -> Result<Vec<String>, String> {
+    let rest = path.strip_prefix('$').ok_or("does not start with `$`")?;
+    let rest = rest.strip_suffix("[0:]").unwrap_or(rest);
+    if rest.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = rest
+        .strip_prefix('.')
+        .ok_or("is not supported: write $.key or $.a.b (object keys)")?
+        .split('.')
+        .map(str::to_string)
+        .collect();
+    if keys
+        .iter()
+        .any(|k| k.is_empty() || k.contains(['[', ']', '*', '"', '\'']))
+    {
+        return Err("is not supported: write $.key or $.a.b (object keys)".into());
+    }
+    Ok(keys)
+}
+
 /// One column of a record schema: its exact name, SQL type and (JSON only) JSONPath mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnSpec {
@@ -81,6 +104,9 @@ pub enum RecordFormat {
 pub struct RecordSchema {
     pub columns: Vec<ColumnSpec>,
     pub format: RecordFormat,
+    /// JSON's `RecordRowPath` when it is not `$`: where in each document its records are (an
+    /// array of them, or one object); the columns' mappings are read within each record.
+    pub row_path: Option<String>,
 }
 
 impl RecordSchema {
@@ -109,17 +135,7 @@ impl RecordSchema {
             .to_ascii_uppercase()
             .as_str()
         {
-            "JSON" => {
-                if let Some(p) = &params.json_mapping_parameters
-                    && p.record_row_path.trim() != "$"
-                {
-                    return Err(format!(
-                        "{what}: RecordRowPath `{}` is not supported yet; only `$` (one record per JSON document)",
-                        p.record_row_path
-                    ));
-                }
-                RecordFormat::Json
-            }
+            "JSON" => RecordFormat::Json,
             "CSV" => {
                 let p = params
                     .csv_mapping_parameters
@@ -174,7 +190,27 @@ impl RecordSchema {
                 mapping,
             });
         }
-        Ok(RecordSchema { columns, format })
+        let row_path = params
+            .json_mapping_parameters
+            .as_ref()
+            .map(|p| p.record_row_path.trim().to_string())
+            .filter(|p| p != "$" && format == RecordFormat::Json);
+        if let Some(p) = &row_path {
+            row_path_keys(p).map_err(|why| format!("{what}: RecordRowPath `{p}` {why}"))?;
+        }
+        Ok(RecordSchema {
+            columns,
+            format,
+            row_path,
+        })
+    }
+
+    /// The object keys of the `RecordRowPath` (empty for `$`).
+    pub fn row_path_keys(&self) -> Vec<String> {
+        self.row_path
+            .as_deref()
+            .map(|p| row_path_keys(p).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// A CSV schema's `RecordRowDelimiter` (`None` for JSON: documents follow one another).

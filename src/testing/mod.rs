@@ -335,6 +335,7 @@ impl TestApp {
                 })
                 .collect(),
             format: RecordFormat::Json,
+            row_path: None,
         };
         let mut decoder = RecordDecoder::new(&schema).map_err(Error::Application)?;
         let running = self.running.as_mut().expect("started");

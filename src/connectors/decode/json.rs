@@ -34,12 +34,17 @@ pub(crate) struct Node {
 impl RecordDecoder {
     /// A record with a flattened array: parsed whole, a row per element of the array.
     pub(crate) fn push_flattened(&mut self, record: &[u8]) -> Result<(), String> {
-        let Format::JsonFlatten { array, columns } = &self.format else {
+        let Format::JsonFlatten {
+            array,
+            columns,
+            records,
+        } = &self.format
+        else {
             unreachable!("called for flattened arrays only")
         };
         let doc: serde_json::Value =
             serde_json::from_slice(record).map_err(|e| format!("not valid JSON: {e}"))?;
-        if !doc.is_object() {
+        if !(doc.is_object() || *records && doc.is_array()) {
             return Err("not a JSON object: the record is not an object".into());
         }
         fn lookup<'v>(
@@ -51,11 +56,22 @@ impl RecordDecoder {
             }
             Some(v)
         }
-        let elements: Vec<&serde_json::Value> = match lookup(&doc, array) {
-            Some(serde_json::Value::Array(items)) => items.iter().collect(),
-            _ => Vec::new(),
+        let elements: Vec<&serde_json::Value> = match (lookup(&doc, array), records) {
+            (Some(serde_json::Value::Array(items)), _) => items.iter().collect(),
+            (Some(one @ serde_json::Value::Object(_)), true) => vec![one],
+            (_, true) => {
+                return Err(format!(
+                    "RecordRowPath $.{}: the document has no array or object there",
+                    array.join(".")
+                ));
+            }
+            (_, false) => Vec::new(),
         };
         let start = self.rows;
+        if elements.is_empty() && *records {
+            // No records in this document.
+            return Ok(());
+        }
         if elements.is_empty() {
             // An empty or missing array: one row of NULLs.
             for column in &mut self.columns {
@@ -614,6 +630,55 @@ mod tests {
     use arrow::array::{Array, AsArray};
 
     #[test]
+    fn a_record_row_path_gives_a_row_per_record_of_each_document() {
+        // RecordRowPath $.records: mappings within each record, or written out from the document.
+        let mut schema = json_schema(&[
+            ("ID", "INTEGER", "$.id"),
+            ("NAME", "VARCHAR(8)", "$.records[0:].name"),
+        ]);
+        schema.row_path = Some("$.records".into());
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        d.push(br#"{"records":[{"id":1,"name":"a"},{"id":2}],"other":9}"#)
+            .unwrap();
+        assert_eq!(d.last_record_rows(), 2);
+        // One object there is one record; an empty array none.
+        d.push(br#"{"records":{"id":3,"name":"c"}}"#).unwrap();
+        assert_eq!(d.last_record_rows(), 1);
+        d.push(br#"{"records":[]}"#).unwrap();
+        assert_eq!(d.last_record_rows(), 0);
+        // A document without its records, or with a bad one, is an error and adds nothing.
+        let e = d.push(br#"{"rows":[{"id":4}]}"#).unwrap_err();
+        assert!(
+            e.contains("RecordRowPath $.records") && e.contains("no array or object"),
+            "{e}"
+        );
+        let e = d.push(br#"{"records":[{"id":5},{"id":"x"}]}"#).unwrap_err();
+        assert!(e.contains("ID"), "{e}");
+        let batch = d.flush();
+        let ids = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!(ids.iter().collect::<Vec<_>>(), [Some(1), Some(2), Some(3)]);
+        let names = batch.column(1).as_string::<i32>();
+        assert_eq!(
+            names.iter().collect::<Vec<_>>(),
+            [Some("a"), None, Some("c")]
+        );
+
+        // $[0:]: the document is an array of records.
+        let mut schema = json_schema(&[("ID", "INTEGER", "$.id")]);
+        schema.row_path = Some("$[0:]".into());
+        let mut d = RecordDecoder::new(&schema).unwrap();
+        d.push(br#"[{"id":7},{"id":8}]"#).unwrap();
+        assert_eq!(d.last_record_rows(), 2);
+        // A mapping that flattens another array inside the records is refused.
+        let mut schema = json_schema(&[("ID", "INTEGER", "$.items[0:].id")]);
+        schema.row_path = Some("$.records".into());
+        let e = RecordDecoder::new(&schema).err().unwrap();
+        assert!(e.contains("inside the records of RecordRowPath"), "{e}");
+    }
+
+    #[test]
     fn the_fast_path_decodes_exactly_as_the_full_decoder() {
         let schema = json_schema(&[
             ("S", "VARCHAR(4)", "$.s"),
@@ -959,9 +1024,11 @@ mod tests {
                 .unwrap()
                 .contains("column COL: no Mapping")
         );
-        let e = RecordDecoder::new(&csv_schema(&[("A", "INTEGER")], "||"))
+        // Several characters are a delimiter too; a quote or a line break cannot be one.
+        assert!(RecordDecoder::new(&csv_schema(&[("A", "INTEGER")], "||")).is_ok());
+        let e = RecordDecoder::new(&csv_schema(&[("A", "INTEGER")], "\"|"))
             .err()
             .unwrap();
-        assert!(e.contains("single-byte"), "{e}");
+        assert!(e.contains("other than a quote or a line break"), "{e}");
     }
 }

@@ -63,10 +63,13 @@ enum Format {
     Json {
         trie: Vec<Node>,
     },
-    /// JSON with one array flattened: a row per element of the array at `array`.
+    /// JSON with one array flattened: a row per element of the array at `array`. With
+    /// `records` (a `RecordRowPath`), `array` is where the records are: an object there is one
+    /// record, an empty array none, and a document without it is an error.
     JsonFlatten {
         array: Vec<String>,
         columns: Vec<FlatPath>,
+        records: bool,
     },
     Csv {
         delimiter: Box<[u8]>,
@@ -144,6 +147,36 @@ impl RecordDecoder {
             })
             .collect();
         let format = match &schema.format {
+            RecordFormat::Json if schema.row_path.is_some() => {
+                let parent = schema.row_path_keys();
+                let row_path = schema.row_path.as_deref().unwrap_or_default();
+                let columns = schema
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        let path = parse_path(c)?;
+                        // `$.x` is read within each record; `$.records[0:].x` (the record's
+                        // place written out) too.
+                        let keys = match path.flatten_at {
+                            None => path.keys,
+                            Some(at) if path.keys[..at] == parent[..] => path.keys[at..].to_vec(),
+                            Some(_) => {
+                                return Err(format!(
+                                    "column {}: Mapping {:?} flattens an array inside the records of RecordRowPath {row_path}, which is not supported; map the record's own fields ($.field)",
+                                    c.name,
+                                    c.mapping.as_deref().unwrap_or_default()
+                                ));
+                            }
+                        };
+                        Ok(FlatPath::Element(keys))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Format::JsonFlatten {
+                    array: parent,
+                    columns,
+                    records: true,
+                }
+            }
             RecordFormat::Json => {
                 let paths = schema
                     .columns
@@ -174,7 +207,11 @@ impl RecordDecoder {
                             None => FlatPath::Root(p.keys),
                         })
                         .collect();
-                    Format::JsonFlatten { array, columns }
+                    Format::JsonFlatten {
+                        array,
+                        columns,
+                        records: false,
+                    }
                 } else {
                     let mut trie = vec![Node::default()];
                     for (i, path) in paths.into_iter().enumerate() {

@@ -18,6 +18,7 @@ pub fn json_schema(cols: &[(&str, &str, &str)]) -> RecordSchema {
             })
             .collect(),
         format: RecordFormat::Json,
+        row_path: None,
     }
 }
 
@@ -35,6 +36,7 @@ pub fn csv_schema(cols: &[(&str, &str)], delimiter: &str) -> RecordSchema {
             row_delimiter: "\n".into(),
             column_delimiter: delimiter.into(),
         },
+        row_path: None,
     }
 }
 
