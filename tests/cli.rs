@@ -912,3 +912,29 @@ fn a_record_row_path_reads_the_records_inside_each_document() {
     assert_eq!(errors.lines().count(), 1, "{errors}");
     assert!(errors.contains("RecordRowPath $.batch.records"), "{errors}");
 }
+
+#[test]
+fn a_discovered_csv_without_a_header_keeps_its_first_record() {
+    let dir = temp_dir("discover-headerless");
+    // A log of numbers and words: no line names the columns, so every line is a record and
+    // the columns are COL_1, COL_2, COL_3.
+    let input = write(&dir, "log.csv", "10,GET,200\n11,POST,500\n12,GET,404\n");
+    let app = write(
+        &dir,
+        "log.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (T INTEGER, M VARCHAR(4), S INTEGER);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM \"COL_1\", \"COL_2\", \"COL_3\" FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input",
+        &input,
+        "--output",
+        "DESTINATION_SQL_STREAM=-",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "{\"T\":10,\"M\":\"GET\",\"S\":200}\n{\"T\":11,\"M\":\"POST\",\"S\":500}\n{\"T\":12,\"M\":\"GET\",\"S\":404}\n"
+    );
+}

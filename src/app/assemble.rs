@@ -11,7 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Application, DeclaredSource, ReferenceConfig};
 use crate::catalog::{Catalog, StreamDef, StreamKind, TableDef};
-use crate::connectors::discover::discover_schema;
+use crate::connectors::discover::{csv_header, discover_schema};
 use crate::connectors::follow::FollowReader;
 use crate::connectors::location::Location;
 use crate::connectors::reference::{ReferenceSource, S3Table};
@@ -438,6 +438,9 @@ pub struct Prepared {
     pub input: Option<OpenedInput>,
     /// The input schema was discovered from the input's first records.
     pub discovered: bool,
+    /// The discovered schema took its column names from the input's first line (a CSV header),
+    /// which is then not a record.
+    pub header_line: bool,
     /// Where the input comes from, as written (`-` for stdin).
     pub input_location: String,
 }
@@ -488,6 +491,14 @@ pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
         }
         _ => None,
     };
+    let header_line = match &input {
+        Some(OpenedInput::Lines(i)) if discovered && !i.json => {
+            let sample = i.sample.as_deref().unwrap_or_default();
+            let lines: Vec<&[u8]> = sample.split(|b| *b == b'\n').take(100).collect();
+            csv_header(&lines)
+        }
+        _ => false,
+    };
     let schema = match &input {
         Some(OpenedInput::Lines(i)) => {
             input_schema(&app, given, i.sample.as_deref().map(|s| (s, i.json)))?
@@ -506,6 +517,7 @@ pub fn prepare(args: &Options, for_run: bool) -> Result<Prepared> {
         plan,
         input,
         discovered,
+        header_line,
         input_location: shown_location,
     })
 }

@@ -405,9 +405,9 @@ fn inputs(
             let mut decoders: Vec<(usize, Box<dyn ChunkDecoder>)> = Vec::new();
             for (i, name) in names.iter().enumerate() {
                 let (index, mut source) = source_decoder(name)?;
-                // A discovered CSV schema took its names from the first line: not a record. It
-                // is the first line, so the first stream's.
-                if i == 0 && prepared.discovered && !lines.json {
+                // A discovered CSV schema that took its names from the first line: that line is
+                // not a record. It is the first line, so the first stream's.
+                if i == 0 && prepared.header_line {
                     source = source.with_header_line();
                 }
                 decoders.push((index, Box::new(source)));

@@ -454,6 +454,69 @@ fn split_csv(line: &str) -> Vec<String> {
     fields
 }
 
+/// Whether the first line of a CSV sample is a header (column names) rather than a record:
+/// some column holds numbers, booleans or times in the other lines and text in the first; or
+/// every column is text, and the first line's fields are distinct names (letters, digits and
+/// `_`, not starting with a digit) none of which appears again in its column. A single line is
+/// a record.
+pub fn csv_header(sample: &[&[u8]]) -> bool {
+    let rows: Vec<Vec<String>> = sample
+        .iter()
+        .filter_map(|r| std::str::from_utf8(r).ok())
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.trim().is_empty())
+        .map(split_csv)
+        .collect();
+    has_header(&rows)
+}
+
+fn has_header(rows: &[Vec<String>]) -> bool {
+    let Some((first, rest)) = rows.split_first() else {
+        return false;
+    };
+    if rest.is_empty() {
+        return false;
+    }
+    let text = |f: &str| {
+        let mut s = Seen::default();
+        s.note_field(f);
+        s.text
+    };
+    let mut all_text = true;
+    for (c, cell) in first.iter().enumerate() {
+        let mut seen = Seen::default();
+        for row in rest {
+            if let Some(f) = row.get(c) {
+                seen.note_field(f);
+            }
+        }
+        let typed = (seen.int32 || seen.int64 || seen.float || seen.boolean || seen.timestamp)
+            && !seen.text;
+        if typed && !cell.trim().is_empty() && text(cell) {
+            return true;
+        }
+        all_text &= !typed;
+    }
+    let name = |f: &str| {
+        let f = f.trim();
+        f.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && f.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    let distinct = first
+        .iter()
+        .enumerate()
+        .all(|(i, f)| !first[..i].contains(f));
+    all_text
+        && distinct
+        && first.iter().all(|f| name(f))
+        && first
+            .iter()
+            .enumerate()
+            .all(|(c, f)| rest.iter().all(|row| row.get(c) != Some(f)))
+}
+
 fn discover_csv(sample: &[&[u8]]) -> Result<RecordSchema, String> {
     let mut lines = Vec::with_capacity(sample.len());
     for (i, r) in sample.iter().enumerate() {
@@ -470,9 +533,11 @@ fn discover_csv(sample: &[&[u8]]) -> Result<RecordSchema, String> {
         .filter(|l| !l.trim().is_empty())
         .map(split_csv)
         .collect();
-    let Some((header, data)) = rows.split_first() else {
+    if rows.is_empty() {
         return Err("no sample records to discover a schema from".into());
-    };
+    }
+    let header = has_header(&rows);
+    let data = if header { &rows[1..] } else { &rows[..] };
     let ncols = rows.iter().map(Vec::len).max().unwrap_or(1);
     let mut seen: Vec<Seen> = (0..ncols).map(|_| Seen::default()).collect();
     for row in data {
@@ -480,10 +545,15 @@ fn discover_csv(sample: &[&[u8]]) -> Result<RecordSchema, String> {
             s.note_field(f);
         }
     }
-    let raw_names: Vec<String> = (0..ncols)
-        .map(|i| header.get(i).cloned().unwrap_or_default())
-        .collect();
-    let names = name_columns(&raw_names);
+    // Without a header line, the columns are COL_1, COL_2, ….
+    let names = if header {
+        let raw_names: Vec<String> = (0..ncols)
+            .map(|i| rows[0].get(i).cloned().unwrap_or_default())
+            .collect();
+        name_columns(&raw_names)
+    } else {
+        (1..=ncols).map(|i| format!("COL_{i}")).collect()
+    };
     let columns = names
         .into_iter()
         .zip(&seen)
@@ -647,12 +717,30 @@ mod tests {
 
     #[test]
     fn csv_discovery_edge_cases() {
-        // Header only: columns named, types unknown.
+        // One line is a record, not a header: nothing shows it names the columns.
         let schema = discover_schema(&[b"a,b".as_slice()], false).unwrap();
         assert_eq!(
             cols(&schema),
-            pairs(&[("a", "VARCHAR(256)"), ("b", "VARCHAR(256)")])
+            pairs(&[("COL_1", "VARCHAR(4)"), ("COL_2", "VARCHAR(4)")])
         );
+        // Without a header the first line is a record like the others.
+        let headerless: Vec<&[u8]> = vec![b"1,x,2.5", b"2,y,3.5", b"3,z,1e3"];
+        assert!(!csv_header(&headerless));
+        let schema = discover_schema(&headerless, false).unwrap();
+        assert_eq!(
+            cols(&schema),
+            pairs(&[
+                ("COL_1", "INTEGER"),
+                ("COL_2", "VARCHAR(4)"),
+                ("COL_3", "DOUBLE")
+            ])
+        );
+        // Text everywhere: a header of distinct names that do not recur below is a header…
+        let named: Vec<&[u8]> = vec![b"host,method", b"a.example,GET", b"b.example,POST"];
+        assert!(csv_header(&named));
+        // … and log lines that happen to be words are not.
+        let words: Vec<&[u8]> = vec![b"GET,ok", b"POST,ok", b"GET,fail"];
+        assert!(!csv_header(&words));
         // Quoted fields, empty fields, booleans, doubles, timestamps, rows longer than the header.
         let sample: Vec<&[u8]> = vec![
             b"name,flag,x,seen",
