@@ -1,9 +1,13 @@
-//! Stream-to-reference-table joins (`FROM stream [LEFT] JOIN table ON …`).
+//! Stream-to-reference-table joins (`FROM stream [LEFT] JOIN table ON …`), and the semi and
+//! anti joins that `x IN (SELECT … FROM table)` and `[NOT] EXISTS (…)` become.
 //!
-//! The reference table is loaded before the first row and indexed by its equality keys
-//! (Arrow row format, hashed). Each stream row looks up its matches; extra ON conditions are
-//! evaluated on the candidate pairs, vectorized. INNER drops unmatched stream rows; LEFT OUTER
-//! emits them once with NULL table columns. Output keeps the stream's row order and ROWTIME.
+//! The reference table is loaded before the first row, put through the subquery's filters and
+//! projections if the join reads one, and indexed by its equality keys (Arrow row format,
+//! hashed). Each stream row looks up its matches; extra ON conditions are evaluated on the
+//! candidate pairs, vectorized. INNER drops unmatched stream rows; LEFT OUTER emits them once
+//! with NULL table columns; SEMI keeps the stream rows with a match, ANTI those without (for
+//! `NOT IN`, none when the table has a NULL key, and not a row whose own key is NULL). Output
+//! keeps the stream's row order and ROWTIME.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +27,20 @@ use crate::error::Result;
 pub enum LookupJoinType {
     Inner,
     Left,
+    /// The stream rows with a match (`IN`, `EXISTS`); only their columns.
+    Semi,
+    /// The stream rows without one (`NOT EXISTS`; with `null_aware`, `NOT IN`).
+    Anti {
+        null_aware: bool,
+    },
+}
+
+/// A step from the loaded reference table to the rows the join reads (a subquery's `WHERE`
+/// and select list).
+#[derive(Debug)]
+pub enum TableStage {
+    Filter(Arc<dyn PhysicalExpr>),
+    Project(Vec<Arc<dyn PhysicalExpr>>, SchemaRef),
 }
 
 /// Plan node: a join of a stream with a reference table.
@@ -31,6 +49,11 @@ pub struct LookupJoinSpec {
     pub table: String,
     /// Constant rows (`(VALUES …) AS v(…)`), joined instead of a loaded reference table.
     pub rows: Option<RecordBatch>,
+    /// Applied to the table's rows, in order, before joining.
+    pub table_stages: Vec<TableStage>,
+    /// A stream row with a table row, then ROWTIME: what the rest of the ON condition reads
+    /// (the output schema, but for semi and anti joins, whose output has the stream's columns).
+    pub pair_schema: SchemaRef,
     pub join_type: LookupJoinType,
     /// Equality keys: evaluated on the stream batch and on the table, pairwise equal.
     pub stream_keys: Vec<Arc<dyn PhysicalExpr>>,
@@ -50,6 +73,9 @@ impl fmt::Display for LookupJoinSpec {
         let kind = match self.join_type {
             LookupJoinType::Inner => "inner",
             LookupJoinType::Left => "left outer",
+            LookupJoinType::Semi => "semi",
+            LookupJoinType::Anti { null_aware: false } => "anti",
+            LookupJoinType::Anti { null_aware: true } => "null-aware anti",
         };
         let with = match self.rows {
             Some(_) => "constant rows",
@@ -70,12 +96,28 @@ pub struct LookupJoin {
     converter: RowConverter,
     key_types: Vec<DataType>,
     index: HashMap<Box<[u8]>, Vec<u32>>,
+    /// Some table row has a NULL key.
+    null_key: bool,
 }
 
 impl LookupJoin {
     /// Indexes `table` (the reference table's rows) by the spec's table keys.
     pub fn new(spec: Arc<LookupJoinSpec>, table: RecordBatch) -> Result<LookupJoin> {
+        let mut table = table;
+        for stage in &spec.table_stages {
+            table = match stage {
+                TableStage::Filter(e) => {
+                    let mask = e.evaluate(&table)?.into_array(table.num_rows())?;
+                    datafusion::arrow::compute::filter_record_batch(&table, mask.as_boolean())?
+                }
+                TableStage::Project(exprs, schema) => {
+                    RecordBatch::try_new(Arc::clone(schema), evaluate(exprs, &table)?)?
+                }
+            };
+        }
         let keys = evaluate(&spec.table_keys, &table)?;
+        // NOT IN over a table with a NULL key is never true.
+        let null_key = keys.iter().any(|k| k.null_count() > 0);
         let key_types: Vec<DataType> = keys.iter().map(|k| k.data_type().clone()).collect();
         let converter = RowConverter::new(
             key_types
@@ -102,6 +144,7 @@ impl LookupJoin {
             converter,
             key_types,
             index,
+            null_key,
         })
     }
 
@@ -191,7 +234,7 @@ impl Operator for LookupJoin {
                 &probe,
                 None,
             )?);
-            let candidates = RecordBatch::try_new(Arc::clone(&spec.schema), columns)?;
+            let candidates = RecordBatch::try_new(Arc::clone(&spec.pair_schema), columns)?;
             let mask = residual
                 .evaluate(&candidates)?
                 .into_array(candidates.num_rows())?;
@@ -204,6 +247,37 @@ impl Operator for LookupJoin {
                     .collect()
             };
             (probe, build) = (keep(&probe), keep(&build));
+        }
+        if let LookupJoinType::Semi | LookupJoinType::Anti { .. } = spec.join_type {
+            let n = batch.num_rows();
+            let mut matched = vec![false; n];
+            for i in probe.values() {
+                matched[*i as usize] = true;
+            }
+            let keep: Vec<bool> = match spec.join_type {
+                LookupJoinType::Anti { null_aware: true } if self.table.num_rows() > 0 => {
+                    if self.null_key {
+                        vec![false; n]
+                    } else {
+                        let keys = evaluate(&spec.stream_keys, &batch)?;
+                        (0..n)
+                            .map(|i| !matched[i] && !keys.iter().any(|k| k.is_null(i)))
+                            .collect()
+                    }
+                }
+                LookupJoinType::Anti { .. } => matched.iter().map(|m| !m).collect(),
+                _ => matched,
+            };
+            if keep.iter().any(|k| *k) {
+                let kept = datafusion::arrow::compute::filter_record_batch(
+                    &batch,
+                    &datafusion::arrow::array::BooleanArray::from(keep),
+                )?;
+                let columns = kept.columns().to_vec();
+                out.batches
+                    .push(RecordBatch::try_new(Arc::clone(&spec.schema), columns)?);
+            }
+            return Ok(());
         }
         if spec.join_type == LookupJoinType::Left {
             // Every stream row appears: its matches, or once with NULL table columns.

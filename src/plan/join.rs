@@ -18,7 +18,7 @@ use crate::catalog::{ROWTIME, nullable, with_rowtime};
 use crate::dialect::JoinRange;
 use crate::error::Result;
 use crate::exec::evaluate;
-use crate::exec::lookup_join::{LookupJoinSpec, LookupJoinType};
+use crate::exec::lookup_join::{LookupJoinSpec, LookupJoinType, TableStage};
 use crate::exec::stream_join::{StreamJoinSpec, StreamJoinType};
 use crate::functions::JOIN_ROWTIME;
 
@@ -103,10 +103,52 @@ impl Lowering<'_> {
         }
     }
 
+    /// A reference table under filters and projections (a subquery `SELECT … FROM table WHERE
+    /// …`, as `IN (…)` and `EXISTS (…)` become): the table's name and the steps from its rows.
+    pub(crate) fn derived_table<'p>(
+        &self,
+        plan: &'p LogicalPlan,
+    ) -> Option<(&'p str, Vec<&'p LogicalPlan>)> {
+        if let Some(name) = self.reference_table(plan) {
+            return Some((name, Vec::new()));
+        }
+        let input = match plan {
+            LogicalPlan::SubqueryAlias(a) => &a.input,
+            LogicalPlan::Projection(p) => &p.input,
+            LogicalPlan::Filter(f) => &f.input,
+            _ => return None,
+        };
+        let (name, mut steps) = self.derived_table(input)?;
+        if !matches!(plan, LogicalPlan::SubqueryAlias(_)) {
+            steps.push(plan);
+        }
+        Some((name, steps))
+    }
+
+    /// The stages that turn the loaded rows into `steps`' output.
+    fn table_stages(&self, steps: &[&LogicalPlan]) -> Result<Vec<TableStage>> {
+        steps
+            .iter()
+            .map(|step| match step {
+                LogicalPlan::Filter(f) => Ok(TableStage::Filter(
+                    self.physical(&f.predicate, f.input.schema())?,
+                )),
+                LogicalPlan::Projection(p) => Ok(TableStage::Project(
+                    p.expr
+                        .iter()
+                        .map(|e| self.physical(e, p.input.schema()))
+                        .collect::<Result<_>>()?,
+                    Arc::new(p.schema.as_arrow().clone()),
+                )),
+                _ => unreachable!("derived_table keeps filters and projections"),
+            })
+            .collect()
+    }
+
     /// The reference table or constant rows a join input reads, by the name shown for it.
     fn table_side(&self, plan: &LogicalPlan) -> Option<String> {
-        self.reference_table(plan)
-            .map(str::to_string)
+        self.derived_table(plan)
+            .map(|(name, _)| name.to_string())
             .or_else(|| self.constant_rows(plan).map(|_| "(VALUES …)".to_string()))
     }
 
@@ -128,6 +170,10 @@ impl Lowering<'_> {
         let join_type = match (j.join_type, stream_first) {
             (JoinType::Inner, _) => LookupJoinType::Inner,
             (JoinType::Left, true) | (JoinType::Right, false) => LookupJoinType::Left,
+            (JoinType::LeftSemi, true) => LookupJoinType::Semi,
+            (JoinType::LeftAnti, true) => LookupJoinType::Anti {
+                null_aware: j.null_aware,
+            },
             (other, _) => {
                 return Err(self.reject_at(
                     self.join_at,
@@ -153,8 +199,18 @@ impl Lowering<'_> {
             .iter()
             .map(|(_, t)| self.physical(t, table_schema))
             .collect::<Result<Vec<_>>>()?;
+        // A semi or anti join's output is the stream's columns; its condition reads both sides.
+        let pair_df_schema = match j.join_type {
+            JoinType::LeftSemi | JoinType::LeftAnti => Arc::new(
+                j.left
+                    .schema()
+                    .join(j.right.schema())
+                    .map_err(|e| df_error(self.src, e, self.join_at))?,
+            ),
+            _ => Arc::clone(&j.schema),
+        };
         let residual = match &residual_expr {
-            Some(e) => Some(self.physical(e, &j.schema)?),
+            Some(e) => Some(self.physical(e, &pair_df_schema)?),
             None => None,
         };
         let mut display: Vec<String> = pairs
@@ -165,17 +221,38 @@ impl Lowering<'_> {
             display.push(shown(&format!("[{e}]")));
         }
         let rows = self.constant_rows(table_plan).transpose()?;
+        let table_stages = match self.derived_table(table_plan) {
+            Some((_, steps)) if rows.is_none() => self.table_stages(&steps)?,
+            _ => Vec::new(),
+        };
+        let output = with_rowtime(&nullable(j.schema.as_arrow()));
+        let pair_schema = match join_type {
+            LookupJoinType::Semi | LookupJoinType::Anti { .. } => {
+                let fields: Vec<datafusion::arrow::datatypes::FieldRef> = stream_schema
+                    .fields()
+                    .iter()
+                    .chain(table_schema.fields().iter())
+                    .cloned()
+                    .collect();
+                with_rowtime(&nullable(&datafusion::arrow::datatypes::Schema::new(
+                    fields,
+                )))
+            }
+            _ => Arc::clone(&output),
+        };
         self.ops
             .push(OperatorSpec::LookupJoin(Arc::new(LookupJoinSpec {
                 table: table.to_string(),
                 rows,
+                table_stages,
+                pair_schema,
                 join_type,
                 stream_keys,
                 table_keys,
                 residual,
                 stream_first,
                 stream_visible: stream_schema.fields().len(),
-                schema: with_rowtime(&nullable(j.schema.as_arrow())),
+                schema: output,
                 display: display.join(" and "),
             })));
         Ok(source)
@@ -260,6 +337,13 @@ impl Lowering<'_> {
             ));
         }
         let join_type = match j.join_type {
+            JoinType::LeftSemi | JoinType::LeftAnti => {
+                return Err(self.reject_at(
+                    self.join_at,
+                    "IN (subquery) and EXISTS over a stream are not supported: a subquery here reads a reference table",
+                    "filter with a subquery over a reference table, or join the two streams over a window",
+                ));
+            }
             JoinType::Inner => StreamJoinType::Inner,
             JoinType::Left => StreamJoinType::Left,
             JoinType::Right => StreamJoinType::Right,

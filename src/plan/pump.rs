@@ -8,6 +8,8 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::analyzer::Analyzer;
+use datafusion::optimizer::decorrelate_predicate_subquery::DecorrelatePredicateSubquery;
+use datafusion::optimizer::{Optimizer, OptimizerContext};
 use datafusion::sql::planner::SqlToRel;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::tokenizer::Location;
@@ -147,6 +149,10 @@ pub(super) fn plan_pump(
         .map_err(|e| df_error(src, e, p.query_at))?;
     let logical = Analyzer::new()
         .execute_and_check(logical, resolver.options(), |_, _| {})
+        .map_err(|e| df_error(src, e, p.query_at))?;
+    // `x IN (SELECT … FROM table)` and `[NOT] EXISTS (…)` become semi and anti joins.
+    let logical = Optimizer::with_rules(vec![Arc::new(DecorrelatePredicateSubquery::new())])
+        .optimize(logical, &OptimizerContext::new(), |_, _| {})
         .map_err(|e| df_error(src, e, p.query_at))?;
     let (group_by_at, join_at) = clause_locations(&p.query);
     let mut lowering = Lowering {
