@@ -79,6 +79,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         extract::ExtractSecond::udf(),
         overlay::Overlay::udf(),
         cast::CastText::udf(),
+        cast::AsText::udf(),
         regex_replace::RegexReplace::udf(),
     ];
     all.extend(ours.into_iter().map(Arc::new));
@@ -224,17 +225,21 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             *expr = function_call(
                 cast::CastText::NAME,
                 vec![
-                    Expr::Cast {
-                        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-                        expr: Box::new(arg),
-                        data_type: datafusion::sql::sqlparser::ast::DataType::Varchar(None),
-                        array: false,
-                        format: None,
-                    },
+                    function_call(cast::AsText::NAME, vec![arg]),
                     Expr::value(Value::Number(length.to_string(), false)),
                     Expr::value(Value::Boolean(pad)),
                 ],
             );
+        }
+        Expr::Cast {
+            kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+            expr: inner,
+            data_type,
+            format: None,
+            ..
+        } if cast::is_unbounded_varchar(data_type) => {
+            let arg = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = function_call(cast::AsText::NAME, vec![arg]);
         }
         Expr::Extract {
             field: DateTimeField::Second | DateTimeField::Seconds,

@@ -163,7 +163,8 @@ pub(super) fn plan_pump(
         join: None,
         props: ExecutionProps::new(),
     };
-    let insert = Arc::new(plan_insert(src, p, target_def, &logical)?);
+    let not_null = catalog.not_null.get(&p.target).cloned();
+    let insert = Arc::new(plan_insert(src, p, target_def, not_null, &logical)?);
     // `… UNION ALL …`: one pump per branch, all writing the target (merged in ROWTIME order).
     let branches: Vec<&LogicalPlan> = match &logical {
         LogicalPlan::Union(u) => u.inputs.iter().map(|i| i.as_ref()).collect(),
@@ -271,6 +272,7 @@ fn plan_insert(
     src: &SourceText,
     p: &CreatePump,
     target: &StreamDef,
+    not_null: Option<Vec<bool>>,
     query: &LogicalPlan,
 ) -> Result<InsertSpec> {
     let all_fields = query.schema().fields();
@@ -378,6 +380,12 @@ fn plan_insert(
         target: target.name.clone(),
         sources,
         max_chars: target.columns.iter().map(|(_, t)| t.max_len()).collect(),
+        padded: target
+            .columns
+            .iter()
+            .map(|(_, t)| matches!(t, SqlType::Char(_)))
+            .collect(),
+        not_null: not_null.unwrap_or_else(|| vec![false; target.columns.len()]),
         rowtime_source,
         schema,
         display,
