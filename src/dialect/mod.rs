@@ -174,7 +174,8 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
         Some(t) => Err(src
             .error_span(t.span, format!("`CREATE {}` is not supported", t.token))
             .with_help(
-                "only CREATE STREAM and CREATE PUMP are supported (CREATE FUNCTION is not yet)",
+                "KDA application code has CREATE STREAM, CREATE PUMP and CREATE FUNCTION; a reference \
+                 table comes from the application's reference data source (--reference TABLE=PATH)",
             )
             .into_error()),
         None => Err(src

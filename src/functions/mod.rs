@@ -30,7 +30,8 @@
 //! | `numeric.rs` | `MOD`, `CEILING` |
 //! | `boolean.rs` | `ANY`, `EVERY` |
 //! | `date_format.rs` | `TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, … with `SimpleDateFormat` letters |
-//! | `log_parse.rs` | `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE` |
+//! | `log_parse.rs` | the log parsers: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`, `FAST_REGEX_LOG_PARSE`, `SYS_LOG_PARSE`, `FIXED_COLUMN_LOG_PARSE` |
+//! | `fast_regex.rs` | `FAST_REGEX_LOG_PARSE`'s pattern language, matched without backtracking |
 //!
 //! Shape to imitate: `overlay.rs` (a [`KdaScalar`] with its body and tests). A function with a
 //! test file: `tests/functions/`. Tests: `cargo test --lib functions`.
@@ -41,6 +42,7 @@ pub mod date_format;
 pub mod division;
 pub mod exp_avg;
 pub mod extract;
+pub mod fast_regex;
 pub mod interval;
 pub mod interval_qualifier;
 pub mod log_parse;

@@ -48,7 +48,7 @@ pub(super) fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Er
             None => src.error_span(span, d.message.clone()),
         };
         if let (None, Some(h)) = (&diag.help, d.helps.first()) {
-            diag = diag.with_help(h.message.clone());
+            diag = diag.with_help(kda_help(&h.message));
         }
         return diag.into_error();
     }
@@ -69,7 +69,44 @@ pub(super) fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Er
         }
         None => message,
     };
-    src.error_at(at, message.trim_end()).into_error()
+    let (message, help) = kda_message(message.trim_end());
+    let diag = src.error_at(at, message);
+    match help {
+        Some(help) => diag.with_help(help).into_error(),
+        None => diag.into_error(),
+    }
+}
+
+/// DataFusion's advice in KDA's terms: KDA has no `ANY_VALUE`.
+fn kda_help(help: &str) -> String {
+    if help.contains("ANY_VALUE") {
+        "add the column to GROUP BY, or use it inside an aggregate such as MIN(…), MAX(…) or \
+         FIRST_VALUE(…)"
+            .to_string()
+    } else {
+        help.to_string()
+    }
+}
+
+/// DataFusion's words for what a pump cannot do, as a KDA user's message and what to write instead.
+fn kda_message(message: &str) -> (String, Option<&'static str>) {
+    if message.contains("InSubquery") {
+        return (
+            "`IN (SELECT …)` is not supported in a pump yet".into(),
+            Some(
+                "join the stream with the reference table instead: … JOIN \"TABLE\" AS t ON s.key = t.key",
+            ),
+        );
+    }
+    if message.contains("Exists") && message.contains("does not support") {
+        return (
+            "`EXISTS (SELECT …)` is not supported in a pump yet".into(),
+            Some(
+                "join the stream with the reference table instead: … JOIN \"TABLE\" AS t ON s.key = t.key",
+            ),
+        );
+    }
+    (message.to_string(), None)
 }
 
 pub(super) fn plan_pump(
