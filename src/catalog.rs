@@ -95,6 +95,8 @@ impl TableDef {
 pub struct Catalog {
     pub streams: Vec<StreamDef>,
     pub tables: Vec<TableDef>,
+    /// For each created stream with `NOT NULL` columns: which of its columns are.
+    pub not_null: std::collections::HashMap<String, Vec<bool>>,
 }
 
 impl Catalog {
@@ -103,7 +105,11 @@ impl Catalog {
     pub fn new(sources: Vec<StreamDef>, tables: Vec<TableDef>) -> Catalog {
         let mut streams = sources;
         streams.push(error_stream_def());
-        Catalog { streams, tables }
+        Catalog {
+            streams,
+            tables,
+            not_null: Default::default(),
+        }
     }
 
     pub fn stream(&self, name: &str) -> Option<(usize, &StreamDef)> {

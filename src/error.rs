@@ -164,6 +164,30 @@ impl SourceText {
     }
 
     /// An error underlining a span of this text.
+    /// The text a span covers (lines and columns count from 1, columns in characters).
+    pub fn slice(&self, span: Span) -> Option<&str> {
+        let offset = |l: datafusion::sql::sqlparser::tokenizer::Location| {
+            let line_start = if l.line <= 1 {
+                0
+            } else {
+                self.text
+                    .match_indices('\n')
+                    .nth(l.line as usize - 2)
+                    .map(|(i, _)| i + 1)?
+            };
+            let line = &self.text[line_start..];
+            let column = l.column.max(1) as usize - 1;
+            Some(
+                line_start
+                    + line
+                        .char_indices()
+                        .nth(column)
+                        .map_or(line.len(), |(i, _)| i),
+            )
+        };
+        self.text.get(offset(span.start)?..offset(span.end)?)
+    }
+
     pub fn error_span(&self, span: Span, message: impl Into<String>) -> Diagnostic {
         let width = if span.end.line == span.start.line && span.end.column > span.start.column {
             (span.end.column - span.start.column) as usize

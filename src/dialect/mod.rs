@@ -8,7 +8,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | [`AppStatement`], [`KdaDialect`] (`STEP(x BY y)`), [`parse_application`] |
-//! | `tokens.rs` | token passes: case folding, `SELECT STREAM`, `NTH_VALUE … FROM LAST`, `TRIM(FROM s)`, `SUBSTRING … SIMILAR`; statement splitting, parser errors |
+//! | `tokens.rs` | token passes: case folding, `u&'…'` literals, `CEILING`, `(a - b) qualifier`, `SELECT STREAM`, `NTH_VALUE … FROM LAST`, `TRIM(FROM s)`, `SUBSTRING … SIMILAR`; statement splitting, parser errors |
 //! | `ast.rs` | building and reading sqlparser ASTs: `function_call`, `unnamed_args` |
 //! | `create_stream.rs` | `CREATE STREAM name (column type [NOT NULL], …)` |
 //! | `create_pump.rs` | `CREATE PUMP … AS INSERT INTO … SELECT STREAM …`, KDA's windowed table functions |
@@ -38,7 +38,11 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{Diagnostic, Result, SourceText};
-use tokens::{fold_case, is_code, split_statements, word_is};
+pub use tokens::DATETIME_MINUS_CALL;
+use tokens::{
+    ceiling_is_ceil, datetime_difference, fold_case, is_code, split_statements, unicode_literals,
+    word_is,
+};
 
 /// One statement of application code.
 #[derive(Debug, Clone)]
@@ -100,6 +104,9 @@ pub fn parse_application(src: &SourceText) -> Result<Vec<AppStatement>> {
             src.error_at(at, e.message.clone()).into_error()
         })?;
     let tokens = fold_case(tokens);
+    let tokens = unicode_literals(src, tokens)?;
+    let tokens = ceiling_is_ceil(tokens);
+    let tokens = datetime_difference(tokens);
     let mut statements = Vec::new();
     for tokens in split_statements(tokens) {
         statements.push(parse_statement(src, tokens)?);
@@ -167,7 +174,8 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
         Some(t) => Err(src
             .error_span(t.span, format!("`CREATE {}` is not supported", t.token))
             .with_help(
-                "only CREATE STREAM and CREATE PUMP are supported (CREATE FUNCTION is not yet)",
+                "KDA application code has CREATE STREAM, CREATE PUMP and CREATE FUNCTION; a reference \
+                 table comes from the application's reference data source (--reference TABLE=PATH)",
             )
             .into_error()),
         None => Err(src

@@ -254,3 +254,238 @@ pub(crate) fn strip_select_stream(tokens: Vec<TokenWithSpan>) -> (Vec<TokenWithS
     }
     (out, first_select.unwrap_or(false))
 }
+
+/// `CEILING(…)` is KDA's other name for `CEIL(…)`, in both the numeric and the `TO unit` form;
+/// sqlparser reads only `CEIL`, so the word becomes that keyword.
+pub(crate) fn ceiling_is_ceil(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    for k in 0..code.len() {
+        if word_is(&tokens[code[k]], "CEILING")
+            && code.get(k + 1).map(|i| &tokens[*i].token) == Some(&Token::LParen)
+        {
+            tokens[code[k]].token = Token::make_word("CEIL", None);
+        }
+    }
+    tokens
+}
+
+/// Unicode string literals, `u&'\0009'` (a tab) or `u&'!0009' UESCAPE '!'`, become plain string
+/// literals holding the characters they spell (sqlparser reads the `\` form; the `UESCAPE` form
+/// is decoded here from the source text).
+pub(crate) fn unicode_literals(
+    src: &SourceText,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<Vec<TokenWithSpan>, Error> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let Token::UnicodeStringLiteral(text) = &tokens[i].token else {
+            out.push(tokens[i].clone());
+            i += 1;
+            continue;
+        };
+        let mut value = text.clone();
+        let span = tokens[i].span;
+        let next = |from: usize| (from..tokens.len()).find(|j| is_code(&tokens[*j]));
+        if let Some(u) = next(i + 1)
+            && word_is(&tokens[u], "UESCAPE")
+        {
+            let escape = next(u + 1).and_then(|e| match &tokens[e].token {
+                Token::SingleQuotedString(s) if s.chars().count() == 1 => {
+                    Some((e, s.chars().next().expect("one character")))
+                }
+                _ => None,
+            });
+            let Some((e, escape)) = escape else {
+                return Err(src
+                    .error_span(tokens[u].span, "UESCAPE takes one character in quotes")
+                    .with_help("write u&'!0009' UESCAPE '!'")
+                    .into_error());
+            };
+            let raw = src.slice(span).unwrap_or_default();
+            let body = raw
+                .get(3..raw.len().saturating_sub(1))
+                .unwrap_or_default()
+                .replace("''", "'");
+            value = decode_unicode_escapes(&body, escape).map_err(|m| {
+                src.error_span(span, m)
+                    .with_help(format!(
+                        "write {escape} and four hex digits ({escape}0009 is a tab), \
+                         {escape}+ and six, or {escape}{escape} for {escape} itself"
+                    ))
+                    .into_error()
+            })?;
+            i = e + 1;
+        } else {
+            i += 1;
+        }
+        out.push(TokenWithSpan {
+            token: Token::SingleQuotedString(value),
+            span,
+        });
+    }
+    Ok(out)
+}
+
+/// The characters a Unicode literal's body spells with escape character `escape`.
+fn decode_unicode_escapes(body: &str, escape: char) -> Result<String, String> {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != escape {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&escape) {
+            chars.next();
+            out.push(escape);
+            continue;
+        }
+        let digits = if chars.peek() == Some(&'+') {
+            chars.next();
+            6
+        } else {
+            4
+        };
+        let hex: String = chars.by_ref().take(digits).collect();
+        let code = u32::from_str_radix(&hex, 16)
+            .ok()
+            .filter(|_| hex.len() == digits)
+            .ok_or_else(|| format!("`{escape}{hex}` is not a Unicode escape"))?;
+        out.push(char::from_u32(code).ok_or_else(|| format!("U+{code:X} is not a character"))?);
+    }
+    Ok(out)
+}
+
+/// Words after which a parenthesis opens an expression, not a function's arguments.
+const EXPRESSION_STARTERS: [&str; 17] = [
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "WHEN", "THEN", "ELSE", "BY", "ON", "HAVING",
+    "RETURN", "CASE", "BETWEEN", "DISTINCT", "IS",
+];
+
+/// Interval units, from YEAR down to SECOND.
+const INTERVAL_UNITS: [&str; 6] = ["YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"];
+
+/// `(a - b) <interval qualifier>`, the interval between two datetimes (`(t1 - t2) MINUTE TO
+/// SECOND`, `(ROWTIME - TIMESTAMP '1970-01-01 00:00:00') SECOND`), which sqlparser cannot read,
+/// becomes `KDA_DATETIME_MINUS((a - b), 'MINUTE TO SECOND')`; the planner's rewrite takes the
+/// difference apart (`functions/interval_qualifier.rs`). Only a parenthesised expression that is not
+/// a function's argument list and holds a `-` qualifies.
+pub(crate) fn datetime_difference(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let unit_at = |k: usize| {
+        code.get(k).and_then(|&i| {
+            INTERVAL_UNITS
+                .iter()
+                .find(|u| word_is(&tokens[i], u))
+                .copied()
+        })
+    };
+    // (index of `(`, index of `)`, qualifier text, last code position of the qualifier)
+    let mut found: Vec<(usize, usize, String, usize)> = Vec::new();
+    let mut open: Vec<(usize, bool)> = Vec::new(); // (code position, holds a top-level minus)
+    for k in 0..code.len() {
+        match &tokens[code[k]].token {
+            Token::LParen => open.push((k, false)),
+            Token::Minus => {
+                if let Some(top) = open.last_mut() {
+                    top.1 = true;
+                }
+            }
+            Token::RParen => {
+                let Some((start, minus)) = open.pop() else {
+                    continue;
+                };
+                // `f(a - b) HOUR` is a call, not a difference; words before an expression
+                // (`FROM`, `AND`, `WHEN`, …) are no function names.
+                let called = start > 0
+                    && match &tokens[code[start - 1]].token {
+                        Token::Word(w) => !EXPRESSION_STARTERS.contains(&w.value.as_str()),
+                        Token::RParen => true,
+                        _ => false,
+                    };
+                let Some(first) = unit_at(k + 1) else {
+                    continue;
+                };
+                if !minus || called {
+                    continue;
+                }
+                // UNIT [(p)] [TO UNIT [(p)]]
+                let mut text = first.to_string();
+                let mut last = k + 1;
+                let precision = |at: usize| {
+                    matches!(code.get(at).map(|&i| &tokens[i].token), Some(Token::LParen))
+                        && matches!(
+                            code.get(at + 1).map(|&i| &tokens[i].token),
+                            Some(Token::Number(_, _))
+                        )
+                        && matches!(
+                            code.get(at + 2).map(|&i| &tokens[i].token),
+                            Some(Token::RParen)
+                        )
+                };
+                if precision(last + 1) {
+                    last += 3;
+                }
+                if code
+                    .get(last + 1)
+                    .is_some_and(|&i| word_is(&tokens[i], "TO"))
+                    && let Some(second) = unit_at(last + 2)
+                {
+                    text = format!("{first} TO {second}");
+                    last += 2;
+                    if precision(last + 1) {
+                        last += 3;
+                    }
+                }
+                found.push((code[start], code[k], text, last));
+            }
+            _ => {}
+        }
+    }
+    if found.is_empty() {
+        return tokens;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + 4 * found.len());
+    let mut skip_until: Option<usize> = None;
+    for (i, t) in tokens.into_iter().enumerate() {
+        if let Some(end) = skip_until {
+            if i <= end {
+                continue;
+            }
+            skip_until = None;
+        }
+        for _ in found.iter().filter(|f| f.0 == i) {
+            out.push(TokenWithSpan {
+                token: Token::make_word(DATETIME_MINUS_CALL, None),
+                span: t.span,
+            });
+            out.push(TokenWithSpan {
+                token: Token::LParen,
+                span: t.span,
+            });
+        }
+        let closing: Vec<&(usize, usize, String, usize)> =
+            found.iter().filter(|f| f.1 == i).collect();
+        out.push(t.clone());
+        if let Some((_, _, text, last)) = closing.first() {
+            out.push(TokenWithSpan {
+                token: Token::Comma,
+                span: t.span,
+            });
+            out.push(TokenWithSpan {
+                token: Token::SingleQuotedString(text.clone()),
+                span: t.span,
+            });
+            out.push(TokenWithSpan {
+                token: Token::RParen,
+                span: t.span,
+            });
+            skip_until = Some(code[*last]);
+        }
+    }
+    out
+}
+
+/// The call [`datetime_difference`] writes.
+pub const DATETIME_MINUS_CALL: &str = "KDA_DATETIME_MINUS";

@@ -1,7 +1,9 @@
 //! `INSERT INTO stream [(columns)]`: the pump's result becomes rows of the target stream.
 //! Each query column is cast to its target column's type (approximate and decimal numbers round to
 //! integers, as KDA's CAST does; strings longer than VARCHAR(n) are truncated, as KDA does on
-//! input); target columns the query does not give are NULL. ROWTIME passes through.
+//! input); a `CHAR(n)` column pads shorter text with blanks to n characters; target columns the
+//! query does not give are NULL. A NULL into a `NOT NULL` column is an error of the row, which
+//! goes to `error_stream`. ROWTIME passes through.
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,6 +30,10 @@ pub struct InsertSpec {
     pub sources: Vec<Option<usize>>,
     /// For each target column: its maximum length in characters (VARCHAR(n), CHAR(n)).
     pub max_chars: Vec<Option<usize>>,
+    /// For each target column: CHAR(n), padded with blanks to n characters.
+    pub padded: Vec<bool>,
+    /// For each target column: declared NOT NULL.
+    pub not_null: Vec<bool>,
     /// The query column that sets ROWTIME (`… AS ROWTIME`), if any.
     pub rowtime_source: Option<usize>,
     /// The target stream's batch schema: its columns, ROWTIME, then the trailing ROWTIME.
@@ -183,6 +189,24 @@ fn truncate_chars(array: &ArrayRef, n: usize) -> ArrayRef {
     Arc::new(truncated)
 }
 
+/// Pads text shorter than `n` characters with blanks (a `CHAR(n)` column).
+fn pad_chars(array: &ArrayRef, n: usize) -> ArrayRef {
+    let strings = array.as_string::<i32>();
+    if strings.iter().flatten().all(|s| s.chars().count() >= n) {
+        return Arc::clone(array);
+    }
+    let padded: StringArray = strings
+        .iter()
+        .map(|s| {
+            s.map(|s| {
+                let chars = s.chars().count();
+                format!("{s}{}", " ".repeat(n.saturating_sub(chars)))
+            })
+        })
+        .collect();
+    Arc::new(padded)
+}
+
 fn insert(spec: &InsertSpec, batch: &RecordBatch) -> Result<RecordBatch> {
     let n = batch.num_rows();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
@@ -193,9 +217,23 @@ fn insert(spec: &InsertSpec, batch: &RecordBatch) -> Result<RecordBatch> {
             None => new_null_array(to, n),
         };
         let column = match spec.max_chars[i] {
-            Some(len) if matches!(to, DataType::Utf8) => truncate_chars(&column, len),
+            Some(len) if matches!(to, DataType::Utf8) => {
+                let column = truncate_chars(&column, len);
+                if spec.padded[i] {
+                    pad_chars(&column, len)
+                } else {
+                    column
+                }
+            }
             _ => column,
         };
+        if spec.not_null[i] && column.null_count() > 0 {
+            let name = spec.schema.field(i).name();
+            return Err(crate::error::Error::Application(format!(
+                "column {name} of {} is NOT NULL, but the query gives NULL",
+                spec.target
+            )));
+        }
         columns.push(column);
     }
     let rowtime = Arc::clone(batch.column(batch.num_columns() - 1));
@@ -282,6 +320,16 @@ mod tests {
         assert_eq!(t.value(0), "TECH");
         assert!(t.is_null(1));
         assert_eq!(t.value(2), "héll");
+    }
+
+    #[test]
+    fn pads_char_columns_with_blanks() {
+        let s: ArrayRef = Arc::new(StringArray::from(vec![Some("AMZN"), None, Some("héllo!")]));
+        let p = pad_chars(&s, 6);
+        let p = p.as_string::<i32>();
+        assert_eq!(p.value(0), "AMZN  ");
+        assert!(p.is_null(1));
+        assert_eq!(p.value(2), "héllo!");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `CAST` to a text type of a given length, as KDA does it: `CAST(x AS CHAR(n))` pads with
 //! blanks to n characters, and text longer than `n` (CHAR or VARCHAR) is an error of the row,
-//! which goes to `error_stream`, where DataFusion would keep it whole. The planner's syntax
-//! rewrite (`functions/mod.rs`) turns such casts into [`CastText`].
+//! which goes to `error_stream`, where DataFusion would keep it whole. A TIMESTAMP becomes text
+//! the way rowtime writes it (`2024-01-01 10:00:00.000`, [`AsText`]), not in Arrow's ISO form.
+//! The planner's syntax rewrite (`functions/mod.rs`) turns such casts into [`CastText`] and
+//! [`AsText`].
 
 /// `kda_cast_text(text, n, pad)`: `CAST(… AS CHAR(n))` (pad = true: blanks up to n characters)
 /// and `CAST(… AS VARCHAR(n))`; text longer than n characters is an error of the row.
@@ -79,4 +81,62 @@ pub fn text_length(t: &datafusion::sql::sqlparser::ast::DataType) -> Option<(u64
         Some(CharacterLength::IntegerLength { length, .. }) => Some((*length, pad)),
         _ => None,
     }
+}
+
+/// `kda_as_text(x)`: `x` as text, a TIMESTAMP as rowtime writes one (`YYYY-MM-DD HH:MM:SS.fff`,
+/// the literal form of a TIMESTAMP with KDA's millisecond precision); anything else as Arrow
+/// casts it.
+pub struct AsText;
+
+impl AsText {
+    pub const NAME: &str = "kda_as_text";
+
+    pub fn udf() -> datafusion::logical_expr::ScalarUDF {
+        crate::functions::KdaScalar::udf(
+            AsText::NAME,
+            datafusion::logical_expr::Signature::any(
+                1,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+            datafusion::arrow::datatypes::DataType::Utf8,
+            AsText::invoke,
+        )
+    }
+
+    fn invoke(
+        args: &datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+        let value = args.args[0].to_array(args.number_rows)?;
+        let text = match value.data_type() {
+            DataType::Timestamp(_, _) => {
+                let ms = datafusion::arrow::compute::cast(
+                    &value,
+                    &DataType::Timestamp(TimeUnit::Millisecond, None),
+                )?;
+                let strings: datafusion::arrow::array::StringArray = ms
+                    .as_primitive::<TimestampMillisecondType>()
+                    .iter()
+                    .map(|v| v.map(crate::time::timestamp_text))
+                    .collect();
+                std::sync::Arc::new(strings) as datafusion::arrow::array::ArrayRef
+            }
+            _ => datafusion::arrow::compute::cast(&value, &DataType::Utf8)?,
+        };
+        Ok(datafusion::logical_expr::ColumnarValue::Array(text))
+    }
+}
+
+/// `VARCHAR` without a length.
+pub fn is_unbounded_varchar(t: &datafusion::sql::sqlparser::ast::DataType) -> bool {
+    use datafusion::sql::sqlparser::ast::DataType;
+    matches!(
+        t,
+        DataType::Varchar(None)
+            | DataType::CharacterVarying(None)
+            | DataType::CharVarying(None)
+            | DataType::String(None)
+            | DataType::Text
+    )
 }

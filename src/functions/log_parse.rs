@@ -2,7 +2,7 @@
 //! row (an Arrow struct) whose fields are read as `t.r.COLUMN1`, `t.r."COL_1"`, … after the call
 //! is named in a subquery (`… AS r FROM s) AS t`, or `AS t(r)`):
 //!
-//! - `REGEX_LOG_PARSE(text, 'regex')`: one `COLUMNn` per capture group when the whole text matches
+//! - `REGEX_LOG_PARSE(text, 'regex' [, columns])`: one `COLUMNn` per capture group when the whole text matches
 //!   (greedy, with backtracking, as Java's `matches`); else every field is NULL.
 //! - `W3C_LOG_PARSE(text, format)`: `format` is `COMMON` (`%h %l %u %t "%r" %>s %b`),
 //!   `COMMON WITH VHOST`, `NCSA EXTENDED` (COMMON plus `"%{Referer}i" "%{User-agent}i"`),
@@ -15,9 +15,24 @@
 //!   delimiters. Missing fields are NULL; a value that does not convert to its type is an error
 //!   of the row, which goes to `error_stream`.
 //!
+//! - `FAST_REGEX_LOG_PARSE(text, 'pattern')` (or `FAST_REGEX_LOG_PARSER`): KDA's own pattern
+//!   language, matched without backtracking (`fast_regex.rs`); a text the pattern does not
+//!   account for is an error of the row.
+//! - `SYS_LOG_PARSE(text)`: a syslog line, `Mon DD HH:MM:SS rest`: `COLUMN1` the TIMESTAMP (year
+//!   1970, as Java's `SimpleDateFormat` leaves a date without one; a day may be padded with a
+//!   blank), `COLUMN2` the rest after the blank; another line gives NULL fields.
+//! - `FIXED_COLUMN_LOG_PARSE(text, 'name [TYPE type [\'format\']] [NOT NULL] START n [FOR m], …')`:
+//!   fixed-width fields from character `n` (counting from 0) for `m` characters (to the end
+//!   without `FOR`); a field that starts past the end is NULL. Values convert as CAST does, after
+//!   trimming blanks (not for CHAR and VARCHAR); DATE, TIME and TIMESTAMP fields may give a
+//!   `SimpleDateFormat` pattern. A value that does not convert is an error of the row.
+//!
+//! `REGEX_LOG_PARSE`'s patterns are Java's as far as `fancy-regex` goes: look-around,
+//! back-references, atomic groups and possessive quantifiers work; its optional column list
+//! (`'NAME [TYPE] type, …'`, one per group) names and types the fields.
+//!
 //! Fields are VARCHAR unless the column list says otherwise; the format arguments must be
-//! literals, since they decide the fields. Not yet supported: `FAST_REGEX_LOG_PARSE` (its own
-//! pattern language, without backtracking), `FIXED_COLUMN_LOG_PARSE`, `SYS_LOG_PARSE`.
+//! literals, since they decide the fields.
 
 use std::sync::Arc;
 
@@ -32,6 +47,8 @@ use datafusion::logical_expr::{
 };
 use regex::Regex;
 
+use super::date_format::Pattern;
+use super::fast_regex::FastRegex;
 use crate::types::SqlType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +56,9 @@ enum Kind {
     Regex,
     W3c,
     VariableColumn,
+    FastRegex,
+    SysLog,
+    FixedColumn,
 }
 
 /// One of the log parsers.
@@ -58,8 +78,12 @@ impl LogParse {
             )
         };
         [
-            ("regex_log_parse", Kind::Regex, any(&[2])),
+            ("regex_log_parse", Kind::Regex, any(&[2, 3])),
             ("w3c_log_parse", Kind::W3c, any(&[2])),
+            ("fast_regex_log_parse", Kind::FastRegex, any(&[2])),
+            ("fast_regex_log_parser", Kind::FastRegex, any(&[2])),
+            ("sys_log_parse", Kind::SysLog, any(&[1])),
+            ("fixed_column_log_parse", Kind::FixedColumn, any(&[2])),
             (
                 "variable_column_log_parse",
                 Kind::VariableColumn,
@@ -99,16 +123,52 @@ impl LogParse {
         match self.kind {
             Kind::Regex => {
                 let pattern = text(1, "pattern")?.ok_or("the pattern must not be NULL")?;
-                let regex = Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                let regex = fancy_regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
                     format!(
-                        "the pattern {pattern:?} is not supported: {}",
-                        e.to_string().lines().last().unwrap_or_default()
+                        "the pattern {pattern:?} is not a regular expression rowtime reads: {e}"
                     )
                 })?;
-                let fields = varchar_columns(regex.captures_len() - 1);
+                let groups = regex.captures_len() - 1;
+                let fields = match text(2, "column list")? {
+                    None => varchar_columns(groups),
+                    Some(spec) => {
+                        let fields = regex_columns(&spec)?;
+                        if fields.len() != groups {
+                            return Err(format!(
+                                "the pattern has {groups} group(s) but the column list names {} column(s)",
+                                fields.len()
+                            ));
+                        }
+                        fields
+                    }
+                };
                 Ok(Layout {
                     fields,
-                    parser: Parser::Groups(regex),
+                    parser: Parser::Java(regex),
+                })
+            }
+            Kind::FastRegex => {
+                let pattern = text(1, "pattern")?.ok_or("the pattern must not be NULL")?;
+                let regex = FastRegex::new(&pattern)?;
+                Ok(Layout {
+                    fields: varchar_columns(regex.columns()),
+                    parser: Parser::Fast(regex),
+                })
+            }
+            Kind::SysLog => Ok(Layout {
+                fields: vec![
+                    Field::new("COLUMN1", crate::catalog::rowtime_type(), true),
+                    Field::new("COLUMN2", DataType::Utf8, true),
+                ]
+                .into(),
+                parser: Parser::SysLog(Pattern::parse("MMM dd HH:mm:ss").expect("a valid pattern")),
+            }),
+            Kind::FixedColumn => {
+                let spec = text(1, "column list")?.ok_or("the column list must not be NULL")?;
+                let (fields, columns) = fixed_columns(&spec)?;
+                Ok(Layout {
+                    fields,
+                    parser: Parser::Fixed(columns),
                 })
             }
             Kind::W3c => {
@@ -181,6 +241,13 @@ struct Layout {
 enum Parser {
     /// One field per capture group; no match gives NULL fields.
     Groups(Regex),
+    /// REGEX_LOG_PARSE: the same with Java's constructs.
+    Java(fancy_regex::Regex),
+    /// FAST_REGEX_LOG_PARSE: no match is an error of the row.
+    Fast(FastRegex),
+    /// SYS_LOG_PARSE: the timestamp's pattern.
+    SysLog(Pattern),
+    Fixed(Vec<FixedColumn>),
     Split {
         delimiter: String,
         escape: Option<char>,
@@ -230,8 +297,11 @@ fn column_list(spec: &str) -> Result<Fields, String> {
 /// Splits at commas outside parentheses (`DECIMAL(8,2)` stays whole).
 fn split_top_level(spec: &str) -> Vec<&str> {
     let (mut depth, mut start, mut parts) = (0, 0, Vec::new());
+    let mut quoted = false;
     for (i, c) in spec.char_indices() {
         match c {
+            '\'' => quoted = !quoted,
+            _ if quoted => {}
             '(' => depth += 1,
             ')' => depth -= 1,
             ',' if depth == 0 => {
@@ -243,6 +313,160 @@ fn split_top_level(spec: &str) -> Vec<&str> {
     }
     parts.push(&spec[start..]);
     parts.into_iter().filter(|p| !p.trim().is_empty()).collect()
+}
+
+/// A column name at the start of `part` (quoted: as written; else upper case) and the rest.
+fn column_name(part: &str) -> Option<(String, &str)> {
+    if let Some(r) = part.strip_prefix('"') {
+        let end = r.find('"')?;
+        return Some((r[..end].to_string(), &r[end + 1..]));
+    }
+    let end = part.find(char::is_whitespace).unwrap_or(part.len());
+    (end > 0).then(|| (part[..end].to_uppercase(), &part[end..]))
+}
+
+/// REGEX_LOG_PARSE's column list: `'NAME [[TYPE] type], …'`; a column without a type is
+/// VARCHAR.
+fn regex_columns(spec: &str) -> Result<Fields, String> {
+    let mut fields = Vec::new();
+    for part in split_top_level(spec) {
+        let part = part.trim();
+        let (name, rest) =
+            column_name(part).ok_or_else(|| format!("the column {part:?} has no name"))?;
+        let rest = rest.trim();
+        let rest = match rest.get(..5) {
+            Some(t) if t.eq_ignore_ascii_case("TYPE ") => rest[5..].trim(),
+            _ => rest,
+        };
+        let data_type = if rest.is_empty() {
+            DataType::Utf8
+        } else {
+            SqlType::parse(rest)
+                .map_err(|e| format!("the column {name}: {e}"))?
+                .arrow_type()
+        };
+        fields.push(Field::new(name, data_type, true));
+    }
+    if fields.is_empty() {
+        return Err("the column list is empty".into());
+    }
+    Ok(fields.into())
+}
+
+/// A field of FIXED_COLUMN_LOG_PARSE.
+struct FixedColumn {
+    start: usize,
+    len: Option<usize>,
+    /// Text columns keep their blanks; other values are trimmed before they convert.
+    text: bool,
+    /// The DATE, TIME or TIMESTAMP pattern, and which of the three.
+    format: Option<(Pattern, SqlType)>,
+}
+
+/// `'name [TYPE type ['format']] [NOT NULL] START n [FOR m], …'`.
+fn fixed_columns(spec: &str) -> Result<(Fields, Vec<FixedColumn>), String> {
+    let shape = Regex::new(
+        r"(?is)^(?:TYPE\s+(?P<type>.+?))?\s*(?:'(?P<format>(?:[^']|'')*)')?\s*(?P<not_null>NOT\s+NULL\s+)?START\s+(?P<start>\d+)(?:\s+FOR\s+(?P<for>\d+))?$",
+    )
+    .expect("a valid regex");
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for part in split_top_level(spec) {
+        let part = part.trim();
+        let bad = || {
+            format!(
+                "the column {part:?} is not written NAME [TYPE type ['format']] [NOT NULL] START n [FOR m]"
+            )
+        };
+        let (name, rest) = column_name(part).ok_or_else(bad)?;
+        let caps = shape.captures(rest.trim()).ok_or_else(bad)?;
+        let sql_type = match caps.name("type") {
+            Some(t) => {
+                SqlType::parse(t.as_str().trim()).map_err(|e| format!("the column {name}: {e}"))?
+            }
+            None => SqlType::Varchar(None),
+        };
+        let number = |g: &str| {
+            caps.name(g)
+                .map(|m| m.as_str().parse::<usize>().map_err(|_| bad()))
+                .transpose()
+        };
+        let format = match caps.name("format") {
+            None => None,
+            Some(f) => {
+                if !matches!(sql_type, SqlType::Date | SqlType::Time | SqlType::Timestamp) {
+                    return Err(format!(
+                        "the column {name}: a format is for DATE, TIME and TIMESTAMP, not {sql_type}"
+                    ));
+                }
+                let pattern = Pattern::parse(&f.as_str().replace("''", "'"))
+                    .map_err(|e| format!("the column {name}: {e}"))?;
+                Some((pattern, sql_type))
+            }
+        };
+        columns.push(FixedColumn {
+            start: number("start")?.expect("START is required"),
+            len: number("for")?,
+            text: matches!(sql_type, SqlType::Char(_) | SqlType::Varchar(_)),
+            format,
+        });
+        fields.push(Field::new(name, sql_type.arrow_type(), true));
+    }
+    if fields.is_empty() {
+        return Err("the column list is empty".into());
+    }
+    Ok((fields.into(), columns))
+}
+
+/// FIXED_COLUMN_LOG_PARSE's fields of one line, as text ready to convert.
+fn fixed_fields(line: &str, columns: &[FixedColumn]) -> Result<Vec<Option<String>>, String> {
+    let chars: Vec<char> = line.chars().collect();
+    columns
+        .iter()
+        .map(|c| {
+            if c.start >= chars.len() {
+                return Ok(None);
+            }
+            let end = c
+                .len
+                .map_or(chars.len(), |n| (c.start + n).min(chars.len()));
+            let value: String = chars[c.start..end].iter().collect();
+            let value = if c.text {
+                value
+            } else {
+                value.trim().to_string()
+            };
+            match &c.format {
+                None => Ok(Some(value)),
+                Some((pattern, kind)) => {
+                    let ms = pattern
+                        .read(&value)
+                        .map_err(|e| format!("{value:?} does not fit its format: {e}"))?;
+                    let text = crate::time::timestamp_text(ms);
+                    Ok(Some(match kind {
+                        SqlType::Date => text[..10].to_string(),
+                        SqlType::Time => text[11..].to_string(),
+                        _ => text,
+                    }))
+                }
+            }
+        })
+        .collect()
+}
+
+/// SYS_LOG_PARSE's two fields, or None for a line that does not start with a syslog timestamp.
+fn sys_log_fields(line: &str, pattern: &Pattern) -> Option<Vec<Option<String>>> {
+    let (cut, _) = line.char_indices().nth(15)?;
+    let rest = line[cut..].strip_prefix(' ')?;
+    let stamp = &line[..cut];
+    if !stamp.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let ms = pattern.read(stamp).ok()?;
+    Some(vec![
+        Some(crate::time::timestamp_text(ms)),
+        Some(rest.to_string()),
+    ])
 }
 
 /// The regex of a W3C (Apache `LogFormat`) format: a capture group per `%` directive.
@@ -310,6 +534,14 @@ fn w3c_regex(format: &str) -> Result<Regex, String> {
         return Err(format!("the format {format:?} has no % directive"));
     }
     Regex::new(&out).map_err(|e| format!("the format {format:?} cannot be read: {e}"))
+}
+
+/// The start of a long text, for messages.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// Splits one line into at most `n` fields.
@@ -409,6 +641,8 @@ impl ScalarUDFImpl for LogParse {
         let width = layout.fields.len();
         let mut columns: Vec<StringBuilder> = (0..width).map(|_| StringBuilder::new()).collect();
         let mut valid = Vec::with_capacity(n);
+        let row_error =
+            |why: String| DataFusionError::Execution(format!("{}: {why}", self.upper()));
         for row in 0..n {
             let parsed: Option<Vec<Option<String>>> = if text.is_null(row) {
                 None
@@ -420,6 +654,27 @@ impl ScalarUDFImpl for LogParse {
                             .map(|g| caps.get(g).map(|m| m.as_str().to_string()))
                             .collect()
                     }),
+                    Parser::Java(regex) => regex
+                        .captures(line)
+                        .map_err(|e| row_error(format!("the pattern could not be matched: {e}")))?
+                        .map(|caps| {
+                            (1..=width)
+                                .map(|g| caps.get(g).map(|m| m.as_str().to_string()))
+                                .collect()
+                        }),
+                    Parser::Fast(regex) => match regex.parse(line).map_err(&row_error)? {
+                        Some(fields) => Some(fields.into_iter().map(Some).collect()),
+                        None => {
+                            return Err(row_error(format!(
+                                "the pattern does not account for all of {:?}",
+                                clip(line)
+                            )));
+                        }
+                    },
+                    Parser::SysLog(pattern) => sys_log_fields(line, pattern),
+                    Parser::Fixed(columns) => {
+                        Some(fixed_fields(line, columns).map_err(&row_error)?)
+                    }
                     Parser::Split {
                         delimiter,
                         escape,

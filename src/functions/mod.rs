@@ -26,19 +26,27 @@
 //! | `substring.rs` | `SUBSTRING`'s comma, regex and `SIMILAR … ESCAPE` forms |
 //! | `regex_replace.rs` | `REGEX_REPLACE` with Java replacement syntax |
 //! | `interval.rs` | interval ranges and interval arithmetic with numbers |
+//! | `interval_qualifier.rs` | `(a - b) qualifier`; CAST and EXTRACT of intervals by their qualifier |
+//! | `numeric.rs` | `MOD`, `CEILING` |
+//! | `boolean.rs` | `ANY`, `EVERY` |
 //! | `date_format.rs` | `TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, … with `SimpleDateFormat` letters |
-//! | `log_parse.rs` | `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE` |
+//! | `log_parse.rs` | the log parsers: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`, `FAST_REGEX_LOG_PARSE`, `SYS_LOG_PARSE`, `FIXED_COLUMN_LOG_PARSE` |
+//! | `fast_regex.rs` | `FAST_REGEX_LOG_PARSE`'s pattern language, matched without backtracking |
 //!
 //! Shape to imitate: `overlay.rs` (a [`KdaScalar`] with its body and tests). A function with a
 //! test file: `tests/functions/`. Tests: `cargo test --lib functions`.
 
+pub mod boolean;
 pub mod cast;
 pub mod date_format;
 pub mod division;
 pub mod exp_avg;
 pub mod extract;
+pub mod fast_regex;
 pub mod interval;
+pub mod interval_qualifier;
 pub mod log_parse;
+pub mod numeric;
 pub mod overlay;
 pub mod regex_replace;
 pub mod rowtime;
@@ -79,10 +87,12 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         extract::ExtractSecond::udf(),
         overlay::Overlay::udf(),
         cast::CastText::udf(),
+        cast::AsText::udf(),
         regex_replace::RegexReplace::udf(),
     ];
     all.extend(ours.into_iter().map(Arc::new));
     for family in [
+        interval_qualifier::udfs(),
         log_parse::LogParse::all(),
         substring::Substring::all(),
         date_format::DateFormatFunction::all(),
@@ -113,6 +123,7 @@ pub struct RewriteError {
 
 /// Rewrites every KDA call form of the query into the functions DataFusion plans.
 pub fn rewrite_calls(query: &mut Query) -> Result<(), RewriteError> {
+    interval_qualifier::rewrite(query)?;
     let flow = visit_expressions_mut(query, |expr| match rewrite(expr) {
         Ok(()) => ControlFlow::Continue(()),
         Err(e) => ControlFlow::Break(e),
@@ -222,17 +233,21 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             *expr = function_call(
                 cast::CastText::NAME,
                 vec![
-                    Expr::Cast {
-                        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-                        expr: Box::new(arg),
-                        data_type: datafusion::sql::sqlparser::ast::DataType::Varchar(None),
-                        array: false,
-                        format: None,
-                    },
+                    function_call(cast::AsText::NAME, vec![arg]),
                     Expr::value(Value::Number(length.to_string(), false)),
                     Expr::value(Value::Boolean(pad)),
                 ],
             );
+        }
+        Expr::Cast {
+            kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+            expr: inner,
+            data_type,
+            format: None,
+            ..
+        } if cast::is_unbounded_varchar(data_type) => {
+            let arg = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *expr = function_call(cast::AsText::NAME, vec![arg]);
         }
         Expr::Extract {
             field: DateTimeField::Second | DateTimeField::Seconds,
@@ -345,6 +360,16 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                 epoch_millis(arg.clone())
             };
         }
+        Expr::Function(f) if numeric::rewrite_mod(f).is_some() => {
+            let span = f.name.span();
+            *expr = numeric::rewrite_mod(f)
+                .expect("checked by the guard")
+                .map_err(|message| RewriteError {
+                    span,
+                    message,
+                    help: "write MOD(dividend, divisor)".into(),
+                })?;
+        }
         Expr::Function(f) => {
             let is_step = f.name.0.len() == 1 && f.name.to_string() == "STEP";
             if is_step {
@@ -373,7 +398,10 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                 && let ObjectNamePart::Identifier(ident) = &mut f.name.0[0]
                 && ident.quote_style.is_none()
             {
-                ident.value = ident.value.to_lowercase();
+                ident.value = match boolean::aggregate_name(&ident.value) {
+                    Some(name) => name.to_string(),
+                    None => ident.value.to_lowercase(),
+                };
             }
         }
         _ => {}

@@ -302,6 +302,12 @@ fn create_stream(
             .error_at(s.at, format!("`{}` is already a reference table", s.name))
             .into_error());
     }
+    if s.columns.iter().any(|c| c.not_null) {
+        let flags = s.columns.iter().map(|c| c.not_null).collect();
+        catalog.not_null.insert(s.name.clone(), flags);
+    } else {
+        catalog.not_null.remove(&s.name);
+    }
     let def = StreamDef {
         name: s.name.clone(),
         columns: s

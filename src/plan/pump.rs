@@ -50,7 +50,7 @@ pub(super) fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Er
             None => src.error_span(span, d.message.clone()),
         };
         if let (None, Some(h)) = (&diag.help, d.helps.first()) {
-            diag = diag.with_help(h.message.clone());
+            diag = diag.with_help(kda_help(&h.message));
         }
         return diag.into_error();
     }
@@ -71,7 +71,44 @@ pub(super) fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Er
         }
         None => message,
     };
-    src.error_at(at, message.trim_end()).into_error()
+    let (message, help) = kda_message(message.trim_end());
+    let diag = src.error_at(at, message);
+    match help {
+        Some(help) => diag.with_help(help).into_error(),
+        None => diag.into_error(),
+    }
+}
+
+/// DataFusion's advice in KDA's terms: KDA has no `ANY_VALUE`.
+fn kda_help(help: &str) -> String {
+    if help.contains("ANY_VALUE") {
+        "add the column to GROUP BY, or use it inside an aggregate such as MIN(…), MAX(…) or \
+         FIRST_VALUE(…)"
+            .to_string()
+    } else {
+        help.to_string()
+    }
+}
+
+/// DataFusion's words for what a pump cannot do, as a KDA user's message and what to write instead.
+fn kda_message(message: &str) -> (String, Option<&'static str>) {
+    if message.contains("InSubquery") {
+        return (
+            "`IN (SELECT …)` is not supported here: a subquery can filter a stream in WHERE, over a reference table".into(),
+            Some(
+                "write WHERE s.key IN (SELECT key FROM \"TABLE\"), or join the stream with the table: … JOIN \"TABLE\" AS t ON s.key = t.key",
+            ),
+        );
+    }
+    if message.contains("Exists") && message.contains("does not support") {
+        return (
+            "`EXISTS (SELECT …)` is not supported here: a subquery can filter a stream in WHERE, over a reference table".into(),
+            Some(
+                "write WHERE EXISTS (SELECT * FROM \"TABLE\" AS t WHERE t.key = s.key), or join the stream with the table",
+            ),
+        );
+    }
+    (message.to_string(), None)
 }
 
 pub(super) fn plan_pump(
@@ -171,7 +208,8 @@ pub(super) fn plan_pump(
         // query started (KDA: "when the query first executes"), folded into constants.
         props: ExecutionProps::new().with_query_execution_start_time(chrono::Utc::now()),
     };
-    let insert = Arc::new(plan_insert(src, p, target_def, &logical)?);
+    let not_null = catalog.not_null.get(&p.target).cloned();
+    let insert = Arc::new(plan_insert(src, p, target_def, not_null, &logical)?);
     // `… UNION ALL …`: one pump per branch, all writing the target (merged in ROWTIME order).
     let branches: Vec<&LogicalPlan> = match &logical {
         LogicalPlan::Union(u) => u.inputs.iter().map(|i| i.as_ref()).collect(),
@@ -279,6 +317,7 @@ fn plan_insert(
     src: &SourceText,
     p: &CreatePump,
     target: &StreamDef,
+    not_null: Option<Vec<bool>>,
     query: &LogicalPlan,
 ) -> Result<InsertSpec> {
     let all_fields = query.schema().fields();
@@ -386,6 +425,12 @@ fn plan_insert(
         target: target.name.clone(),
         sources,
         max_chars: target.columns.iter().map(|(_, t)| t.max_len()).collect(),
+        padded: target
+            .columns
+            .iter()
+            .map(|(_, t)| matches!(t, SqlType::Char(_)))
+            .collect(),
+        not_null: not_null.unwrap_or_else(|| vec![false; target.columns.len()]),
         rowtime_source,
         schema,
         display,
