@@ -1,6 +1,7 @@
 //! `CREATE [OR REPLACE] PUMP name AS INSERT INTO stream [(columns)] SELECT STREAM …`: the token
 //! passes run in order (windowed table functions, `SELECT STREAM`, stagger windows, join windows,
-//! `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads the query.
+//! the N-second window idiom, `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads
+//! the query.
 
 use datafusion::sql::sqlparser::ast::{Ident, Query};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -12,7 +13,7 @@ use super::tokens::{
     is_code, nth_value_from, parser_error, statement_end, strip_select_stream, substring_similar,
     trim_default_character, word_is,
 };
-use super::windows::{TableWindow, stagger_to_group_by, table_windows};
+use super::windows::{TableWindow, elapsed_window_idiom, stagger_to_group_by, table_windows};
 use crate::error::{Result, SourceText};
 
 #[derive(Debug, Clone)]
@@ -59,6 +60,7 @@ pub(crate) fn parse_create_pump(
     let (tokens, had_stream) = strip_select_stream(tokens);
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
+    let tokens = elapsed_window_idiom(tokens);
     let tokens = nth_value_from(tokens);
     let tokens = trim_default_character(tokens);
     let tokens = substring_similar(tokens);

@@ -29,7 +29,7 @@ pub use ast::{function_call, unnamed_args};
 pub use create_function::CreateFunction;
 pub use create_pump::{CreatePump, WindowedTableFunction};
 pub use create_stream::{CreateStream, StreamColumn};
-pub use windows::{TableWindow, join_window_ms, join_window_text_ms};
+pub use windows::{FLOOR_ELAPSED, TableWindow, join_window_ms, join_window_text_ms};
 
 use datafusion::sql::sqlparser::ast::Expr;
 use datafusion::sql::sqlparser::dialect::Dialect;

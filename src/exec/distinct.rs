@@ -94,7 +94,7 @@ impl Operator for Distinct {
         let seen: Vec<String> = state.field("seen")?;
         let parser = self.converter.parser();
         for text in seen {
-            let bytes = unhex(&text).ok_or_else(|| {
+            let bytes = crate::format::unhex(&text).ok_or_else(|| {
                 crate::error::Error::Application("checkpoint: a DISTINCT row is not hex".into())
             })?;
             self.seen.insert(parser.parse(&bytes).owned());
@@ -109,14 +109,6 @@ impl Operator for Distinct {
         }
         Ok(())
     }
-}
-
-/// The bytes of a lower-case hex text.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `mod.rs` | [`Operator`], [`Emit`], running a chain of operators ([`push_through`], [`advance_with_bound`]) |
 //! | `eval.rs` | evaluating physical expressions; a failing row goes to `error_stream`, the others on |
+//! | `monotonic.rs` | how rows fall into the groups of a monotonic key (windows of ROWTIME, or runs of a `MONOTONIC` value) |
 //! | `groups.rs` | a group table and its accumulators kept in a checkpoint (tumbling and stagger) |
 //! | `filter.rs` | `WHERE` |
 //! | `project.rs` | the select list |
@@ -31,6 +32,7 @@ pub mod filter;
 mod groups;
 pub mod insert;
 pub mod lookup_join;
+pub mod monotonic;
 pub mod project;
 pub mod sliding;
 pub mod stagger;

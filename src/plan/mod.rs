@@ -13,6 +13,7 @@
 //! | `rewrite.rs` | syntax-tree passes before DataFusion, in the order they run |
 //! | `pump.rs` | one pump: SQL → `LogicalPlan` → operators; `INSERT` checks; DataFusion errors as diagnostics |
 //! | `lower.rs` | lowering plan nodes: scans, projection, filter, DISTINCT |
+//! | `monotonic.rs` | which expressions are monotonic keys, and their windows |
 //! | `window.rs` | tumbling, stagger and sliding windows |
 //! | `join.rs` | joins with reference tables and between streams |
 //!
@@ -21,6 +22,7 @@
 
 mod join;
 mod lower;
+mod monotonic;
 mod pump;
 pub mod resolver;
 pub mod rewrite;
