@@ -964,6 +964,36 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_anywhere_resumes_with_a_declared_key() {
+        // MONOTONIC(CITY): runs of one city, the open one carried over the checkpoint.
+        let code = "CREATE STREAM OUT (CITY VARCHAR(16), N BIGINT, HI INTEGER);
+                    CREATE PUMP P AS INSERT INTO OUT
+                    SELECT STREAM MONOTONIC(CITY), COUNT(*), MAX(TEMP)
+                    FROM S GROUP BY MONOTONIC(CITY);";
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY      | TEMP
+             2018-11-01 01:00:00 | Anchorage | 2
+             2018-11-01 02:00:00 | Anchorage | 9
+             2018-11-01 02:00:00 | Denver    | 29
+             2018-11-01 03:00:00 | Denver    | 32
+             2018-11-01 04:00:00 | NULL      | 1
+             2018-11-01 05:00:00 | Miami     | 65",
+        );
+        for cut in 0..=input.num_rows() {
+            let (straight, resumed) =
+                crate::exec::test_util::straight_and_resumed(code, WEATHER, &[], &input, cut);
+            assert_eq!(resumed, straight, "cut at row {cut}");
+        }
+        let (straight, _) =
+            crate::exec::test_util::straight_and_resumed(code, WEATHER, &[], &input, 0);
+        assert!(
+            straight.contains("| Anchorage | 2 | 9  | 2018-11-01T02:00:00 |"),
+            "{straight}"
+        );
+    }
+
+    #[test]
     fn a_checkpoint_anywhere_resumes_as_if_uninterrupted() {
         // Open windows with group keys, an AVG (a partial sum and count) and a MIN of text.
         let code = "CREATE STREAM OUT (CITY VARCHAR(16), N BIGINT, AVG_T DOUBLE, LO VARCHAR(16));

@@ -130,7 +130,15 @@ pub(crate) fn strip(e: &Expr) -> &Expr {
 /// Whether output column `i` of the query is the input's ROWTIME, unchanged.
 pub(crate) fn selects_input_rowtime(query: &LogicalPlan, i: usize) -> bool {
     match query {
-        LogicalPlan::Projection(p) => matches!(&p.expr[i], Expr::Column(c) if c.name == ROWTIME),
+        LogicalPlan::Projection(p) => match &p.expr[i] {
+            Expr::Column(c) => c.name == ROWTIME,
+            // Unqualified ROWTIME where it is the output row's (`rewrite.rs`), as it is.
+            Expr::Alias(a) => {
+                a.name == ROWTIME
+                    && matches!(a.expr.as_ref(), Expr::ScalarFunction(f) if f.func.name() == JOIN_ROWTIME)
+            }
+            _ => false,
+        },
         LogicalPlan::Union(u) => u.inputs.iter().all(|b| selects_input_rowtime(b, i)),
         _ => false,
     }
