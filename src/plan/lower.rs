@@ -16,12 +16,14 @@ use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::sql::sqlparser::tokenizer::Location;
 
 use super::join::{JoinWindow, resolve_join_rowtime};
+use super::monotonic::{column_key, is_output_rowtime};
 use super::pump::df_error;
 use super::{OperatorSpec, PumpInput};
 use crate::catalog::{Catalog, ROWTIME, nullable, with_rowtime};
 use crate::error::{Error, Result, SourceText};
 use crate::exec::distinct::DistinctSpec;
 use crate::exec::filter::FilterSpec;
+use crate::exec::monotonic::MonotonicKey;
 use crate::exec::project::ProjectSpec;
 use crate::exec::stream_join::StreamJoinSpec;
 use crate::functions::JOIN_ROWTIME;
@@ -140,6 +142,10 @@ pub(crate) fn selects_input_rowtime(query: &LogicalPlan, i: usize) -> bool {
             _ => false,
         },
         LogicalPlan::Union(u) => u.inputs.iter().all(|b| selects_input_rowtime(b, i)),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
+            selects_input_rowtime(input, i)
+        }
+        LogicalPlan::Sort(s) => selects_input_rowtime(&s.input, i),
         _ => false,
     }
 }
@@ -181,6 +187,40 @@ impl Lowering<'_> {
             .and_then(|p| checked_division(p, schema.as_arrow()))
             .and_then(|p| resolve_join_rowtime(p, schema.fields().len()))
             .map_err(|err| df_error(self.src, err, self.at))
+    }
+
+    /// `SELECT STREAM DISTINCT` over `input`: every column compared but the unqualified ROWTIME,
+    /// and a monotonic one among them (a step function of ROWTIME first) to forget rows by.
+    fn distinct(&self, input: &LogicalPlan) -> Result<DistinctSpec> {
+        let mut compared = Vec::new();
+        let mut forget_by: Option<(usize, MonotonicKey)> = None;
+        let mut selects_rowtime = false;
+        for i in 0..input.schema().fields().len() {
+            if is_output_rowtime(input, i) {
+                selects_rowtime = true;
+                continue;
+            }
+            compared.push(i);
+            match (column_key(input, i), &forget_by) {
+                (
+                    Some(key @ MonotonicKey::Rowtime(_)),
+                    None | Some((_, MonotonicKey::Declared)),
+                )
+                | (Some(key @ MonotonicKey::Declared), None) => forget_by = Some((i, key)),
+                _ => {}
+            }
+        }
+        if forget_by.is_none() && !selects_rowtime {
+            return Err(self.reject(
+                "SELECT STREAM DISTINCT needs a monotonic expression among its columns: without one, no row could ever be forgotten",
+                "select one such as FLOOR(s.ROWTIME TO MINUTE) or s.ROWTIME, or MONOTONIC(column)",
+            ));
+        }
+        Ok(DistinctSpec {
+            schema: with_rowtime(&nullable(input.schema().as_arrow())),
+            compared,
+            forget_by,
+        })
     }
 
     /// Lowers `plan`, appending its stages; returns the stream it reads.
@@ -236,9 +276,8 @@ impl Lowering<'_> {
             LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
             LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
                 let source = self.lower(input)?;
-                self.ops.push(OperatorSpec::Distinct(Arc::new(DistinctSpec {
-                    schema: with_rowtime(&nullable(input.schema().as_arrow())),
-                })));
+                let spec = self.distinct(input)?;
+                self.ops.push(OperatorSpec::Distinct(Arc::new(spec)));
                 Ok(source)
             }
             LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT ON on a stream is not supported", "use SELECT STREAM DISTINCT with the columns, ROWTIME among them")),

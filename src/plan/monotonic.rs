@@ -34,11 +34,39 @@ pub(crate) fn monotonic_key(e: &Expr, input: &LogicalPlan) -> Option<MonotonicKe
     match shape(e, input) {
         Some(Shape::Shifted(_)) => Some(MonotonicKey::Rowtime(Steps::POINT)),
         Some(Shape::Steps(steps)) => Some(MonotonicKey::Rowtime(steps)),
-        None => match unaliased(e) {
-            Expr::ScalarFunction(f) if f.name() == MONOTONIC => Some(MonotonicKey::Declared),
-            _ => None,
-        },
+        None => declared(e, input).then_some(MonotonicKey::Declared),
     }
+}
+
+/// Whether `e` is `MONOTONIC(x)`, or a subquery's column that is.
+fn declared(e: &Expr, input: &LogicalPlan) -> bool {
+    match unaliased(e) {
+        Expr::ScalarFunction(f) => f.name() == MONOTONIC,
+        Expr::Column(c) => match input
+            .schema()
+            .maybe_index_of_column(c)
+            .map(|i| origin(input, i))
+        {
+            Some(Origin::Defined(e, below)) => declared(e, below),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether column `i` of `plan` is the unqualified ROWTIME of the rows being written (`rewrite.rs`
+/// makes it `join_rowtime()`), which `SELECT STREAM DISTINCT` does not compare.
+pub(crate) fn is_output_rowtime(plan: &LogicalPlan, i: usize) -> bool {
+    matches!(origin(plan, i), Origin::Defined(e, _)
+        if matches!(unaliased(e), Expr::ScalarFunction(f) if f.name() == JOIN_ROWTIME))
+}
+
+/// The monotonic key column `i` of `plan`'s output is, if it is one.
+pub(crate) fn column_key(plan: &LogicalPlan, i: usize) -> Option<MonotonicKey> {
+    let column = Expr::Column(datafusion::common::Column::from(
+        plan.schema().qualified_field(i),
+    ));
+    monotonic_key(&column, plan)
 }
 
 fn unaliased(e: &Expr) -> &Expr {

@@ -9,10 +9,12 @@
 //! 5. [`unqualified_rowtime_of_join`]: unqualified ROWTIME in a stream join is the joined row's;
 //! 6. [`unqualified_rowtime_of_aggregate`]: unqualified ROWTIME selected with GROUP BY is the
 //!    window's end;
-//! 7. [`order_windows_by_rowtime`]: a window without ORDER BY is ordered by ROWTIME;
-//! 8. `functions::rewrite_calls`: KDA's call forms become DataFusion's functions;
-//! 9. [`name_select_expressions`]: unnamed select expressions are `EXPR$n`, and so are names
-//!    used twice.
+//! 7. [`unqualified_rowtime_of_distinct`]: an unqualified ROWTIME column of a DISTINCT is the
+//!    row's, not compared;
+//! 8. [`order_windows_by_rowtime`]: a window without ORDER BY is ordered by ROWTIME;
+//! 9. `functions::rewrite_calls`: KDA's call forms become DataFusion's functions;
+//! 10. [`name_select_expressions`]: unnamed select expressions are `EXPR$n`, and so are
+//!     names used twice.
 
 use std::ops::ControlFlow;
 
@@ -56,6 +58,7 @@ pub fn rewrite_query(
             .with_help("select ROWTIME (unqualified) for the window's end, or the window's expression, such as STEP(s.ROWTIME BY …), for its start")
             .into_error()
     })?;
+    unqualified_rowtime_of_distinct(query);
     order_windows_by_rowtime(query);
     rewrite_calls(query).map_err(|e| {
         src.error_span(e.span, e.message)
@@ -473,6 +476,34 @@ pub fn unqualified_rowtime_of_aggregate(query: &mut Query) -> std::result::Resul
         }
     });
     failed.map_or(Ok(()), Err)
+}
+
+/// In a `SELECT STREAM DISTINCT`, an unqualified `ROWTIME` column (named or not) is the ROWTIME
+/// of the row being written, which DISTINCT "ignores for the purposes of duplicate-elimination"
+/// (SQLREF sql-reference-select-all-distinct.html): it becomes `join_rowtime()`, which the
+/// planner leaves out of the comparison. `s.ROWTIME` is a column like any other.
+pub fn unqualified_rowtime_of_distinct(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{Distinct, Ident, SelectItem};
+    for_each_select(query, &mut |select| {
+        if !matches!(select.distinct, Some(Distinct::Distinct)) {
+            return;
+        }
+        for item in &mut select.projection {
+            match item {
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) if id.value == ROWTIME => {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: function_call(JOIN_ROWTIME, vec![]),
+                        alias: Ident::new(ROWTIME),
+                    };
+                }
+                SelectItem::ExprWithAlias { expr, .. } if matches!(&*expr, Expr::Identifier(id) if id.value == ROWTIME) =>
+                {
+                    *expr = function_call(JOIN_ROWTIME, vec![]);
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
 /// An expression's text with its names unquoted: `"S".ROWTIME` and `S.ROWTIME` (names are
