@@ -1,6 +1,6 @@
 //! `CREATE [OR REPLACE] PUMP name AS INSERT INTO stream [(columns)] SELECT STREAM …`: the token
 //! passes run in order (windowed table functions, `SELECT STREAM`, stagger windows, join windows,
-//! the N-second window idiom, `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads
+//! the N-second window idiom, T-sort's `WITHIN`, `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads
 //! the query.
 
 use datafusion::sql::sqlparser::ast::{Ident, Query};
@@ -13,7 +13,9 @@ use super::tokens::{
     is_code, nth_value_from, parser_error, statement_end, strip_select_stream, substring_similar,
     trim_default_character, word_is,
 };
-use super::windows::{TableWindow, elapsed_window_idiom, stagger_to_group_by, table_windows};
+use super::windows::{
+    TableWindow, elapsed_window_idiom, stagger_to_group_by, table_windows, tsort_within,
+};
 use crate::error::{Result, SourceText};
 
 #[derive(Debug, Clone)]
@@ -36,6 +38,9 @@ pub struct CreatePump {
     /// `FROM stream OVER (RANGE INTERVAL … PRECEDING)`: the windows of a stream-to-stream join
     /// (removed from the query), in the order they appear.
     pub windows: Vec<TableWindow>,
+    /// `ORDER BY ts WITHIN INTERVAL …` (a T-sort): the interval in milliseconds and where
+    /// `WITHIN` is (removed from the query, whose ORDER BY stays).
+    pub tsort: Option<super::windows::TSortWithin>,
     /// `FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(…), …))` or `COUNT_DISTINCT_ITEMS_TUMBLING`: the
     /// call became a windowed GROUP BY subquery; what the planner must add to it.
     pub table_function: Option<WindowedTableFunction>,
@@ -61,6 +66,7 @@ pub(crate) fn parse_create_pump(
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
     let tokens = elapsed_window_idiom(tokens);
+    let (tokens, tsort) = tsort_within(src, tokens)?;
     let tokens = nth_value_from(tokens);
     let tokens = trim_default_character(tokens);
     let tokens = substring_similar(tokens);
@@ -130,6 +136,7 @@ pub(crate) fn parse_create_pump(
         query_at: query_tok.span.start,
         stagger_ms,
         windows,
+        tsort,
         table_function,
     })
 }

@@ -1,7 +1,8 @@
 //! Window clauses sqlparser cannot parse, cut out of a pump's tokens: `WINDOWED BY STAGGER
 //! (PARTITION BY keys RANGE INTERVAL …)` becomes `GROUP BY keys` with the length kept aside, and
 //! `FROM s OVER (RANGE INTERVAL … PRECEDING)` (a stream-to-stream join's window) is removed and
-//! returned as a [`TableWindow`]. The N-second window idiom `FLOOR((ts - origin) SECOND / n TO
+//! returned as a [`TableWindow`]; a T-sort's `WITHIN INTERVAL …` is cut out of its ORDER BY. The
+//! N-second window idiom `FLOOR((ts - origin) SECOND / n TO
 //! SECOND)` becomes one function call.
 
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -95,6 +96,57 @@ pub(crate) fn stagger_to_group_by(
         }
     }
     Ok((out, Some(ms)))
+}
+
+/// A T-sort's `WITHIN` interval in milliseconds, and where `WITHIN` is.
+pub type TSortWithin = (i64, Span);
+
+/// `ORDER BY ts WITHIN INTERVAL 'n' unit` (a T-sort, SQLREF sqlrf_T-sorting_Stream_Input.html),
+/// which sqlparser cannot parse: `WITHIN` and its interval are cut out, and the interval is
+/// returned in milliseconds with where `WITHIN` was. The ORDER BY stays for the planner.
+pub(crate) fn tsort_within(
+    src: &SourceText,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Option<TSortWithin>)> {
+    let code: Vec<usize> = (0..tokens.len()).filter(|i| is_code(&tokens[*i])).collect();
+    let mut depth = 0;
+    let mut order_by = false;
+    let mut found = None;
+    for (j, &i) in code.iter().enumerate() {
+        match &tokens[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ if depth == 0 && word_is(&tokens[i], "ORDER") => {
+                order_by = code.get(j + 1).is_some_and(|n| word_is(&tokens[*n], "BY"))
+            }
+            _ if depth == 0 && order_by && word_is(&tokens[i], "WITHIN") => {
+                found = Some(j);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(k) = found else {
+        return Ok((tokens, None));
+    };
+    let at = tokens[code[k]].span;
+    let interval: Vec<&Token> = code[k + 1..(k + 4).min(code.len())]
+        .iter()
+        .map(|i| &tokens[*i].token)
+        .collect();
+    let ms = interval_ms(&interval).map_err(|m| {
+        src.error_span(at, format!("the WITHIN interval of a T-sort {m}"))
+            .with_help("write ORDER BY ts WITHIN INTERVAL 'n' unit")
+            .into_error()
+    })?;
+    let cut: Vec<usize> = code[k..k + 4].to_vec();
+    let out = tokens
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !cut.contains(i))
+        .map(|(_, t)| t)
+        .collect();
+    Ok((out, Some((ms, at))))
 }
 
 /// `INTERVAL 'n' unit` as tokens → milliseconds; the error completes "the … range …".

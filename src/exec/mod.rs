@@ -15,6 +15,8 @@
 //! | `filter.rs` | `WHERE` |
 //! | `project.rs` | the select list |
 //! | `distinct.rs` | `SELECT STREAM DISTINCT` |
+//! | `order_by.rs` | streaming `ORDER BY` within the groups of a monotonic leading key |
+//! | `tsort.rs` | T-sort: `ORDER BY ts WITHIN interval` |
 //! | `tumbling.rs` | `GROUP BY` with a ROWTIME window (`STEP`, `FLOOR`) |
 //! | `stagger.rs` | `WINDOWED BY STAGGER` |
 //! | `sliding.rs` | aggregates `OVER (RANGE … PRECEDING | ROWS n PRECEDING)` |
@@ -33,10 +35,12 @@ mod groups;
 pub mod insert;
 pub mod lookup_join;
 pub mod monotonic;
+pub mod order_by;
 pub mod project;
 pub mod sliding;
 pub mod stagger;
 pub mod stream_join;
+pub mod tsort;
 pub mod tumbling;
 
 #[cfg(test)]

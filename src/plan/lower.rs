@@ -112,6 +112,8 @@ pub(crate) struct Lowering<'a> {
     pub(crate) stagger_ms: Option<i64>,
     /// `COUNT_DISTINCT_ITEMS_TUMBLING`: its subquery counts DISTINCT values.
     pub(crate) count_distinct: bool,
+    /// `ORDER BY … WITHIN interval` (a T-sort): the interval's milliseconds and where it is.
+    pub(crate) tsort: Option<(i64, Location)>,
     pub(crate) ops: Vec<OperatorSpec>,
     /// `FROM stream OVER (…)`: the windows of a stream-to-stream join.
     pub(crate) windows: Vec<JoinWindow>,
@@ -272,7 +274,15 @@ impl Lowering<'_> {
                 Ok(source)
             }
             LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
-            LogicalPlan::Sort(_) => Err(self.reject("ORDER BY on a stream is not supported yet", "remove ORDER BY; windows emit their rows ordered by the group keys")),
+            LogicalPlan::Sort(s) if matches!(s.input.as_ref(), LogicalPlan::Union(_)) => Err(self.reject(
+                "ORDER BY over a UNION ALL is not supported yet",
+                "write the UNION ALL into a stream, and ORDER BY in a pump that reads it",
+            )),
+            LogicalPlan::Sort(s) => {
+                let source = self.lower(&s.input)?;
+                self.lower_sort(s)?;
+                Ok(source)
+            }
             LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
             LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
                 let source = self.lower(input)?;

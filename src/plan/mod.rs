@@ -16,6 +16,7 @@
 //! | `monotonic.rs` | which expressions are monotonic keys, and their windows |
 //! | `window.rs` | tumbling, stagger and sliding windows |
 //! | `join.rs` | joins with reference tables and between streams |
+//! | `order.rs` | streaming `ORDER BY`, T-sort (`ORDER BY … WITHIN`), `GROUP_RANK` |
 //!
 //! Shape to imitate: `window.rs` (small named functions recognise a form; anything else is
 //! rejected with what to write instead). Tests: `cargo test --lib plan`, and the test files.
@@ -23,6 +24,7 @@
 mod join;
 mod lower;
 mod monotonic;
+mod order;
 mod pump;
 pub mod resolver;
 pub mod rewrite;
@@ -43,10 +45,12 @@ use crate::exec::distinct::{Distinct, DistinctSpec};
 use crate::exec::filter::{Filter, FilterSpec};
 use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec};
+use crate::exec::order_by::{OrderBy, OrderBySpec};
 use crate::exec::project::{Project, ProjectSpec};
 use crate::exec::sliding::{Sliding, SlidingSpec};
 use crate::exec::stagger::{Stagger, StaggerSpec};
 use crate::exec::stream_join::StreamJoinSpec;
+use crate::exec::tsort::{TSort, TSortSpec};
 use crate::exec::tumbling::{Tumbling, TumblingSpec};
 use crate::types::SqlType;
 
@@ -61,6 +65,8 @@ pub enum OperatorSpec {
     Sliding(Arc<SlidingSpec>),
     Stagger(Arc<StaggerSpec>),
     Distinct(Arc<DistinctSpec>),
+    OrderBy(Arc<OrderBySpec>),
+    TSort(Arc<TSortSpec>),
 }
 
 impl OperatorSpec {
@@ -80,6 +86,8 @@ impl OperatorSpec {
             OperatorSpec::Sliding(s) => Box::new(Sliding::new(Arc::clone(s))),
             OperatorSpec::Stagger(s) => Box::new(Stagger::new(Arc::clone(s))?),
             OperatorSpec::Distinct(s) => Box::new(Distinct::new(s)?),
+            OperatorSpec::OrderBy(s) => Box::new(OrderBy::new(Arc::clone(s))?),
+            OperatorSpec::TSort(s) => Box::new(TSort::new(Arc::clone(s))),
         })
     }
 }
@@ -95,6 +103,8 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::Sliding(s) => s.fmt(f),
             OperatorSpec::Stagger(s) => s.fmt(f),
             OperatorSpec::Distinct(s) => s.fmt(f),
+            OperatorSpec::OrderBy(s) => s.fmt(f),
+            OperatorSpec::TSort(s) => s.fmt(f),
         }
     }
 }

@@ -61,6 +61,26 @@ pub(crate) fn is_output_rowtime(plan: &LogicalPlan, i: usize) -> bool {
         if matches!(unaliased(e), Expr::ScalarFunction(f) if f.name() == JOIN_ROWTIME))
 }
 
+/// Whether `e` is the window of a `GROUP BY` below (its monotonic key, selected): the rows a
+/// tumbling window emits share one ROWTIME, so in the aggregate's output the key's value changes
+/// exactly when ROWTIME does.
+pub(crate) fn groups_rows_by_rowtime(e: &Expr, plan: &LogicalPlan) -> bool {
+    let Expr::Column(c) = unaliased(e) else {
+        return false;
+    };
+    match plan
+        .schema()
+        .maybe_index_of_column(c)
+        .map(|i| origin(plan, i))
+    {
+        Some(Origin::Defined(e, below)) => groups_rows_by_rowtime(e, below),
+        Some(Origin::Group(key, input)) => {
+            matches!(monotonic_key(key, input), Some(MonotonicKey::Rowtime(_)))
+        }
+        _ => false,
+    }
+}
+
 /// The monotonic key column `i` of `plan`'s output is, if it is one.
 pub(crate) fn column_key(plan: &LogicalPlan, i: usize) -> Option<MonotonicKey> {
     let column = Expr::Column(datafusion::common::Column::from(
@@ -152,6 +172,8 @@ enum Origin<'p> {
     Defined(&'p Expr, &'p LogicalPlan),
     /// A stream's own column (its ROWTIME is the row's).
     Stream,
+    /// A group key of an aggregate, over the aggregate's input.
+    Group(&'p Expr, &'p LogicalPlan),
     /// Anything else: a join side's column (`o.ROWTIME` is not the joined row's ROWTIME), an
     /// aggregate's, a table's.
     Unknown,
@@ -170,6 +192,9 @@ fn origin(plan: &LogicalPlan, i: usize) -> Origin<'_> {
         // A sliding window's output starts with its input's columns.
         LogicalPlan::Window(w) if i < w.input.schema().fields().len() => origin(&w.input, i),
         LogicalPlan::TableScan(_) => Origin::Stream,
+        LogicalPlan::Aggregate(a) if i < a.group_expr.len() => {
+            Origin::Group(&a.group_expr[i], &a.input)
+        }
         _ => Origin::Unknown,
     }
 }
@@ -202,7 +227,7 @@ fn shape(e: &Expr, input: &LogicalPlan) -> Option<Shape> {
             match origin(input, i) {
                 Origin::Defined(e, below) => shape(e, below),
                 Origin::Stream => (c.name == ROWTIME).then_some(Shape::Shifted(0)),
-                Origin::Unknown => None,
+                Origin::Group(..) | Origin::Unknown => None,
             }
         }
         Expr::BinaryExpr(b) => match b.op {

@@ -1,0 +1,231 @@
+//! Ordering a stream: a streaming `ORDER BY` on a monotonic leading expression (sorted within
+//! its groups, `exec/order_by.rs`), and a T-sort, `ORDER BY ts WITHIN interval`
+//! (`exec/tsort.rs`). Any other `ORDER BY` is rejected with what to write.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+
+use super::OperatorSpec;
+use super::lower::{Lowering, shown};
+use super::monotonic::{column_key, groups_rows_by_rowtime, monotonic_key};
+use crate::catalog::{ROWTIME, nullable, with_rowtime};
+use crate::error::Result;
+use crate::exec::monotonic::{MonotonicKey, Steps};
+use crate::exec::order_by::OrderBySpec;
+use crate::exec::tsort::TSortSpec;
+
+impl Lowering<'_> {
+    /// `ORDER BY` over `s.input` (already lowered).
+    pub(crate) fn lower_sort(&mut self, s: &datafusion::logical_expr::Sort) -> Result<()> {
+        if s.fetch.is_some() {
+            return Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT"));
+        }
+        match self.tsort {
+            Some((within, _)) => self.lower_tsort(s, within),
+            None => self.lower_order_by(s),
+        }
+    }
+
+    fn lower_order_by(&mut self, s: &datafusion::logical_expr::Sort) -> Result<()> {
+        let input = s.input.schema();
+        let leading = &s.expr[0];
+        let grouped = self.stagger_ms.is_none() && below_aggregate(&s.input);
+        let group = match monotonic_key(&leading.expr, &s.input) {
+            Some(key) => key,
+            // The window column of a GROUP BY below: its rows share one ROWTIME per window.
+            None if grouped && groups_rows_by_rowtime(&leading.expr, &s.input) => {
+                MonotonicKey::Rowtime(Steps::POINT)
+            }
+            None => {
+                return Err(self.reject(
+                    format!(
+                        "ORDER BY on a stream needs a monotonic leading expression, and `{}` is not one",
+                        shown(&leading.expr.to_string())
+                    ),
+                    "put the time first, as in ORDER BY FLOOR(s.ROWTIME TO SECOND), … or ORDER BY ROWTIME, …; or declare a key with MONOTONIC(expr)",
+                ));
+            }
+        };
+        let declared = match group {
+            MonotonicKey::Declared => Some(self.physical(&leading.expr, input)?),
+            MonotonicKey::Rowtime(_) => None,
+        };
+        let keys = s.expr[1..]
+            .iter()
+            .map(|e| {
+                Ok((
+                    self.physical(&e.expr, input)?,
+                    SortOptions {
+                        descending: !e.asc,
+                        nulls_first: e.nulls_first,
+                    },
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let display = s
+            .expr
+            .iter()
+            .map(|e| shown(&e.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.ops.push(OperatorSpec::OrderBy(Arc::new(OrderBySpec {
+            group,
+            declared,
+            keys,
+            whole_batches: grouped && group == MonotonicKey::Rowtime(Steps::POINT),
+            schema: with_rowtime(&nullable(input.as_arrow())),
+            display,
+        })));
+        Ok(())
+    }
+
+    /// `ORDER BY ts WITHIN interval`: one ascending timestamp, the query's ROWTIME column (KDA:
+    /// "must be present in the select list of the query aliased as ROWTIME"), not ROWTIME itself.
+    fn lower_tsort(&mut self, s: &datafusion::logical_expr::Sort, within: i64) -> Result<()> {
+        let at = self.tsort.map_or(self.at, |(_, at)| at);
+        let input = s.input.schema();
+        let help = "write SELECT STREAM ts AS ROWTIME, … ORDER BY ts WITHIN INTERVAL 'n' unit";
+        if s.expr.len() != 1 {
+            return Err(self.reject_at(
+                at,
+                "a T-sort (ORDER BY … WITHIN) sorts by one timestamp",
+                help,
+            ));
+        }
+        let e = &s.expr[0];
+        if !e.asc {
+            return Err(self.reject_at(at, "a T-sort (ORDER BY … WITHIN) cannot be DESC", help));
+        }
+        let key = match &e.expr {
+            Expr::Column(c) => input.maybe_index_of_column(c),
+            _ => None,
+        }
+        .filter(|i| input.field(*i).name() == ROWTIME);
+        let Some(key) = key else {
+            return Err(self.reject_at(
+                at,
+                format!(
+                    "the T-sort's `{}` must be in the select list as ROWTIME",
+                    shown(&e.expr.to_string())
+                ),
+                help,
+            ));
+        };
+        if column_key(&s.input, key) == Some(MonotonicKey::Rowtime(Steps::POINT)) {
+            return Err(self.reject_at(
+                at,
+                "a T-sort sorts by another timestamp than ROWTIME, which is in order already",
+                help,
+            ));
+        }
+        if !matches!(input.field(key).data_type(), DataType::Timestamp(_, _)) {
+            return Err(self.reject_at(
+                at,
+                format!(
+                    "a T-sort sorts by a TIMESTAMP, not {}",
+                    super::pump::describe_type(input.field(key).data_type())
+                ),
+                help,
+            ));
+        }
+        if contains_aggregate(&s.input) {
+            return Err(self.reject_at(
+                at,
+                "a T-sort after GROUP BY is not supported",
+                "T-sort the rows in one pump, and aggregate them in a pump that reads its stream",
+            ));
+        }
+        self.ops.push(OperatorSpec::TSort(Arc::new(TSortSpec {
+            key,
+            within,
+            schema: with_rowtime(&nullable(input.as_arrow())),
+            visible: input.fields().len(),
+            pump: self.pump.to_string(),
+        })));
+        Ok(())
+    }
+}
+
+/// Whether `plan` is a tumbling `GROUP BY`'s output, maybe projected, filtered (HAVING) or aliased.
+fn below_aggregate(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Aggregate(_) => true,
+        LogicalPlan::Projection(p) => below_aggregate(&p.input),
+        LogicalPlan::Filter(f) => below_aggregate(&f.input),
+        LogicalPlan::SubqueryAlias(a) => below_aggregate(&a.input),
+        _ => false,
+    }
+}
+
+fn contains_aggregate(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Aggregate(_)) || plan.inputs().into_iter().any(contains_aggregate)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+
+    fn rejection(query: &str) -> String {
+        let mut app = TestApp::new(
+            "app.sql",
+            &format!(
+                "CREATE STREAM OUT (ET TIMESTAMP, N BIGINT);
+                 CREATE PUMP P AS INSERT INTO OUT {query};"
+            ),
+        )
+        .input("S", "ET TIMESTAMP, N BIGINT, K VARCHAR(4)")
+        .unwrap();
+        match app.start() {
+            Ok(_) => panic!("accepted: {query}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn t_sort_restrictions() {
+        for (query, message) in [
+            (
+                "SELECT STREAM ET AS ROWTIME, ET, N FROM S ORDER BY ET DESC WITHIN INTERVAL '1' SECOND",
+                "a T-sort (ORDER BY … WITHIN) cannot be DESC",
+            ),
+            (
+                "SELECT STREAM ET AS ROWTIME, ET, N FROM S ORDER BY ET, N WITHIN INTERVAL '1' SECOND",
+                "a T-sort (ORDER BY … WITHIN) sorts by one timestamp",
+            ),
+            (
+                "SELECT STREAM ROWTIME, ET, N FROM S ORDER BY ROWTIME WITHIN INTERVAL '1' SECOND",
+                "a T-sort sorts by another timestamp than ROWTIME",
+            ),
+            (
+                "SELECT STREAM ET AS ROWTIME, ET, N FROM S ORDER BY ET WITHIN INTERVAL '1:30' MINUTE TO SECOND",
+                "the WITHIN interval of a T-sort must be a whole number of units",
+            ),
+            (
+                "SELECT STREAM MIN(ET) AS ROWTIME, MIN(ET), COUNT(*) FROM S GROUP BY STEP(S.ROWTIME BY INTERVAL '1' MINUTE) ORDER BY MIN(ET) WITHIN INTERVAL '1' SECOND",
+                "a T-sort after GROUP BY is not supported",
+            ),
+        ] {
+            let err = rejection(query);
+            assert!(err.contains(message), "{query}: {err}");
+        }
+    }
+
+    #[test]
+    fn order_by_over_a_union_and_with_limit() {
+        let err = rejection(
+            "SELECT STREAM ET, N FROM S UNION ALL SELECT STREAM ET, N FROM S ORDER BY ROWTIME, N",
+        );
+        assert!(
+            err.contains("ORDER BY over a UNION ALL is not supported yet"),
+            "{err}"
+        );
+        let err = rejection("SELECT STREAM ET, N FROM S ORDER BY ROWTIME LIMIT 3");
+        assert!(
+            err.contains("LIMIT and FETCH cannot be used on a stream"),
+            "{err}"
+        );
+    }
+}
