@@ -1,5 +1,5 @@
 //! `CREATE [OR REPLACE] PUMP name AS INSERT INTO stream [(columns)] SELECT STREAM …`: the token
-//! passes run in order (windowed table functions, `SELECT STREAM`, stagger windows, join windows,
+//! passes run in order (windowed table functions, `GROUP_RANK`, `SELECT STREAM`, stagger windows, join windows,
 //! the N-second window idiom, T-sort's `WITHIN`, `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads
 //! the query.
 
@@ -62,6 +62,7 @@ pub(crate) fn parse_create_pump(
 ) -> Result<CreatePump> {
     let dialect = KdaDialect;
     let (tokens, table_function) = windowed_table_functions(src, tokens)?;
+    let tokens = super::group_rank::group_rank_table_function(src, tokens)?;
     let (tokens, had_stream) = strip_select_stream(tokens);
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;

@@ -17,6 +17,7 @@
 //! | `distinct.rs` | `SELECT STREAM DISTINCT` |
 //! | `order_by.rs` | streaming `ORDER BY` within the groups of a monotonic leading key |
 //! | `tsort.rs` | T-sort: `ORDER BY ts WITHIN interval` |
+//! | `group_rank.rs` | `GROUP_RANK`: each ROWTIME's rows ranked, ordered and cut |
 //! | `tumbling.rs` | `GROUP BY` with a ROWTIME window (`STEP`, `FLOOR`) |
 //! | `stagger.rs` | `WINDOWED BY STAGGER` |
 //! | `sliding.rs` | aggregates `OVER (RANGE … PRECEDING | ROWS n PRECEDING)` |
@@ -31,6 +32,7 @@
 pub mod distinct;
 mod eval;
 pub mod filter;
+pub mod group_rank;
 mod groups;
 pub mod insert;
 pub mod lookup_join;

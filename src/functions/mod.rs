@@ -19,6 +19,7 @@
 //! | `rowtime.rs` | `CURRENT_ROW_TIMESTAMP`, `join_rowtime()` |
 //! | `exp_avg.rs` | `EXP_AVG` (computed by sliding windows only) |
 //! | `monotonic.rs` | `MONOTONIC(x)`: the identity, read by the planner |
+//! | `group_rank.rs` | the mark on `GROUP_RANK`'s rank column, read by the planner |
 //! | `floor_elapsed.rs` | `FLOOR((ts - origin) SECOND / n TO SECOND)`, the N-second window idiom |
 //! | `similar.rs` | `SIMILAR` patterns as regexes |
 //! | `division.rs` | division by zero of REAL/DOUBLE is an error of the row |
@@ -40,6 +41,7 @@ pub mod division;
 pub mod exp_avg;
 pub mod extract;
 pub mod floor_elapsed;
+pub mod group_rank;
 pub mod interval;
 pub mod log_parse;
 pub mod monotonic;
@@ -80,6 +82,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         regex_replace::RegexReplace::udf(),
         monotonic::Monotonic::udf(),
         floor_elapsed::FloorElapsed::udf(),
+        group_rank::GroupRank::udf(),
     ];
     all.extend(ours.into_iter().map(Arc::new));
     for family in [

@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::tokenizer::Location;
 
 use super::join::{JoinWindow, resolve_join_rowtime};
 use super::monotonic::{column_key, is_output_rowtime};
+use super::order::group_rank_call;
 use super::pump::df_error;
 use super::{OperatorSpec, PumpInput};
 use crate::catalog::{Catalog, ROWTIME, nullable, with_rowtime};
@@ -252,7 +253,12 @@ impl Lowering<'_> {
             }
             LogicalPlan::Projection(p) => {
                 let source = self.lower(&p.input)?;
-                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<Vec<_>>>()?;
+                // GROUP_RANK's rank column is computed after the projection, in its place.
+                let rank = group_rank_call(p);
+                let exprs = p.expr.iter().enumerate().map(|(i, e)| match &rank {
+                    Some((at, _)) if *at == i => self.physical(&Expr::Literal(datafusion::common::ScalarValue::Int32(None), None), p.input.schema()),
+                    _ => self.physical(e, p.input.schema()),
+                }).collect::<Result<Vec<_>>>()?;
                 self.ops.push(OperatorSpec::Project(Arc::new(ProjectSpec {
                     exprs,
                     schema: with_rowtime(&nullable(p.schema.as_arrow())),
@@ -260,6 +266,9 @@ impl Lowering<'_> {
                     visible: p.input.schema().fields().len(),
                     pump: self.pump.to_string(),
                 })));
+                if let Some((at, args)) = rank {
+                    self.lower_group_rank(p, at, &args)?;
+                }
                 Ok(source)
             }
             LogicalPlan::Aggregate(a) => {

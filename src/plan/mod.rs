@@ -43,6 +43,7 @@ use crate::error::{Error, Result, SourceText};
 use crate::exec::Operator;
 use crate::exec::distinct::{Distinct, DistinctSpec};
 use crate::exec::filter::{Filter, FilterSpec};
+use crate::exec::group_rank::{GroupRank, GroupRankSpec};
 use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec};
 use crate::exec::order_by::{OrderBy, OrderBySpec};
@@ -67,6 +68,7 @@ pub enum OperatorSpec {
     Distinct(Arc<DistinctSpec>),
     OrderBy(Arc<OrderBySpec>),
     TSort(Arc<TSortSpec>),
+    GroupRank(Arc<GroupRankSpec>),
 }
 
 impl OperatorSpec {
@@ -88,6 +90,7 @@ impl OperatorSpec {
             OperatorSpec::Distinct(s) => Box::new(Distinct::new(s)?),
             OperatorSpec::OrderBy(s) => Box::new(OrderBy::new(Arc::clone(s))?),
             OperatorSpec::TSort(s) => Box::new(TSort::new(Arc::clone(s))),
+            OperatorSpec::GroupRank(s) => Box::new(GroupRank::new(Arc::clone(s))?),
         })
     }
 }
@@ -105,6 +108,7 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::Distinct(s) => s.fmt(f),
             OperatorSpec::OrderBy(s) => s.fmt(f),
             OperatorSpec::TSort(s) => s.fmt(f),
+            OperatorSpec::GroupRank(s) => s.fmt(f),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Ordering a stream: a streaming `ORDER BY` on a monotonic leading expression (sorted within
-//! its groups, `exec/order_by.rs`), and a T-sort, `ORDER BY ts WITHIN interval`
-//! (`exec/tsort.rs`). Any other `ORDER BY` is rejected with what to write.
+//! its groups, `exec/order_by.rs`), a T-sort, `ORDER BY ts WITHIN interval` (`exec/tsort.rs`),
+//! and `GROUP_RANK`'s rank column (`exec/group_rank.rs`). Any other `ORDER BY` is rejected with
+//! what to write.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use super::lower::{Lowering, shown};
 use super::monotonic::{column_key, groups_rows_by_rowtime, monotonic_key};
 use crate::catalog::{ROWTIME, nullable, with_rowtime};
 use crate::error::Result;
+use crate::exec::group_rank::GroupRankSpec;
 use crate::exec::monotonic::{MonotonicKey, Steps};
 use crate::exec::order_by::OrderBySpec;
 use crate::exec::tsort::TSortSpec;
@@ -145,6 +147,101 @@ impl Lowering<'_> {
             visible: input.fields().len(),
             pump: self.pump.to_string(),
         })));
+        Ok(())
+    }
+}
+
+/// The rank column of `TABLE(GROUP_RANK(…))` in a projection (`dialect/group_rank.rs`): its
+/// position and its marker's arguments.
+pub(crate) fn group_rank_call(
+    p: &datafusion::logical_expr::Projection,
+) -> Option<(usize, Vec<Expr>)> {
+    p.expr.iter().enumerate().find_map(|(i, e)| {
+        let e = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            other => other,
+        };
+        match e {
+            Expr::ScalarFunction(f) if f.name() == crate::functions::group_rank::NAME => {
+                Some((i, f.args.clone()))
+            }
+            _ => None,
+        }
+    })
+}
+
+impl Lowering<'_> {
+    /// GROUP_RANK over projection `p`'s rows, its rank in column `at`: the arguments the
+    /// dialect checked, and the column to rank by, found by name among the cursor's columns.
+    pub(crate) fn lower_group_rank(
+        &mut self,
+        p: &datafusion::logical_expr::Projection,
+        at: usize,
+        args: &[Expr],
+    ) -> Result<()> {
+        use datafusion::common::ScalarValue;
+        let text = |i: usize| match args.get(i) {
+            Some(Expr::Literal(ScalarValue::Utf8(Some(s)), _)) => s.clone(),
+            _ => String::new(),
+        };
+        let number = |i: usize| match args.get(i) {
+            Some(Expr::Literal(v, _)) => v
+                .cast_to(&DataType::UInt64)
+                .ok()
+                .and_then(|v| match v {
+                    ScalarValue::UInt64(Some(n)) => Some(n),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            _ => 0,
+        };
+        let rank_by = text(0);
+        let fields = p.schema.fields();
+        let named = |exact: bool| {
+            fields
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| {
+                    *i != at
+                        && if exact {
+                            f.name() == &rank_by
+                        } else {
+                            f.name().eq_ignore_ascii_case(&rank_by)
+                        }
+                })
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        let found = match named(true).as_slice() {
+            [i] => Some(*i),
+            _ => match named(false).as_slice() {
+                [i] => Some(*i),
+                _ => None,
+            },
+        };
+        let Some(rank_by) = found else {
+            let names: Vec<&str> = fields
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != at)
+                .map(|(_, f)| f.name().as_str())
+                .collect();
+            return Err(self.reject(
+                format!("GROUP_RANK: the cursor's query has no column named '{rank_by}'"),
+                format!("rank by one of its columns: {}", names.join(", ")),
+            ));
+        };
+        self.ops
+            .push(OperatorSpec::GroupRank(Arc::new(GroupRankSpec {
+                rank_by,
+                rank_out: at,
+                sort_desc: text(1) == "desc",
+                output_desc: text(2) == "desc",
+                max_idle: number(3),
+                output_max: number(4) as usize,
+                whole_batches: self.stagger_ms.is_none() && below_aggregate(&p.input),
+                schema: with_rowtime(&nullable(p.schema.as_arrow())),
+            })));
         Ok(())
     }
 }

@@ -238,8 +238,7 @@ pub fn exclude_rowtime_from_wildcards(
                     _ => false,
                 })
         });
-        // Derived tables without GROUP BY got a ROWTIME (`expose_rowtime_of_derived_tables`,
-        // which runs first); a grouped one has none to leave out.
+        // Derived tables got a ROWTIME (`expose_rowtime_of_derived_tables`, which runs first).
         let has_rowtime = select.from.iter().any(|t| {
             std::iter::once(&t.relation)
                 .chain(t.joins.iter().map(|j| &j.relation))
@@ -273,20 +272,20 @@ pub fn exclude_rowtime_from_wildcards(
 }
 
 /// Every stream has a ROWTIME, a subquery in FROM too (`FROM (SELECT STREAM * FROM s) AS t` can
-/// group by `STEP(t.ROWTIME …)`): a derived table without GROUP BY that does not already give a
-/// column named ROWTIME gets `ROWTIME` added to its select list, and `t.*` leaves it out again.
+/// group by `STEP(t.ROWTIME …)`): a derived table that does not already give a column named
+/// ROWTIME gets `ROWTIME` added to its select list (with GROUP BY, the window's end), and `t.*`
+/// leaves it out again.
 pub fn expose_rowtime_of_derived_tables(query: &mut Query) {
     use datafusion::sql::sqlparser::ast::{
-        ExcludeSelectItem, GroupByExpr, Ident, ObjectName, SelectItem,
-        SelectItemQualifiedWildcardKind, SetExpr, TableAliasColumnDef, TableFactor,
+        ExcludeSelectItem, Ident, ObjectName, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+        TableAliasColumnDef, TableFactor,
     };
     /// Adds ROWTIME where it is missing; true if it was added.
     fn add_rowtime(body: &mut SetExpr) -> bool {
         match body {
             SetExpr::Select(select) => {
-                let grouped =
-                    !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-                let add = !grouped && !select.projection.iter().any(gives_rowtime);
+                // With GROUP BY, it is the window's end (`unqualified_rowtime_of_aggregate`).
+                let add = !select.projection.iter().any(gives_rowtime);
                 if add {
                     select
                         .projection
