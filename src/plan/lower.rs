@@ -284,8 +284,8 @@ impl Lowering<'_> {
             }
             LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
             LogicalPlan::Sort(s) if matches!(s.input.as_ref(), LogicalPlan::Union(_)) => Err(self.reject(
-                "ORDER BY over a UNION ALL is not supported yet",
-                "write the UNION ALL into a stream, and ORDER BY in a pump that reads it",
+                "a T-sort (ORDER BY … WITHIN) over a UNION ALL is not supported",
+                "T-sort each input in a pump of its own, or write the UNION ALL into a stream and T-sort in a pump that reads it",
             )),
             LogicalPlan::Sort(s) => {
                 let source = self.lower(&s.input)?;

@@ -285,7 +285,18 @@ pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog)
                     }
                     pumps.retain(|x| x.statement != p.name);
                 }
-                pumps.extend(pump::plan_pump(src, p, &catalog, &functions)?);
+                match order::split_sorted_union(src, p, &catalog, &functions)? {
+                    Some(split) => {
+                        // A pump replaced by CREATE OR REPLACE leaves its union's stream behind.
+                        match catalog.stream(&split.stream.name) {
+                            Some((i, _)) => catalog.streams[i] = split.stream,
+                            None => catalog.streams.push(split.stream),
+                        }
+                        pumps.extend(pump::plan_pump(src, &split.union, &catalog, &functions)?);
+                        pumps.extend(pump::plan_pump(src, &split.sort, &catalog, &functions)?);
+                    }
+                    None => pumps.extend(pump::plan_pump(src, p, &catalog, &functions)?),
+                }
                 pump_names.push(&p.name);
             }
         }

@@ -12,8 +12,9 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use super::OperatorSpec;
 use super::lower::{Lowering, shown};
 use super::monotonic::{column_key, groups_rows_by_rowtime, monotonic_key};
-use crate::catalog::{ROWTIME, nullable, with_rowtime};
-use crate::error::Result;
+use crate::catalog::{Catalog, ROWTIME, StreamDef, StreamKind, nullable, with_rowtime};
+use crate::dialect::{CreateFunction, CreatePump};
+use crate::error::{Result, SourceText};
 use crate::exec::group_rank::GroupRankSpec;
 use crate::exec::monotonic::{MonotonicKey, Steps};
 use crate::exec::order_by::OrderBySpec;
@@ -149,6 +150,91 @@ impl Lowering<'_> {
         })));
         Ok(())
     }
+}
+
+/// `… UNION ALL … ORDER BY …`, split: rowtime runs each branch of a UNION ALL as a pump of its
+/// own, merged in ROWTIME order in the stream they write, so the rows meet only there. The union
+/// writes a stream of its own, `<pump>$UNION` (its columns named and typed as the union's), and
+/// a second pump reads that stream, sorts it and writes the target.
+pub(crate) struct SortedUnion {
+    pub(crate) stream: StreamDef,
+    pub(crate) union: CreatePump,
+    pub(crate) sort: CreatePump,
+}
+
+/// The split of a pump whose query is a sorted UNION ALL, or None for any other pump.
+pub(crate) fn split_sorted_union(
+    src: &SourceText,
+    p: &CreatePump,
+    catalog: &Catalog,
+    functions: &[CreateFunction],
+) -> Result<Option<SortedUnion>> {
+    use datafusion::sql::sqlparser::ast::{SetExpr, SetOperator, SetQuantifier};
+    let Some(order_by) = &p.query.order_by else {
+        return Ok(None);
+    };
+    let union_all = matches!(
+        p.query.body.as_ref(),
+        SetExpr::SetOperation {
+            op: SetOperator::Union,
+            set_quantifier: SetQuantifier::All,
+            ..
+        }
+    );
+    if !union_all || p.tsort.is_some() || p.query.limit_clause.is_some() {
+        return Ok(None);
+    }
+    let mut union_query = p.query.clone();
+    union_query.order_by = None;
+    let logical =
+        super::pump::logical_plan(src, union_query.clone(), p.query_at, catalog, functions)?;
+    let mut columns = Vec::new();
+    for f in logical.schema().fields() {
+        if f.name() == ROWTIME {
+            continue;
+        }
+        let ty = crate::types::SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+            src.error_at(
+                p.query_at,
+                format!(
+                    "column {} of the UNION ALL is {}, which a stream cannot hold",
+                    f.name(),
+                    super::pump::describe_type(f.data_type())
+                ),
+            )
+            .with_help("CAST it to a stream type")
+            .into_error()
+        })?;
+        columns.push((f.name().clone(), ty));
+    }
+    let name = format!("{}$UNION", p.name);
+    let read = format!("SELECT * FROM \"{}\"", name.replace('"', "\"\""));
+    let mut sort_query =
+        datafusion::sql::sqlparser::parser::Parser::new(&crate::dialect::KdaDialect)
+            .try_with_sql(&read)
+            .and_then(|mut parser| parser.parse_query())
+            .map_err(|e| crate::error::Error::Application(format!("internal error: {e}")))?;
+    sort_query.order_by = Some(order_by.clone());
+    Ok(Some(SortedUnion {
+        stream: StreamDef {
+            name: name.clone(),
+            columns,
+            kind: StreamKind::Created,
+        },
+        union: CreatePump {
+            target: name,
+            columns: None,
+            query: union_query,
+            ..p.clone()
+        },
+        sort: CreatePump {
+            query: sort_query,
+            windows: Vec::new(),
+            stagger_ms: None,
+            table_function: None,
+            ..p.clone()
+        },
+    }))
 }
 
 /// The rank column of `TABLE(GROUP_RANK(…))` in a projection (`dialect/group_rank.rs`): its
@@ -311,14 +397,24 @@ mod tests {
     }
 
     #[test]
-    fn order_by_over_a_union_and_with_limit() {
-        let err = rejection(
-            "SELECT STREAM ET, N FROM S UNION ALL SELECT STREAM ET, N FROM S ORDER BY ROWTIME, N",
-        );
-        assert!(
-            err.contains("ORDER BY over a UNION ALL is not supported yet"),
-            "{err}"
-        );
+    fn a_sorted_union_reads_a_stream_of_its_own_and_limit_is_rejected() {
+        let mut app = TestApp::new(
+            "app.sql",
+            "CREATE STREAM OUT (ET TIMESTAMP, N BIGINT);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM ET, N FROM S UNION ALL SELECT STREAM ET, N * 10 FROM S ORDER BY ROWTIME, N DESC;",
+        )
+        .input("S", "ET TIMESTAMP, N BIGINT")
+        .unwrap();
+        let plan = app.plan().unwrap().to_string();
+        for line in [
+            "stream P$UNION (ET TIMESTAMP, N BIGINT, ROWTIME TIMESTAMP)",
+            "pump P (UNION ALL branch 1): S -> P$UNION",
+            "pump P (UNION ALL branch 2): S -> P$UNION",
+            "pump P: P$UNION -> OUT",
+        ] {
+            assert!(plan.contains(line), "{line}\n{plan}");
+        }
         let err = rejection("SELECT STREAM ET, N FROM S ORDER BY ROWTIME LIMIT 3");
         assert!(
             err.contains("LIMIT and FETCH cannot be used on a stream"),

@@ -139,15 +139,7 @@ pub(super) fn plan_pump(
             used: false,
         });
     }
-    rewrite_query(src, &mut query, p.query_at, functions, catalog)?;
-    let resolver = Resolver::new(catalog);
-    let planner = SqlToRel::new_with_options(&resolver, parser_options());
-    let logical = planner
-        .sql_statement_to_plan(Statement::Query(query))
-        .map_err(|e| df_error(src, e, p.query_at))?;
-    let logical = Analyzer::new()
-        .execute_and_check(logical, resolver.options(), |_, _| {})
-        .map_err(|e| df_error(src, e, p.query_at))?;
+    let logical = logical_plan(src, query, p.query_at, catalog, functions)?;
     let (group_by_at, join_at) = clause_locations(&p.query);
     let mut lowering = Lowering {
         src,
@@ -226,6 +218,25 @@ pub(super) fn plan_pump(
             .into_error());
     }
     Ok(pumps)
+}
+
+/// A pump's query (join windows already taken out), rewritten for KDA and planned by DataFusion.
+pub(super) fn logical_plan(
+    src: &SourceText,
+    mut query: Box<datafusion::sql::sqlparser::ast::Query>,
+    query_at: Location,
+    catalog: &Catalog,
+    functions: &[CreateFunction],
+) -> Result<LogicalPlan> {
+    rewrite_query(src, &mut query, query_at, functions, catalog)?;
+    let resolver = Resolver::new(catalog);
+    let planner = SqlToRel::new_with_options(&resolver, parser_options());
+    let logical = planner
+        .sql_statement_to_plan(Statement::Query(query))
+        .map_err(|e| df_error(src, e, query_at))?;
+    Analyzer::new()
+        .execute_and_check(logical, resolver.options(), |_, _| {})
+        .map_err(|e| df_error(src, e, query_at))
 }
 
 /// Where the GROUP BY's first expression and the first joined relation are.
