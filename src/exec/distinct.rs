@@ -179,6 +179,13 @@ impl Operator for Distinct {
             (serde_json::Value::String(text), Some(converter)) => {
                 Current::Value(converter.parser().parse(&bytes(text)?).owned())
             }
+            // Written before DISTINCT compared across ROWTIMEs: the ROWTIME of the rows seen.
+            (serde_json::Value::Number(t), _) => match (t.as_i64(), self.forget_by) {
+                (Some(t), Some((_, MonotonicKey::Rowtime(steps)))) => {
+                    Current::Window(steps.span(t))
+                }
+                _ => Current::None,
+            },
             _ => Current::None,
         };
         let seen: Vec<String> = state.field("seen")?;

@@ -411,8 +411,20 @@ impl Operator for Tumbling {
     }
 
     fn restore(&mut self, state: &Snapshot) -> Result<()> {
-        let open: Vec<[i64; 4]> = state.field("open")?;
-        let value: Option<String> = state.field("value")?;
+        // [first, last, stamp, groups_end]; a checkpoint written before CEIL and MONOTONIC keys
+        // holds [start, end, groups_end] of `[start, end)` windows.
+        let open: Vec<Vec<i64>> = state.field("open")?;
+        let open: Vec<[i64; 4]> = open
+            .into_iter()
+            .map(|w| match w.as_slice() {
+                [first, last, stamp, groups_end] => Ok([*first, *last, *stamp, *groups_end]),
+                [start, end, groups_end] => Ok([*start, end - 1, *end, *groups_end]),
+                _ => Err(Error::Application(
+                    "checkpoint: a tumbling window is not as written".into(),
+                )),
+            })
+            .collect::<Result<_>>()?;
+        let value: Option<String> = state.field("value").unwrap_or(None);
         let value = match (value, &self.declared) {
             (Some(text), Some(converter)) => {
                 let bytes = crate::format::unhex(&text).ok_or_else(|| {
