@@ -1006,6 +1006,32 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_of_the_earlier_format_restores() {
+        use crate::exec::push_through;
+        let code = "CREATE STREAM OUT (CITY VARCHAR(16), N BIGINT);
+                    CREATE PUMP P AS INSERT INTO OUT
+                    SELECT STREAM CITY, COUNT(*) FROM S GROUP BY CITY, FLOOR(S.ROWTIME TO DAY);";
+        let input = weather();
+        let (first, rest) = (input.slice(0, 10), input.slice(10, input.num_rows() - 10));
+        let mut errors = Vec::new();
+        let mut ops = pump(code, WEATHER, &[]).unwrap();
+        push_through(&mut ops, first.clone(), &mut errors).unwrap();
+        let mut state = ops[0].snapshot().unwrap();
+        // Before CEIL and MONOTONIC keys, a window was [start, end, groups_end].
+        let open: Vec<[i64; 4]> = state.field("open").unwrap();
+        state.meta = serde_json::json!({
+            "open": open.iter().map(|[first, _, stamp, groups]| [*first, *stamp, *groups]).collect::<Vec<_>>()
+        });
+        let mut fresh = pump(code, WEATHER, &[]).unwrap();
+        fresh[0].restore(&state).unwrap();
+        let (resumed, _) = run(&mut fresh, rest.clone(), i64::MAX);
+        let mut straight_ops = pump(code, WEATHER, &[]).unwrap();
+        push_through(&mut straight_ops, first, &mut errors).unwrap();
+        let (straight, _) = run(&mut straight_ops, rest, i64::MAX);
+        assert_eq!(table(&resumed), table(&straight));
+    }
+
+    #[test]
     fn a_checkpoint_anywhere_resumes_as_if_uninterrupted() {
         // Open windows with group keys, an AVG (a partial sum and count) and a MIN of text.
         let code = "CREATE STREAM OUT (CITY VARCHAR(16), N BIGINT, AVG_T DOUBLE, LO VARCHAR(16));
