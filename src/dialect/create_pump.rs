@@ -1,6 +1,7 @@
 //! `CREATE [OR REPLACE] PUMP name AS INSERT INTO stream [(columns)] SELECT STREAM …`: the token
-//! passes run in order (windowed table functions, `SELECT STREAM`, stagger windows, join windows,
-//! `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads the query.
+//! passes run in order (windowed table functions, `GROUP_RANK`, `SELECT STREAM`, stagger windows, join windows,
+//! the N-second window idiom, T-sort's `WITHIN`, `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads
+//! the query.
 
 use datafusion::sql::sqlparser::ast::{Ident, Query};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -12,7 +13,7 @@ use super::tokens::{
     is_code, nth_value_from, parser_error, statement_end, strip_select_stream, substring_similar,
     trim_default_character, word_is,
 };
-use super::windows::{TableWindow, stagger_to_group_by, table_windows};
+use super::windows::{TableWindow, stagger_to_group_by, table_windows, tsort_within};
 use crate::error::{Result, SourceText};
 
 #[derive(Debug, Clone)]
@@ -35,6 +36,9 @@ pub struct CreatePump {
     /// `FROM stream OVER (RANGE INTERVAL … PRECEDING)`: the windows of a stream-to-stream join
     /// (removed from the query), in the order they appear.
     pub windows: Vec<TableWindow>,
+    /// `ORDER BY ts WITHIN INTERVAL …` (a T-sort): the interval in milliseconds and where
+    /// `WITHIN` is (removed from the query, whose ORDER BY stays).
+    pub tsort: Option<super::windows::TSortWithin>,
     /// `FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(…), …))` or `COUNT_DISTINCT_ITEMS_TUMBLING`: the
     /// call became a windowed GROUP BY subquery; what the planner must add to it.
     pub table_function: Option<WindowedTableFunction>,
@@ -56,9 +60,11 @@ pub(crate) fn parse_create_pump(
 ) -> Result<CreatePump> {
     let dialect = KdaDialect;
     let (tokens, table_function) = windowed_table_functions(src, tokens)?;
+    let tokens = super::group_rank::group_rank_table_function(src, tokens)?;
     let (tokens, had_stream) = strip_select_stream(tokens);
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
+    let (tokens, tsort) = tsort_within(src, tokens)?;
     let tokens = nth_value_from(tokens);
     let tokens = trim_default_character(tokens);
     let tokens = substring_similar(tokens);
@@ -128,6 +134,7 @@ pub(crate) fn parse_create_pump(
         query_at: query_tok.span.start,
         stagger_ms,
         windows,
+        tsort,
         table_function,
     })
 }

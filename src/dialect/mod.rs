@@ -12,7 +12,8 @@
 //! | `ast.rs` | building and reading sqlparser ASTs: `function_call`, `unnamed_args` |
 //! | `create_stream.rs` | `CREATE STREAM name (column type [NOT NULL], …)` |
 //! | `create_pump.rs` | `CREATE PUMP … AS INSERT INTO … SELECT STREAM …`, KDA's windowed table functions |
-//! | `windows.rs` | `WINDOWED BY STAGGER (…)` and `FROM s OVER (…)` join windows, cut out of the tokens |
+//! | `group_rank.rs` | `TABLE(GROUP_RANK(CURSOR(…), …))` as a subquery with a marked rank column |
+//! | `windows.rs` | `WINDOWED BY STAGGER (…)` and `FROM s OVER (…)` join windows, cut out of the tokens; T-sort's `WITHIN`; the N-second window idiom |
 //! | `create_function.rs` | `CREATE FUNCTION name(p type, …) RETURNS type … RETURN expr` |
 //!
 //! Shape to imitate: `create_stream.rs` (a statement read token by token, each error at its
@@ -22,6 +23,7 @@ mod ast;
 mod create_function;
 mod create_pump;
 mod create_stream;
+mod group_rank;
 mod tokens;
 mod windows;
 
@@ -29,7 +31,8 @@ pub use ast::{function_call, unnamed_args};
 pub use create_function::CreateFunction;
 pub use create_pump::{CreatePump, WindowedTableFunction};
 pub use create_stream::{CreateStream, StreamColumn};
-pub use windows::{JoinRange, TableWindow, join_window_ms, join_window_text_ms};
+pub use group_rank::GROUP_RANK;
+pub use windows::{FLOOR_ELAPSED, JoinRange, TableWindow, join_window_ms, join_window_text_ms};
 
 use datafusion::sql::sqlparser::ast::Expr;
 use datafusion::sql::sqlparser::dialect::Dialect;
@@ -106,6 +109,9 @@ pub fn parse_application(src: &SourceText) -> Result<Vec<AppStatement>> {
     let tokens = fold_case(tokens);
     let tokens = unicode_literals(src, tokens)?;
     let tokens = ceiling_is_ceil(tokens);
+    // The N-second window idiom `FLOOR((ts - origin) SECOND / n TO SECOND)` first: it holds a
+    // `(a - b) qualifier` that the general rewrite would otherwise take.
+    let tokens = windows::elapsed_window_idiom(tokens);
     let tokens = datetime_difference(tokens);
     let mut statements = Vec::new();
     for tokens in split_statements(tokens) {

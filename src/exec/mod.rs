@@ -10,10 +10,14 @@
 //! |---|---|
 //! | `mod.rs` | [`Operator`], [`Emit`], running a chain of operators ([`push_through`], [`advance_with_bound`]) |
 //! | `eval.rs` | evaluating physical expressions; a failing row goes to `error_stream`, the others on |
+//! | `monotonic.rs` | how rows fall into the groups of a monotonic key (windows of ROWTIME, or runs of a `MONOTONIC` value) |
 //! | `groups.rs` | a group table and its accumulators kept in a checkpoint (tumbling and stagger) |
 //! | `filter.rs` | `WHERE` |
 //! | `project.rs` | the select list |
 //! | `distinct.rs` | `SELECT STREAM DISTINCT` |
+//! | `order_by.rs` | streaming `ORDER BY` within the groups of a monotonic leading key |
+//! | `tsort.rs` | T-sort: `ORDER BY ts WITHIN interval` |
+//! | `group_rank.rs` | `GROUP_RANK`: each ROWTIME's rows ranked, ordered and cut |
 //! | `tumbling.rs` | `GROUP BY` with a ROWTIME window (`STEP`, `FLOOR`) |
 //! | `stagger.rs` | `WINDOWED BY STAGGER` |
 //! | `sliding.rs` | aggregates `OVER (RANGE … PRECEDING | ROWS n PRECEDING)` |
@@ -28,13 +32,17 @@
 pub mod distinct;
 mod eval;
 pub mod filter;
+pub mod group_rank;
 mod groups;
 pub mod insert;
 pub mod lookup_join;
+pub mod monotonic;
+pub mod order_by;
 pub mod project;
 pub mod sliding;
 pub mod stagger;
 pub mod stream_join;
+pub mod tsort;
 pub mod tumbling;
 
 #[cfg(test)]

@@ -178,19 +178,7 @@ pub(super) fn plan_pump(
             used: false,
         });
     }
-    rewrite_query(src, &mut query, p.query_at, functions, catalog)?;
-    let resolver = Resolver::new(catalog);
-    let planner = SqlToRel::new_with_options(&resolver, parser_options());
-    let logical = planner
-        .sql_statement_to_plan(Statement::Query(query))
-        .map_err(|e| df_error(src, e, p.query_at))?;
-    let logical = Analyzer::new()
-        .execute_and_check(logical, resolver.options(), |_, _| {})
-        .map_err(|e| df_error(src, e, p.query_at))?;
-    // `x IN (SELECT … FROM table)` and `[NOT] EXISTS (…)` become semi and anti joins.
-    let logical = Optimizer::with_rules(vec![Arc::new(DecorrelatePredicateSubquery::new())])
-        .optimize(logical, &OptimizerContext::new(), |_, _| {})
-        .map_err(|e| df_error(src, e, p.query_at))?;
+    let logical = logical_plan(src, query, p.query_at, catalog, functions)?;
     let (group_by_at, join_at) = clause_locations(&p.query);
     let mut lowering = Lowering {
         src,
@@ -200,6 +188,7 @@ pub(super) fn plan_pump(
         group_by_at: group_by_at.unwrap_or(p.query_at),
         stagger_ms: p.stagger_ms,
         count_distinct: p.table_function == Some(WindowedTableFunction::CountDistinct),
+        tsort: p.tsort.map(|(ms, at)| (ms, at.start)),
         join_at: join_at.unwrap_or(p.query_at),
         ops: Vec::new(),
         windows,
@@ -271,6 +260,29 @@ pub(super) fn plan_pump(
             .into_error());
     }
     Ok(pumps)
+}
+
+/// A pump's query (join windows already taken out), rewritten for KDA and planned by DataFusion.
+pub(super) fn logical_plan(
+    src: &SourceText,
+    mut query: Box<datafusion::sql::sqlparser::ast::Query>,
+    query_at: Location,
+    catalog: &Catalog,
+    functions: &[CreateFunction],
+) -> Result<LogicalPlan> {
+    rewrite_query(src, &mut query, query_at, functions, catalog)?;
+    let resolver = Resolver::new(catalog);
+    let planner = SqlToRel::new_with_options(&resolver, parser_options());
+    let logical = planner
+        .sql_statement_to_plan(Statement::Query(query))
+        .map_err(|e| df_error(src, e, query_at))?;
+    let logical = Analyzer::new()
+        .execute_and_check(logical, resolver.options(), |_, _| {})
+        .map_err(|e| df_error(src, e, query_at))?;
+    // `x IN (SELECT … FROM table)` and `[NOT] EXISTS (…)` become semi and anti joins.
+    Optimizer::with_rules(vec![Arc::new(DecorrelatePredicateSubquery::new())])
+        .optimize(logical, &OptimizerContext::new(), |_, _| {})
+        .map_err(|e| df_error(src, e, query_at))
 }
 
 /// Where the GROUP BY's first expression and the first joined relation are.
