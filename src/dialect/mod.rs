@@ -12,6 +12,7 @@
 //! | `ast.rs` | building and reading sqlparser ASTs: `function_call`, `unnamed_args` |
 //! | `create_stream.rs` | `CREATE STREAM name (column type [NOT NULL], …)` |
 //! | `create_pump.rs` | `CREATE PUMP … AS INSERT INTO … SELECT STREAM …`, KDA's windowed table functions |
+//! | `machine_learning.rs` | `TABLE(RANDOM_CUT_FOREST(CURSOR(…), …))`, `RANDOM_CUT_FOREST_WITH_EXPLANATION`, `HOTSPOTS`: arguments checked, the call made a subquery |
 //! | `windows.rs` | `WINDOWED BY STAGGER (…)` and `FROM s OVER (…)` join windows, cut out of the tokens |
 //! | `create_function.rs` | `CREATE FUNCTION name(p type, …) RETURNS type … RETURN expr` |
 //!
@@ -22,6 +23,7 @@ mod ast;
 mod create_function;
 mod create_pump;
 mod create_stream;
+mod machine_learning;
 mod tokens;
 mod windows;
 
@@ -29,6 +31,10 @@ pub use ast::{function_call, unnamed_args};
 pub use create_function::CreateFunction;
 pub use create_pump::{CreatePump, WindowedTableFunction};
 pub use create_stream::{CreateStream, StreamColumn};
+pub use machine_learning::{
+    EXPLAINED_SCORE, EXPLANATION, FOREST_SCORE, ForestArguments, HOTSPOTS_RESULT,
+    MachineLearningCall,
+};
 pub use windows::{TableWindow, join_window_ms, join_window_text_ms};
 
 use datafusion::sql::sqlparser::ast::Expr;

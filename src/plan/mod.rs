@@ -15,12 +15,14 @@
 //! | `lower.rs` | lowering plan nodes: scans, projection, filter, DISTINCT |
 //! | `window.rs` | tumbling, stagger and sliding windows |
 //! | `join.rs` | joins with reference tables and between streams |
+//! | `machine_learning.rs` | `RANDOM_CUT_FOREST`, its explanation form and `HOTSPOTS`: their columns typed, their operator placed |
 //!
 //! Shape to imitate: `window.rs` (small named functions recognise a form; anything else is
 //! rejected with what to write instead). Tests: `cargo test --lib plan`, and the test files.
 
 mod join;
 mod lower;
+mod machine_learning;
 mod pump;
 pub mod resolver;
 pub mod rewrite;
@@ -39,9 +41,11 @@ use crate::error::{Error, Result, SourceText};
 use crate::exec::Operator;
 use crate::exec::distinct::{Distinct, DistinctSpec};
 use crate::exec::filter::{Filter, FilterSpec};
+use crate::exec::hotspots::{Hotspots, HotspotsSpec};
 use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec};
 use crate::exec::project::{Project, ProjectSpec};
+use crate::exec::random_cut_forest::{RandomCutForest, RandomCutForestSpec};
 use crate::exec::sliding::{Sliding, SlidingSpec};
 use crate::exec::stagger::{Stagger, StaggerSpec};
 use crate::exec::stream_join::StreamJoinSpec;
@@ -59,6 +63,8 @@ pub enum OperatorSpec {
     Sliding(Arc<SlidingSpec>),
     Stagger(Arc<StaggerSpec>),
     Distinct(Arc<DistinctSpec>),
+    RandomCutForest(Arc<RandomCutForestSpec>),
+    Hotspots(Arc<HotspotsSpec>),
 }
 
 impl OperatorSpec {
@@ -78,6 +84,8 @@ impl OperatorSpec {
             OperatorSpec::Sliding(s) => Box::new(Sliding::new(Arc::clone(s))),
             OperatorSpec::Stagger(s) => Box::new(Stagger::new(Arc::clone(s))?),
             OperatorSpec::Distinct(s) => Box::new(Distinct::new(s)?),
+            OperatorSpec::RandomCutForest(s) => Box::new(RandomCutForest::new(Arc::clone(s))),
+            OperatorSpec::Hotspots(s) => Box::new(Hotspots::new(Arc::clone(s))),
         })
     }
 }
@@ -93,6 +101,8 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::Sliding(s) => s.fmt(f),
             OperatorSpec::Stagger(s) => s.fmt(f),
             OperatorSpec::Distinct(s) => s.fmt(f),
+            OperatorSpec::RandomCutForest(s) => s.fmt(f),
+            OperatorSpec::Hotspots(s) => s.fmt(f),
         }
     }
 }

@@ -157,6 +157,7 @@ pub(super) fn plan_pump(
         group_by_at: group_by_at.unwrap_or(p.query_at),
         stagger_ms: p.stagger_ms,
         count_distinct: p.table_function == Some(WindowedTableFunction::CountDistinct),
+        machine_learning: p.machine_learning,
         join_at: join_at.unwrap_or(p.query_at),
         ops: Vec::new(),
         windows,

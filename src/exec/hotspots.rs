@@ -1,0 +1,448 @@
+//! `HOTSPOTS(CURSOR(…), windowSize, scanRadius, minimumNumberOfPointsInAHotspot)`: every row of
+//! the cursor, its columns unchanged, plus `HOTSPOTS_RESULT`, a JSON text describing the dense
+//! regions among the last `windowSize` rows (the row itself included) in the space of the
+//! cursor's numeric columns.
+//!
+//! KDA does not publish its algorithm; rowtime runs DBSCAN over the window (Ester et al., 1996):
+//! ε = scanRadius (Euclidean), minPts = minimumNumberOfPointsInAHotspot, a point counting as its
+//! own neighbour. Core points within ε of each other form a hotspot; a border point joins the
+//! first hotspot that reaches it, hotspots found in the order of their oldest core point. Each
+//! hotspot is written as `{"density": d, "minValues": […], "maxValues": […]}` (per column, the
+//! smallest and largest values of its points), `d` = its points over the volume of that box,
+//! where a side of length 0 counts as scanRadius. The text is `{"hotspots":[…]}` with the
+//! hotspots by density, densest first; `{"hotspots":[]}` when there is none.
+//!
+//! The window keeps a grid of cells of side ε over (up to) its first three dimensions and every
+//! point's neighbour count, both updated as a row enters and the oldest leaves, so each row
+//! costs the neighbourhoods it touches and one pass over the core points. A row with a NULL
+//! numeric column goes to `error_stream` and does not enter the window. A checkpoint keeps the
+//! window's points in order; the rest is rebuilt from them.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::model_input::{Output, assemble, numbers};
+use super::{Emit, Operator};
+use crate::error::{Error, Result};
+use crate::state::Snapshot;
+
+/// Plan node: hotspots over the cursor's rows.
+#[derive(Debug, Clone)]
+pub struct HotspotsSpec {
+    pub window_size: usize,
+    pub scan_radius: f64,
+    pub minimum_points: usize,
+    /// The model's columns: their position among the input's visible columns, and their names.
+    pub columns: Vec<(usize, String)>,
+    /// The output's columns; `Computed(0)` is HOTSPOTS_RESULT.
+    pub outputs: Vec<Output>,
+    pub schema: SchemaRef,
+    pub visible: usize,
+    pub pump: String,
+}
+
+impl fmt::Display for HotspotsSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.columns.iter().map(|(_, n)| n.as_str()).collect();
+        write!(
+            f,
+            "hotspots over ({}): window of {} rows, scan radius {}, at least {} points; adds HOTSPOTS_RESULT",
+            names.join(", "),
+            self.window_size,
+            self.scan_radius,
+            self.minimum_points
+        )
+    }
+}
+
+/// One dense region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hotspot {
+    pub density: f64,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+    pub points: usize,
+}
+
+/// Cells over at most this many dimensions; further dimensions are checked point by point.
+const GRID_DIMS: usize = 3;
+
+type Cell = [i64; GRID_DIMS];
+
+/// The last `size` points, their grid and neighbour counts.
+#[derive(Debug, Clone)]
+pub struct Window {
+    size: usize,
+    dim: usize,
+    radius: f64,
+    minimum: usize,
+    /// Points by slot (`sequence % size`), and the sequence of every slot in the window.
+    coords: Vec<f64>,
+    count: Vec<u32>,
+    order: VecDeque<u32>,
+    next: u64,
+    grid: HashMap<Cell, Vec<u32>>,
+}
+
+impl Window {
+    pub fn new(size: usize, dim: usize, radius: f64, minimum: usize) -> Window {
+        Window {
+            size,
+            dim,
+            radius,
+            minimum,
+            coords: vec![0.0; size * dim],
+            count: vec![0; size],
+            order: VecDeque::with_capacity(size),
+            next: 0,
+            grid: HashMap::new(),
+        }
+    }
+
+    fn point(&self, slot: u32) -> &[f64] {
+        let at = slot as usize * self.dim;
+        &self.coords[at..at + self.dim]
+    }
+
+    fn cell(&self, p: &[f64]) -> Cell {
+        let mut c = [0; GRID_DIMS];
+        for (i, x) in p.iter().take(GRID_DIMS).enumerate() {
+            c[i] = (x / self.radius).floor() as i64;
+        }
+        c
+    }
+
+    /// Calls `f` with every slot within the radius of `p` (itself included if it is in).
+    fn neighbours(&self, p: &[f64], mut f: impl FnMut(u32)) {
+        let home = self.cell(p);
+        let k = self.dim.min(GRID_DIMS);
+        let r2 = self.radius * self.radius;
+        for offset in 0..3usize.pow(k as u32) {
+            let mut cell = home;
+            let mut o = offset;
+            for c in cell.iter_mut().take(k) {
+                *c = c.saturating_add((o % 3) as i64 - 1);
+                o /= 3;
+            }
+            let Some(slots) = self.grid.get(&cell) else {
+                continue;
+            };
+            for &s in slots {
+                let q = self.point(s);
+                let d2: f64 = p.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                if d2 <= r2 {
+                    f(s);
+                }
+            }
+        }
+    }
+
+    /// Adds `p` as the newest point (the oldest leaves once the window is full).
+    pub fn push(&mut self, p: &[f64]) {
+        if self.order.len() == self.size {
+            let old = self.order.pop_front().expect("a full window");
+            let q = self.point(old).to_vec();
+            let cell = self.cell(&q);
+            let slots = self.grid.get_mut(&cell).expect("the point's cell");
+            let at = slots.iter().position(|s| *s == old).expect("in its cell");
+            slots.swap_remove(at);
+            if slots.is_empty() {
+                self.grid.remove(&cell);
+            }
+            let mut touched = Vec::new();
+            self.neighbours(&q, |s| touched.push(s));
+            for s in touched {
+                self.count[s as usize] -= 1;
+            }
+        }
+        let slot = (self.next % self.size as u64) as u32;
+        self.next += 1;
+        let at = slot as usize * self.dim;
+        self.coords[at..at + self.dim].copy_from_slice(p);
+        let mut touched = Vec::new();
+        self.neighbours(p, |s| touched.push(s));
+        self.count[slot as usize] = touched.len() as u32 + 1;
+        for s in touched {
+            self.count[s as usize] += 1;
+        }
+        self.grid.entry(self.cell(p)).or_default().push(slot);
+        self.order.push_back(slot);
+    }
+
+    /// The window's points, oldest first.
+    pub fn points(&self) -> impl Iterator<Item = &[f64]> {
+        self.order.iter().map(|s| self.point(*s))
+    }
+
+    /// DBSCAN over the window, densest hotspot first.
+    pub fn hotspots(&self) -> Vec<Hotspot> {
+        let minimum = self.minimum as u32;
+        let mut label: HashMap<u32, usize> = HashMap::new();
+        let mut found: Vec<Hotspot> = Vec::new();
+        for &seed in &self.order {
+            if self.count[seed as usize] < minimum || label.contains_key(&seed) {
+                continue;
+            }
+            let id = found.len();
+            let mut spot = Hotspot {
+                density: 0.0,
+                min: self.point(seed).to_vec(),
+                max: self.point(seed).to_vec(),
+                points: 0,
+            };
+            let mut queue = vec![seed];
+            label.insert(seed, id);
+            while let Some(s) = queue.pop() {
+                spot.points += 1;
+                for (i, x) in self.point(s).iter().enumerate() {
+                    spot.min[i] = spot.min[i].min(*x);
+                    spot.max[i] = spot.max[i].max(*x);
+                }
+                if self.count[s as usize] < minimum {
+                    continue; // a border point: part of the hotspot, not a way through it
+                }
+                self.neighbours(self.point(s), |n| {
+                    if let std::collections::hash_map::Entry::Vacant(e) = label.entry(n) {
+                        e.insert(id);
+                        queue.push(n);
+                    }
+                });
+            }
+            let volume: f64 = (0..self.dim)
+                .map(|i| match spot.max[i] - spot.min[i] {
+                    side if side > 0.0 => side,
+                    _ => self.radius,
+                })
+                .product();
+            spot.density = spot.points as f64 / volume;
+            found.push(spot);
+        }
+        found.sort_by(|a, b| b.density.total_cmp(&a.density));
+        found
+    }
+}
+
+/// KDA's `HOTSPOTS_RESULT` text.
+pub fn result_text(hotspots: &[Hotspot]) -> String {
+    let spots: Vec<serde_json::Value> = hotspots
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "density": h.density,
+                "minValues": h.min,
+                "maxValues": h.max,
+            })
+        })
+        .collect();
+    serde_json::json!({ "hotspots": spots }).to_string()
+}
+
+/// Running hotspot detection.
+pub struct Hotspots {
+    spec: Arc<HotspotsSpec>,
+    window: Window,
+}
+
+impl Hotspots {
+    pub fn new(spec: Arc<HotspotsSpec>) -> Hotspots {
+        let window = Window::new(
+            spec.window_size,
+            spec.columns.len(),
+            spec.scan_radius,
+            spec.minimum_points,
+        );
+        Hotspots { spec, window }
+    }
+}
+
+impl Operator for Hotspots {
+    fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
+        let spec = &self.spec;
+        let (rows, values) = numbers(
+            &batch,
+            &spec.columns,
+            "HOTSPOTS",
+            spec.visible,
+            &spec.pump,
+            out,
+        )?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut texts = Vec::with_capacity(rows.len());
+        for p in values.chunks_exact(spec.columns.len()) {
+            self.window.push(p);
+            texts.push(result_text(&self.window.hotspots()));
+        }
+        let computed: Vec<ArrayRef> = vec![Arc::new(StringArray::from(texts))];
+        out.batches.push(assemble(
+            &spec.schema,
+            &batch,
+            &rows,
+            &spec.outputs,
+            &computed,
+        )?);
+        Ok(())
+    }
+
+    fn advance(&mut self, _bound: i64, _out: &mut Emit) -> Result<()> {
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot> {
+        let d = self.spec.columns.len();
+        let fields: Vec<Field> = (0..d)
+            .map(|i| Field::new(format!("c{i}"), DataType::Float64, false))
+            .collect();
+        let columns: Vec<ArrayRef> = (0..d)
+            .map(|i| {
+                Arc::new(Float64Array::from_iter_values(
+                    self.window.points().map(|p| p[i]),
+                )) as ArrayRef
+            })
+            .collect();
+        let batch = RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            columns,
+            &datafusion::arrow::record_batch::RecordBatchOptions::new()
+                .with_row_count(Some(self.window.order.len())),
+        )?;
+        Ok(Snapshot {
+            meta: serde_json::json!({ "points": self.window.order.len() }),
+            batches: vec![batch],
+        })
+    }
+
+    fn restore(&mut self, state: &Snapshot) -> Result<()> {
+        let batch = state.batch(0)?;
+        let d = self.spec.columns.len();
+        if batch.num_columns() != d || batch.num_rows() > self.spec.window_size {
+            return Err(Error::Application(
+                "checkpoint: the HOTSPOTS window does not fit the application's".into(),
+            ));
+        }
+        let columns: Vec<&datafusion::arrow::array::PrimitiveArray<Float64Type>> = (0..d)
+            .map(|i| batch.column(i).as_primitive::<Float64Type>())
+            .collect();
+        let mut window = Window::new(
+            self.spec.window_size,
+            d,
+            self.spec.scan_radius,
+            self.spec.minimum_points,
+        );
+        for row in 0..batch.num_rows() {
+            let p: Vec<f64> = columns.iter().map(|c| c.value(row)).collect();
+            window.push(&p);
+        }
+        self.window = window;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ANALYTICS HS-4, by hand: 80 points on a grid of spacing 1 (no two within 0.2), then 20
+    /// points 0.0112 apart on a segment, each with at least 10 others within 0.2.
+    #[test]
+    fn a_segment_of_close_points_is_the_only_hotspot() {
+        let mut w = Window::new(100, 2, 0.2, 10);
+        for k in 0..80 {
+            w.push(&[(k % 10) as f64, 2.0 + (k / 10) as f64]);
+        }
+        for i in 0..20 {
+            w.push(&[0.01 * i as f64, 0.005 * i as f64]);
+        }
+        let spots = w.hotspots();
+        assert_eq!(spots.len(), 1, "{spots:?}");
+        let s = &spots[0];
+        assert_eq!(s.points, 20);
+        assert_eq!(s.min, [0.0, 0.0]);
+        assert!((s.max[0] - 0.19).abs() < 1e-12 && (s.max[1] - 0.095).abs() < 1e-12);
+        let expected = 20.0 / (0.19 * 0.095);
+        assert!((s.density / expected - 1.0).abs() < 1e-6, "{}", s.density);
+        // The text: JSON numbers, the documented keys.
+        let text = result_text(&spots);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["hotspots"][0]["minValues"], serde_json::json!([0.0, 0.0]));
+        assert_eq!(result_text(&[]), r#"{"hotspots":[]}"#);
+    }
+
+    #[test]
+    fn border_points_join_a_hotspot_and_sides_of_zero_count_as_the_radius() {
+        // minPts 5, ε 0.2. Each of five points at 0 has 6 neighbours (the five and 0.15): core.
+        // 0.15 has 7 (the zeros, itself, 0.3): core. 0.3 has 2 (0.15 and itself): a border
+        // point, reached from 0.15. 5.0 is alone: noise.
+        let mut w = Window::new(100, 1, 0.2, 5);
+        for x in [0.0, 0.0, 0.0, 0.0, 0.0, 0.15, 0.3, 5.0] {
+            w.push(&[x]);
+        }
+        let spots = w.hotspots();
+        assert_eq!(spots.len(), 1);
+        assert_eq!(spots[0].points, 7);
+        assert_eq!((spots[0].min[0], spots[0].max[0]), (0.0, 0.3));
+        assert!((spots[0].density - 7.0 / 0.3).abs() < 1e-9);
+        // All points equal: the box is a point, its side counts as the radius.
+        let mut w = Window::new(100, 2, 0.5, 3);
+        for _ in 0..4 {
+            w.push(&[1.0, 1.0]);
+        }
+        assert_eq!(w.hotspots()[0].density, 4.0 / 0.25);
+    }
+
+    #[test]
+    fn the_window_forgets_its_oldest_points() {
+        let mut w = Window::new(100, 2, 0.2, 17);
+        for _ in 0..50 {
+            w.push(&[1.0, 1.0]);
+        }
+        assert_eq!(w.hotspots().len(), 1);
+        for i in 0..100 {
+            w.push(&[10.0 + i as f64, 0.0]);
+        }
+        assert!(w.hotspots().is_empty());
+        assert_eq!(w.points().count(), 100);
+        assert!(w.count.iter().all(|c| *c == 1));
+    }
+
+    /// Neighbour counts kept incrementally agree with counting from scratch, in 1 to 4
+    /// dimensions (a fourth dimension is outside the grid).
+    #[test]
+    fn incremental_counts_match_a_recount() {
+        let mut seed = 5u64;
+        let mut unit = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for dim in 1..=4 {
+            let mut w = Window::new(120, dim, 0.3, 4);
+            for _ in 0..500 {
+                let p: Vec<f64> = (0..dim).map(|_| unit() * 2.0).collect();
+                w.push(&p);
+            }
+            let points: Vec<Vec<f64>> = w.points().map(|p| p.to_vec()).collect();
+            for (s, &slot) in w.order.iter().enumerate() {
+                let p = &points[s];
+                let n = points
+                    .iter()
+                    .filter(|q| {
+                        p.iter()
+                            .zip(q.iter())
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum::<f64>()
+                            <= 0.09
+                    })
+                    .count();
+                assert_eq!(w.count[slot as usize] as usize, n, "dim {dim}");
+            }
+        }
+    }
+}
