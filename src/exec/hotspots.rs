@@ -227,19 +227,23 @@ impl Window {
     }
 }
 
-/// KDA's `HOTSPOTS_RESULT` text.
+/// KDA's `HOTSPOTS_RESULT` text: the members in the documented order (density, minValues,
+/// maxValues), numbers as JSON numbers in their shortest exact form.
 pub fn result_text(hotspots: &[Hotspot]) -> String {
-    let spots: Vec<serde_json::Value> = hotspots
+    let number = |x: f64| serde_json::to_string(&x).expect("a finite number");
+    let list = |v: &[f64]| v.iter().map(|x| number(*x)).collect::<Vec<_>>().join(",");
+    let spots: Vec<String> = hotspots
         .iter()
         .map(|h| {
-            serde_json::json!({
-                "density": h.density,
-                "minValues": h.min,
-                "maxValues": h.max,
-            })
+            format!(
+                "{{\"density\":{},\"minValues\":[{}],\"maxValues\":[{}]}}",
+                number(h.density),
+                list(&h.min),
+                list(&h.max)
+            )
         })
         .collect();
-    serde_json::json!({ "hotspots": spots }).to_string()
+    format!("{{\"hotspots\":[{}]}}", spots.join(","))
 }
 
 /// Running hotspot detection.
@@ -371,6 +375,14 @@ mod tests {
         let text = result_text(&spots);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["hotspots"][0]["minValues"], serde_json::json!([0.0, 0.0]));
+        assert!(
+            text.starts_with(r#"{"hotspots":[{"density":1108.03"#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#","minValues":[0.0,0.0],"maxValues":[0.19,0.095]}]}"#),
+            "{text}"
+        );
         assert_eq!(result_text(&[]), r#"{"hotspots":[]}"#);
     }
 
