@@ -351,6 +351,7 @@ impl Operator for Hotspots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::Array;
 
     /// ANALYTICS HS-4, by hand: 80 points on a grid of spacing 1 (no two within 0.2), then 20
     /// points 0.0112 apart on a segment, each with at least 10 others within 0.2.
@@ -455,6 +456,194 @@ mod tests {
                     .count();
                 assert_eq!(w.count[slot as usize] as usize, n, "dim {dim}");
             }
+        }
+    }
+
+    const POINTS: &[(&str, crate::types::SqlType)] = &[
+        ("x", crate::types::SqlType::Double),
+        ("y", crate::types::SqlType::Double),
+        ("is_hot", crate::types::SqlType::Varchar(Some(4))),
+    ];
+
+    /// A small generator of the tests' own (an LCG), uniform in [0, 1).
+    struct Lcg(u64);
+    impl Lcg {
+        fn unit(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// The Developer Guide's generator: a new 1 x 1 hotspot square every 1000 points, each point
+    /// in it with probability 0.2, else uniform over [0, 10]². Returns the batch and the square
+    /// of each point (its lower corner).
+    fn dev_generator(seed: u64, n: usize) -> (RecordBatch, Vec<(f64, f64)>) {
+        let mut rng = Lcg(seed);
+        let (mut xs, mut ys, mut hot, mut squares) = (vec![], vec![], vec![], vec![]);
+        let mut square = (0.0, 0.0);
+        for i in 0..n {
+            if i % 1000 == 0 {
+                square = (rng.unit() * 9.0, rng.unit() * 9.0);
+            }
+            if rng.unit() < 0.2 {
+                xs.push(square.0 + rng.unit());
+                ys.push(square.1 + rng.unit());
+                hot.push("Y");
+            } else {
+                xs.push(rng.unit() * 10.0);
+                ys.push(rng.unit() * 10.0);
+                hot.push("N");
+            }
+            squares.push(square);
+        }
+        let times: Vec<i64> = (0..n as i64).map(|i| 1_600_000_000_000 + i * 10).collect();
+        let batch = crate::exec::test_util::batch(
+            vec![
+                ("x", Arc::new(Float64Array::from(xs)) as ArrayRef),
+                ("y", Arc::new(Float64Array::from(ys))),
+                ("is_hot", Arc::new(StringArray::from(hot))),
+            ],
+            &times,
+        );
+        (batch, squares)
+    }
+
+    const DEV_CODE: &str = "CREATE STREAM OUT (\"x\" DOUBLE, \"y\" DOUBLE, \"is_hot\" VARCHAR(4), HOTSPOTS_RESULT VARCHAR(10000));
+        CREATE PUMP P AS INSERT INTO OUT SELECT \"x\", \"y\", \"is_hot\", \"HOTSPOTS_RESULT\"
+        FROM TABLE(HOTSPOTS(CURSOR(SELECT STREAM \"x\", \"y\", \"is_hot\" FROM S), 1000, 0.2, 17));";
+
+    /// The HOTSPOTS_RESULT of every row: (density, min, max) of each hotspot.
+    fn results(code: &str, input: &RecordBatch) -> Vec<Vec<(f64, Vec<f64>, Vec<f64>)>> {
+        let mut ops = crate::exec::test_util::pump(code, POINTS, &[]).unwrap();
+        let (out, errors) = crate::exec::test_util::run(&mut ops, input.clone(), i64::MAX);
+        assert!(errors.is_empty());
+        let mut all = Vec::new();
+        for b in out {
+            let i = b.schema().index_of("HOTSPOTS_RESULT").unwrap();
+            let column = b.column(i).as_string::<i32>();
+            for r in 0..column.len() {
+                let v: serde_json::Value = serde_json::from_str(column.value(r)).unwrap();
+                let numbers = |v: &serde_json::Value| -> Vec<f64> {
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap())
+                        .collect()
+                };
+                all.push(
+                    v["hotspots"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|h| {
+                            (
+                                h["density"].as_f64().unwrap(),
+                                numbers(&h["minValues"]),
+                                numbers(&h["maxValues"]),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+        }
+        all
+    }
+
+    /// HS-2 (ANALYTICS §4.5) on the Developer Guide's data and call (1000, 0.2, 17): at the end
+    /// of each square's 1000 rows a hotspot of density ≥ 40 covers the square (IoU ≥ 0.5) and no
+    /// dense hotspot is centred more than 0.5 outside it; at most one such check may fail over
+    /// three seeds. The viewer's threshold of 40 sits between the background's 8 points per unit
+    /// square and a square's 200.
+    #[test]
+    fn hs_2_the_planted_squares_are_found_and_nothing_else_is_dense() {
+        let mut failed = 0;
+        for seed in [1, 2, 3] {
+            let (input, squares) = dev_generator(seed, 5000);
+            let all = results(DEV_CODE, &input);
+            assert_eq!(all.len(), 5000);
+            for row in [999, 1999, 2999, 3999, 4999] {
+                let (sx, sy) = squares[row];
+                let dense: Vec<&(f64, Vec<f64>, Vec<f64>)> =
+                    all[row].iter().filter(|h| h.0 >= 40.0).collect();
+                let iou = |h: &(f64, Vec<f64>, Vec<f64>)| {
+                    let w = (h.2[0].min(sx + 1.0) - h.1[0].max(sx)).max(0.0);
+                    let t = (h.2[1].min(sy + 1.0) - h.1[1].max(sy)).max(0.0);
+                    let inter = w * t;
+                    let area = (h.2[0] - h.1[0]) * (h.2[1] - h.1[1]);
+                    inter / (area + 1.0 - inter)
+                };
+                let outside = |h: &(f64, Vec<f64>, Vec<f64>)| {
+                    let (cx, cy) = ((h.1[0] + h.2[0]) / 2.0, (h.1[1] + h.2[1]) / 2.0);
+                    let dx = (sx - cx).max(cx - (sx + 1.0)).max(0.0);
+                    let dy = (sy - cy).max(cy - (sy + 1.0)).max(0.0);
+                    dx.max(dy) > 0.5
+                };
+                let found = dense.iter().any(|h| iou(h) >= 0.5);
+                let stray = dense.iter().any(|h| outside(h));
+                if !found || stray {
+                    failed += 1;
+                }
+            }
+        }
+        assert!(failed <= 1, "{failed} of 15 checks failed");
+    }
+
+    /// HS-3: uniform points only: at least 99 % of the rows after the first window have no
+    /// hotspot of density 40 or more.
+    #[test]
+    fn hs_3_uniform_noise_has_no_dense_hotspot() {
+        let mut rng = Lcg(77);
+        let n = 2000;
+        let xs: Vec<f64> = (0..n).map(|_| rng.unit() * 10.0).collect();
+        let ys: Vec<f64> = (0..n).map(|_| rng.unit() * 10.0).collect();
+        let times: Vec<i64> = (0..n as i64).map(|i| 1_600_000_000_000 + i).collect();
+        let input = crate::exec::test_util::batch(
+            vec![
+                ("x", Arc::new(Float64Array::from(xs)) as ArrayRef),
+                ("y", Arc::new(Float64Array::from(ys))),
+                ("is_hot", Arc::new(StringArray::from(vec!["N"; n]))),
+            ],
+            &times,
+        );
+        let all = results(DEV_CODE, &input);
+        let dense = all[1000..]
+            .iter()
+            .filter(|r| r.iter().any(|h| h.0 >= 40.0))
+            .count();
+        assert!(
+            dense * 100 <= all.len() - 1000,
+            "{dense} rows with a dense hotspot"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_anywhere_resumes_as_if_uninterrupted() {
+        // A window of 100 that fills and slides, a hotspot that forms and moves, NULL rows.
+        let code = "CREATE STREAM OUT (\"x\" DOUBLE, HOTSPOTS_RESULT VARCHAR(10000));
+            CREATE PUMP P AS INSERT INTO OUT SELECT STREAM \"x\", HOTSPOTS_RESULT
+            FROM TABLE(HOTSPOTS(CURSOR(SELECT STREAM * FROM S), 100, 0.5, 4));";
+        let mut rng = Lcg(5);
+        let n = 260;
+        let xs: Vec<Option<f64>> = (0..n)
+            .map(|i| (i % 31 != 7).then(|| rng.unit() * 6.0 + (i / 100) as f64))
+            .collect();
+        let ys: Vec<f64> = (0..n).map(|_| rng.unit() * 3.0).collect();
+        let times: Vec<i64> = (0..n as i64).map(|i| 1_600_000_000_000 + i).collect();
+        let input = crate::exec::test_util::batch(
+            vec![
+                ("x", Arc::new(Float64Array::from(xs)) as ArrayRef),
+                ("y", Arc::new(Float64Array::from(ys))),
+                ("is_hot", Arc::new(StringArray::from(vec!["?"; n]))),
+            ],
+            &times,
+        );
+        for cut in (0..=n).step_by(13).chain([1, 99, 100, 101, 259]) {
+            let (straight, resumed) =
+                crate::exec::test_util::straight_and_resumed(code, POINTS, &[], &input, cut);
+            assert_eq!(resumed, straight, "cut at row {cut}");
         }
     }
 }

@@ -25,7 +25,10 @@
 //! | `random_cut_forest/tree.rs` | one random cut tree: insert, delete, score, attribution, invariants |
 //! | `random_cut_forest/sampler.rs` | a tree's time-decayed reservoir sample |
 //! | `random_cut_forest/rng.rs`, `codec.rs` | the seeded generator; the state's bytes |
+//! | `random_cut_forest/acceptance.rs` | (tests) statistical acceptance tests through the SQL path |
 
+#[cfg(test)]
+mod acceptance;
 mod codec;
 pub mod forest;
 mod rng;
@@ -258,5 +261,148 @@ mod tests {
         // Names are JSON strings.
         let quoted = vec!["a\"b".to_string()];
         assert!(explanation(&quoted, &[0.0], &[0.0], false).starts_with(r#"{"a\"b":"#));
+    }
+
+    fn weather(n: usize) -> datafusion::arrow::record_batch::RecordBatch {
+        use datafusion::arrow::array::{Float64Array, Int32Array, StringArray};
+        let mut rng = rng::Rng::seeded(21);
+        let temp: Vec<Option<f64>> = (0..n)
+            .map(|i| (i % 17 != 5).then(|| (rng.unit() * 30.0).round() / 2.0))
+            .collect();
+        let wind: Vec<i32> = (0..n).map(|i| ((i * 7) % 11) as i32).collect();
+        let city: Vec<&str> = (0..n).map(|i| ["Denver", "Miami"][i % 2]).collect();
+        let times: Vec<i64> = (0..n as i64)
+            .map(|i| 1_600_000_000_000 + i * 1000)
+            .collect();
+        crate::exec::test_util::batch(
+            vec![
+                ("TEMP", Arc::new(Float64Array::from(temp)) as ArrayRef),
+                ("WIND", Arc::new(Int32Array::from(wind))),
+                ("CITY", Arc::new(StringArray::from(city))),
+            ],
+            &times,
+        )
+    }
+
+    const WEATHER: &[(&str, crate::types::SqlType)] = &[
+        ("TEMP", crate::types::SqlType::Double),
+        ("WIND", crate::types::SqlType::Integer),
+        ("CITY", crate::types::SqlType::Varchar(Some(8))),
+    ];
+
+    #[test]
+    fn a_checkpoint_anywhere_resumes_as_if_uninterrupted() {
+        // Small forests that fill their samples and evict early (subSampleSize 16, timeDecay
+        // 40), a shingle, duplicates (rounded temperatures), NULL rows that go to error_stream,
+        // and both forms: every score, explanation and error row must come out the same.
+        let input = weather(120);
+        for code in [
+            "CREATE STREAM OUT (CITY VARCHAR(8), TEMP DOUBLE, ANOMALY_SCORE DOUBLE);
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM CITY, TEMP, ANOMALY_SCORE
+             FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM * FROM S), 7, 16, 40, 2));",
+            "CREATE STREAM OUT (TEMP DOUBLE, ANOMALY_SCORE DOUBLE, ANOMALY_EXPLANATION VARCHAR(512));
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM TEMP, ANOMALY_SCORE, ANOMALY_EXPLANATION
+             FROM TABLE(RANDOM_CUT_FOREST_WITH_EXPLANATION(CURSOR(SELECT STREAM TEMP, WIND FROM S), 5, 12, 30, 1, true));",
+        ] {
+            for cut in (0..=input.num_rows()).step_by(7).chain([1, 119]) {
+                let (straight, resumed) =
+                    crate::exec::test_util::straight_and_resumed(code, WEATHER, &[], &input, cut);
+                assert_eq!(resumed, straight, "cut at row {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_from_another_forest_is_refused() {
+        let code = |trees: usize| {
+            format!(
+                "CREATE STREAM OUT (TEMP DOUBLE, ANOMALY_SCORE DOUBLE);
+                 CREATE PUMP P AS INSERT INTO OUT SELECT STREAM TEMP, ANOMALY_SCORE
+                 FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM TEMP FROM S), {trees}, 16, 40, 1));"
+            )
+        };
+        let mut a = crate::exec::test_util::pump(&code(3), WEATHER, &[]).unwrap();
+        crate::exec::test_util::run(&mut a, weather(30), i64::MAX);
+        let states: Vec<Snapshot> = a.iter_mut().map(|o| o.snapshot().unwrap()).collect();
+        let mut b = crate::exec::test_util::pump(&code(4), WEATHER, &[]).unwrap();
+        let refused = b
+            .iter_mut()
+            .zip(&states)
+            .map(|(o, s)| o.restore(s))
+            .find_map(|r| r.err())
+            .expect("refused");
+        assert!(
+            refused.to_string().contains("other parameters"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_row_with_a_null_is_reported_and_not_learnt() {
+        // The same rows with and without NULL ones in between give the same scores.
+        let code = "CREATE STREAM OUT (TEMP DOUBLE, ANOMALY_SCORE DOUBLE);
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM TEMP, ANOMALY_SCORE
+             FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM TEMP, WIND FROM S), 9, 20, 100, 1));";
+        let input = weather(150);
+        let temps = input.column(0).clone();
+        let keep: datafusion::arrow::array::BooleanArray =
+            (0..temps.len()).map(|i| Some(!temps.is_null(i))).collect();
+        let clean = datafusion::arrow::compute::filter_record_batch(&input, &keep).unwrap();
+        let mut ops = crate::exec::test_util::pump(code, WEATHER, &[]).unwrap();
+        let (with_nulls, errors) = crate::exec::test_util::run(&mut ops, input.clone(), i64::MAX);
+        let mut ops = crate::exec::test_util::pump(code, WEATHER, &[]).unwrap();
+        let (without, none) = crate::exec::test_util::run(&mut ops, clean, i64::MAX);
+        assert!(none.is_empty());
+        assert_eq!(
+            crate::exec::test_util::table(&with_nulls),
+            crate::exec::test_util::table(&without)
+        );
+        assert_eq!(errors.len(), temps.null_count());
+        assert!(
+            errors[0].message.contains("column \"TEMP\" is NULL"),
+            "{:?}",
+            errors[0]
+        );
+        assert_eq!(errors[0].pump.as_deref(), Some("P"));
+    }
+
+    #[test]
+    fn a_cursor_without_a_number_is_rejected() {
+        let code = "CREATE STREAM OUT (CITY VARCHAR(8), ANOMALY_SCORE DOUBLE);
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM CITY, ANOMALY_SCORE
+             FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM CITY FROM S)));";
+        let e = crate::exec::test_util::pump(code, WEATHER, &[])
+            .err()
+            .expect("rejected")
+            .to_string();
+        assert!(
+            e.contains("RANDOM_CUT_FOREST needs a numeric column") && e.contains("it has CITY"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn explain_names_the_parameters_and_the_model_columns() {
+        let code = "CREATE STREAM OUT (CITY VARCHAR(8), ANOMALY_SCORE DOUBLE);
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM CITY, ANOMALY_SCORE
+             FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM * FROM S)));";
+        let stream = crate::catalog::StreamDef {
+            name: "S".into(),
+            columns: WEATHER.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
+            kind: crate::catalog::StreamKind::Created,
+        };
+        let src = crate::error::SourceText::new("t.sql", code);
+        let statements = crate::dialect::parse_application(&src).unwrap();
+        let plan = crate::plan::plan(
+            &src,
+            &statements,
+            crate::catalog::Catalog::new(vec![stream], vec![]),
+        )
+        .unwrap();
+        let text = plan.to_string();
+        assert!(
+            text.contains("random cut forest over (TEMP, WIND): 100 trees of 256 points, time decay 100000, shingle 1, seed 0; adds ANOMALY_SCORE"),
+            "{text}"
+        );
     }
 }
