@@ -353,7 +353,7 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::Array;
 
-    /// ANALYTICS HS-4, by hand: 80 points on a grid of spacing 1 (no two within 0.2), then 20
+    /// HS-4 (docs/machine-learning.md), by hand: 80 points on a grid of spacing 1 (no two within 0.2), then 20
     /// points 0.0112 apart on a segment, each with at least 10 others within 0.2.
     #[test]
     fn a_segment_of_close_points_is_the_only_hotspot() {
@@ -552,7 +552,7 @@ mod tests {
         all
     }
 
-    /// HS-2 (ANALYTICS §4.5) on the Developer Guide's data and call (1000, 0.2, 17): at the end
+    /// HS-2 (docs/machine-learning.md) on the Developer Guide's data and call (1000, 0.2, 17): at the end
     /// of each square's 1000 rows a hotspot of density ≥ 40 covers the square (IoU ≥ 0.5) and no
     /// dense hotspot is centred more than 0.5 outside it; at most one such check may fail over
     /// three seeds. The viewer's threshold of 40 sits between the background's 8 points per unit

@@ -110,7 +110,7 @@ fn auc(high: &[f64], low: &[f64]) -> f64 {
     wins / (high.len() * low.len()) as f64
 }
 
-/// RCF-1 (ANALYTICS §3): the cursor's columns and ROWTIMEs come out unchanged and in order, one
+/// RCF-1 (the IDs are those of docs/machine-learning.md): the cursor's columns and ROWTIMEs come out unchanged and in order, one
 /// row per row, with 64 zero scores first (KDA's warm-up with the defaults).
 #[test]
 fn rcf_1_every_row_comes_out_unchanged_with_64_zeros_first() {

@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn time_decay_lets_the_forest_forget_an_old_regime() {
         // N(0,1) then N(8,1): with timeDecay 500 the samples hold the new regime soon after the
-        // change; with 100000 they still hold mostly the old one (ANALYTICS RCF-7's thresholds).
+        // change; with 100000 they still hold mostly the old one (the thresholds of RCF-7 in docs/machine-learning.md).
         let run = |time_decay| {
             let p = Parameters {
                 trees: 50,
