@@ -13,8 +13,9 @@
 //! hotspots by density, densest first; `{"hotspots":[]}` when there is none.
 //!
 //! The window keeps a grid of cells of side ε over (up to) its first three dimensions and every
-//! point's neighbour count, both updated as a row enters and the oldest leaves, so each row
-//! costs the neighbourhoods it touches and one pass over the core points. A row with a NULL
+//! point's list of neighbours, both updated as a row enters and the oldest leaves, so each row
+//! costs the neighbourhoods it touches and one walk over the core points' neighbours (none when
+//! there is no core point). A row with a NULL
 //! numeric column goes to `error_stream` and does not enter the window. A checkpoint keeps the
 //! window's points in order; the rest is rebuilt from them.
 
@@ -74,19 +75,31 @@ const GRID_DIMS: usize = 3;
 
 type Cell = [i64; GRID_DIMS];
 
-/// The last `size` points, their grid and neighbour counts.
+/// Whether a point with `n` neighbours (itself not counted) is a core point of DBSCAN with
+/// `minimum` points.
+fn is_core(n: usize, minimum: usize) -> bool {
+    n + 1 >= minimum
+}
+
+/// The last `size` points, their grid and their neighbours.
 #[derive(Debug, Clone)]
 pub struct Window {
     size: usize,
     dim: usize,
     radius: f64,
     minimum: usize,
-    /// Points by slot (`sequence % size`), and the sequence of every slot in the window.
+    /// Points by slot (`sequence % size`), the window's slots oldest first.
     coords: Vec<f64>,
-    count: Vec<u32>,
     order: VecDeque<u32>,
     next: u64,
     grid: HashMap<Cell, Vec<u32>>,
+    /// Each slot's neighbours within the radius (itself not included), kept as points come
+    /// and go, and how many slots have at least `minimum - 1` of them (core points).
+    adjacent: Vec<Vec<u32>>,
+    cores: usize,
+    /// Scratch for [`Window::hotspots`]: the pass in which each slot was last reached.
+    reached: Vec<u64>,
+    pass: u64,
 }
 
 impl Window {
@@ -97,10 +110,13 @@ impl Window {
             radius,
             minimum,
             coords: vec![0.0; size * dim],
-            count: vec![0; size],
             order: VecDeque::with_capacity(size),
             next: 0,
             grid: HashMap::new(),
+            adjacent: vec![Vec::new(); size],
+            cores: 0,
+            reached: vec![0; size],
+            pass: 0,
         }
     }
 
@@ -117,11 +133,17 @@ impl Window {
         c
     }
 
-    /// Calls `f` with every slot within the radius of `p` (itself included if it is in).
-    fn neighbours(&self, p: &[f64], mut f: impl FnMut(u32)) {
+    /// Whether a slot with `n` neighbours (itself not counted) is a core point.
+    fn is_core(&self, n: usize) -> bool {
+        is_core(n, self.minimum)
+    }
+
+    /// The slots within the radius of `p` (in the grid; `p` itself is not there yet).
+    fn neighbours(&self, p: &[f64]) -> Vec<u32> {
         let home = self.cell(p);
         let k = self.dim.min(GRID_DIMS);
         let r2 = self.radius * self.radius;
+        let mut found = Vec::new();
         for offset in 0..3usize.pow(k as u32) {
             let mut cell = home;
             let mut o = offset;
@@ -136,40 +158,58 @@ impl Window {
                 let q = self.point(s);
                 let d2: f64 = p.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
                 if d2 <= r2 {
-                    f(s);
+                    found.push(s);
                 }
             }
         }
+        found
     }
 
     /// Adds `p` as the newest point (the oldest leaves once the window is full).
     pub fn push(&mut self, p: &[f64]) {
         if self.order.len() == self.size {
             let old = self.order.pop_front().expect("a full window");
-            let q = self.point(old).to_vec();
-            let cell = self.cell(&q);
+            let cell = self.cell(self.point(old));
             let slots = self.grid.get_mut(&cell).expect("the point's cell");
             let at = slots.iter().position(|s| *s == old).expect("in its cell");
             slots.swap_remove(at);
             if slots.is_empty() {
                 self.grid.remove(&cell);
             }
-            let mut touched = Vec::new();
-            self.neighbours(&q, |s| touched.push(s));
-            for s in touched {
-                self.count[s as usize] -= 1;
+            let gone = std::mem::take(&mut self.adjacent[old as usize]);
+            if self.is_core(gone.len()) {
+                self.cores -= 1;
+            }
+            let minimum = self.minimum;
+            for s in gone {
+                let list = &mut self.adjacent[s as usize];
+                let at = list
+                    .iter()
+                    .position(|n| *n == old)
+                    .expect("neighbours both ways");
+                list.swap_remove(at);
+                if is_core(list.len() + 1, minimum) && !is_core(list.len(), minimum) {
+                    self.cores -= 1;
+                }
             }
         }
         let slot = (self.next % self.size as u64) as u32;
         self.next += 1;
         let at = slot as usize * self.dim;
         self.coords[at..at + self.dim].copy_from_slice(p);
-        let mut touched = Vec::new();
-        self.neighbours(p, |s| touched.push(s));
-        self.count[slot as usize] = touched.len() as u32 + 1;
-        for s in touched {
-            self.count[s as usize] += 1;
+        let found = self.neighbours(p);
+        let minimum = self.minimum;
+        for &s in &found {
+            let list = &mut self.adjacent[s as usize];
+            list.push(slot);
+            if is_core(list.len(), minimum) && !is_core(list.len() - 1, minimum) {
+                self.cores += 1;
+            }
         }
+        if self.is_core(found.len()) {
+            self.cores += 1;
+        }
+        self.adjacent[slot as usize] = found;
         self.grid.entry(self.cell(p)).or_default().push(slot);
         self.order.push_back(slot);
     }
@@ -180,38 +220,46 @@ impl Window {
     }
 
     /// DBSCAN over the window, densest hotspot first.
-    pub fn hotspots(&self) -> Vec<Hotspot> {
-        let minimum = self.minimum as u32;
-        let mut label: HashMap<u32, usize> = HashMap::new();
+    pub fn hotspots(&mut self) -> Vec<Hotspot> {
         let mut found: Vec<Hotspot> = Vec::new();
-        for &seed in &self.order {
-            if self.count[seed as usize] < minimum || label.contains_key(&seed) {
+        if self.cores == 0 {
+            return found;
+        }
+        self.pass += 1;
+        let pass = self.pass;
+        let mut queue = Vec::new();
+        for i in 0..self.order.len() {
+            let seed = self.order[i];
+            if !self.is_core(self.adjacent[seed as usize].len())
+                || self.reached[seed as usize] == pass
+            {
                 continue;
             }
-            let id = found.len();
             let mut spot = Hotspot {
                 density: 0.0,
                 min: self.point(seed).to_vec(),
                 max: self.point(seed).to_vec(),
                 points: 0,
             };
-            let mut queue = vec![seed];
-            label.insert(seed, id);
+            self.reached[seed as usize] = pass;
+            queue.push(seed);
             while let Some(s) = queue.pop() {
                 spot.points += 1;
-                for (i, x) in self.point(s).iter().enumerate() {
+                let at = s as usize * self.dim;
+                for (i, x) in self.coords[at..at + self.dim].iter().enumerate() {
                     spot.min[i] = spot.min[i].min(*x);
                     spot.max[i] = spot.max[i].max(*x);
                 }
-                if self.count[s as usize] < minimum {
+                let neighbours = &self.adjacent[s as usize];
+                if !self.is_core(neighbours.len()) {
                     continue; // a border point: part of the hotspot, not a way through it
                 }
-                self.neighbours(self.point(s), |n| {
-                    if let std::collections::hash_map::Entry::Vacant(e) = label.entry(n) {
-                        e.insert(id);
+                for &n in neighbours {
+                    if self.reached[n as usize] != pass {
+                        self.reached[n as usize] = pass;
                         queue.push(n);
                     }
-                });
+                }
             }
             let volume: f64 = (0..self.dim)
                 .map(|i| match spot.max[i] - spot.min[i] {
@@ -421,11 +469,12 @@ mod tests {
         }
         assert!(w.hotspots().is_empty());
         assert_eq!(w.points().count(), 100);
-        assert!(w.count.iter().all(|c| *c == 1));
+        assert!(w.adjacent.iter().all(|n| n.is_empty()));
+        assert_eq!(w.cores, 0);
     }
 
-    /// Neighbour counts kept incrementally agree with counting from scratch, in 1 to 4
-    /// dimensions (a fourth dimension is outside the grid).
+    /// Neighbours and core points kept incrementally agree with counting from scratch, in 1 to
+    /// 4 dimensions (a fourth dimension is outside the grid).
     #[test]
     fn incremental_counts_match_a_recount() {
         let mut seed = 5u64;
@@ -454,8 +503,14 @@ mod tests {
                             <= 0.09
                     })
                     .count();
-                assert_eq!(w.count[slot as usize] as usize, n, "dim {dim}");
+                assert_eq!(w.adjacent[slot as usize].len() + 1, n, "dim {dim}");
             }
+            let cores = w
+                .order
+                .iter()
+                .filter(|s| w.adjacent[**s as usize].len() + 1 >= 4)
+                .count();
+            assert_eq!(w.cores, cores, "dim {dim}");
         }
     }
 
@@ -516,7 +571,10 @@ mod tests {
         FROM TABLE(HOTSPOTS(CURSOR(SELECT STREAM \"x\", \"y\", \"is_hot\" FROM S), 1000, 0.2, 17));";
 
     /// The HOTSPOTS_RESULT of every row: (density, min, max) of each hotspot.
-    fn results(code: &str, input: &RecordBatch) -> Vec<Vec<(f64, Vec<f64>, Vec<f64>)>> {
+    /// A hotspot read back from the text: density, minValues, maxValues.
+    type Spot = (f64, Vec<f64>, Vec<f64>);
+
+    fn results(code: &str, input: &RecordBatch) -> Vec<Vec<Spot>> {
         let mut ops = crate::exec::test_util::pump(code, POINTS, &[]).unwrap();
         let (out, errors) = crate::exec::test_util::run(&mut ops, input.clone(), i64::MAX);
         assert!(errors.is_empty());
@@ -566,16 +624,15 @@ mod tests {
             assert_eq!(all.len(), 5000);
             for row in [999, 1999, 2999, 3999, 4999] {
                 let (sx, sy) = squares[row];
-                let dense: Vec<&(f64, Vec<f64>, Vec<f64>)> =
-                    all[row].iter().filter(|h| h.0 >= 40.0).collect();
-                let iou = |h: &(f64, Vec<f64>, Vec<f64>)| {
+                let dense: Vec<&Spot> = all[row].iter().filter(|h| h.0 >= 40.0).collect();
+                let iou = |h: &Spot| {
                     let w = (h.2[0].min(sx + 1.0) - h.1[0].max(sx)).max(0.0);
                     let t = (h.2[1].min(sy + 1.0) - h.1[1].max(sy)).max(0.0);
                     let inter = w * t;
                     let area = (h.2[0] - h.1[0]) * (h.2[1] - h.1[1]);
                     inter / (area + 1.0 - inter)
                 };
-                let outside = |h: &(f64, Vec<f64>, Vec<f64>)| {
+                let outside = |h: &Spot| {
                     let (cx, cy) = ((h.1[0] + h.2[0]) / 2.0, (h.1[1] + h.2[1]) / 2.0);
                     let dx = (sx - cx).max(cx - (sx + 1.0)).max(0.0);
                     let dy = (sy - cy).max(cy - (sy + 1.0)).max(0.0);

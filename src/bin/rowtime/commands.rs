@@ -218,13 +218,13 @@ fn open_state_dir(
     } else {
         state.latest()?
     };
-    if let Some(c) = &resumed {
-        if let Some(why) = identity.refuses(&c.identity) {
-            return Err(Error::Usage(format!(
-                "--state-dir {}: the checkpoint there cannot be resumed by this run: {why}. Resume with the same application and input, or start afresh with --force (the state there is dropped)",
-                dir.display()
-            )));
-        }
+    if let Some(c) = &resumed
+        && let Some(why) = identity.refuses(&c.identity)
+    {
+        return Err(Error::Usage(format!(
+            "--state-dir {}: the checkpoint there cannot be resumed by this run: {why}. Resume with the same application and input, or start afresh with --force (the state there is dropped)",
+            dir.display()
+        )));
     }
     Ok(Checkpoints {
         dir: state,

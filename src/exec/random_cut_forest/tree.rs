@@ -243,10 +243,10 @@ impl Tree {
                         cut,
                         mass,
                     });
-                    let (d, at, j) = (self.dim, n as usize * self.dim, joined as usize * self.dim);
-                    for i in 0..d {
-                        self.lo[j + i] = self.lo[at + i].min(p[i]);
-                        self.hi[j + i] = self.hi[at + i].max(p[i]);
+                    let (at, j) = (n as usize * self.dim, joined as usize * self.dim);
+                    for (i, x) in p.iter().enumerate() {
+                        self.lo[j + i] = self.lo[at + i].min(*x);
+                        self.hi[j + i] = self.hi[at + i].max(*x);
                     }
                     self.replace(n, joined);
                     self.nodes[n as usize].parent = joined;
