@@ -4,11 +4,12 @@
 //! and `TABLE(HOTSPOTS(CURSOR(query), windowSize, scanRadius, minimumNumberOfPointsInAHotspot))`.
 //!
 //! sqlparser cannot read them, so this token pass checks the arguments (each error at its
-//! argument, with the range KDA allows and what to write) and replaces the call with a subquery
-//! over the cursor's query that adds the function's columns as calls of stand-in functions:
-//! `(SELECT STREAM *, "RANDOM_CUT_FOREST$ANOMALY_SCORE"() AS "ANOMALY_SCORE" FROM (query) AS
-//! TABLE_FUNCTION_INPUT) AS TABLE_FUNCTION`. The planner types the stand-ins and puts the
-//! function's operator where that SELECT is.
+//! argument, with the range KDA allows and what to write) and replaces the call with the
+//! cursor's query as a subquery, its select list ending with the function's columns as calls of
+//! stand-in functions: `TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM * FROM s)))` becomes
+//! `(SELECT STREAM *, "RANDOM_CUT_FOREST$ANOMALY_SCORE"() AS "ANOMALY_SCORE" FROM s) AS
+//! TABLE_FUNCTION`. The planner types the stand-ins and puts the function's operator where that
+//! SELECT is; a cursor that aggregates stays one query, so its windows work as anywhere else.
 
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan, Tokenizer};
@@ -226,16 +227,41 @@ pub(crate) fn machine_learning_functions(
             .with_help("give each call its own pump, writing into its own stream")
             .into_error());
     }
-    let (head, tail) = rewritten(function);
+    // The end of the cursor's select list: its first FROM outside parentheses.
+    let mut depth = 0;
+    let mut from = None;
+    for j in k + 6..cursor_end {
+        match &tokens[code[j]].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() => {
+                if w.value == "UNION" || w.value == "EXCEPT" || w.value == "INTERSECT" {
+                    return Err(src
+                        .error_span(
+                            tokens[code[j]].span,
+                            format!("{function}'s CURSOR cannot hold a {}", w.value),
+                        )
+                        .with_help("write the UNION ALL in a pump of its own and read its stream in the CURSOR")
+                        .into_error());
+                }
+                if w.value == "FROM" && from.is_none() {
+                    from = Some(j);
+                }
+            }
+            _ => {}
+        }
+    }
+    let from = from.ok_or_else(|| {
+        err(
+            at,
+            format!("{function}'s CURSOR must read a stream: CURSOR(SELECT STREAM … FROM s)"),
+        )
+    })?;
     let aliased = tok(table_end + 1).is_some_and(|t| {
         word_is(t, "AS")
             || matches!(&t.token, Token::Word(w) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some())
     });
-    let tail = if aliased {
-        tail
-    } else {
-        format!("{tail} AS TABLE_FUNCTION")
-    };
+    let tail = if aliased { ")" } else { ") AS TABLE_FUNCTION" };
     let lex = |text: &str| -> Vec<TokenWithSpan> {
         Tokenizer::new(&KdaDialect, text)
             .tokenize()
@@ -244,11 +270,15 @@ pub(crate) fn machine_learning_functions(
             .map(|token| TokenWithSpan { token, span: at })
             .collect()
     };
-    let mut out = Vec::with_capacity(tokens.len() + 32);
+    let mut out = Vec::with_capacity(tokens.len() + 16);
     for (i, t) in tokens.into_iter().enumerate() {
         match code.iter().position(|c| *c == i) {
-            Some(j) if j == k => out.extend(lex(&head)),
-            Some(j) if j == table_end => out.extend(lex(&tail)),
+            Some(j) if j == k => out.extend(lex("(")),
+            Some(j) if j == from => {
+                out.extend(lex(&stand_ins(function)));
+                out.push(t);
+            }
+            Some(j) if j == table_end => out.extend(lex(tail)),
             // The cursor's query stays; TABLE ( NAME ( CURSOR ( and the arguments go.
             Some(j) if (k + 6..cursor_end).contains(&j) => out.push(t),
             Some(j) if (k..=table_end).contains(&j) => {}
@@ -258,19 +288,15 @@ pub(crate) fn machine_learning_functions(
     Ok((out, Some(call)))
 }
 
-/// The subquery's text before and after the cursor's query.
-fn rewritten(function: &str) -> (String, String) {
-    let columns = match function {
-        "RANDOM_CUT_FOREST" => format!("\"{FOREST_SCORE}\"() AS \"ANOMALY_SCORE\""),
+/// The function's columns, added at the end of the cursor's select list.
+fn stand_ins(function: &str) -> String {
+    match function {
+        "RANDOM_CUT_FOREST" => format!(", \"{FOREST_SCORE}\"() AS \"ANOMALY_SCORE\" "),
         "RANDOM_CUT_FOREST_WITH_EXPLANATION" => format!(
-            "\"{EXPLAINED_SCORE}\"() AS \"ANOMALY_SCORE\", \"{EXPLANATION}\"() AS \"ANOMALY_EXPLANATION\""
+            ", \"{EXPLAINED_SCORE}\"() AS \"ANOMALY_SCORE\", \"{EXPLANATION}\"() AS \"ANOMALY_EXPLANATION\" "
         ),
-        _ => format!("\"{HOTSPOTS_RESULT}\"() AS \"HOTSPOTS_RESULT\""),
-    };
-    (
-        format!("(SELECT STREAM *, {columns} FROM ("),
-        ") AS TABLE_FUNCTION_INPUT)".to_string(),
-    )
+        _ => format!(", \"{HOTSPOTS_RESULT}\"() AS \"HOTSPOTS_RESULT\" "),
+    }
 }
 
 /// A whole number argument within `range`.
@@ -450,8 +476,18 @@ mod tests {
             .tokenize_with_location()
             .unwrap();
         let (tokens, call) = machine_learning_functions(&src, fold_case(tokens))?;
-        let text: String = tokens.iter().map(|t| t.token.to_string()).collect();
+        // Without whitespace: the generated tokens carry their own spacing.
+        let text: String = tokens
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect::<String>()
+            .split_whitespace()
+            .collect();
         Ok((text, call))
+    }
+
+    fn squeezed(text: &str) -> String {
+        text.split_whitespace().collect()
     }
 
     #[test]
@@ -470,7 +506,7 @@ mod tests {
             }))
         );
         assert!(
-            text.ends_with("FROM (SELECT STREAM *, \"RANDOM_CUT_FOREST$ANOMALY_SCORE\"() AS \"ANOMALY_SCORE\" FROM (SELECT STREAM * FROM \"S\") AS TABLE_FUNCTION_INPUT) AS TABLE_FUNCTION"),
+            text.ends_with(&squeezed("FROM (SELECT STREAM *, \"RANDOM_CUT_FOREST$ANOMALY_SCORE\"() AS \"ANOMALY_SCORE\" FROM \"S\") AS TABLE_FUNCTION")),
             "{text}"
         );
     }
@@ -493,7 +529,19 @@ mod tests {
                 with_directionality: true
             })
         );
-        assert!(text.ends_with("AS TABLE_FUNCTION_INPUT) AS T"), "{text}");
+        assert!(
+            text.ends_with(&squeezed("(SELECT STREAM A, \"RANDOM_CUT_FOREST_WITH_EXPLANATION$ANOMALY_SCORE\"() AS \"ANOMALY_SCORE\", \"RANDOM_CUT_FOREST_WITH_EXPLANATION$ANOMALY_EXPLANATION\"() AS \"ANOMALY_EXPLANATION\" FROM S) AS T")),
+            "{text}"
+        );
+        // The select list ends at the FROM outside parentheses.
+        let (text, _) = rewrite(
+            "SELECT STREAM * FROM TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM (SELECT 1 FROM T) AS a, EXTRACT(HOUR FROM ROWTIME) AS h FROM S)))",
+        )
+        .unwrap();
+        assert!(
+            text.contains(&squeezed("EXTRACT(HOUR FROM ROWTIME) AS H, \"RANDOM_CUT_FOREST$ANOMALY_SCORE\"() AS \"ANOMALY_SCORE\" FROM S)")),
+            "{text}"
+        );
         let (_, call) = rewrite(
             "SELECT STREAM * FROM TABLE (HOTSPOTS(CURSOR(SELECT STREAM x, y FROM s), 1000, 0.2, 17))",
         )
@@ -563,6 +611,14 @@ mod tests {
                 "HOTSPOTS(SELECT STREAM * FROM s, 1000, 0.2, 17)",
                 "HOTSPOTS's first argument must be CURSOR(SELECT STREAM …)",
             ),
+            (
+                "HOTSPOTS(CURSOR(SELECT STREAM 1), 1000, 0.2, 17)",
+                "HOTSPOTS's CURSOR must read a stream",
+            ),
+            (
+                "RANDOM_CUT_FOREST(CURSOR(SELECT STREAM * FROM a UNION ALL SELECT STREAM * FROM b))",
+                "RANDOM_CUT_FOREST's CURSOR cannot hold a UNION",
+            ),
         ];
         for (call, message) in cases {
             let sql = format!("SELECT STREAM * FROM TABLE({call})");
@@ -575,6 +631,6 @@ mod tests {
     #[test]
     fn other_queries_are_left_alone() {
         let sql = "SELECT STREAM * FROM S";
-        assert_eq!(rewrite(sql).unwrap(), (sql.to_string(), None));
+        assert_eq!(rewrite(sql).unwrap(), (squeezed(sql), None));
     }
 }

@@ -1,8 +1,9 @@
 //! Planning KDA's machine-learning table functions (`RANDOM_CUT_FOREST`, its explanation form,
-//! `HOTSPOTS`). The dialect made each call a subquery over the cursor's query whose added
-//! columns are calls of stand-in functions (`dialect/machine_learning.rs`); the stand-ins give
-//! DataFusion the columns' types, and that subquery's projection is lowered here into the
-//! function's operator, which reads the cursor's numeric columns and computes those columns.
+//! `HOTSPOTS`). The dialect made each call the cursor's query, its select list ending with the
+//! function's columns as calls of stand-in functions (`dialect/machine_learning.rs`); the
+//! stand-ins give DataFusion the columns' types, and that select list is lowered here: its
+//! other expressions as a projection (unless they are plain columns), then the function's
+//! operator, which reads their numeric columns and computes the function's.
 //!
 //! Checked here, at planning: a DECIMAL column in the cursor (KDA: "DECIMAL is not a supported
 //! type. Use DOUBLE instead"), a cursor without a numeric column. The seed of the forests is
@@ -16,7 +17,7 @@ use datafusion::logical_expr::{
 };
 
 use super::OperatorSpec;
-use super::lower::{Lowering, strip};
+use super::lower::{Lowering, shown, strip};
 use crate::catalog::{ROWTIME, nullable, with_rowtime};
 use crate::dialect::{
     EXPLAINED_SCORE, EXPLANATION, FOREST_SCORE, HOTSPOTS_RESULT, MachineLearningCall,
@@ -24,6 +25,7 @@ use crate::dialect::{
 use crate::error::Result;
 use crate::exec::hotspots::HotspotsSpec;
 use crate::exec::model_input::{Output, is_model_type};
+use crate::exec::project::ProjectSpec;
 use crate::exec::random_cut_forest::{Parameters, RandomCutForestSpec};
 use crate::functions::KdaScalar;
 
@@ -93,29 +95,69 @@ impl Lowering<'_> {
         };
         let name = call.name();
         let input = p.input.schema();
-        let mut outputs = Vec::with_capacity(p.expr.len());
-        for e in &p.expr {
-            outputs.push(match (stand_in(e), strip(e)) {
-                (Some(EXPLANATION), _) => Output::Computed(1),
-                (Some(_), _) => Output::Computed(0),
-                (None, Expr::Column(c)) => {
-                    Output::Input(input.index_of_column(c).map_err(|_| {
+        // The cursor's own columns: every item of the select list but the stand-ins.
+        let selected: Vec<usize> = (0..p.expr.len())
+            .filter(|i| stand_in(&p.expr[*i]).is_none())
+            .collect();
+        let unaliased = |e: &Expr| match e {
+            Expr::Alias(a) => a.expr.as_ref().clone(),
+            other => other.clone(),
+        };
+        let columns_only = selected
+            .iter()
+            .all(|i| matches!(unaliased(&p.expr[*i]), Expr::Column(_)));
+        // Where each selected item is in the batches the function's operator reads.
+        let (positions, visible): (Vec<usize>, usize) = if columns_only {
+            let positions = selected
+                .iter()
+                .map(|i| match unaliased(&p.expr[*i]) {
+                    Expr::Column(c) => input.index_of_column(&c).map_err(|_| {
                         self.reject(
                             format!("{name}: the column `{c}` of its CURSOR was not found"),
                             "select the columns of the CURSOR's query by name",
                         )
-                    })?)
-                }
-                (None, other) => {
-                    return Err(self.reject(
-                        format!("{name} could not be planned around `{other}`"),
-                        "select the function's columns by name",
-                    ));
+                    }),
+                    _ => unreachable!("only columns"),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (positions, input.fields().len())
+        } else {
+            let exprs = selected
+                .iter()
+                .map(|i| self.physical(&p.expr[*i], input))
+                .collect::<Result<Vec<_>>>()?;
+            let fields: Vec<datafusion::arrow::datatypes::FieldRef> = selected
+                .iter()
+                .map(|i| std::sync::Arc::clone(&p.schema.as_arrow().fields()[*i]))
+                .collect();
+            let schema = datafusion::arrow::datatypes::Schema::new(fields);
+            self.ops.push(OperatorSpec::Project(Arc::new(ProjectSpec {
+                exprs,
+                schema: with_rowtime(&nullable(&schema)),
+                display: selected
+                    .iter()
+                    .map(|i| shown(&p.expr[*i].to_string()))
+                    .collect(),
+                visible: input.fields().len(),
+                pump: self.pump.to_string(),
+            })));
+            ((0..selected.len()).collect(), selected.len())
+        };
+        let mut outputs = Vec::with_capacity(p.expr.len());
+        let mut next = 0;
+        for e in &p.expr {
+            outputs.push(match stand_in(e) {
+                Some(EXPLANATION) => Output::Computed(1),
+                Some(_) => Output::Computed(0),
+                None => {
+                    next += 1;
+                    Output::Input(positions[next - 1])
                 }
             });
         }
         let mut columns = Vec::new();
-        for (i, f) in input.fields().iter().enumerate() {
+        for (j, i) in selected.iter().enumerate() {
+            let f = &p.schema.as_arrow().fields()[*i];
             if f.name() == ROWTIME {
                 continue;
             }
@@ -135,16 +177,15 @@ impl Lowering<'_> {
                         ),
                     ));
                 }
-                t if is_model_type(t) => columns.push((i, f.name().clone())),
+                t if is_model_type(t) => columns.push((positions[j], f.name().clone())),
                 _ => {}
             }
         }
         if columns.is_empty() {
-            let names: Vec<&str> = input
-                .fields()
+            let names: Vec<&str> = selected
                 .iter()
-                .filter(|f| f.name() != ROWTIME)
-                .map(|f| f.name().as_str())
+                .map(|i| p.schema.as_arrow().fields()[*i].name().as_str())
+                .filter(|n| *n != ROWTIME)
                 .collect();
             return Err(self.reject(
                 format!(
@@ -161,7 +202,6 @@ impl Lowering<'_> {
             )
         })?;
         let schema = with_rowtime(&nullable(p.schema.as_arrow()));
-        let visible = input.fields().len();
         let pump = self.pump.to_string();
         let forest = |f: crate::dialect::ForestArguments| Parameters {
             trees: f.number_of_trees,
