@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use super::KdaDialect;
+use super::machine_learning::{MachineLearningCall, machine_learning_functions};
 use super::tokens::{
     is_code, nth_value_from, parser_error, statement_end, strip_select_stream, substring_similar,
     trim_default_character, word_is,
@@ -42,6 +43,9 @@ pub struct CreatePump {
     /// `FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(…), …))` or `COUNT_DISTINCT_ITEMS_TUMBLING`: the
     /// call became a windowed GROUP BY subquery; what the planner must add to it.
     pub table_function: Option<WindowedTableFunction>,
+    /// `FROM TABLE(RANDOM_CUT_FOREST(CURSOR(…), …))`, its explanation form or `HOTSPOTS`: the
+    /// call became a subquery over the cursor whose added columns the planner computes.
+    pub machine_learning: Option<MachineLearningCall>,
 }
 
 /// A KDA windowed table function, rewritten into a tumbling-window subquery.
@@ -61,6 +65,7 @@ pub(crate) fn parse_create_pump(
     let dialect = KdaDialect;
     let (tokens, table_function) = windowed_table_functions(src, tokens)?;
     let tokens = super::group_rank::group_rank_table_function(src, tokens)?;
+    let (tokens, machine_learning) = machine_learning_functions(src, tokens)?;
     let (tokens, had_stream) = strip_select_stream(tokens);
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
@@ -114,7 +119,9 @@ pub(crate) fn parse_create_pump(
             .with_help("end each statement with `;`")
             .into_error());
     }
-    if !had_stream {
+    // The Developer Guide's HOTSPOTS application reads its table function with a plain SELECT;
+    // the function's CURSOR(SELECT STREAM …) makes the query a streaming one.
+    if !had_stream && machine_learning.is_none() {
         return Err(src
             .error_span(
                 query_tok.span,
@@ -136,6 +143,7 @@ pub(crate) fn parse_create_pump(
         windows,
         tsort,
         table_function,
+        machine_learning,
     })
 }
 

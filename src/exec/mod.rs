@@ -23,6 +23,9 @@
 //! | `sliding.rs` | aggregates `OVER (RANGE … PRECEDING | ROWS n PRECEDING)` |
 //! | `lookup_join.rs` | a stream joined to a reference table |
 //! | `stream_join.rs` | two streams joined over windows |
+//! | `random_cut_forest.rs` (+ folder) | `RANDOM_CUT_FOREST`, `RANDOM_CUT_FOREST_WITH_EXPLANATION`: a score per row |
+//! | `hotspots.rs` | `HOTSPOTS`: the dense regions of a sliding window of rows |
+//! | `model_input.rs` | what those share: numeric columns as numbers, NULL rows to `error_stream`, output columns |
 //! | `insert.rs` | `INSERT INTO` the pump's target: column order, lengths, `… AS ROWTIME` |
 //! | `test_util.rs` | (tests) batches from text tables, planning a pump, running it |
 //!
@@ -34,11 +37,14 @@ mod eval;
 pub mod filter;
 pub mod group_rank;
 mod groups;
+pub mod hotspots;
 pub mod insert;
 pub mod lookup_join;
 pub mod monotonic;
 pub mod order_by;
+pub mod model_input;
 pub mod project;
+pub mod random_cut_forest;
 pub mod sliding;
 pub mod stagger;
 pub mod stream_join;

@@ -115,6 +115,8 @@ pub(crate) struct Lowering<'a> {
     pub(crate) count_distinct: bool,
     /// `ORDER BY … WITHIN interval` (a T-sort): the interval's milliseconds and where it is.
     pub(crate) tsort: Option<(i64, Location)>,
+    /// `TABLE(RANDOM_CUT_FOREST(…))`, its explanation form or `HOTSPOTS`: the call's arguments.
+    pub(crate) machine_learning: Option<crate::dialect::MachineLearningCall>,
     pub(crate) ops: Vec<OperatorSpec>,
     /// `FROM stream OVER (…)`: the windows of a stream-to-stream join.
     pub(crate) windows: Vec<JoinWindow>,
@@ -251,6 +253,9 @@ impl Lowering<'_> {
                     pump: self.pump.to_string(),
                 })));
                 Ok(source)
+            }
+            LogicalPlan::Projection(p) if super::machine_learning::computes_stand_in(p) => {
+                self.lower_machine_learning(p)
             }
             LogicalPlan::Projection(p) => {
                 let source = self.lower(&p.input)?;

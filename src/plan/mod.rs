@@ -17,6 +17,7 @@
 //! | `window.rs` | tumbling, stagger and sliding windows |
 //! | `join.rs` | joins with reference tables and between streams |
 //! | `order.rs` | streaming `ORDER BY`, T-sort (`ORDER BY … WITHIN`), `GROUP_RANK` |
+//! | `machine_learning.rs` | `RANDOM_CUT_FOREST`, its explanation form and `HOTSPOTS`: their columns typed, their operator placed |
 //!
 //! Shape to imitate: `window.rs` (small named functions recognise a form; anything else is
 //! rejected with what to write instead). Tests: `cargo test --lib plan`, and the test files.
@@ -25,6 +26,7 @@ mod join;
 mod lower;
 mod monotonic;
 mod order;
+mod machine_learning;
 mod pump;
 pub mod resolver;
 pub mod rewrite;
@@ -44,10 +46,12 @@ use crate::exec::Operator;
 use crate::exec::distinct::{Distinct, DistinctSpec};
 use crate::exec::filter::{Filter, FilterSpec};
 use crate::exec::group_rank::{GroupRank, GroupRankSpec};
+use crate::exec::hotspots::{Hotspots, HotspotsSpec};
 use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec};
 use crate::exec::order_by::{OrderBy, OrderBySpec};
 use crate::exec::project::{Project, ProjectSpec};
+use crate::exec::random_cut_forest::{RandomCutForest, RandomCutForestSpec};
 use crate::exec::sliding::{Sliding, SlidingSpec};
 use crate::exec::stagger::{Stagger, StaggerSpec};
 use crate::exec::stream_join::StreamJoinSpec;
@@ -69,6 +73,8 @@ pub enum OperatorSpec {
     OrderBy(Arc<OrderBySpec>),
     TSort(Arc<TSortSpec>),
     GroupRank(Arc<GroupRankSpec>),
+    RandomCutForest(Arc<RandomCutForestSpec>),
+    Hotspots(Arc<HotspotsSpec>),
 }
 
 impl OperatorSpec {
@@ -94,6 +100,8 @@ impl OperatorSpec {
             OperatorSpec::OrderBy(s) => Box::new(OrderBy::new(Arc::clone(s))?),
             OperatorSpec::TSort(s) => Box::new(TSort::new(Arc::clone(s))),
             OperatorSpec::GroupRank(s) => Box::new(GroupRank::new(Arc::clone(s))?),
+            OperatorSpec::RandomCutForest(s) => Box::new(RandomCutForest::new(Arc::clone(s))),
+            OperatorSpec::Hotspots(s) => Box::new(Hotspots::new(Arc::clone(s))),
         })
     }
 }
@@ -112,6 +120,8 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::OrderBy(s) => s.fmt(f),
             OperatorSpec::TSort(s) => s.fmt(f),
             OperatorSpec::GroupRank(s) => s.fmt(f),
+            OperatorSpec::RandomCutForest(s) => s.fmt(f),
+            OperatorSpec::Hotspots(s) => s.fmt(f),
         }
     }
 }

@@ -189,6 +189,7 @@ pub(super) fn plan_pump(
         stagger_ms: p.stagger_ms,
         count_distinct: p.table_function == Some(WindowedTableFunction::CountDistinct),
         tsort: p.tsort.map(|(ms, at)| (ms, at.start)),
+        machine_learning: p.machine_learning,
         join_at: join_at.unwrap_or(p.query_at),
         ops: Vec::new(),
         windows,

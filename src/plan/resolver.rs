@@ -68,7 +68,9 @@ impl<'a> Resolver<'a> {
             }
             map
         }
-        let scalars = by_name(scalar_udfs(), |f: &ScalarUDF| (f.name(), f.aliases()));
+        let mut scalars = scalar_udfs();
+        scalars.extend(super::machine_learning::stand_ins());
+        let scalars = by_name(scalars, |f: &ScalarUDF| (f.name(), f.aliases()));
         let aggregates = by_name(aggregate_udfs(), |f: &AggregateUDF| (f.name(), f.aliases()));
         let windows = by_name(window_udfs(), |f: &WindowUDF| (f.name(), f.aliases()));
         let mut options = ConfigOptions::new();
