@@ -8,6 +8,7 @@ mod objects;
 mod preprocess;
 mod reference;
 mod support;
+mod toll;
 
 #[test]
 fn the_harness_starts_a_server_and_boto3_talks_to_it() {
