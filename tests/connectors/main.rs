@@ -2,6 +2,7 @@
 //! Kinesis, Firehose, Lambda and S3; kinesis-local for resharding), with producers and checkers
 //! using boto3. `support.rs` installs, starts and stops the servers. One module per connector.
 
+mod connect;
 mod deliver;
 mod kinesis;
 mod objects;
