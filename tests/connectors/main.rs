@@ -4,6 +4,7 @@
 
 mod connect;
 mod deliver;
+mod example;
 mod kinesis;
 mod objects;
 mod preprocess;

@@ -143,7 +143,7 @@ impl Drop for Architecture {
     }
 }
 
-fn sample_lines() -> Vec<String> {
+pub(crate) fn sample_lines() -> Vec<String> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(SAMPLE))
         .expect("the shipped sample");
     text.lines()
@@ -153,14 +153,15 @@ fn sample_lines() -> Vec<String> {
 }
 
 /// Rows as sorted canonical JSON texts (keys sorted), to compare as multisets.
-fn canonical(rows: &[Value]) -> Vec<String> {
+pub(crate) fn canonical(rows: &[Value]) -> Vec<String> {
     let mut out: Vec<String> = rows.iter().map(Value::to_string).collect();
     out.sort();
     out
 }
 
-/// A `rowtime run` of a file-based definition over the sample file: its rows per stream.
-fn file_run(dir: &Path, app: &str, streams: &[&str]) -> BTreeMap<String, Vec<Value>> {
+/// A `rowtime run` of a file-based definition over the sample file: its rows (with ROWTIME) per
+/// stream.
+pub(crate) fn file_run(dir: &Path, app: &str, streams: &[&str]) -> BTreeMap<String, Vec<Value>> {
     let mut cmd = support::rowtime("http://127.0.0.1:9");
     cmd.args(["run", "--app", app, "--input", SAMPLE]).args([
         "--rowtime-from",
@@ -236,7 +237,7 @@ fn one_shard_gives_exactly_the_rows_of_the_file_run() {
 /// The test's own reading of a record under the toll input schema: `(BOOTH_ID, ACCOUNT_ID,
 /// AMOUNT in cents)` when it is a row, `None` when it belongs in error_stream (not JSON, AMOUNT
 /// not a number, EVENT_TIME missing or not a timestamp: replay needs it).
-fn accepted(line: &str) -> Option<(String, String, i64)> {
+pub(crate) fn accepted(line: &str) -> Option<(String, String, i64)> {
     let v: Value = serde_json::from_str(line).ok()?;
     let amount = v.get("amount")?.as_f64()?;
     let time = v.get("event_time")?.as_str()?;
