@@ -707,3 +707,53 @@ fn k8_a_shard_split_mid_run_is_found_without_a_null_iterator() {
     // Polled once a second past its end until the next listing (5 s), then never again.
     assert_parent_ended_first(&log, "shardId-000000000000", 8);
 }
+
+#[test]
+fn discover_prints_the_schema_of_a_streams_oldest_records() {
+    let ms = Server::ministack();
+    let ep = ms.endpoint();
+    let dir = Dir::new("discover");
+    support::aws(&ep, &["create-stream", "tolls", "--shards", "2"]);
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/data/toll_transactions.jsonl"),
+    )
+    .unwrap();
+    let lines: Vec<String> = sample.lines().take(60).map(str::to_string).collect();
+    support::put_lines(&ep, &dir.0, "tolls", &lines, &[]);
+    let file = dir.write("sample.jsonl", &lines.join("\n"));
+    let discover = |input: &str| {
+        let mut cmd = support::rowtime(&ep);
+        cmd.args(["discover", "--input", input]);
+        let done = support::run_to_end(cmd, &dir.path("stderr"), LIMIT);
+        done.assert_ok();
+        let schema: Value = serde_json::from_str(&done.stdout.join("\n")).unwrap();
+        schema
+    };
+    let schema = discover("kinesis://tolls");
+    let columns: Vec<(String, String, String)> = schema["RecordColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap().to_string();
+            (text("Name"), text("Mapping"), text("SqlType"))
+        })
+        .collect();
+    let keys = [
+        "booth_id",
+        "account_id",
+        "vehicle_class",
+        "amount",
+        "event_time",
+    ];
+    let names: Vec<&str> = columns.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(names, keys, "the records' keys, in their order");
+    for (name, mapping, _) in &columns {
+        assert_eq!(*mapping, format!("$.{name}"));
+    }
+    assert_eq!(columns[3].2, "DOUBLE");
+    assert_eq!(columns[4].2, "TIMESTAMP");
+    assert_eq!(schema["RecordFormat"]["RecordFormatType"], "JSON");
+    // The same records in a file give the same schema.
+    assert_eq!(discover(s(&file)), schema);
+}
