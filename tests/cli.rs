@@ -40,6 +40,8 @@ fn check_and_explain_accept_every_shipped_application() {
     let runs: Vec<Vec<&str>> = vec![
         vec!["--app", "sql/toll_billing.json"],
         vec!["--app", "sql/toll_booth_alerts.json"],
+        vec!["--app", "sql/toll_billing_cloud.json"],
+        vec!["--app", "sql/toll_booth_alerts_cloud.json"],
         vec!["sql/toll_billing.sql", "--input-schema", SCHEMA],
         vec![
             "sql/toll_booth_alerts.sql",
