@@ -101,6 +101,89 @@ fn bad_sql_is_rejected_with_its_location_and_a_caret() {
     assert!(stderr(&o).contains(&format!("{app}:2:")), "{}", stderr(&o));
 }
 
+/// Planner errors point at the construct they are about, in KDA's words: no DataFusion type
+/// names (`Utf8`), no "internal error … file a bug report", no lower-cased function names.
+#[test]
+fn planner_errors_point_at_the_construct_and_say_what_to_write() {
+    let dir = temp_dir("planner-errors");
+    // (select list, line 3 column of the caret, words of the message, words of the help)
+    let cases: [(&str, &str, &str, &str); 7] = [
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", SUM(\"AMOUNT\") OVER (ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:32",
+            "a sliding window must end at the current row",
+            "ROWS n PRECEDING",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", \"VEHICLE_CLASS\" || 'x' FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:32",
+            "column 2 of the query",
+            "CAST the expression",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", 1 FROM \"SOURCE_SQL_STREAM_001\" ORDER BY \"VEHICLE_CLASS\"",
+            "3:72",
+            "ORDER BY on a stream needs a monotonic leading expression",
+            "FLOOR(s.ROWTIME TO SECOND)",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", NO_SUCH_FN(1) FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:32",
+            "unknown function `NO_SUCH_FN`",
+            "CREATE FUNCTION",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", CHAR_LENGTH(SUBSTRING(X'0102' FROM 1 FOR 1)) FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:44",
+            "SUBSTRING cannot take arguments of types (VARBINARY, BIGINT, BIGINT)",
+            "SUBSTRING(VARCHAR, BIGINT, BIGINT)",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", 1 FROM \"SOURCE_SQL_STREAM_001\" WHERE \"AMOUNT\" = 'a' + 1",
+            // DataFusion gives this one no position: the line of the query, no column.
+            "3:1",
+            "Cannot coerce arithmetic expression VARCHAR + BIGINT",
+            "CAST text to a number",
+        ),
+        (
+            "SELECT STREAM ERROR_NAME, 1 FROM \"error_stream\"",
+            "3:34",
+            "error_stream cannot be read by application code",
+            "--output error_stream=PATH",
+        ),
+    ];
+    for (i, (select, at, message, help)) in cases.iter().enumerate() {
+        let app = write(
+            &dir,
+            &format!("e{i}.sql"),
+            &format!(
+                "CREATE STREAM \"DESTINATION_SQL_STREAM\" (T VARCHAR(8), N BIGINT);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n{select};\n"
+            ),
+        );
+        let o = rowtime(&["check", &app, "--input-schema", SCHEMA]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{select}: {err}");
+        assert!(
+            err.contains(&format!("{app}:{at}: error: ")),
+            "{select}: want {at}: {err}"
+        );
+        assert!(err.contains(message), "{select}: {err}");
+        assert!(
+            err.contains("= help: ") && err.contains(help),
+            "{select}: {err}"
+        );
+        for internal in [
+            "Utf8",
+            "Int64",
+            "DataFusion",
+            "bug report",
+            "Internal error",
+        ] {
+            assert!(!err.contains(internal), "{select}: `{internal}` in {err}");
+        }
+    }
+}
+
 #[test]
 fn a_group_by_without_a_window_is_rejected_with_what_to_do() {
     let dir = temp_dir("no-window");

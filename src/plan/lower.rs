@@ -105,10 +105,13 @@ pub(crate) struct Lowering<'a> {
     pub(crate) src: &'a SourceText,
     pub(crate) catalog: &'a Catalog,
     pub(crate) pump: &'a str,
-    /// Where errors point: the query, its GROUP BY, its first JOIN.
+    /// Where errors point: the query, its GROUP BY, its first JOIN, …
     pub(crate) at: Location,
     pub(crate) group_by_at: Location,
     pub(crate) join_at: Location,
+    /// The first `ORDER BY` expression, and the first windowed aggregate (`AVG(x) OVER (…)`).
+    pub(crate) order_by_at: Location,
+    pub(crate) window_at: Location,
     /// `WINDOWED BY STAGGER`: the window length (its keys are the GROUP BY).
     pub(crate) stagger_ms: Option<i64>,
     /// `COUNT_DISTINCT_ITEMS_TUMBLING`: its subquery counts DISTINCT values.

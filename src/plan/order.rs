@@ -43,7 +43,8 @@ impl Lowering<'_> {
                 MonotonicKey::Rowtime(Steps::POINT)
             }
             None => {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.order_by_at,
                     format!(
                         "ORDER BY on a stream needs a monotonic leading expression, and `{}` is not one",
                         shown(&leading.expr.to_string())

@@ -16,6 +16,9 @@ use datafusion::sql::planner::ParserOptions;
 use crate::catalog::{Catalog, StreamKind};
 use crate::functions::{aggregate_udfs, scalar_udfs, window_udfs};
 
+/// The start of the message for a pump that reads `error_stream` (the planner recognises it).
+pub const ERROR_STREAM_UNREADABLE: &str = "error_stream cannot be read by application code";
+
 /// How an unknown relation is reported (the planner recognises it).
 pub const UNKNOWN_RELATION: &str = "no stream or reference table named";
 
@@ -98,9 +101,9 @@ impl ContextProvider for Resolver<'_> {
         let table = name.table();
         if let Some((_, s)) = self.catalog.stream(table) {
             if s.kind == StreamKind::Error {
-                return Err(DataFusionError::Plan(
-                    "error_stream cannot be read by application code; configure it as an output instead".into(),
-                ));
+                return Err(DataFusionError::Plan(format!(
+                    "{ERROR_STREAM_UNREADABLE}; send it to a destination instead: --output error_stream=PATH, or an output of the definition named error_stream"
+                )));
             }
             return Ok(Arc::new(NamedRelation {
                 schema: s.table_schema(),

@@ -213,7 +213,8 @@ impl Lowering<'_> {
         let mut aggregates = Vec::new();
         for (k, e) in w.window_expr.iter().enumerate() {
             let Expr::WindowFunction(f) = strip(e) else {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     format!("`{e}` is not a window function"),
                     "use an aggregate OVER a window",
                 ));
@@ -238,12 +239,16 @@ impl Lowering<'_> {
                         Some(Expr::Literal(v, _)) => Ok(Some(v.clone())),
                         Some(Expr::Negative(e)) => match strip(e) {
                             Expr::Literal(v, _) => Ok(v.arithmetic_negate().ok()),
-                            other => Err(self.reject(
+                            other => Err(self.reject_at(
+                    self.window_at,
+
                                 format!("{}: `-{other}` must be a literal", name.to_uppercase()),
                                 "write LAG(x, 1, 0) or NTH_VALUE(x, 2) with literal numbers",
                             )),
                         },
-                        Some(other) => Err(self.reject(
+                        Some(other) => Err(self.reject_at(
+                    self.window_at,
+
                             format!("{}: `{other}` must be a literal", name.to_uppercase()),
                             "write LAG(x, 1, 0), NTH_VALUE(x, 2) or EXP_AVG(x, INTERVAL '10' SECOND) with literals",
                         )),
@@ -254,7 +259,8 @@ impl Lowering<'_> {
                             None => Ok(default),
                             Some(v) => match v.cast_to(&DataType::Int64) {
                                 Ok(ScalarValue::Int64(Some(n))) => Ok(n),
-                                _ => Err(self.reject(
+                                _ => Err(self.reject_at(
+                                    self.window_at,
                                     format!("{}: `{v}` is not a row count", name.to_uppercase()),
                                     "use a whole number",
                                 )),
@@ -265,7 +271,8 @@ impl Lowering<'_> {
                         "lag" => {
                             let offset = count(lit(1)?, 1)?;
                             if offset < 0 {
-                                return Err(self.reject(
+                                return Err(self.reject_at(
+                                    self.window_at,
                                     format!("LAG: offset {offset} is negative"),
                                     "LAG looks back: use an offset of 0 or more",
                                 ));
@@ -280,7 +287,8 @@ impl Lowering<'_> {
                             // FROM LAST arrives as a negative n (see `dialect/tokens.rs`).
                             let n = count(lit(1)?, 1)?;
                             if n == 0 {
-                                return Err(self.reject(
+                                return Err(self.reject_at(
+                                    self.window_at,
                                     "NTH_VALUE: n must be 1 or more",
                                     "NTH_VALUE(x, 1) is the first value",
                                 ));
@@ -293,7 +301,9 @@ impl Lowering<'_> {
                         _ => match lit(1)?.as_ref().and_then(interval_ms) {
                             Some(ms) if ms > 0 => SlidingFunction::ExpAvg { half_life_ms: ms },
                             _ => {
-                                return Err(self.reject(
+                                return Err(self.reject_at(
+                    self.window_at,
+
                                     "EXP_AVG needs a positive half-life: EXP_AVG(x, INTERVAL 'n' unit)",
                                     "write EXP_AVG(x, INTERVAL '10' SECOND) OVER (…)",
                                 ));
@@ -302,7 +312,9 @@ impl Lowering<'_> {
                     }
                 }
                 other => {
-                    return Err(self.reject(
+                    return Err(self.reject_at(
+                    self.window_at,
+
                         format!(
                             "{} over a sliding window is not supported yet",
                             other.to_uppercase()
@@ -323,13 +335,16 @@ impl Lowering<'_> {
                         | SlidingFunction::NthValue { .. }
                 )
             {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
+
                     format!("{}(…) IGNORE NULLS is not allowed", name.to_uppercase()),
                     "IGNORE NULLS applies to FIRST_VALUE, LAST_VALUE, NTH_VALUE and LAG (aggregates skip NULLs anyway)",
                 ));
             }
             if p.distinct {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     format!(
                         "{}(DISTINCT …) is not allowed in a windowed aggregate",
                         name.to_uppercase()
@@ -341,14 +356,17 @@ impl Lowering<'_> {
                 || !is_rowtime_column(&p.order_by[0].expr)
                 || !p.order_by[0].asc
             {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
+
                     "a sliding window is ordered by ROWTIME; ORDER BY is not allowed in a windowed aggregate",
                     "remove ORDER BY from the window",
                 ));
             }
             let frame = &p.window_frame;
             if !matches!(frame.end_bound, WindowFrameBound::CurrentRow) {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     "a sliding window must end at the current row",
                     "write RANGE INTERVAL 'n' unit PRECEDING or ROWS n PRECEDING",
                 ));
@@ -360,7 +378,9 @@ impl Lowering<'_> {
                 (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => match interval_ms(v) {
                     Some(ms) => Frame::Range(ms),
                     None => {
-                        return Err(self.reject(
+                        return Err(self.reject_at(
+                    self.window_at,
+
                             format!("RANGE {v} PRECEDING is not supported: the range must be a day-time INTERVAL"),
                             "write RANGE INTERVAL '1' HOUR PRECEDING",
                         ));
@@ -371,7 +391,8 @@ impl Lowering<'_> {
                     WindowFrameBound::Preceding(ScalarValue::UInt64(Some(n))),
                 ) => Frame::Rows(*n),
                 _ => {
-                    return Err(self.reject(
+                    return Err(self.reject_at(
+                        self.window_at,
                         "this window frame is not supported",
                         "write RANGE INTERVAL 'n' unit PRECEDING or ROWS n PRECEDING",
                     ));
@@ -387,7 +408,8 @@ impl Lowering<'_> {
                 .map_err(|e| df_error(self.src, e, self.at))?;
             let numeric = argument_type.is_numeric();
             if !numeric && (function.sums() || matches!(function, SlidingFunction::ExpAvg { .. })) {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     format!(
                         "{} of a {} over a sliding window",
                         name.to_uppercase(),
@@ -404,7 +426,8 @@ impl Lowering<'_> {
                 } if !numeric => SlidingFunction::Lag {
                     offset,
                     default: Some(d.cast_to(&argument_type).map_err(|_| {
-                        self.reject(
+                        self.reject_at(
+                            self.window_at,
                             format!(
                                 "LAG's default `{d}` is not a {}",
                                 describe_type(&argument_type)
