@@ -1023,3 +1023,71 @@ fn a_discovered_csv_without_a_header_keeps_its_first_record() {
         "{\"T\":10,\"M\":\"GET\",\"S\":200}\n{\"T\":11,\"M\":\"POST\",\"S\":500}\n{\"T\":12,\"M\":\"GET\",\"S\":404}\n"
     );
 }
+
+/// Log lines without a schema: nothing to infer, so discovery gives one VARCHAR column `COL_1`
+/// holding each whole line (quotes and commas included), which the SQL parses; `discover` prints
+/// the same schema, and it reads back as the run's `--input-schema`.
+#[test]
+fn plain_text_without_a_schema_is_one_varchar_column_per_line() {
+    let dir = temp_dir("plain-text");
+    let lines = [
+        r#"10.0.0.1 - - [01/Dec/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 512"#,
+        r#""quoted", and, commas"#,
+        r#"10.0.0.2 - - [01/Dec/2026:10:00:01 +0000] "GET /b HTTP/1.1" 404 0"#,
+    ];
+    let input = write(&dir, "access.log", &(lines.join("\n") + "\n"));
+    let app = write(
+        &dir,
+        "logs.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (LINE VARCHAR(256), HOST VARCHAR(16));\n\
+         CREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n\
+         SELECT STREAM COL_1, SUBSTRING(COL_1 FROM 1 FOR POSITION(' ' IN COL_1) - 1) FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    let out = dir.join("out.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input",
+        &input,
+        "--output",
+        &format!("DESTINATION_SQL_STREAM={out}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    for (row, line) in rows.iter().zip(lines) {
+        assert_eq!(row["LINE"], line);
+    }
+    assert_eq!(rows[0]["HOST"], "10.0.0.1");
+    assert_eq!(rows[1]["HOST"], "\"quoted\",");
+    assert_eq!(rows[2]["HOST"], "10.0.0.2");
+
+    let o = rowtime(&["discover", "--input", &input]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let schema = schema.get("InputSchema").unwrap_or(&schema);
+    assert_eq!(schema["RecordColumns"][0]["Name"], "COL_1");
+    assert_eq!(schema["RecordColumns"][0]["SqlType"], "VARCHAR(256)");
+    assert_eq!(schema["RecordColumns"].as_array().unwrap().len(), 1);
+    let schema_file = write(&dir, "schema.json", &stdout(&o));
+    let out2 = dir.join("out2.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input",
+        &input,
+        "--input-schema",
+        &schema_file,
+        "--output",
+        &format!("DESTINATION_SQL_STREAM={out2}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out2).unwrap(),
+        std::fs::read_to_string(&out).unwrap()
+    );
+}
