@@ -13,12 +13,15 @@ use super::tokens::{is_code, word_is};
 use crate::error::{Result, SourceText};
 use crate::time::unit_ms;
 
-/// A join window's range: `RANGE INTERVAL 'n' unit PRECEDING` or `… FOLLOWING`.
+/// A join window's range: `RANGE INTERVAL 'n' unit PRECEDING` or `… FOLLOWING`, or
+/// `ROWS n PRECEDING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JoinRange {
     pub ms: i64,
     /// FOLLOWING: the stream's rows match rows of the other stream up to `ms` before them.
     pub following: bool,
+    /// `ROWS n PRECEDING`: the stream's last `n + 1` rows match (then `ms` is 0).
+    pub rows: Option<u64>,
 }
 
 /// A window on one stream of a stream-to-stream join.
@@ -282,8 +285,8 @@ pub fn join_window_text_ms(text: &str) -> std::result::Result<JoinRange, String>
     join_window_ms(&tokens.iter().collect::<Vec<_>>())
 }
 
-/// The body of a join window, `[ORDER BY ROWTIME] RANGE INTERVAL 'n' unit PRECEDING` or
-/// `… FOLLOWING`; an error says what KDA accepts.
+/// The body of a join window, `[ORDER BY ROWTIME] RANGE INTERVAL 'n' unit PRECEDING`,
+/// `… FOLLOWING` or `ROWS n PRECEDING`; an error says what KDA accepts.
 pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<JoinRange, String> {
     let word = |t: &Token, text: &str| matches!(t, Token::Word(w) if w.value == text);
     let mut rest = tokens;
@@ -293,13 +296,27 @@ pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<JoinRange, Strin
         }
         rest = &rest[3..];
     }
-    let shape = "a join window must be RANGE INTERVAL 'n' unit PRECEDING (or FOLLOWING)";
+    let shape = "a join window must be RANGE INTERVAL 'n' unit PRECEDING (or FOLLOWING), or ROWS n PRECEDING";
     match rest.first() {
         Some(t) if word(t, "PARTITION") => {
             return Err("a join window cannot have PARTITION BY (KDA does not allow it)".into());
         }
         Some(t) if word(t, "ROWS") => {
-            return Err("a join window must be a time range: ROWS windows cannot be joined".into());
+            return match rest {
+                [_, Token::Number(n, _), p] if word(p, "PRECEDING") => match n.parse::<u64>() {
+                    Ok(n) => Ok(JoinRange {
+                        ms: 0,
+                        following: false,
+                        rows: Some(n),
+                    }),
+                    Err(_) => Err(format!("the join window's `ROWS {n}` is not a row count")),
+                },
+                [_, Token::Number(_, _), f] if word(f, "FOLLOWING") => Err(
+                    "a ROWS join window cannot be FOLLOWING: write ROWS n PRECEDING, or RANGE INTERVAL 'n' unit FOLLOWING"
+                        .into(),
+                ),
+                _ => Err("a ROWS join window must be ROWS n PRECEDING".into()),
+            };
         }
         Some(t) if word(t, "RANGE") => {}
         _ => return Err(shape.into()),
@@ -313,7 +330,11 @@ pub fn join_window_ms(tokens: &[&Token]) -> std::result::Result<JoinRange, Strin
         _ => return Err(shape.into()),
     };
     let ms = interval_ms(&rest[1..4]).map_err(|m| format!("the join window's range {m}"))?;
-    Ok(JoinRange { ms, following })
+    Ok(JoinRange {
+        ms,
+        following,
+        rows: None,
+    })
 }
 
 /// The function the N-second window idiom becomes (`functions/floor_elapsed.rs`).
