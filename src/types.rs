@@ -89,8 +89,9 @@ impl SqlType {
             "SMALLINT" => no_args(SqlType::SmallInt),
             "INT" | "INTEGER" => no_args(SqlType::Integer),
             "BIGINT" => no_args(SqlType::BigInt),
-            "REAL" | "FLOAT" => no_args(SqlType::Real),
-            "DOUBLE" | "DOUBLE PRECISION" => no_args(SqlType::Double),
+            "REAL" => no_args(SqlType::Real),
+            // SQLstream's dialect, which KDA runs: FLOAT is a synonym of DOUBLE (64 bits).
+            "DOUBLE" | "DOUBLE PRECISION" | "FLOAT" => no_args(SqlType::Double),
             "DECIMAL" | "DEC" | "NUMERIC" => {
                 let (p, s) = match nums.as_slice() {
                     [] => (19, 0),

@@ -31,6 +31,8 @@
 //! | `interval.rs` | interval ranges and interval arithmetic with numbers |
 //! | `interval_qualifier.rs` | `(a - b) qualifier`; CAST and EXTRACT of intervals by their qualifier |
 //! | `numeric.rs` | `MOD`, `CEILING` |
+//! | `initcap.rs` | `INITCAP`, words delimited by spaces only |
+//! | `math_domain.rs` | `LN`, `LOG10`, `POWER` failing outside their domain, as KDA's do |
 //! | `boolean.rs` | `ANY`, `EVERY` |
 //! | `date_format.rs` | `TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, … with `SimpleDateFormat` letters |
 //! | `log_parse.rs` | the log parsers: `REGEX_LOG_PARSE`, `W3C_LOG_PARSE`, `VARIABLE_COLUMN_LOG_PARSE`, `FAST_REGEX_LOG_PARSE`, `SYS_LOG_PARSE`, `FIXED_COLUMN_LOG_PARSE` |
@@ -48,9 +50,11 @@ pub mod extract;
 pub mod fast_regex;
 pub mod floor_elapsed;
 pub mod group_rank;
+pub mod initcap;
 pub mod interval;
 pub mod interval_qualifier;
 pub mod log_parse;
+pub mod math_domain;
 pub mod monotonic;
 pub mod numeric;
 pub mod overlay;
@@ -98,9 +102,13 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         monotonic::Monotonic::udf(),
         floor_elapsed::FloorElapsed::udf(),
         group_rank::GroupRank::udf(),
+        initcap::Initcap::udf(),
     ];
     all.extend(ours.into_iter().map(Arc::new));
+    // After DataFusion's: the checked LN, LOG10 and POWER take their names.
+    let checked = math_domain::DomainChecked::all(&all);
     for family in [
+        checked,
         interval_qualifier::udfs(),
         log_parse::LogParse::all(),
         substring::Substring::all(),
