@@ -49,8 +49,8 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Toke
 use crate::error::{Diagnostic, Result, SourceText};
 pub use tokens::DATETIME_MINUS_CALL;
 use tokens::{
-    ceiling_is_ceil, datetime_difference, fold_case, is_code, split_statements, unicode_literals,
-    word_is,
+    binary_literals, ceiling_is_ceil, datetime_difference, fold_case, is_code, split_statements,
+    unicode_literals, word_is,
 };
 
 /// One statement of application code.
@@ -113,6 +113,7 @@ pub fn parse_application(src: &SourceText) -> Result<Vec<AppStatement>> {
             src.error_at(at, e.message.clone()).into_error()
         })?;
     let tokens = fold_case(tokens);
+    binary_literals(src, &tokens)?;
     let tokens = unicode_literals(src, tokens)?;
     let tokens = ceiling_is_ceil(tokens);
     // The N-second window idiom `FLOOR((ts - origin) SECOND / n TO SECOND)` first: it holds a

@@ -269,6 +269,27 @@ pub(crate) fn ceiling_is_ceil(mut tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSp
     tokens
 }
 
+/// A binary literal spells whole bytes, two hex digits each (SQL:2008; KDA's `X'3F67A23A'`):
+/// `X'3F6'` is rejected at its position, where sqlparser would read it as `X'03F6'`.
+pub(crate) fn binary_literals(src: &SourceText, tokens: &[TokenWithSpan]) -> Result<(), Error> {
+    for t in tokens {
+        if let Token::HexStringLiteral(digits) = &t.token
+            && digits.len() % 2 == 1
+        {
+            return Err(src
+                .error_span(
+                    t.span,
+                    format!(
+                        "the binary literal X'{digits}' has an odd number of hex digits: each byte takes two"
+                    ),
+                )
+                .with_help(format!("write X'0{digits}' or X'{digits}0'"))
+                .into_error());
+        }
+    }
+    Ok(())
+}
+
 /// Unicode string literals, `u&'\0009'` (a tab) or `u&'!0009' UESCAPE '!'`, become plain string
 /// literals holding the characters they spell (sqlparser reads the `\` form; the `UESCAPE` form
 /// is decoded here from the source text).

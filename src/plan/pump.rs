@@ -167,7 +167,7 @@ fn no_matching_signature(message: &str) -> Option<(String, String, String)> {
 }
 
 /// Where `function(` is called in the query that starts at `at` (the query itself if not found).
-fn locate_call(src: &SourceText, at: Location, function: &str) -> Location {
+pub(super) fn locate_call(src: &SourceText, at: Location, function: &str) -> Location {
     let lines: Vec<&str> = src.text.lines().collect();
     let first = (at.line as usize).saturating_sub(1);
     for (i, line) in lines.iter().enumerate().skip(first) {
@@ -229,8 +229,7 @@ fn sql_type_names(message: &str) -> String {
 /// DataFusion's advice in KDA's terms: KDA has no `ANY_VALUE`.
 fn kda_help(help: &str) -> String {
     if help.contains("ANY_VALUE") {
-        "add the column to GROUP BY, or use it inside an aggregate such as MIN(…), MAX(…) or \
-         FIRST_VALUE(…)"
+        "add the column to GROUP BY, or use it inside an aggregate such as MIN(…) or MAX(…)"
             .to_string()
     } else {
         help.to_string()

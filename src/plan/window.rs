@@ -134,6 +134,17 @@ impl Lowering<'_> {
                     "remove DISTINCT (KDA rejects COUNT(DISTINCT …) in streaming GROUP BY)",
                 ));
             }
+            // SQLREF first-value.html: "FIRST_VALUE requires the OVER clause" (LAST_VALUE too).
+            if let Expr::AggregateFunction(f) = strip(e)
+                && matches!(f.func.name(), "first_value" | "last_value")
+            {
+                let name = f.func.name().to_uppercase();
+                return Err(self.reject_at(
+                    super::pump::locate_call(self.src, self.at, &name),
+                    format!("{name} needs OVER: it is an analytic function, not an aggregate of a GROUP BY"),
+                    format!("write {name}(x) OVER (RANGE INTERVAL '1' MINUTE PRECEDING), or use MIN(x) or MAX(x) in the GROUP BY"),
+                ));
+            }
             if let Expr::AggregateFunction(f) = strip(e)
                 && f.func.name() == crate::functions::ExpAvg::NAME
             {
