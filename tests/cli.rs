@@ -133,10 +133,10 @@ fn planner_errors_point_at_the_construct_and_say_what_to_write() {
             "CREATE FUNCTION",
         ),
         (
-            "SELECT STREAM \"VEHICLE_CLASS\", CHAR_LENGTH(SUBSTRING(X'0102' FROM 1 FOR 1)) FROM \"SOURCE_SQL_STREAM_001\"",
+            "SELECT STREAM \"VEHICLE_CLASS\", CHAR_LENGTH(LOWER(X'0102')) FROM \"SOURCE_SQL_STREAM_001\"",
             "3:44",
-            "SUBSTRING cannot take arguments of types (VARBINARY, BIGINT, BIGINT)",
-            "SUBSTRING(VARCHAR, BIGINT, BIGINT)",
+            "LOWER cannot take arguments of types (VARBINARY)",
+            "it takes LOWER(VARCHAR)",
         ),
         (
             "SELECT STREAM \"VEHICLE_CLASS\", 1 FROM \"SOURCE_SQL_STREAM_001\" WHERE \"AMOUNT\" = 'a' + 1",

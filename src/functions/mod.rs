@@ -107,8 +107,10 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
     all.extend(ours.into_iter().map(Arc::new));
     // After DataFusion's: the checked LN, LOG10 and POWER take their names.
     let checked = math_domain::DomainChecked::all(&all);
+    let substr = substring::SubstrBytes::all(&all);
     for family in [
         checked,
+        substr,
         interval_qualifier::udfs(),
         log_parse::LogParse::all(),
         substring::Substring::all(),
@@ -297,16 +299,18 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             let regex_form = !*special
                 && substring_for.is_none()
                 && matches!(from.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
-            if *special || regex_form {
-                let mut args = vec![(**text).clone(), (**from).clone()];
-                args.extend(substring_for.as_deref().cloned());
-                let name = if regex_form {
-                    substring::REGEX
-                } else {
-                    substring::COMMA
-                };
-                *expr = function_call(name, args);
-            }
+            let mut args = vec![(**text).clone(), (**from).clone()];
+            args.extend(substring_for.as_deref().cloned());
+            // The FROM … FOR form is `substr`, by name, so that rowtime's (which takes binary
+            // values too: substring.rs) answers rather than the one DataFusion's planner calls.
+            let name = if regex_form {
+                substring::REGEX
+            } else if *special {
+                substring::COMMA
+            } else {
+                "substr"
+            };
+            *expr = function_call(name, args);
         }
         // KDA's per-row wall clock.
         Expr::Identifier(id) if id.quote_style.is_none() && id.value == "CURRENT_ROW_TIMESTAMP" => {

@@ -9,12 +9,16 @@
 //!   place in `s` where the SQL pattern `abc` matches, the part that `b` matched; else NULL. (KDA
 //!   searches: the documented `SUBSTRING('123456789' SIMILAR '23#"456#"78' ESCAPE '#')` is `456`.)
 //!
+//! On `BINARY` and `VARBINARY` values (SQLREF data types: "SUBSTRING works on BINARY") the
+//! `FROM … FOR` and comma forms count bytes and return bytes: [`SubstrBytes`] takes DataFusion's
+//! `substr` over and handles binary values itself.
+//!
 //! Positions count characters. A pattern the regex engine does not take, or a SIMILAR pattern
 //! without its two `<e>"` markers, is an error of the row, which goes to `error_stream`.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, StringBuilder};
+use datafusion::arrow::array::{Array, AsArray, BinaryBuilder, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::DataFusionError;
@@ -65,6 +69,145 @@ impl Substring {
             })
         })
         .collect()
+    }
+}
+
+/// DataFusion's `substr` (the `SUBSTRING(s FROM p [FOR n])` form), with binary values too.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SubstrBytes {
+    inner: Arc<ScalarUDF>,
+    /// Its own coercion (`coerce_types`): DataFusion's takes text only.
+    signature: Signature,
+}
+
+impl SubstrBytes {
+    /// Takes over `substr` among `functions`.
+    pub fn all(functions: &[Arc<ScalarUDF>]) -> Vec<ScalarUDF> {
+        functions
+            .iter()
+            .find(|f| f.name() == "substr")
+            .map(|inner| {
+                ScalarUDF::new_from_impl(SubstrBytes {
+                    inner: Arc::clone(inner),
+                    signature: Signature::user_defined(Volatility::Immutable),
+                })
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+fn is_binary(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    )
+}
+
+/// Bytes `p` to `p + n - 1` (1-based) of `b`, as SQL's SUBSTRING: a start before 1 shortens the
+/// part, a start past the end gives no bytes, or None for the comma form (`null_past_end`).
+fn byte_range(
+    len: usize,
+    p: i64,
+    n: Option<i64>,
+    null_past_end: bool,
+) -> Result<Option<std::ops::Range<usize>>, String> {
+    if let Some(n) = n
+        && n < 0
+    {
+        return Err(format!("the length is {n}; it must be 0 or more"));
+    }
+    let len = len as i64;
+    if p > len {
+        return Ok((!null_past_end).then_some(0..0));
+    }
+    let from = p.max(1);
+    let to = match n {
+        Some(n) => p.saturating_add(n).min(len + 1),
+        None => len + 1,
+    };
+    let to = to.max(from);
+    Ok(Some((from - 1) as usize..(to - 1) as usize))
+}
+
+/// SUBSTRING of binary values: `args` are the value, the start and maybe the length.
+fn binary_substring(
+    args: &ScalarFunctionArgs,
+    null_past_end: bool,
+) -> datafusion::error::Result<ColumnarValue> {
+    let n = args.number_rows;
+    let as_type = |i: usize, t: &DataType| -> datafusion::error::Result<_> {
+        Ok(cast(&args.args[i].to_array(n)?, t)?)
+    };
+    let bytes = as_type(0, &DataType::Binary)?;
+    let bytes = bytes.as_binary::<i32>();
+    let start = as_type(1, &DataType::Int64)?;
+    let start = start.as_primitive::<Int64Type>();
+    let length = match args.args.len() {
+        3 => Some(as_type(2, &DataType::Int64)?),
+        _ => None,
+    };
+    let length = length.as_ref().map(|l| l.as_primitive::<Int64Type>());
+    let mut out = BinaryBuilder::with_capacity(n, n * 8);
+    for row in 0..n {
+        if bytes.is_null(row) || start.is_null(row) || length.is_some_and(|l| l.is_null(row)) {
+            out.append_null();
+            continue;
+        }
+        let b = bytes.value(row);
+        let len = length.map(|l| l.value(row));
+        match byte_range(b.len(), start.value(row), len, null_past_end).map_err(error)? {
+            Some(r) => out.append_value(&b[r]),
+            None => out.append_null(),
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+impl ScalarUDFImpl for SubstrBytes {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// A binary value stays binary, anything else is text; the start and length are BIGINT.
+    fn coerce_types(&self, args: &[DataType]) -> datafusion::error::Result<Vec<DataType>> {
+        if !(2..=3).contains(&args.len()) {
+            return Err(error(format!("takes 2 or 3 arguments, not {}", args.len())));
+        }
+        let value = match &args[0] {
+            t if is_binary(t) => DataType::Binary,
+            t @ (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => t.clone(),
+            _ => DataType::Utf8,
+        };
+        Ok(std::iter::once(value)
+            .chain(args[1..].iter().map(|_| DataType::Int64))
+            .collect())
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        match args.first() {
+            Some(t) if is_binary(t) => Ok(DataType::Binary),
+            _ => self.inner.return_type(args),
+        }
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        if is_binary(&args.args[0].data_type()) {
+            binary_substring(&args, false)
+        } else {
+            self.inner.invoke_with_args(args)
+        }
     }
 }
 
@@ -128,14 +271,20 @@ impl ScalarUDFImpl for Substring {
         &self.signature
     }
 
-    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Utf8)
+    fn return_type(&self, args: &[DataType]) -> datafusion::error::Result<DataType> {
+        match args.first() {
+            Some(t) if self.form == Form::Comma && is_binary(t) => Ok(DataType::Binary),
+            _ => Ok(DataType::Utf8),
+        }
     }
 
     fn invoke_with_args(
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
+        if self.form == Form::Comma && is_binary(&args.args[0].data_type()) {
+            return binary_substring(&args, true);
+        }
         let n = args.number_rows;
         let as_type = |i: usize, t: &DataType| -> datafusion::error::Result<_> {
             Ok(cast(&args.args[i].to_array(n)?, t)?)
@@ -220,6 +369,18 @@ impl ScalarUDFImpl for Substring {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_ranges_count_bytes() {
+        // X'0102030405': FROM 2 FOR 2 is bytes 2..3; FROM 0 FOR 2 is byte 1 only; past the end
+        // is empty (FROM) or NULL (comma form).
+        assert_eq!(byte_range(5, 2, Some(2), false), Ok(Some(1..3)));
+        assert_eq!(byte_range(5, 0, Some(2), false), Ok(Some(0..1)));
+        assert_eq!(byte_range(5, 4, None, true), Ok(Some(3..5)));
+        assert_eq!(byte_range(5, 6, None, false), Ok(Some(0..0)));
+        assert_eq!(byte_range(5, 6, None, true), Ok(None));
+        assert!(byte_range(5, 1, Some(-1), false).is_err());
+    }
 
     #[test]
     fn the_comma_form_is_null_past_the_end() {

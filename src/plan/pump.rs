@@ -104,11 +104,11 @@ fn unknown_function(message: &str) -> Option<(String, &'static str)> {
     ))
 }
 
-/// DataFusion's "Function 'f' failed to match any signature … 'f(Binary, Int64)' … Candidate
-/// functions: …", which it calls an internal error and asks to report as a bug: the function
+/// DataFusion's "No function matches the given name and argument types 'f(Binary, Int64)' …
+/// Candidate functions: …" (sometimes called an internal error to report as a bug): the function
 /// (as KDA names it), a message with SQL type names, and the forms it takes.
 fn no_matching_signature(message: &str) -> Option<(String, String, String)> {
-    if !message.contains("failed to match any signature") {
+    if !message.contains("No function matches the given name and argument types '") {
         return None;
     }
     let (_, rest) =
@@ -139,6 +139,7 @@ fn no_matching_signature(message: &str) -> Option<(String, String, String)> {
                             "String" => "VARCHAR".to_string(),
                             "Decimal" => "DECIMAL".to_string(),
                             "Interval" => "INTERVAL".to_string(),
+                            t if t.starts_with("Numeric(") => "a number".to_string(),
                             other => sql_type_names(other),
                         })
                         .collect();
