@@ -148,16 +148,44 @@ fn no_matching_signature(message: &str) -> Option<(String, String, String)> {
                 .collect()
         })
         .unwrap_or_default();
-    let message = format!(
-        "{function} cannot take arguments of types ({})",
-        sql_type_names(args)
-    );
     let mut forms = forms;
     forms.dedup();
+    // Arities: of the call, and of each form (`F()` has none).
+    let arity = |list: &str| match list.trim() {
+        "" => 0,
+        l => l.split(", ").count(),
+    };
+    let given = arity(args);
+    let mut arities: Vec<usize> = forms
+        .iter()
+        .map(|f| {
+            arity(
+                f.split_once('(')
+                    .map_or("", |(_, a)| a.trim_end_matches(')')),
+            )
+        })
+        .collect();
+    arities.sort_unstable();
+    arities.dedup();
+    let message = if !arities.is_empty() && !arities.contains(&given) {
+        let counts: Vec<String> = arities.iter().map(usize::to_string).collect();
+        format!(
+            "{function} takes {} argument{}, not {given}",
+            counts.join(" or "),
+            if arities == [1] { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "{function} cannot take arguments of types ({})",
+            sql_type_names(args)
+        )
+    };
     // Arrow's durations have no KDA type.
     forms.retain(|f| !f.ends_with("()") && !f.contains("Duration"));
     let help = if forms.is_empty() {
         "CAST the arguments to the types the function takes".to_string()
+    } else if !arities.contains(&given) {
+        format!("it takes {}", forms.join(" or "))
     } else {
         format!(
             "it takes {}; CAST the arguments to those types",
