@@ -50,6 +50,11 @@ pub fn rewrite_query(
             .is_some_and(|(_, s)| s.kind == StreamKind::Source)
     };
     let is_stream = |name: &str| catalog.stream(name).is_some();
+    natural_joins_as_using(query, catalog).map_err(|(span, message)| {
+        src.error_span(span, message)
+            .with_help("write the join with USING (columns) or ON …")
+            .into_error()
+    })?;
     expose_rowtime_of_derived_tables(query);
     exclude_rowtime_from_wildcards(query, &is_source, &is_stream);
     unqualified_rowtime_of_join(query, &is_stream);
@@ -677,6 +682,84 @@ fn instantiate(def: &CreateFunction, args: &[Expr]) -> Expr {
         };
     }
     result
+}
+
+/// `a NATURAL JOIN b` as `a JOIN b USING (the columns both declare)` (SQL:2008). ROWTIME is a
+/// system column, not a declared one, so it is never a key; DataFusion's own NATURAL JOIN
+/// would join on it too, and streams rarely share a ROWTIME. A relation whose columns are not a
+/// stream's or a table's (a subquery) cannot say which columns it has here: an error at it.
+fn natural_joins_as_using(
+    query: &mut Query,
+    catalog: &Catalog,
+) -> std::result::Result<(), (Span, String)> {
+    use datafusion::sql::sqlparser::ast::{
+        Ident, JoinConstraint, JoinOperator, ObjectName, SetExpr, Spanned, TableFactor,
+    };
+    let columns = |factor: &TableFactor| -> Option<Vec<String>> {
+        let TableFactor::Table { name, .. } = factor else {
+            return None;
+        };
+        let name = &name.0.last()?.as_ident()?.value;
+        if let Some((_, s)) = catalog.stream(name) {
+            return Some(s.columns.iter().map(|(c, _)| c.clone()).collect());
+        }
+        let t = catalog.table(name)?;
+        Some(t.schema.fields().iter().map(|f| f.name().clone()).collect())
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(());
+    };
+    for from in &mut select.from {
+        let mut left = columns(&from.relation);
+        for join in &mut from.joins {
+            let right = columns(&join.relation);
+            let constraint = match &mut join.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c)
+                | JoinOperator::FullOuter(c) => Some(c),
+                _ => None,
+            };
+            if let Some(c) = constraint
+                && matches!(c, JoinConstraint::Natural)
+            {
+                let (Some(l), Some(r)) = (&left, &right) else {
+                    let at = if left.is_none() {
+                        from.relation.span()
+                    } else {
+                        join.relation.span()
+                    };
+                    return Err((
+                        at,
+                        "NATURAL JOIN is supported between streams and reference tables, whose columns are declared; this side is a subquery".into(),
+                    ));
+                };
+                let common: Vec<ObjectName> = l
+                    .iter()
+                    .filter(|c| r.contains(c))
+                    .map(|c| ObjectName::from(vec![Ident::with_quote('"', c.clone())]))
+                    .collect();
+                if common.is_empty() {
+                    return Err((
+                        join.relation.span(),
+                        "NATURAL JOIN of relations with no column in common".into(),
+                    ));
+                }
+                *c = JoinConstraint::Using(common);
+            }
+            left = match (left, right) {
+                (Some(mut l), Some(r)) => {
+                    l.extend(r.into_iter().filter(|c| !l.contains(c)).collect::<Vec<_>>());
+                    Some(l)
+                }
+                _ => None,
+            };
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
