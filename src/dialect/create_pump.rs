@@ -6,10 +6,11 @@
 use datafusion::sql::sqlparser::ast::{Ident, Query};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
 use super::KdaDialect;
 use super::machine_learning::{MachineLearningCall, machine_learning_functions};
+use super::table_function::{closing, lex_at, splice};
 use super::tokens::{
     is_code, nth_value_from, parser_error, statement_end, strip_select_stream, substring_similar,
     trim_default_character, word_is,
@@ -184,22 +185,8 @@ fn windowed_table_functions(
         return Err(err("the first argument must be CURSOR(query)"));
     }
     // The cursor's query runs to its matching `)`.
-    let mut depth = 0;
-    let mut cursor_end = None;
-    for j in k + 5..code.len() {
-        match tokens[code[j]].token {
-            Token::LParen => depth += 1,
-            Token::RParen => {
-                depth -= 1;
-                if depth == 0 {
-                    cursor_end = Some(j);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let cursor_end = cursor_end.ok_or_else(|| err("CURSOR( has no closing parenthesis"))?;
+    let cursor_end =
+        closing(&tokens, &code, k + 5).ok_or_else(|| err("CURSOR( has no closing parenthesis"))?;
     // , 'column' , [k ,] seconds ) )
     let rest: Vec<&Token> = code[cursor_end + 1..]
         .iter()
@@ -263,25 +250,13 @@ fn windowed_table_functions(
     } else {
         format!("{tail} AS TABLE_FUNCTION")
     };
-    let lex = |text: &str| -> Vec<TokenWithSpan> {
-        Tokenizer::new(&KdaDialect, text)
-            .tokenize()
-            .expect("generated SQL tokenizes")
-            .into_iter()
-            .map(|token| TokenWithSpan { token, span: at })
-            .collect()
-    };
-    let mut out = Vec::with_capacity(tokens.len() + 32);
-    for (i, t) in tokens.into_iter().enumerate() {
-        match code.iter().position(|c| *c == i) {
-            Some(j) if j == k => out.extend(lex(&head)),
-            Some(j) if j == close => out.extend(lex(&tail)),
-            // The cursor's query stays; TABLE ( NAME ( CURSOR ( and the arguments go.
-            Some(j) if (k + 6..cursor_end).contains(&j) => out.push(t),
-            Some(j) if (k..=close).contains(&j) => {}
-            _ => out.push(t),
-        }
-    }
+    let out = splice(
+        tokens,
+        &code,
+        (k, cursor_end, close),
+        lex_at(&head, at),
+        lex_at(&tail, at),
+    );
     let function = match k_items {
         Some(kk) => WindowedTableFunction::TopK(kk),
         None => WindowedTableFunction::CountDistinct,

@@ -11,9 +11,9 @@
 //! ROWTIME's rows (`exec/group_rank.rs`). The function's "returns table(c.*, "groupRank"
 //! INTEGER)": the cursor's columns, then the rank under the name given.
 
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
-use super::KdaDialect;
+use super::table_function::{closing, lex_at, splice};
 use super::tokens::{is_code, word_is};
 use crate::error::{Result, SourceText};
 
@@ -42,22 +42,8 @@ pub(crate) fn group_rank_table_function(
     {
         return Err(err("GROUP_RANK's first argument must be CURSOR(query)"));
     }
-    let mut depth = 0;
-    let mut cursor_end = None;
-    for j in k + 5..code.len() {
-        match tokens[code[j]].token {
-            Token::LParen => depth += 1,
-            Token::RParen => {
-                depth -= 1;
-                if depth == 0 {
-                    cursor_end = Some(j);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let cursor_end = cursor_end.ok_or_else(|| err("CURSOR( has no closing parenthesis"))?;
+    let cursor_end =
+        closing(&tokens, &code, k + 5).ok_or_else(|| err("CURSOR( has no closing parenthesis"))?;
     // , 'rankBy' , 'rankOut' , 'sortOrder' , 'outputOrder' , maxIdle , outputMax ) )
     let rest: Vec<&Token> = code[cursor_end + 1..]
         .iter()
@@ -120,26 +106,13 @@ pub(crate) fn group_rank_table_function(
     } else {
         ") AS GROUP_RANK_INPUT) AS TABLE_FUNCTION".to_string()
     };
-    let lex = |text: &str| -> Vec<TokenWithSpan> {
-        Tokenizer::new(&KdaDialect, text)
-            .tokenize()
-            .expect("generated SQL tokenizes")
-            .into_iter()
-            .map(|token| TokenWithSpan { token, span: at })
-            .collect()
-    };
-    let mut out = Vec::with_capacity(tokens.len() + 32);
-    for (i, t) in tokens.into_iter().enumerate() {
-        match code.iter().position(|c| *c == i) {
-            Some(j) if j == k => out.extend(lex(&head)),
-            Some(j) if j == close => out.extend(lex(&tail)),
-            // The cursor's query stays; TABLE ( GROUP_RANK ( CURSOR ( and the arguments go.
-            Some(j) if (k + 6..cursor_end).contains(&j) => out.push(t),
-            Some(j) if (k..=close).contains(&j) => {}
-            _ => out.push(t),
-        }
-    }
-    Ok(out)
+    Ok(splice(
+        tokens,
+        &code,
+        (k, cursor_end, close),
+        lex_at(&head, at),
+        lex_at(&tail, at),
+    ))
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@
 //! SELECT is; a cursor that aggregates stays one query, so its windows work as anywhere else.
 
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 
-use super::KdaDialect;
+use super::table_function::{closing, lex_at};
 use super::tokens::{is_code, word_is};
 use crate::error::{Result, SourceText};
 
@@ -143,22 +143,7 @@ pub(crate) fn machine_learning_functions(
         ));
     }
     // The parenthesis that closes the token at `open`, as an index into `code`.
-    let closing = |open: usize| {
-        let mut depth = 0;
-        for j in open..code.len() {
-            match tokens[code[j]].token {
-                Token::LParen => depth += 1,
-                Token::RParen => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(j);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    };
+    let closing = |open: usize| closing(&tokens, &code, open);
     let cursor_end = closing(k + 5).ok_or_else(|| {
         err(
             at,
@@ -262,14 +247,7 @@ pub(crate) fn machine_learning_functions(
             || matches!(&t.token, Token::Word(w) if w.keyword == Keyword::NoKeyword || w.quote_style.is_some())
     });
     let tail = if aliased { ")" } else { ") AS TABLE_FUNCTION" };
-    let lex = |text: &str| -> Vec<TokenWithSpan> {
-        Tokenizer::new(&KdaDialect, text)
-            .tokenize()
-            .expect("generated SQL tokenizes")
-            .into_iter()
-            .map(|token| TokenWithSpan { token, span: at })
-            .collect()
-    };
+    let lex = |text: &str| lex_at(text, at);
     let mut out = Vec::with_capacity(tokens.len() + 16);
     for (i, t) in tokens.into_iter().enumerate() {
         match code.iter().position(|c| *c == i) {
@@ -467,7 +445,10 @@ fn checked_call(
 
 #[cfg(test)]
 mod tests {
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+
     use super::*;
+    use crate::dialect::KdaDialect;
     use crate::dialect::tokens::fold_case;
 
     fn rewrite(sql: &str) -> Result<(String, Option<MachineLearningCall>)> {

@@ -14,6 +14,7 @@
 //! | `create_pump.rs` | `CREATE PUMP … AS INSERT INTO … SELECT STREAM …`, KDA's windowed table functions |
 //! | `group_rank.rs` | `TABLE(GROUP_RANK(CURSOR(…), …))` as a subquery with a marked rank column |
 //! | `machine_learning.rs` | `TABLE(RANDOM_CUT_FOREST(CURSOR(…), …))`, `RANDOM_CUT_FOREST_WITH_EXPLANATION`, `HOTSPOTS`: arguments checked, the call made a subquery |
+//! | `table_function.rs` | what the table functions share: the cursor's `)`, the splice of a subquery in the call's place |
 //! | `windows.rs` | `WINDOWED BY STAGGER (…)` and `FROM s OVER (…)` join windows, cut out of the tokens; T-sort's `WITHIN`; the N-second window idiom |
 //! | `create_function.rs` | `CREATE FUNCTION name(p type, …) RETURNS type … RETURN expr` |
 //!
@@ -26,6 +27,7 @@ mod create_pump;
 mod create_stream;
 mod group_rank;
 mod machine_learning;
+mod table_function;
 mod tokens;
 mod windows;
 
