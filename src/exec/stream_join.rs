@@ -704,26 +704,7 @@ mod tests {
         // A FULL join with a ROWS window on A: rows pushed out, matched and unmatched, and the
         // ones left at the end.
         let join = "A OVER (ROWS 1 PRECEDING) AS a FULL JOIN B AS b ON a.K = b.K";
-        let a: Vec<&str> = A_ROWS.lines().skip(1).collect();
-        let b: Vec<&str> = B_ROWS.lines().skip(1).collect();
-        let run = |checkpoint_after: Option<usize>| {
-            let mut app = app(join);
-            for i in 0..4 {
-                app.push_table("A", &format!("ROWTIME | K | N\n{}", a[i]))
-                    .unwrap();
-                if checkpoint_after == Some(2 * i) {
-                    app.resume_from_checkpoint().unwrap();
-                }
-                app.push_table("B", &format!("ROWTIME | K | M\n{}", b[i]))
-                    .unwrap();
-                if checkpoint_after == Some(2 * i + 1) {
-                    app.resume_from_checkpoint().unwrap();
-                }
-            }
-            app.end().unwrap();
-            app.read_table("OUT").unwrap()
-        };
-        let expected = run(None);
+        let expected = run_resumed(join, ["A", "B"], None);
         // By hand: B x@00:30 joins A x@00:00 (A keeps x@00:00, y@00:30); B x@01:00 comes after
         // A x@01:00, which pushed x@00:00 out: it joins x@01:00; A holds y@00:30 and x@01:00
         // when B y@02:00 comes, so that joins y@00:30; z@05:00 joins z@05:00. Every row of
@@ -744,33 +725,49 @@ mod tests {
             "{expected}"
         );
         for cut in 0..8 {
-            assert_eq!(run(Some(cut)), expected, "checkpoint after row {cut}");
+            assert_eq!(
+                run_resumed(join, ["A", "B"], Some(cut)),
+                expected,
+                "checkpoint after row {cut}"
+            );
         }
+    }
+
+    /// `OUT` of [`app`] after A_ROWS and B_ROWS pushed one row at a time, alternating from
+    /// `order[0]`, with the app resumed from a checkpoint after row `checkpoint_after`.
+    fn run_resumed(join: &str, order: [&str; 2], checkpoint_after: Option<usize>) -> String {
+        let rows = |name: &str| -> Vec<String> {
+            let (table, header) = match name {
+                "A" => (A_ROWS, "ROWTIME | K | N"),
+                _ => (B_ROWS, "ROWTIME | K | M"),
+            };
+            table
+                .lines()
+                .skip(1)
+                .map(|r| format!("{header}\n{r}"))
+                .collect()
+        };
+        let (first, second) = (rows(order[0]), rows(order[1]));
+        let mut app = app(join);
+        for i in 0..4 {
+            app.push_table(order[0], &first[i]).unwrap();
+            if checkpoint_after == Some(2 * i) {
+                app.resume_from_checkpoint().unwrap();
+            }
+            app.push_table(order[1], &second[i]).unwrap();
+            if checkpoint_after == Some(2 * i + 1) {
+                app.resume_from_checkpoint().unwrap();
+            }
+        }
+        app.end().unwrap();
+        app.read_table("OUT").unwrap()
     }
 
     #[test]
     fn a_checkpoint_anywhere_resumes_as_if_uninterrupted() {
         // A full join: rows held on both sides, some matched, some waiting for their window.
         let join = "A OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS a FULL JOIN B OVER (RANGE INTERVAL '30' SECOND PRECEDING) AS b ON a.K = b.K";
-        let a: Vec<&str> = A_ROWS.lines().skip(1).collect();
-        let b: Vec<&str> = B_ROWS.lines().skip(1).collect();
-        let run = |checkpoint_after: Option<usize>| {
-            let mut app = app(join);
-            for i in 0..4 {
-                app.push_table("B", &format!("ROWTIME | K | M\n{}", b[i]))
-                    .unwrap();
-                if checkpoint_after == Some(2 * i) {
-                    app.resume_from_checkpoint().unwrap();
-                }
-                app.push_table("A", &format!("ROWTIME | K | N\n{}", a[i]))
-                    .unwrap();
-                if checkpoint_after == Some(2 * i + 1) {
-                    app.resume_from_checkpoint().unwrap();
-                }
-            }
-            app.end().unwrap();
-            app.read_table("OUT").unwrap()
-        };
+        let run = |checkpoint_after| run_resumed(join, ["B", "A"], checkpoint_after);
         let expected = run(None);
         assert!(expected.lines().count() > 5, "{expected}");
         for cut in 0..8 {
