@@ -51,6 +51,9 @@ pub struct RunFlags {
     pub gzip: bool,
     /// `--state-dir`: the input must be one that can be read again from a position.
     pub checkpoints: bool,
+    /// Output files are appended to instead of emptied (the console binding new code to a run
+    /// that has already written them).
+    pub append_outputs: bool,
 }
 
 /// One output of the run, ready to deliver.
@@ -90,6 +93,18 @@ pub fn bind(
     flags: &RunFlags,
     resume: Option<&Checkpoint>,
 ) -> Result<Bound> {
+    let shown = bind_outputs(prepared, dataflow, flags, resume)?;
+    let inputs = bind_inputs(prepared, flags, resume)?;
+    Ok(Bound { inputs, shown })
+}
+
+/// Adds the run's sinks to `dataflow`; returns the streams shown on the terminal.
+pub fn bind_outputs(
+    prepared: &Prepared,
+    dataflow: &mut Dataflow,
+    flags: &RunFlags,
+    resume: Option<&Checkpoint>,
+) -> Result<Vec<String>> {
     let outputs = outputs(&prepared.app, flags)?;
     let terminal = outputs.is_empty();
     let shown: Vec<String> = if terminal {
@@ -128,8 +143,7 @@ pub fn bind(
         let sink = TableSink::new(Box::new(std::io::stdout()), name.clone(), columns);
         dataflow.add_sink(index, format!("{name}=terminal"), Box::new(sink));
     }
-    let inputs = inputs(prepared, flags, resume)?;
-    Ok(Bound { inputs, shown })
+    Ok(shown)
 }
 
 /// The outputs: `--output` flags, else (with `--connect`) the definition's destinations.
@@ -254,6 +268,12 @@ fn sink_for(
             let shown = path.display().to_string();
             let out = match target.resume {
                 Some(state) => Out::resume(path, Out::checkpointed_len(state)?)?,
+                None if flags.append_outputs && path.is_file() => {
+                    let len = std::fs::metadata(path)
+                        .map_err(|e| Error::io(&shown, e))?
+                        .len();
+                    Out::resume(path, len)?
+                }
                 None => Out::create(path).map_err(|e| Error::io(&shown, e))?,
             };
             if o.location.is_csv_file() {
@@ -340,7 +360,7 @@ fn sink_for(
 }
 
 /// The run's inputs: one per configured input (the first; the others are fed by nothing yet).
-fn inputs(
+pub fn bind_inputs(
     prepared: &mut Prepared,
     flags: &RunFlags,
     resume: Option<&Checkpoint>,

@@ -24,6 +24,20 @@ use crate::exec::{Emit, Operator, advance_with_bound, push_through};
 use crate::plan::{OperatorSpec, Plan};
 use crate::state::Snapshot;
 
+/// Watches a running dataflow (the console, the metrics endpoint). Called on the engine thread
+/// once per batch, never per row: an observer keeps its own work cheap when nobody looks.
+pub trait Observer: Send + Sync {
+    /// `batch` reached stream `stream` (a catalog index; error_stream's rows too).
+    fn rows(&self, stream: usize, batch: &RecordBatch);
+    /// An input read a chunk (`read`: its records, bytes, last records as read, and for
+    /// Kinesis MillisBehindLatest) into source stream `stream`.
+    fn input(&self, _stream: usize, _read: &crate::runtime::Decoded) {}
+    /// A checkpoint was taken and took `took`.
+    fn checkpoint(&self, _took: std::time::Duration) {}
+    /// Reference table `name` was reloaded with `rows` rows.
+    fn table(&self, _name: &str, _rows: usize) {}
+}
+
 struct StreamState {
     /// (pump, which of its inputs) for every pump input reading this stream.
     readers: Vec<(usize, usize)>,
@@ -66,6 +80,8 @@ pub struct Dataflow {
     /// Replay mode: errors are dated by their DATA_ROWTIME.
     pub replay: bool,
     pub stats: Stats,
+    /// Told of every batch that reaches a stream, when set.
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl Dataflow {
@@ -139,12 +155,18 @@ impl Dataflow {
             error_time: 0,
             replay: false,
             stats: Stats::default(),
+            observer: None,
         })
     }
 
     /// The source streams, whether an input feeds them or not.
     pub fn sources(&self) -> &[usize] {
         &self.sources
+    }
+
+    /// Whether anything delivers stream `stream` (an output of the run).
+    pub fn has_sinks(&self, stream: usize) -> bool {
+        !self.streams[stream].sinks.is_empty()
     }
 
     /// Sends a stream's rows to `sink` as well; `key` names it in checkpoints.
@@ -379,6 +401,9 @@ impl Dataflow {
         }
         self.stats.errors += rows.len() as u64;
         let batch = error_batch(&rows, self.error_time, self.replay);
+        if let Some(o) = &self.observer {
+            o.rows(self.error_stream, &batch);
+        }
         for (_, sink) in &mut self.streams[self.error_stream].sinks {
             sink.write(&batch)?;
         }
@@ -388,6 +413,9 @@ impl Dataflow {
     fn deliver(&mut self, stream: usize, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
+        }
+        if let Some(o) = &self.observer {
+            o.rows(stream, &batch);
         }
         let is_output = !self.streams[stream].sinks.is_empty();
         for (_, sink) in &mut self.streams[stream].sinks {
