@@ -227,7 +227,10 @@ impl Console {
 
     /// Where Save and run sends the new dataflow (the run loop's control channel).
     pub fn set_control(&self, control: Option<SyncSender<Control>>) {
-        *self.control.lock().expect("the control lock is never poisoned") = control;
+        *self
+            .control
+            .lock()
+            .expect("the control lock is never poisoned") = control;
     }
 
     /// Checks `code` as `rowtime check` would, against the running application's input schema
@@ -309,7 +312,10 @@ impl Console {
             Err(e) => note.push_str(&format!(" It could not be saved: {e}")),
         }
         {
-            let mut now = self.running.lock().expect("the running lock is never poisoned");
+            let mut now = self
+                .running
+                .lock()
+                .expect("the running lock is never poisoned");
             *now = Running {
                 app: prepared.app.clone(),
                 explain: prepared.plan.to_string(),
@@ -368,7 +374,10 @@ mod tests {
 
     #[test]
     fn a_definition_without_code_is_not_rewritten() {
-        assert_eq!(replace_application_code("{\"ApplicationName\": \"x\"}", "c"), None);
+        assert_eq!(
+            replace_application_code("{\"ApplicationName\": \"x\"}", "c"),
+            None
+        );
         assert_eq!(
             replace_application_code("{\"ApplicationCode\": null}", "c"),
             None

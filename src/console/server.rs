@@ -97,10 +97,7 @@ fn serve(name: &str, watch: Arc<Watch>, app: Router, listener: std::net::TcpList
 }
 
 async fn page() -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(PAGE),
-    )
+    ([(header::CACHE_CONTROL, "no-store")], Html(PAGE))
 }
 
 async fn metrics(State(console): State<Arc<Console>>) -> Response {
@@ -195,11 +192,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "ok": false, "error": message }))).into_response()
 }
 
-async fn save(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-    code: String,
-) -> Response {
+async fn save(State(console): State<Arc<Console>>, headers: HeaderMap, code: String) -> Response {
     let given = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
     if given != Some(console.token.as_str()) {
         return refuse(
@@ -250,7 +243,12 @@ async fn save(
 
 async fn events(State(console): State<Arc<Console>>, Path(name): Path<String>) -> Response {
     let Some(tap) = console.watch.tap(&name) else {
-        let names: Vec<String> = console.watch.taps().iter().map(|t| t.name.clone()).collect();
+        let names: Vec<String> = console
+            .watch
+            .taps()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
         return refuse(
             StatusCode::NOT_FOUND,
             &format!("no stream named `{name}`; streams are {}", names.join(", ")),

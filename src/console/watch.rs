@@ -63,7 +63,10 @@ impl StreamTap {
     }
 
     pub fn kind(&self) -> StreamKind {
-        self.kind.read().expect("the kind lock is never poisoned").clone()
+        self.kind
+            .read()
+            .expect("the kind lock is never poisoned")
+            .clone()
     }
 
     pub fn rows(&self) -> u64 {
@@ -119,7 +122,10 @@ impl StreamTap {
         let n = batch.num_rows();
         self.rows.fetch_add(n as u64, Ordering::Relaxed);
         {
-            let mut recent = self.recent.lock().expect("the recent lock is never poisoned");
+            let mut recent = self
+                .recent
+                .lock()
+                .expect("the recent lock is never poisoned");
             let keep = if n > RECENT_ROWS {
                 batch.slice(n - RECENT_ROWS, RECENT_ROWS)
             } else {
@@ -372,7 +378,8 @@ impl Watch {
             streams.push(Tapped {
                 tap,
                 rows: self.metrics.stream_rows.get_or_create(&label).clone(),
-                records_in: source.then(|| self.metrics.records.get_or_create(&flow("input")).clone()),
+                records_in: source
+                    .then(|| self.metrics.records.get_or_create(&flow("input")).clone()),
                 bytes_in: source.then(|| self.metrics.bytes.get_or_create(&flow("input")).clone()),
                 behind: source.then(|| label.clone()),
                 records_out: output
@@ -410,7 +417,10 @@ impl Watch {
     /// A reference table was loaded with `rows` rows.
     pub fn table_loaded(&self, name: &str, rows: usize) {
         let now = crate::time::now_ms();
-        let mut tables = self.tables.lock().expect("the tables lock is never poisoned");
+        let mut tables = self
+            .tables
+            .lock()
+            .expect("the tables lock is never poisoned");
         match tables.iter_mut().find(|(n, _, _)| n == name) {
             Some(t) => *t = (name.to_string(), rows, now),
             None => tables.push((name.to_string(), rows, now)),
@@ -447,7 +457,10 @@ impl Watch {
         for tap in self.taps() {
             tap.sample(seconds);
         }
-        let mut history = self.history.lock().expect("the history lock is never poisoned");
+        let mut history = self
+            .history
+            .lock()
+            .expect("the history lock is never poisoned");
         history.push_back(sample);
         while history.len() > HISTORY {
             history.pop_front();
@@ -521,8 +534,16 @@ impl Observer for Generation {
         };
         let (records, bytes, behind_ms) = (read.seen, read.bytes, read.behind_ms);
         if !read.tail.is_empty() {
-            let mut raw = self.watch.raw.lock().expect("the raw lock is never poisoned");
-            raw.extend(read.tail.iter().map(|r| String::from_utf8_lossy(r).into_owned()));
+            let mut raw = self
+                .watch
+                .raw
+                .lock()
+                .expect("the raw lock is never poisoned");
+            raw.extend(
+                read.tail
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(r).into_owned()),
+            );
             while raw.len() > RAW_RECORDS {
                 raw.pop_front();
             }

@@ -166,7 +166,8 @@ fn tail_of(chunk: &[u8], delimiter: &[u8]) -> Vec<Vec<u8>> {
         end -= delimiter.len();
     }
     while out.len() < TAIL_RECORDS && end > 0 {
-        let start = memchr::memmem::rfind(&chunk[..end], delimiter).map_or(0, |i| i + delimiter.len());
+        let start =
+            memchr::memmem::rfind(&chunk[..end], delimiter).map_or(0, |i| i + delimiter.len());
         let record = &chunk[start..end];
         let record = record.strip_suffix(b"\r").unwrap_or(record);
         if !record.iter().all(u8::is_ascii_whitespace) {

@@ -263,7 +263,9 @@ fn after_the_end(
 ) -> Result<()> {
     let again = matches!(Location::parse(input_location), Ok(Location::File(_)));
     loop {
-        console.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        console
+            .ended
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         eprintln!(
             "rowtime: the input has ended; the console stays up until Ctrl-C{}",
             if again {

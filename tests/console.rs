@@ -1,0 +1,815 @@
+//! The console and the metrics endpoint, tested against the real binary: its HTTP endpoints
+//! and event streams from Rust (a small HTTP/1.1 client below), and the page in headless
+//! Chromium driven by Playwright for Python (`console/browser.py`), both installed on first use
+//! into caches under `$HOME/.cache/` (Chromium from Debian's packages, Playwright from PyPI).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+const SCHEMA: &str = "sql/toll_input_schema.json";
+
+/// An application whose rows show at once (no window): each record's booth and amount.
+const APP: &str = "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (BOOTH_ID VARCHAR(8), AMOUNT DECIMAL(8,2));\nCREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM BOOTH_ID, AMOUNT FROM \"SOURCE_SQL_STREAM_001\";\n";
+
+/// The same with ACCOUNT_ID as a third column.
+const APP_WITH_ACCOUNT: &str = "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (BOOTH_ID VARCHAR(8), AMOUNT DECIMAL(8,2), ACCOUNT_ID VARCHAR(16));\nCREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM BOOTH_ID, AMOUNT, ACCOUNT_ID FROM \"SOURCE_SQL_STREAM_001\";\n";
+
+/// APP with a misspelt column on line 3, starting at column 25.
+const APP_WITH_TYPO: &str = "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (BOOTH_ID VARCHAR(8), AMOUNT DECIMAL(8,2));\nCREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM BOOTH_ID, AMOUNTT FROM \"SOURCE_SQL_STREAM_001\";\n";
+
+/// The malformed record the feeder sends every fifth line.
+const BAD_RECORD: &str = "{\"booth_id\": broken";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rowtime-console-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Record `i` of the feed: booth `B0{i % 4}`, account `A{i:06}`, amount 2.50, every fifth one
+/// malformed.
+fn record(i: u64) -> String {
+    if i % 5 == 4 {
+        return BAD_RECORD.to_string();
+    }
+    format!(
+        "{{\"booth_id\":\"B0{}\",\"account_id\":\"A{i:06}\",\"vehicle_class\":\"car\",\"amount\":2.50,\"event_time\":\"2026-03-02 08:00:00.000\"}}",
+        i % 4
+    )
+}
+
+/// A running `rowtime console` (or `run --metrics`) fed through stdin, a record every 50 ms,
+/// until dropped.
+struct Live {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    token: String,
+    stop: Arc<AtomicBool>,
+    stderr: Receiver<String>,
+    /// What rowtime said on stderr before the server's address.
+    said: Vec<String>,
+}
+
+impl Live {
+    fn start(args: &[&str], server_line: &str) -> Live {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rowtime starts");
+        let (tx, stderr) = channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut stdin = child.stdin.take().unwrap();
+        let stopped = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                if writeln!(stdin, "{}", record(i)).is_err() || stdin.flush().is_err() {
+                    return;
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = stderr.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "rowtime did not say `{server_line}` in time; it said:\n{}",
+                    seen.join("\n")
+                )
+            });
+            if let Some(at) = line.find(server_line) {
+                let rest = &line[at + server_line.len()..];
+                let base: String = rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '/')
+                    .collect();
+                let token = rest
+                    .split("#token=")
+                    .nth(1)
+                    .map(|t| t.chars().take_while(char::is_ascii_hexdigit).collect())
+                    .unwrap_or_default();
+                return Live {
+                    child,
+                    base: format!("http://{base}"),
+                    token,
+                    stop,
+                    stderr,
+                    said: seen,
+                };
+            }
+            seen.push(line);
+        }
+    }
+
+    fn console(app: &Path) -> Live {
+        Live::start(
+            &[
+                "console",
+                app.to_str().unwrap(),
+                "--input-schema",
+                SCHEMA,
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "console at http://",
+        )
+    }
+
+    fn stderr_so_far(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response: status, headers (lower-case names) and body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends one request (`Connection: close`) and reads the whole response.
+fn request(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).expect("the server accepts connections");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let (status, headers, rest) = split_head(&raw).expect("an HTTP response");
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(rest).0
+    } else {
+        rest.to_vec()
+    };
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn get(base: &str, path: &str) -> Reply {
+    request(base, "GET", path, &[], "")
+}
+
+type Head<'a> = (u16, Vec<(String, String)>, &'a [u8]);
+
+fn split_head(raw: &[u8]) -> Option<Head<'_>> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some((status, headers, &raw[end + 4..]))
+}
+
+/// The complete chunks of a chunked body, and whether the last chunk came.
+fn dechunk(mut raw: &[u8]) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return (out, false);
+        };
+        let size = std::str::from_utf8(&raw[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
+        let Some(size) = size else {
+            return (out, false);
+        };
+        if size == 0 {
+            return (out, true);
+        }
+        if raw.len() < eol + 2 + size + 2 {
+            return (out, false);
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw = &raw[eol + 2 + size + 2..];
+    }
+}
+
+/// Reads a stream's server-sent events until `wanted` accepts one's data (`event`, `data`), or
+/// panics after `limit` with what came.
+fn wait_for_event(
+    base: &str,
+    stream: &str,
+    limit: Duration,
+    wanted: impl Fn(&str, &serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    write!(
+        s,
+        "GET /api/streams/{stream}/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut events: Vec<String> = Vec::new();
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("reading the event stream: {e}"),
+        }
+        let Some((status, headers, rest)) = split_head(&raw) else {
+            continue;
+        };
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(rest));
+        let content_type = headers
+            .iter()
+            .find(|(n, _)| n == "content-type")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        let body = String::from_utf8_lossy(&dechunk(rest).0).into_owned();
+        events = body
+            .split("\n\n")
+            .filter(|e| e.contains("data:"))
+            .map(str::to_string)
+            .collect();
+        for e in &events {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let data: String = e
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect::<Vec<_>>()
+                .join("\n");
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&data)
+                && wanted(&name, &value)
+            {
+                return value;
+            }
+        }
+    }
+    panic!(
+        "no matching event on {stream} within {limit:?}; events were:\n{}",
+        events.join("\n\n")
+    );
+}
+
+fn columns(event: &serde_json::Value) -> Vec<String> {
+    event["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn has_rows(event: &serde_json::Value) -> bool {
+    event["rows"].as_array().is_some_and(|r| !r.is_empty())
+}
+
+/// Lower-case hex of bytes, as KDA writes DATA_ROW for a record it cannot parse.
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn the_console_streams_rows_live_checks_code_and_replaces_it_only_with_the_token() {
+    let dir = temp_dir("live");
+    let app = dir.join("app.sql");
+    std::fs::write(&app, APP).unwrap();
+    let live = Live::console(&app);
+    assert_eq!(live.token.len(), 32, "{}", live.stderr_so_far());
+    let base = &live.base;
+
+    // The page itself, one HTML file.
+    let page = get(base, "/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.contains("Save and run"), "{}", page.body);
+
+    // Rows arrive live: the fed records' booths and amounts, ROWTIME first.
+    let rows = wait_for_event(
+        base,
+        "DESTINATION_SQL_STREAM",
+        Duration::from_secs(30),
+        |_, e| has_rows(e),
+    );
+    assert_eq!(columns(&rows), ["ROWTIME", "BOOTH_ID", "AMOUNT"]);
+    let first = &rows["rows"][0];
+    assert!(
+        ["B00", "B01", "B02", "B03"].contains(&first["BOOTH_ID"].as_str().unwrap()),
+        "{first}"
+    );
+    assert_eq!(first["AMOUNT"].as_f64(), Some(2.5), "{first}");
+    // A live event (not only the kept rows) comes too.
+    wait_for_event(
+        base,
+        "DESTINATION_SQL_STREAM",
+        Duration::from_secs(30),
+        |name, e| name == "rows" && has_rows(e),
+    );
+
+    // The malformed records reach error_stream, their bytes in DATA_ROW.
+    let errors = wait_for_event(base, "error_stream", Duration::from_secs(30), |_, e| {
+        has_rows(e)
+    });
+    let error = &errors["rows"][0];
+    assert_eq!(error["ERROR_NAME"], "PARSE_ERROR", "{error}");
+    assert_eq!(error["DATA_ROW"], hex(BAD_RECORD).as_str(), "{error}");
+
+    // Status: the streams of the application and the counts.
+    let status = get(base, "/api/status").json();
+    let names: Vec<&str> = status["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "DESTINATION_SQL_STREAM",
+        "SOURCE_SQL_STREAM_001",
+        "error_stream",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    assert!(status["records_in"].as_u64().unwrap() > 0, "{status}");
+    assert_eq!(status["version"], 0);
+
+    // check: a misspelt column is reported at its line and column.
+    let checked = request(base, "POST", "/api/check", &[], APP_WITH_TYPO).json();
+    assert_eq!(checked["ok"], false, "{checked}");
+    let d = &checked["diagnostics"][0];
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(3), Some(25)),
+        "{d}"
+    );
+    assert!(d["message"].as_str().unwrap().contains("AMOUNTT"), "{d}");
+    let checked = request(base, "POST", "/api/check", &[], "SELECT 1;").json();
+    assert!(checked["diagnostics"][0]["help"].is_string(), "{checked}");
+    let checked = request(base, "POST", "/api/check", &[], APP_WITH_ACCOUNT).json();
+    assert_eq!(checked["ok"], true, "{checked}");
+
+    // Save and run without the token, or with another one, is refused and changes nothing.
+    let refused = request(base, "POST", "/api/save", &[], APP_WITH_ACCOUNT);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(refused.json()["error"].as_str().unwrap().contains("token"));
+    let refused = request(
+        base,
+        "POST",
+        "/api/save",
+        &[("X-Rowtime-Token", "0123456789abcdef0123456789abcdef")],
+        APP_WITH_ACCOUNT,
+    );
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(std::fs::read_to_string(&app).unwrap(), APP);
+
+    // With the token, code that does not check is refused with its diagnostics; the run goes
+    // on with the code it had.
+    let token = live.token.as_str();
+    let refused = request(
+        base,
+        "POST",
+        "/api/save",
+        &[("X-Rowtime-Token", token)],
+        APP_WITH_TYPO,
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["diagnostics"][0]["line"], 3);
+    assert_eq!(std::fs::read_to_string(&app).unwrap(), APP);
+    assert_eq!(get(base, "/api/status").json()["version"], 0);
+    let still = wait_for_event(
+        base,
+        "DESTINATION_SQL_STREAM",
+        Duration::from_secs(30),
+        |name, e| name == "rows" && has_rows(e),
+    );
+    assert_eq!(columns(&still), ["ROWTIME", "BOOTH_ID", "AMOUNT"]);
+
+    // Valid code with the token: it runs on the same input, and is written back.
+    let saved = request(
+        base,
+        "POST",
+        "/api/save",
+        &[("X-Rowtime-Token", token)],
+        APP_WITH_ACCOUNT,
+    );
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let note = saved.json()["note"].as_str().unwrap().to_string();
+    assert!(note.contains("started empty"), "{note}");
+    assert_eq!(std::fs::read_to_string(&app).unwrap(), APP_WITH_ACCOUNT);
+    let new = wait_for_event(
+        base,
+        "DESTINATION_SQL_STREAM",
+        Duration::from_secs(30),
+        |name, e| name == "rows" && has_rows(e) && columns(e).contains(&"ACCOUNT_ID".to_string()),
+    );
+    assert_eq!(
+        columns(&new),
+        ["ROWTIME", "BOOTH_ID", "AMOUNT", "ACCOUNT_ID"]
+    );
+    let account = new["rows"][0]["ACCOUNT_ID"].as_str().unwrap();
+    assert!(
+        account.len() == 7
+            && account.starts_with('A')
+            && account[1..].chars().all(|c| c.is_ascii_digit()),
+        "{account}"
+    );
+    let status = get(base, "/api/status").json();
+    assert_eq!(status["version"], 1);
+    assert_eq!(get(base, "/api/app").json()["code"], APP_WITH_ACCOUNT);
+
+    // Source data: the raw records as fed, and the input schema as KDA JSON.
+    let source = get(base, "/api/source").json();
+    let raw: Vec<&str> = source["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(raw.contains(&BAD_RECORD), "{raw:?}");
+    assert!(
+        raw.iter().any(|r| r.contains("\"account_id\":\"A")),
+        "{raw:?}"
+    );
+    let columns_given: Vec<&str> = source["input_schema"]["InputSchema"]["RecordColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns_given,
+        [
+            "BOOTH_ID",
+            "ACCOUNT_ID",
+            "VEHICLE_CLASS",
+            "AMOUNT",
+            "EVENT_TIME"
+        ]
+    );
+    let decoded = &source["streams"][0]["rows"][0];
+    assert!(decoded["APPROXIMATE_ARRIVAL_TIME"].is_string(), "{decoded}");
+    assert!(decoded["ROWTIME"].is_string(), "{decoded}");
+
+    // Metrics, with KDA's names.
+    let metrics = get(base, "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .contains("openmetrics-text"),
+        "{:?}",
+        metrics.header("content-type")
+    );
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .body
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{}", metrics.body))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        value(
+            "kda_records_total{application=\"app\",stream=\"SOURCE_SQL_STREAM_001\",direction=\"input\"}"
+        ) > 0.0
+    );
+    assert!(
+        value(
+            "kda_bytes_total{application=\"app\",stream=\"SOURCE_SQL_STREAM_001\",direction=\"input\"}"
+        ) > 0.0
+    );
+    assert!(
+        value(
+            "kda_records_total{application=\"app\",stream=\"DESTINATION_SQL_STREAM\",direction=\"output\"}"
+        ) > 0.0
+    );
+    assert!(
+        value("rowtime_error_rows_total{application=\"app\",error_name=\"PARSE_ERROR\"}") > 0.0
+    );
+    assert_eq!(value("rowtime_code_updates_total"), 1.0);
+    assert!(metrics.body.ends_with("# EOF\n"));
+}
+
+#[test]
+fn run_with_metrics_serves_only_the_metrics() {
+    let dir = temp_dir("metrics");
+    let app = dir.join("app.sql");
+    std::fs::write(&app, APP).unwrap();
+    let live = Live::start(
+        &[
+            "run",
+            app.to_str().unwrap(),
+            "--input-schema",
+            SCHEMA,
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        "Prometheus metrics at http://",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Every fifth record is malformed: after 10 records, at least 8 rows went out.
+    loop {
+        let m = get(&live.base, "/metrics");
+        assert_eq!(m.status, 200);
+        let out = m
+            .body
+            .lines()
+            .find(|l| l.starts_with("kda_records_total{application=\"app\",stream=\"DESTINATION_SQL_STREAM\",direction=\"output\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if out >= 8 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no output rows counted:\n{}",
+            m.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(get(&live.base, "/").status, 404);
+    assert_eq!(get(&live.base, "/api/status").status, 404);
+}
+
+#[test]
+fn the_console_binds_loopback_by_default_and_warns_about_any_other_address() {
+    let dir = temp_dir("bind");
+    let app = dir.join("app.sql");
+    std::fs::write(&app, APP).unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+        .args(["console", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("[default: 127.0.0.1:8080]"));
+    // Without --listen: 127.0.0.1:8080 (or, when another program holds it, an error naming it).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+        .args(["console", app.to_str().unwrap(), "--input-schema", SCHEMA])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        first.contains("console at http://127.0.0.1:8080/")
+            || first.contains("--listen 127.0.0.1:8080: cannot listen there"),
+        "{first}"
+    );
+    // Any other address works, with a warning.
+    let live = Live::start(
+        &[
+            "console",
+            app.to_str().unwrap(),
+            "--input-schema",
+            SCHEMA,
+            "--listen",
+            "0.0.0.0:0",
+        ],
+        "console at http://",
+    );
+    assert!(
+        live.said.iter().any(|l| l
+            .starts_with("rowtime: warning: the console listens on 0.0.0.0:")
+            && l.contains("other machines")),
+        "{:?}",
+        live.said
+    );
+}
+
+#[test]
+fn the_console_refuses_a_bad_address_and_a_state_dir_with_what_to_do() {
+    let dir = temp_dir("refuse");
+    let app = dir.join("app.sql");
+    std::fs::write(&app, APP).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let app = app.to_str().unwrap();
+    let (code, err) = run(&[
+        "console",
+        app,
+        "--input-schema",
+        SCHEMA,
+        "--listen",
+        "localhost",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--listen localhost: not an address; write IP:PORT"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "console",
+        app,
+        "--input-schema",
+        SCHEMA,
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("does not take --state-dir"), "{err}");
+    let (code, err) = run(&[
+        "run",
+        app,
+        "--input-schema",
+        SCHEMA,
+        "--metrics",
+        "127.0.0.1:99999",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--metrics 127.0.0.1:99999: not an address"),
+        "{err}"
+    );
+}
+
+/// Where the browser and its driver live between runs.
+fn browser_cache() -> PathBuf {
+    let home = std::env::var_os("HOME").expect("HOME is set");
+    PathBuf::from(home).join(".cache/rowtime-browser")
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PLAYWRIGHT: &str = "playwright==1.65.2";
+
+/// Installs Chromium (Debian's package) and Playwright for Python (a venv under ~/.cache) when
+/// they are missing; panics with the reason when that fails.
+fn install_browser() -> PathBuf {
+    if !Path::new(CHROMIUM).exists() {
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "chromium"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output()
+                .expect("apt-get runs")
+        };
+        let mut o = install();
+        if !o.status.success() {
+            let _ = Command::new("apt-get").arg("update").output();
+            o = install();
+        }
+        assert!(
+            o.status.success() && Path::new(CHROMIUM).exists(),
+            "the browser test needs Chromium: `apt-get install -y chromium` failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let venv = browser_cache().join("venv");
+    let python = venv.join("bin/python");
+    let ready = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import playwright.sync_api"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ready(&python) {
+        let _ = std::fs::remove_dir_all(&venv);
+        let o = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            o.status.success(),
+            "the browser test needs a Python venv: `python3 -m venv {}` failed:\n{}",
+            venv.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", PLAYWRIGHT])
+            .output()
+            .expect("pip runs");
+        assert!(
+            o.status.success() && ready(&python),
+            "the browser test needs Playwright: `pip install {PLAYWRIGHT}` failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    python
+}
+
+#[test]
+fn the_page_shows_live_rows_and_diagnostics_and_saves_new_code_in_a_real_browser() {
+    let python = install_browser();
+    let dir = temp_dir("browser");
+    let app = dir.join("app.sql");
+    std::fs::write(&app, APP).unwrap();
+    let live = Live::console(&app);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser.py");
+    let o = Command::new(&python)
+        .arg(&script)
+        .arg(format!("{}/#token={}", live.base, live.token))
+        .arg(&screenshot)
+        .arg(dir.join("chromium-profile"))
+        .env("ROWTIME_TYPO_APP", APP_WITH_TYPO)
+        .env("ROWTIME_NEW_APP", APP_WITH_ACCOUNT)
+        .output()
+        .expect("python runs");
+    assert!(
+        o.status.success(),
+        "the browser test failed:\n{}\n{}\nrowtime said:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+        live.stderr_so_far()
+    );
+    assert_eq!(std::fs::read_to_string(&app).unwrap(), APP_WITH_ACCOUNT);
+    assert!(
+        screenshot.exists(),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+    println!("screenshot: {}", screenshot.display());
+}
