@@ -813,3 +813,100 @@ fn the_page_shows_live_rows_and_diagnostics_and_saves_new_code_in_a_real_browser
     );
     println!("screenshot: {}", screenshot.display());
 }
+
+#[test]
+fn on_the_toll_demo_save_and_run_reads_the_ended_file_again_and_rewrites_only_the_code() {
+    let dir = temp_dir("toll");
+    let definition = dir.join("toll_booth_alerts.json");
+    let original = std::fs::read_to_string("sql/toll_booth_alerts.json").unwrap();
+    std::fs::write(&definition, &original).unwrap();
+    let live = Live::start(
+        &[
+            "console",
+            "--app",
+            definition.to_str().unwrap(),
+            "--input",
+            "sql/data/toll_transactions.jsonl",
+            "--rowtime-from",
+            "EVENT_TIME",
+            "--reference",
+            "BOOTH_THRESHOLDS=reference-data/toll-reference/booth_thresholds.csv",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "console at http://",
+    );
+    let base = &live.base;
+    let ended = || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = get(base, "/api/status").json();
+            if s["ended"] == true {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "the input did not end: {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let rows = |s: &serde_json::Value, name: &str| {
+        s["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {s}"))["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = ended();
+    assert_eq!(before["records_in"], 2000, "{before}");
+    let code = get(base, "/api/app").json()["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Without its WHERE, ALERT_PUMP passes every count: the thresholds cover every booth and
+    // half-hour slot, so each BOOTH_COUNTS row joins exactly one of them.
+    let where_clause = "\n    WHERE c.VEHICLES < t.MIN_VEHICLES;";
+    assert!(code.contains(where_clause), "{code}");
+    let new_code = code.replace(where_clause, ";");
+    let saved = request(
+        base,
+        "POST",
+        "/api/save",
+        &[("X-Rowtime-Token", live.token.as_str())],
+        &new_code,
+    );
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(
+        saved.json()["note"]
+            .as_str()
+            .unwrap()
+            .contains("read again from its start"),
+        "{}",
+        saved.body
+    );
+    // The run starts again and ends again.
+    std::thread::sleep(Duration::from_millis(300));
+    let after = ended();
+    assert_eq!(after["records_in"], 4000, "{after}");
+    let counts = rows(&after, "BOOTH_COUNTS") - rows(&before, "BOOTH_COUNTS");
+    assert_eq!(
+        counts,
+        rows(&before, "BOOTH_COUNTS"),
+        "the same input, the same counts"
+    );
+    assert_eq!(
+        rows(&after, "DESTINATION_SQL_STREAM") - rows(&before, "DESTINATION_SQL_STREAM"),
+        counts
+    );
+    // The definition has the new code, and is otherwise as it was, byte for byte.
+    let written = std::fs::read_to_string(&definition).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(
+        value["ApplicationDetail"]["ApplicationCode"],
+        new_code.as_str()
+    );
+    let old_literal = serde_json::to_string(&code).unwrap();
+    let new_literal = serde_json::to_string(&new_code).unwrap();
+    assert_eq!(written.replace(&new_literal, &old_literal), original);
+}

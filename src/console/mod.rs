@@ -255,6 +255,7 @@ impl Console {
         let app = with_code(&running.app, code);
         let plan = plan_application(&app, &running.schema, &running.references)
             .map_err(|e| Refused::Invalid(vec![Problem::of(&e)]))?;
+        let restarted = self.ended.load(Ordering::Relaxed);
         let failed = |e: Error| Refused::Failed(e.to_string());
         let loaded = load_tables(&running.references).map_err(failed)?;
         let mut flow: Dataflow = dataflow(&plan, &loaded.tables, loaded.errors).map_err(failed)?;
@@ -299,8 +300,13 @@ impl Console {
         self.version.fetch_add(1, Ordering::Relaxed);
         self.watch.code_replaced();
         let mut note = format!(
-            "The new code runs (version {}): the input keeps flowing into it; windows, aggregates and joins started empty, as after KDA's UpdateApplication.",
-            self.version.load(Ordering::Relaxed)
+            "The new code runs (version {}): {}; windows, aggregates and joins started empty, as after KDA's UpdateApplication.",
+            self.version.load(Ordering::Relaxed),
+            if restarted {
+                "the input had ended, so it is read again from its start"
+            } else {
+                "the input keeps flowing into it"
+            }
         );
         let written = match &self.file {
             Some(file) => file.write(code).map(|()| file.path().display().to_string()),
