@@ -60,7 +60,7 @@ struct Live {
 
 impl Live {
     fn start(args: &[&str], server_line: &str) -> Live {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+        let child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -68,7 +68,16 @@ impl Live {
             .spawn()
             .expect("rowtime starts");
         let (tx, stderr) = channel();
-        let err = child.stderr.take().unwrap();
+        // From here on, dropping `live` (a panic too) kills and waits for the process.
+        let mut live = Live {
+            child,
+            base: String::new(),
+            token: String::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            stderr,
+            said: Vec::new(),
+        };
+        let err = live.child.stderr.take().expect("stderr is piped");
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines() {
                 let Ok(line) = line else { return };
@@ -77,9 +86,8 @@ impl Live {
                 }
             }
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut stdin = child.stdin.take().unwrap();
-        let stopped = Arc::clone(&stop);
+        let mut stdin = live.child.stdin.take().expect("stdin is piped");
+        let stopped = Arc::clone(&live.stop);
         std::thread::spawn(move || {
             let mut i = 0;
             while !stopped.load(Ordering::Relaxed) {
@@ -91,36 +99,29 @@ impl Live {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = stderr.recv_timeout(left).unwrap_or_else(|_| {
+            let Ok(line) = live.stderr.recv_timeout(left) else {
                 panic!(
                     "rowtime did not say `{server_line}` in time; it said:\n{}",
-                    seen.join("\n")
-                )
-            });
+                    live.said.join("\n")
+                );
+            };
             if let Some(at) = line.find(server_line) {
                 let rest = &line[at + server_line.len()..];
                 let base: String = rest
                     .chars()
                     .take_while(|c| !c.is_whitespace() && *c != '/')
                     .collect();
-                let token = rest
+                live.base = format!("http://{base}");
+                live.token = rest
                     .split("#token=")
                     .nth(1)
                     .map(|t| t.chars().take_while(char::is_ascii_hexdigit).collect())
                     .unwrap_or_default();
-                return Live {
-                    child,
-                    base: format!("http://{base}"),
-                    token,
-                    stop,
-                    stderr,
-                    said: seen,
-                };
+                return live;
             }
-            seen.push(line);
+            live.said.push(line);
         }
     }
 

@@ -14,8 +14,8 @@
 //! | `graph.rs` | the plan as nodes and edges for the page's dataflow view |
 //! | `page.html` | the page: editor, source data, streams, dataflow, charts (no build step) |
 //!
-//! Tests: `cargo test --lib console`, `tests/console.rs` (the binary over HTTP) and
-//! `tests/console_browser.rs` (the page in headless Chromium).
+//! Tests: `cargo test --lib console`, and `cargo test --test console`: the binary over HTTP,
+//! and the page in headless Chromium (`tests/console/browser.py`).
 
 pub mod graph;
 pub mod server;
