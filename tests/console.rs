@@ -911,3 +911,90 @@ fn on_the_toll_demo_save_and_run_reads_the_ended_file_again_and_rewrites_only_th
     let new_literal = serde_json::to_string(&new_code).unwrap();
     assert_eq!(written.replace(&new_literal, &old_literal), original);
 }
+
+#[test]
+fn the_status_and_the_metrics_say_what_each_pump_holds_open() {
+    let dir = temp_dir("held");
+    let app = dir.join("app.sql");
+    // Every fed record has the same event time: in replay mode the day's window stays open,
+    // with one group per booth (the feed uses four).
+    std::fs::write(
+        &app,
+        "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (BOOTH_ID VARCHAR(8), N BIGINT);\nCREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM BOOTH_ID, COUNT(*) AS N FROM \"SOURCE_SQL_STREAM_001\"\nGROUP BY BOOTH_ID, STEP(\"SOURCE_SQL_STREAM_001\".ROWTIME BY INTERVAL '1' DAY);\n",
+    )
+    .unwrap();
+    let live = Live::start(
+        &[
+            "console",
+            app.to_str().unwrap(),
+            "--input-schema",
+            SCHEMA,
+            "--rowtime-from",
+            "EVENT_TIME",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "console at http://",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let s = get(&live.base, "/api/status").json();
+        let held = s["held"].clone();
+        let rows = held[0]["operators"].as_array().map_or(0, |ops| {
+            ops.iter().map(|o| o["rows"].as_u64().unwrap()).sum()
+        });
+        if rows >= 4 && s["records_in"].as_u64().unwrap() >= 10 {
+            break held;
+        }
+        assert!(Instant::now() < deadline, "nothing held: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(held[0]["pump"], 0, "{held}");
+    let (windows, rows) =
+        held[0]["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .fold((0, 0), |(w, r), o| {
+                (
+                    w + o["windows"].as_u64().unwrap(),
+                    r + o["rows"].as_u64().unwrap(),
+                )
+            });
+    assert_eq!((windows, rows), (1, 4), "{held}");
+    let metrics = get(&live.base, "/metrics").body;
+    assert!(
+        metrics.contains("rowtime_open_windows{application=\"app\",pump=\"P\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rowtime_state_rows{application=\"app\",pump=\"P\"} 4\n"),
+        "{metrics}"
+    );
+    // The graph names the pump node by the same index.
+    let graph = get(&live.base, "/api/app").json()["graph"].clone();
+    let pump = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "pump")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (pump["name"].as_str(), pump["pump"].as_u64()),
+        (Some("P"), Some(0))
+    );
+    let edges: Vec<(&str, &str)> = graph["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from"].as_str().unwrap(), e["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            ("stream:SOURCE_SQL_STREAM_001", "pump:P"),
+            ("pump:P", "stream:DESTINATION_SQL_STREAM")
+        ]
+    );
+}

@@ -16,6 +16,8 @@ pub struct Node {
     pub operators: Vec<String>,
     /// Columns of layers from the left, sources first.
     pub layer: usize,
+    /// A pump's index in the plan (what `/api/status`'s `held` refers to).
+    pub pump: Option<usize>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
@@ -72,6 +74,7 @@ impl Graph {
                 name: s.name.clone(),
                 kind: kind.to_string(),
                 operators: vec![],
+                pump: None,
                 layer: if s.kind == StreamKind::Error {
                     deepest.max(2)
                 } else {
@@ -80,7 +83,7 @@ impl Graph {
             });
         }
         let mut seen = std::collections::HashSet::new();
-        for p in &plan.pumps {
+        for (index, p) in plan.pumps.iter().enumerate() {
             // Branches of one UNION ALL pump share its name: one node per branch.
             let mut id = format!("pump:{}", p.name);
             let mut k = 2;
@@ -103,6 +106,7 @@ impl Graph {
                 name: p.name.clone(),
                 kind: "pump".to_string(),
                 operators,
+                pump: Some(index),
                 layer: from + 1,
             });
             for i in &p.inputs {

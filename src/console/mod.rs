@@ -275,7 +275,7 @@ impl Console {
         for (name, batch) in &loaded.tables {
             self.watch.table_loaded(name, batch.num_rows());
         }
-        flow.observer = Some(self.watch.generation(&prepared.plan.catalog, &flow));
+        flow.observer = Some(self.watch.generation(&prepared.plan, &flow));
         let (done, started) = tokio::sync::oneshot::channel();
         let sent = self
             .control

@@ -180,6 +180,11 @@ async fn status(State(console): State<Arc<Console>>) -> Json<serde_json::Value> 
         "millis_behind_latest": (behind >= 0).then_some(behind),
         "streams": streams,
         "tables": tables,
+        "held": watch
+            .held()
+            .into_iter()
+            .map(|(pump, operators)| json!({"pump": pump, "operators": operators}))
+            .collect::<Vec<_>>(),
     }))
 }
 

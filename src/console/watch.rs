@@ -23,7 +23,9 @@ use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 
 use crate::catalog::StreamKind;
+use crate::exec::Held;
 use crate::format::{JsonRowFormatter, format_options};
+use crate::plan::Plan;
 use crate::runtime::{Dataflow, Decoded, Observer};
 
 /// Rows kept per stream for a page that starts watching.
@@ -225,6 +227,12 @@ pub struct StreamLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PumpLabel {
+    pub application: String,
+    pub pump: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabel {
     pub application: String,
     pub error_name: String,
@@ -240,6 +248,8 @@ pub struct Metrics {
     error_rows: Family<ErrorLabel, Counter>,
     checkpoints: Histogram,
     code_updates: Counter,
+    open_windows: Family<PumpLabel, Gauge>,
+    state_rows: Family<PumpLabel, Gauge>,
 }
 
 impl Metrics {
@@ -252,6 +262,18 @@ impl Metrics {
         let error_rows = Family::<ErrorLabel, Counter>::default();
         let checkpoints = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let code_updates = Counter::default();
+        let open_windows = Family::<PumpLabel, Gauge>::default();
+        let state_rows = Family::<PumpLabel, Gauge>::default();
+        registry.register(
+            "rowtime_open_windows",
+            "Windows a pump holds open (tumbling windows, stagger and sliding windows per key)",
+            open_windows.clone(),
+        );
+        registry.register(
+            "rowtime_state_rows",
+            "Groups and rows a pump keeps between batches (open windows' groups, sliding windows' rows, rows a join waits on)",
+            state_rows.clone(),
+        );
         registry.register(
             "kda_records",
             "KDA Records: records read from an input (direction=input, good and bad) or delivered to an output (direction=output)",
@@ -296,6 +318,8 @@ impl Metrics {
             error_rows,
             checkpoints,
             code_updates,
+            open_windows,
+            state_rows,
         }
     }
 
@@ -333,6 +357,8 @@ pub struct Watch {
     pub behind_ms: AtomicI64,
     /// The last input records as read, oldest first.
     raw: Mutex<VecDeque<String>>,
+    /// What each pump's operators held at the last look, by the pump's index in the plan.
+    held: Mutex<Vec<(usize, Vec<Held>)>>,
 }
 
 impl Watch {
@@ -347,15 +373,31 @@ impl Watch {
             tables: Mutex::new(Vec::new()),
             behind_ms: AtomicI64::new(-1),
             raw: Mutex::new(VecDeque::new()),
+            held: Mutex::new(Vec::new()),
         })
     }
 
     /// The observer for `dataflow`, built from `catalog`'s streams; set it on the dataflow.
-    pub fn generation(
-        self: &Arc<Watch>,
-        catalog: &crate::catalog::Catalog,
-        dataflow: &Dataflow,
-    ) -> Arc<Generation> {
+    pub fn generation(self: &Arc<Watch>, plan: &Plan, dataflow: &Dataflow) -> Arc<Generation> {
+        let catalog = &plan.catalog;
+        let pumps = plan
+            .pumps
+            .iter()
+            .map(|p| {
+                let label = PumpLabel {
+                    application: self.application.clone(),
+                    pump: p.name.clone(),
+                };
+                (
+                    self.metrics.open_windows.get_or_create(&label).clone(),
+                    self.metrics.state_rows.get_or_create(&label).clone(),
+                )
+            })
+            .collect();
+        self.held
+            .lock()
+            .expect("the held lock is never poisoned")
+            .clear();
         let mut taps = self.taps.write().expect("the taps lock is never poisoned");
         let mut streams = Vec::new();
         for (i, s) in catalog.streams.iter().enumerate() {
@@ -390,6 +432,7 @@ impl Watch {
         Arc::new(Generation {
             watch: Arc::clone(self),
             streams,
+            pumps,
         })
     }
 
@@ -476,6 +519,14 @@ impl Watch {
             .collect()
     }
 
+    /// What each pump's operators held at the last look, by the pump's index in the plan.
+    pub fn held(&self) -> Vec<(usize, Vec<Held>)> {
+        self.held
+            .lock()
+            .expect("the held lock is never poisoned")
+            .clone()
+    }
+
     /// The last input records as read, oldest first.
     pub fn raw_records(&self) -> Vec<String> {
         self.raw
@@ -508,6 +559,8 @@ struct Tapped {
 pub struct Generation {
     watch: Arc<Watch>,
     streams: Vec<Tapped>,
+    /// Each pump's gauges (open windows, rows held), by its index in the plan.
+    pumps: Vec<(Gauge, Gauge)>,
 }
 
 impl Observer for Generation {
@@ -567,6 +620,20 @@ impl Observer for Generation {
 
     fn table(&self, name: &str, rows: usize) {
         self.watch.table_loaded(name, rows);
+    }
+
+    fn held(&self, pumps: &[(usize, Vec<Held>)]) {
+        for (pump, held) in pumps {
+            if let Some((windows, rows)) = self.pumps.get(*pump) {
+                windows.set(held.iter().map(|h| h.windows as i64).sum());
+                rows.set(held.iter().map(|h| h.rows as i64).sum());
+            }
+        }
+        *self
+            .watch
+            .held
+            .lock()
+            .expect("the held lock is never poisoned") = pumps.to_vec();
     }
 }
 

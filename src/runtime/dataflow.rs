@@ -20,7 +20,7 @@ use crate::connectors::Sink;
 use crate::error::Result;
 use crate::error_stream::{ErrorRow, error_batch};
 use crate::exec::stream_join::StreamJoin;
-use crate::exec::{Emit, Operator, advance_with_bound, push_through};
+use crate::exec::{Emit, Held, Operator, advance_with_bound, push_through};
 use crate::plan::{OperatorSpec, Plan};
 use crate::state::Snapshot;
 
@@ -36,6 +36,8 @@ pub trait Observer: Send + Sync {
     fn checkpoint(&self, _took: std::time::Duration) {}
     /// Reference table `name` was reloaded with `rows` rows.
     fn table(&self, _name: &str, _rows: usize) {}
+    /// What each pump's operators hold (by the pump's index in the plan), about once a second.
+    fn held(&self, _pumps: &[(usize, Vec<Held>)]) {}
 }
 
 struct StreamState {
@@ -51,6 +53,8 @@ struct StreamState {
 }
 
 struct PumpState {
+    /// The pump's index in the plan.
+    plan_index: usize,
     target: usize,
     /// The stages of each input before the join (empty for a one-input pump).
     inputs: Vec<Vec<Box<dyn Operator>>>,
@@ -114,6 +118,7 @@ impl Dataflow {
             }
             streams[p.target].writers.push(id);
             pumps.push(PumpState {
+                plan_index: i,
                 target: p.target,
                 inputs: p
                     .inputs
@@ -162,6 +167,20 @@ impl Dataflow {
     /// The source streams, whether an input feeds them or not.
     pub fn sources(&self) -> &[usize] {
         &self.sources
+    }
+
+    /// What each pump's operators hold, by the pump's index in the plan: each input's stages,
+    /// the join, then the stages after it (as `explain` lists them).
+    pub fn held(&self) -> Vec<(usize, Vec<Held>)> {
+        self.pumps
+            .iter()
+            .map(|p| {
+                let mut held: Vec<Held> = p.inputs.iter().flatten().map(|op| op.held()).collect();
+                held.extend(p.join.as_ref().map(StreamJoin::held));
+                held.extend(p.ops.iter().map(|op| op.held()));
+                (p.plan_index, held)
+            })
+            .collect()
     }
 
     /// Whether anything delivers stream `stream` (an output of the run).

@@ -383,6 +383,7 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
     // Ctrl-C or SIGTERM came: with checkpoints, the run stops once its inputs stand at a point
     // a checkpoint can hold.
     let mut stopping = false;
+    let mut last_held = Instant::now();
     while open_inputs > 0 {
         let message = rx.recv_timeout(tick);
         match message {
@@ -458,6 +459,12 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
         if options.show_progress {
             progress.tick(&dataflow.stats, records);
         }
+        if last_held.elapsed() >= Duration::from_secs(1)
+            && let Some(o) = &dataflow.observer
+        {
+            o.held(&dataflow.held());
+            last_held = Instant::now();
+        }
         if let Some(t) = &mut tracker {
             if stopping && t.consistent() {
                 // Stopped: the open windows wait in the checkpoint for the resumed run.
@@ -475,6 +482,9 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
     }
     if let Some(t) = &mut tracker {
         t.take(dataflow, records, true, true)?;
+    }
+    if let Some(o) = &dataflow.observer {
+        o.held(&dataflow.held());
     }
     stop(dataflow, &progress, options.show_progress, records)
 }

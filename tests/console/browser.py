@@ -93,6 +93,7 @@ with sync_playwright() as p:
     page.click("#tabs button[data-view=dataflow]")
     expect(page.locator("#graph svg text", has_text="P").first).to_be_visible()
     expect(page.locator("#graph")).to_contain_text("SOURCE_SQL_STREAM_001")
+    expect(page.locator("#graph text.held")).to_have_text("0 open window(s) · 0 held")
     page.click("#tabs button[data-view=source]")
     expect(page.locator("#source-schema")).to_contain_text("RecordColumns")
     expect(page.locator("#source-raw")).to_contain_text('"booth_id": broken')

@@ -181,7 +181,7 @@ fn cmd_run(args: RunArgs, listen: Option<String>) -> Result<()> {
     let watched = console_listener.is_some() || metrics_listener.is_some();
     let watch = watched.then(|| Watch::new(&prepared.app.name));
     if let Some(watch) = &watch {
-        dataflow.observer = Some(watch.generation(&prepared.plan.catalog, &dataflow));
+        dataflow.observer = Some(watch.generation(&prepared.plan, &dataflow));
         for (name, batch) in &loaded.tables {
             watch.table_loaded(name, batch.num_rows());
         }
