@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::Application;
 use super::assemble::{OpenedInput, Prepared};
 use crate::catalog::{ERROR_STREAM, StreamDef, with_rowtime};
+use crate::connectors::deliver::StatsHandle;
 use crate::connectors::deliver::firehose::{FirehoseOutputOptions, KinesisFirehoseOutput};
 use crate::connectors::deliver::kinesis::{KinesisOutputOptions, KinesisStreamsOutput};
 use crate::connectors::deliver::lambda::{LambdaOutput, LambdaOutputOptions, application_arn};
@@ -28,8 +29,8 @@ use crate::connectors::source::{SourceDecoder, is_newline};
 use crate::connectors::{ChunkDecoder, Sink};
 use crate::error::{Error, Result};
 use crate::runtime::{
-    BackgroundSink, Checkpoint, Dataflow, Input, InputPosition, LinesPosition, PreprocessSpec,
-    services,
+    BackgroundSink, Checkpoint, Dataflow, Delivery, Input, InputPosition, LinesPosition,
+    PreprocessSpec, services,
 };
 use crate::state::Snapshot;
 
@@ -134,7 +135,15 @@ pub fn bind_outputs(
             application: &prepared.app,
             resume: resume.and_then(|c| c.sink(&key)),
         };
-        let sink = sink_for(&target, flags, replay, &mut aws)?;
+        let (sink, stats) = sink_for(&target, flags, replay, &mut aws)?;
+        if let Some((stats, lambda)) = stats {
+            dataflow.deliveries.push(Delivery {
+                stream: o.stream.clone(),
+                destination: o.location.to_string(),
+                lambda,
+                stats,
+            });
+        }
         dataflow.add_sink(index, key, sink);
     }
     for name in &shown {
@@ -248,12 +257,16 @@ struct Target<'a> {
     resume: Option<&'a Snapshot>,
 }
 
+/// A destination's delivery counters, and whether it is a Lambda function.
+type Counted = Option<(StatsHandle, bool)>;
+
 fn sink_for(
     target: &Target<'_>,
     flags: &RunFlags,
     replay: bool,
     aws: &mut Aws,
-) -> Result<Box<dyn Sink>> {
+) -> Result<(Box<dyn Sink>, Counted)> {
+    let mut counted: Counted = None;
     let o = target.output;
     let columns = columns_of(target.def, flags.with_rowtime);
     let format = o.format.unwrap_or(RecordFormat::Json);
@@ -320,7 +333,9 @@ fn sink_for(
                 aws.config(),
             );
             options.retry_limit = flags.retry();
-            Box::new(KinesisStreamsOutput::new(options)?)
+            let sink = KinesisStreamsOutput::new(options)?;
+            counted = Some((sink.stats(), false));
+            Box::new(sink)
         }
         Location::Firehose { name } => {
             let mut options = FirehoseOutputOptions::new(
@@ -331,7 +346,9 @@ fn sink_for(
                 aws.config(),
             );
             options.retry_limit = flags.retry();
-            Box::new(KinesisFirehoseOutput::new(options)?)
+            let sink = KinesisFirehoseOutput::new(options)?;
+            counted = Some((sink.stats(), false));
+            Box::new(sink)
         }
         Location::Lambda { function, arn } => {
             let config = aws.config();
@@ -347,7 +364,9 @@ fn sink_for(
             );
             options.per_batch = target.per_window;
             options.retry_limit = flags.retry();
-            Box::new(LambdaOutput::new(options)?)
+            let sink = LambdaOutput::new(options)?;
+            counted = Some((sink.stats(), true));
+            Box::new(sink)
         }
         Location::S3Object { bucket, key } => {
             return Err(Error::Usage(format!(
@@ -356,7 +375,7 @@ fn sink_for(
             )));
         }
     };
-    Ok(Box::new(BackgroundSink::new(sink)))
+    Ok((Box::new(BackgroundSink::new(sink)), counted))
 }
 
 /// The run's inputs: one per configured input (the first; the others are fed by nothing yet).

@@ -23,10 +23,12 @@ use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 
 use crate::catalog::StreamKind;
+use crate::connectors::deliver::DeliveryStats;
+use crate::connectors::preprocess::PreprocessStats;
 use crate::exec::Held;
 use crate::format::{JsonRowFormatter, format_options};
 use crate::plan::Plan;
-use crate::runtime::{Dataflow, Decoded, Observer};
+use crate::runtime::{Dataflow, Decoded, Delivery, Observer};
 
 /// Rows kept per stream for a page that starts watching.
 pub const RECENT_ROWS: usize = 200;
@@ -227,6 +229,13 @@ pub struct StreamLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabel {
+    pub application: String,
+    pub stream: String,
+    pub destination: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PumpLabel {
     pub application: String,
     pub pump: String,
@@ -250,6 +259,20 @@ pub struct Metrics {
     code_updates: Counter,
     open_windows: Family<PumpLabel, Gauge>,
     state_rows: Family<PumpLabel, Gauge>,
+    success: Family<DeliveryLabel, Gauge>,
+    lambda_ok: Family<DeliveryLabel, Counter>,
+    lambda_failed: Family<DeliveryLabel, Counter>,
+    preprocessing: Preprocessing,
+}
+
+/// KDA's `InputProcessing.*`, for the input's preprocessing Lambda function.
+struct Preprocessing {
+    ok_records: Family<StreamLabel, Counter>,
+    ok_bytes: Family<StreamLabel, Counter>,
+    dropped_records: Family<StreamLabel, Counter>,
+    failed_records: Family<StreamLabel, Counter>,
+    success: Family<StreamLabel, Counter>,
+    duration: Family<StreamLabel, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Metrics {
@@ -309,8 +332,68 @@ impl Metrics {
             "Times the application code was replaced from the console (Save and run)",
             code_updates.clone(),
         );
+        let success = Family::<DeliveryLabel, Gauge>::default();
+        let lambda_ok = Family::<DeliveryLabel, Counter>::default();
+        let lambda_failed = Family::<DeliveryLabel, Counter>::default();
+        registry.register(
+            "kda_success",
+            "KDA Success: 1 when the output's deliveries in the last second all succeeded, 0 when one failed (was retried or given up)",
+            success.clone(),
+        );
+        registry.register(
+            "kda_lambda_delivery_ok_records",
+            "KDA LambdaDelivery.OkRecords: records the output's Lambda function answered Ok",
+            lambda_ok.clone(),
+        );
+        registry.register(
+            "kda_lambda_delivery_delivery_failed_records",
+            "KDA LambdaDelivery.DeliveryFailedRecords: records given up after the retries (reported in error_stream)",
+            lambda_failed.clone(),
+        );
+        let preprocessing = Preprocessing {
+            ok_records: Family::default(),
+            ok_bytes: Family::default(),
+            dropped_records: Family::default(),
+            failed_records: Family::default(),
+            success: Family::default(),
+            duration: Family::default(),
+        };
+        registry.register(
+            "kda_input_processing_ok_records",
+            "KDA InputProcessing.OkRecords: records the preprocessing function answered Ok",
+            preprocessing.ok_records.clone(),
+        );
+        registry.register(
+            "kda_input_processing_ok_bytes",
+            "KDA InputProcessing.OkBytes: bytes of the records the preprocessing function answered Ok",
+            preprocessing.ok_bytes.clone(),
+        );
+        registry.register(
+            "kda_input_processing_dropped_records",
+            "KDA InputProcessing.DroppedRecords: records the preprocessing function dropped",
+            preprocessing.dropped_records.clone(),
+        );
+        registry.register(
+            "kda_input_processing_processing_failed_records",
+            "KDA InputProcessing.ProcessingFailedRecords: records the preprocessing function failed (reported in error_stream)",
+            preprocessing.failed_records.clone(),
+        );
+        registry.register(
+            "kda_input_processing_success",
+            "KDA InputProcessing.Success: invocations of the preprocessing function that succeeded",
+            preprocessing.success.clone(),
+        );
+        registry.register(
+            "kda_input_processing_duration_seconds",
+            "KDA InputProcessing.Duration: time spent invoking the preprocessing function",
+            preprocessing.duration.clone(),
+        );
         Metrics {
             registry,
+            success,
+            lambda_ok,
+            lambda_failed,
+            preprocessing,
             records,
             bytes,
             behind,
@@ -359,6 +442,10 @@ pub struct Watch {
     raw: Mutex<VecDeque<String>>,
     /// What each pump's operators held at the last look, by the pump's index in the plan.
     held: Mutex<Vec<(usize, Vec<Held>)>>,
+    /// The outputs delivered to services, with their counters at the last sample.
+    deliveries: Mutex<Vec<(Delivery, DeliveryStats)>>,
+    /// The preprocessing function's counters at the last chunk.
+    preprocessed: Mutex<PreprocessStats>,
 }
 
 impl Watch {
@@ -374,6 +461,8 @@ impl Watch {
             behind_ms: AtomicI64::new(-1),
             raw: Mutex::new(VecDeque::new()),
             held: Mutex::new(Vec::new()),
+            deliveries: Mutex::new(Vec::new()),
+            preprocessed: Mutex::new(PreprocessStats::default()),
         })
     }
 
@@ -398,6 +487,14 @@ impl Watch {
             .lock()
             .expect("the held lock is never poisoned")
             .clear();
+        *self
+            .deliveries
+            .lock()
+            .expect("the deliveries lock is never poisoned") = dataflow
+            .deliveries
+            .iter()
+            .map(|d| (d.clone(), DeliveryStats::default()))
+            .collect();
         let mut taps = self.taps.write().expect("the taps lock is never poisoned");
         let mut streams = Vec::new();
         for (i, s) in catalog.streams.iter().enumerate() {
@@ -500,6 +597,7 @@ impl Watch {
         for tap in self.taps() {
             tap.sample(seconds);
         }
+        self.sample_deliveries();
         let mut history = self
             .history
             .lock()
@@ -517,6 +615,73 @@ impl Watch {
             .iter()
             .copied()
             .collect()
+    }
+
+    /// KDA's `Success` and `LambdaDelivery.*` from each delivery's counters since the last
+    /// sample.
+    fn sample_deliveries(&self) {
+        let mut deliveries = self
+            .deliveries
+            .lock()
+            .expect("the deliveries lock is never poisoned");
+        for (d, last) in deliveries.iter_mut() {
+            let now = d.stats.get();
+            let label = DeliveryLabel {
+                application: self.application.clone(),
+                stream: d.stream.clone(),
+                destination: d.destination.clone(),
+            };
+            let ok = now.records_ok.saturating_sub(last.records_ok);
+            let failed = now.records_failed.saturating_sub(last.records_failed);
+            let retried = now.retries.saturating_sub(last.retries);
+            if failed > 0 || retried > 0 {
+                self.metrics.success.get_or_create(&label).set(0);
+            } else if ok > 0 {
+                self.metrics.success.get_or_create(&label).set(1);
+            }
+            if d.lambda {
+                self.metrics.lambda_ok.get_or_create(&label).inc_by(ok);
+                self.metrics
+                    .lambda_failed
+                    .get_or_create(&label)
+                    .inc_by(failed);
+            }
+            *last = now;
+        }
+    }
+
+    /// The preprocessing function's counters went from the last ones to `now`.
+    fn preprocessed(&self, stream: &str, now: &PreprocessStats) {
+        let mut last = self
+            .preprocessed
+            .lock()
+            .expect("the preprocessed lock is never poisoned");
+        let label = StreamLabel {
+            application: self.application.clone(),
+            stream: stream.to_string(),
+        };
+        let p = &self.metrics.preprocessing;
+        let delta = |now: u64, then: u64| now.saturating_sub(then);
+        p.ok_records
+            .get_or_create(&label)
+            .inc_by(delta(now.ok_records, last.ok_records));
+        p.ok_bytes
+            .get_or_create(&label)
+            .inc_by(delta(now.ok_bytes, last.ok_bytes));
+        p.dropped_records
+            .get_or_create(&label)
+            .inc_by(delta(now.dropped_records, last.dropped_records));
+        p.failed_records.get_or_create(&label).inc_by(delta(
+            now.processing_failed_records,
+            last.processing_failed_records,
+        ));
+        p.success
+            .get_or_create(&label)
+            .inc_by(delta(now.successes, last.successes));
+        p.duration
+            .get_or_create(&label)
+            .inc_by(now.duration.saturating_sub(last.duration).as_secs_f64());
+        *last = now.clone();
     }
 
     /// What each pump's operators held at the last look, by the pump's index in the plan.
@@ -607,6 +772,9 @@ impl Observer for Generation {
         }
         if let Some(c) = &s.bytes_in {
             c.inc_by(bytes);
+        }
+        if let Some(stats) = &read.preprocess {
+            self.watch.preprocessed(&s.tap.name, stats);
         }
         if let (Some(label), Some(ms)) = (&s.behind, behind_ms) {
             self.watch.metrics.behind.get_or_create(label).set(ms);

@@ -86,6 +86,19 @@ pub struct Dataflow {
     pub stats: Stats,
     /// Told of every batch that reaches a stream, when set.
     pub observer: Option<Arc<dyn Observer>>,
+    /// The outputs delivered to a service (Kinesis, Firehose, Lambda), with their counters.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// An output delivered to a service, and its live counters.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub stream: String,
+    /// The location, as `--output` writes it.
+    pub destination: String,
+    /// A Lambda function (KDA's `LambdaDelivery.*` metrics).
+    pub lambda: bool,
+    pub stats: crate::connectors::deliver::StatsHandle,
 }
 
 impl Dataflow {
@@ -161,6 +174,7 @@ impl Dataflow {
             replay: false,
             stats: Stats::default(),
             observer: None,
+            deliveries: Vec::new(),
         })
     }
 

@@ -153,6 +153,8 @@ pub struct Decoded {
     pub bytes: u64,
     /// The chunk's last few records as read (at most [`TAIL_RECORDS`]), for the console.
     pub tail: Vec<Vec<u8>>,
+    /// With an input-preprocessing Lambda: its counters so far (KDA's `InputProcessing.*`).
+    pub preprocess: Option<crate::connectors::preprocess::PreprocessStats>,
 }
 
 /// How many of a chunk's last records travel with it as read.
@@ -256,6 +258,7 @@ fn spawn_lines(
                             behind_ms: None,
                             bytes: lines.len() as u64,
                             tail: tail_of(lines, &delimiter),
+                            preprocess: None,
                         },
                     },
                     Err(e) => InputMessage::Failed(e),
@@ -348,6 +351,7 @@ async fn read_kinesis(
             behind_ms: None,
             bytes: 0,
             tail: Vec::new(),
+            preprocess: preprocessor.as_ref().map(Preprocessor::stats),
         },
     };
     if tx.send(start).is_err() {
@@ -398,6 +402,7 @@ async fn read_kinesis(
                         .iter()
                         .map(|r| r.data.clone())
                         .collect(),
+                    preprocess: preprocessor.as_ref().map(Preprocessor::stats),
                 },
             };
             if tx.send(message).is_err() {

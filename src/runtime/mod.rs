@@ -26,7 +26,7 @@ mod input;
 
 pub use background::BackgroundSink;
 pub use checkpoint::{Checkpoint, Identity, InputPosition, LinesPosition, StateDir};
-pub use dataflow::{Dataflow, Observer, Stats};
+pub use dataflow::{Dataflow, Delivery, Observer, Stats};
 pub use input::{Decoded, Input, InputMessage, PreprocessSpec};
 
 use std::collections::BTreeMap;

@@ -3,6 +3,7 @@
 //! using boto3. `support.rs` installs, starts and stops the servers. One module per connector.
 
 mod deliver;
+mod metrics;
 mod objects;
 mod preprocess;
 mod reference;
