@@ -124,7 +124,6 @@ impl StreamTap {
 
     fn note(&self, batch: &RecordBatch) {
         let n = batch.num_rows();
-        self.rows.fetch_add(n as u64, Ordering::Relaxed);
         {
             let mut recent = self
                 .recent
@@ -428,6 +427,8 @@ pub struct Sample {
 /// Everything watched, shared by the run and the servers.
 pub struct Watch {
     pub application: String,
+    /// Rows are kept for a page.
+    rows: bool,
     taps: RwLock<HashMap<String, Arc<StreamTap>>>,
     pub metrics: Metrics,
     /// Input records, output rows and error rows so far, for the charts.
@@ -449,9 +450,12 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn new(application: &str) -> Arc<Watch> {
+    /// `rows`: keep each stream's newest rows and the raw input records for a page (the
+    /// console); without it, only the counters are kept (`run --metrics`).
+    pub fn new(application: &str, rows: bool) -> Arc<Watch> {
         Arc::new(Watch {
             application: application.to_string(),
+            rows,
             taps: RwLock::new(HashMap::new()),
             metrics: Metrics::new(),
             totals: Default::default(),
@@ -735,6 +739,7 @@ impl Observer for Generation {
         };
         let n = batch.num_rows() as u64;
         s.rows.inc_by(n);
+        s.tap.rows.fetch_add(n, Ordering::Relaxed);
         if let Some(c) = &s.records_out {
             c.inc_by(n);
             self.watch.totals[1].fetch_add(n, Ordering::Relaxed);
@@ -743,7 +748,9 @@ impl Observer for Generation {
             self.watch.totals[2].fetch_add(n, Ordering::Relaxed);
             count_error_names(&self.watch, batch);
         }
-        s.tap.note(batch);
+        if self.watch.rows {
+            s.tap.note(batch);
+        }
     }
 
     fn input(&self, stream: usize, read: &Decoded) {
@@ -751,7 +758,7 @@ impl Observer for Generation {
             return;
         };
         let (records, bytes, behind_ms) = (read.seen, read.bytes, read.behind_ms);
-        if !read.tail.is_empty() {
+        if self.watch.rows && !read.tail.is_empty() {
             let mut raw = self
                 .watch
                 .raw

@@ -179,7 +179,7 @@ fn cmd_run(args: RunArgs, listen: Option<String>) -> Result<()> {
     }
     let bound = bind(&mut prepared, &mut dataflow, &flags, resume)?;
     let watched = console_listener.is_some() || metrics_listener.is_some();
-    let watch = watched.then(|| Watch::new(&prepared.app.name));
+    let watch = watched.then(|| Watch::new(&prepared.app.name, console_listener.is_some()));
     if let Some(watch) = &watch {
         dataflow.observer = Some(watch.generation(&prepared.plan, &dataflow));
         for (name, batch) in &loaded.tables {
