@@ -212,6 +212,14 @@ fn event_json(columns: &[String], rows: &[String]) -> String {
     )
 }
 
+/// A delivery's counters at a sample.
+#[derive(Debug, Default, Clone, Copy)]
+struct Delivered {
+    counts: DeliveryStats,
+    bytes: u64,
+    time: Duration,
+}
+
 /// The labels of KDA's per-stream metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Flow {
@@ -261,6 +269,7 @@ pub struct Metrics {
     success: Family<DeliveryLabel, Gauge>,
     lambda_ok: Family<DeliveryLabel, Counter>,
     lambda_failed: Family<DeliveryLabel, Counter>,
+    lambda_duration: Family<DeliveryLabel, Counter<f64, std::sync::atomic::AtomicU64>>,
     preprocessing: Preprocessing,
 }
 
@@ -303,7 +312,7 @@ impl Metrics {
         );
         registry.register(
             "kda_bytes",
-            "KDA Bytes: bytes read from an input",
+            "KDA Bytes: bytes read from an input, or delivered to an output that is a Kinesis stream, a Firehose delivery stream or a Lambda function",
             bytes.clone(),
         );
         registry.register(
@@ -349,6 +358,13 @@ impl Metrics {
             "KDA LambdaDelivery.DeliveryFailedRecords: records given up after the retries (reported in error_stream)",
             lambda_failed.clone(),
         );
+        let lambda_duration =
+            Family::<DeliveryLabel, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "kda_lambda_delivery_duration_seconds",
+            "KDA LambdaDelivery.Duration: time spent invoking the output's Lambda function",
+            lambda_duration.clone(),
+        );
         let preprocessing = Preprocessing {
             ok_records: Family::default(),
             ok_bytes: Family::default(),
@@ -392,6 +408,7 @@ impl Metrics {
             success,
             lambda_ok,
             lambda_failed,
+            lambda_duration,
             preprocessing,
             records,
             bytes,
@@ -444,7 +461,7 @@ pub struct Watch {
     /// What each pump's operators held at the last look, by the pump's index in the plan.
     held: Mutex<Vec<(usize, Vec<Held>)>>,
     /// The outputs delivered to services, with their counters at the last sample.
-    deliveries: Mutex<Vec<(Delivery, DeliveryStats)>>,
+    deliveries: Mutex<Vec<(Delivery, Delivered)>>,
     /// The preprocessing function's counters at the last chunk.
     preprocessed: Mutex<PreprocessStats>,
 }
@@ -497,7 +514,7 @@ impl Watch {
             .expect("the deliveries lock is never poisoned") = dataflow
             .deliveries
             .iter()
-            .map(|d| (d.clone(), DeliveryStats::default()))
+            .map(|d| (d.clone(), Delivered::default()))
             .collect();
         let mut taps = self.taps.write().expect("the taps lock is never poisoned");
         let mut streams = Vec::new();
@@ -629,15 +646,29 @@ impl Watch {
             .lock()
             .expect("the deliveries lock is never poisoned");
         for (d, last) in deliveries.iter_mut() {
-            let now = d.stats.get();
+            let now = Delivered {
+                counts: d.stats.get(),
+                bytes: d.stats.bytes_ok(),
+                time: d.stats.call_time(),
+            };
+            let flow = Flow {
+                application: self.application.clone(),
+                stream: d.stream.clone(),
+                direction: "output".to_string(),
+            };
+            self.metrics
+                .bytes
+                .get_or_create(&flow)
+                .inc_by(now.bytes.saturating_sub(last.bytes));
             let label = DeliveryLabel {
                 application: self.application.clone(),
                 stream: d.stream.clone(),
                 destination: d.destination.clone(),
             };
-            let ok = now.records_ok.saturating_sub(last.records_ok);
-            let failed = now.records_failed.saturating_sub(last.records_failed);
-            let retried = now.retries.saturating_sub(last.retries);
+            let (c, l) = (&now.counts, &last.counts);
+            let ok = c.records_ok.saturating_sub(l.records_ok);
+            let failed = c.records_failed.saturating_sub(l.records_failed);
+            let retried = c.retries.saturating_sub(l.retries);
             if failed > 0 || retried > 0 {
                 self.metrics.success.get_or_create(&label).set(0);
             } else if ok > 0 {
@@ -649,6 +680,10 @@ impl Watch {
                     .lambda_failed
                     .get_or_create(&label)
                     .inc_by(failed);
+                self.metrics
+                    .lambda_duration
+                    .get_or_create(&label)
+                    .inc_by(now.time.saturating_sub(last.time).as_secs_f64());
             }
             *last = now;
         }

@@ -149,7 +149,13 @@ fn metrics_count_the_preprocessing_and_the_lambda_delivery_under_kdas_names() {
                 let text = std::net::TcpStream::connect(&address)
                     .ok()
                     .map(|_| metrics(&address))?;
-                (value(&text, lambda_ok) == Some(6.0)).then_some(text)
+                // The bytes are counted apart from the records: wait for both.
+                let out_bytes = value(
+                    &text,
+                    "kda_bytes_total{application=\"metrics\",stream=\"DESTINATION_SQL_STREAM\",direction=\"output\"}",
+                );
+                (value(&text, lambda_ok) == Some(6.0) && out_bytes.unwrap_or(0.0) > 0.0)
+                    .then_some(text)
             },
         )
     });
@@ -200,6 +206,32 @@ fn metrics_count_the_preprocessing_and_the_lambda_delivery_under_kdas_names() {
             "kda_success{application=\"metrics\",stream=\"DESTINATION_SQL_STREAM\",destination=\"lambda://sink\"}"
         ),
         Some(1.0),
+        "{text}"
+    );
+    // Output bytes: the data the function received and answered Ok, byte for byte.
+    let received = std::fs::read_to_string(dir.join("out/received.jsonl")).unwrap();
+    let delivered: usize = received
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["result"] == "Ok")
+        .map(|r| r["data"].as_str().unwrap().len())
+        .sum();
+    assert!(delivered > 0, "{received}");
+    assert_eq!(
+        value(
+            &text,
+            "kda_bytes_total{application=\"metrics\",stream=\"DESTINATION_SQL_STREAM\",direction=\"output\"}"
+        ),
+        Some(delivered as f64),
+        "{text}"
+    );
+    assert!(
+        value(
+            &text,
+            "kda_lambda_delivery_duration_seconds_total{application=\"metrics\",stream=\"DESTINATION_SQL_STREAM\",destination=\"lambda://sink\"}"
+        )
+        .unwrap_or(0.0)
+            > 0.0,
         "{text}"
     );
     assert_eq!(
