@@ -524,6 +524,15 @@ fn the_console_streams_rows_live_checks_code_and_replaces_it_only_with_the_token
     assert!(decoded["APPROXIMATE_ARRIVAL_TIME"].is_string(), "{decoded}");
     assert!(decoded["ROWTIME"].is_string(), "{decoded}");
 
+    // The charts' history: a sample a second, with the input's rate.
+    let history = get(base, "/api/history").json();
+    let samples = history["samples"].as_array().unwrap();
+    assert!(!samples.is_empty(), "{history}");
+    assert!(
+        samples.iter().any(|s| s["input"].as_f64().unwrap() >= 1.0),
+        "the feed sends 20 records a second: {history}"
+    );
+
     // Metrics, with KDA's names.
     let metrics = get(base, "/metrics");
     assert_eq!(metrics.status, 200);
@@ -996,5 +1005,76 @@ fn the_status_and_the_metrics_say_what_each_pump_holds_open() {
             ("stream:SOURCE_SQL_STREAM_001", "pump:P"),
             ("pump:P", "stream:DESTINATION_SQL_STREAM")
         ]
+    );
+}
+
+/// Sends `signal` to the process and waits up to 20 s for it to exit; returns its exit code.
+fn stop_with(live: &mut Live, signal: &str) -> Option<i32> {
+    let sent = Command::new("kill")
+        .args([signal, &live.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = live.child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rowtime console did not stop on {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_console_while_it_runs_and_sigterm_once_the_input_has_ended() {
+    let dir = temp_dir("stop");
+    let app = dir.join("app.sql");
+    std::fs::write(&app, APP).unwrap();
+    let mut live = Live::console(&app);
+    wait_for_event(
+        &live.base,
+        "DESTINATION_SQL_STREAM",
+        Duration::from_secs(30),
+        |_, e| has_rows(e),
+    );
+    assert_eq!(
+        stop_with(&mut live, "-INT"),
+        Some(0),
+        "{}",
+        live.stderr_so_far()
+    );
+    // A file input ends; the console stays up until told to stop.
+    let mut live = Live::start(
+        &[
+            "console",
+            app.to_str().unwrap(),
+            "--input-schema",
+            SCHEMA,
+            "--input",
+            "sql/data/toll_transactions.jsonl",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "console at http://",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&live.base, "/api/status").json()["ended"] != true {
+        assert!(Instant::now() < deadline, "the input did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        live.child.try_wait().unwrap().is_none(),
+        "the console stopped by itself"
+    );
+    assert_eq!(get(&live.base, "/api/status").status, 200);
+    assert_eq!(
+        stop_with(&mut live, "-TERM"),
+        Some(0),
+        "{}",
+        live.stderr_so_far()
     );
 }

@@ -69,6 +69,8 @@ pub struct Stats {
     pub rows_in: u64,
     pub rows_out: u64,
     pub errors: u64,
+    /// The run ended on Ctrl-C or SIGTERM, not at the end of its input.
+    pub interrupted: bool,
 }
 
 /// The running application.
@@ -387,6 +389,7 @@ impl Dataflow {
             rows_in,
             rows_out,
             errors,
+            interrupted: false,
         };
         // Errors reported before the checkpoint were written then.
         self.pending_errors.clear();

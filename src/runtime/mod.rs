@@ -426,6 +426,7 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
                 reloaded,
             }) => reload_table(dataflow, &name, &location, reloaded, replay)?,
             Ok(InputMessage::Interrupted) | Err(RecvTimeoutError::Disconnected) => {
+                dataflow.stats.interrupted = true;
                 if tracker.is_none() {
                     break;
                 }

@@ -239,10 +239,13 @@ fn cmd_run(args: RunArgs, listen: Option<String>) -> Result<()> {
         checkpoints,
         control,
     };
-    rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
+    let stats = rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
     match console {
-        Some(console) => after_the_end(&console, &args, &flags, &prepared.input_location),
-        None => Ok(()),
+        // Ctrl-C or SIGTERM stops the console too.
+        Some(console) if !stats.interrupted => {
+            after_the_end(&console, &args, &flags, &prepared.input_location)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -299,7 +302,9 @@ fn after_the_end(
             control: Some(rx),
             ..RunOptions::default()
         };
-        rowtime::runtime::run(&mut dataflow, inputs, options)?;
+        if rowtime::runtime::run(&mut dataflow, inputs, options)?.interrupted {
+            return Ok(());
+        }
     }
 }
 
