@@ -1078,3 +1078,37 @@ fn ctrl_c_stops_the_console_while_it_runs_and_sigterm_once_the_input_has_ended()
         live.stderr_so_far()
     );
 }
+
+#[test]
+fn once_standard_input_has_ended_save_and_run_is_refused_and_says_why() {
+    let dir = temp_dir("stdin-ended");
+    let app = dir.join("app.sql");
+    std::fs::write(&app, APP).unwrap();
+    let live = Live::console(&app);
+    wait_for_event(
+        &live.base,
+        "DESTINATION_SQL_STREAM",
+        Duration::from_secs(30),
+        |_, e| has_rows(e),
+    );
+    // The feeder stops and closes rowtime's stdin.
+    live.stop.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&live.base, "/api/status").json()["ended"] != true {
+        assert!(Instant::now() < deadline, "the input did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = request(
+        &live.base,
+        "POST",
+        "/api/save",
+        &[("X-Rowtime-Token", live.token.as_str())],
+        APP_WITH_ACCOUNT,
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let error = refused.json()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("cannot be read again"), "{error}");
+    assert!(error.contains("Restart `rowtime console`"), "{error}");
+    assert_eq!(std::fs::read_to_string(&app).unwrap(), APP);
+    assert_eq!(get(&live.base, "/api/status").json()["version"], 0);
+}

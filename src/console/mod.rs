@@ -197,6 +197,8 @@ pub struct Console {
     saving: Mutex<()>,
     /// The input has ended (the run goes on only if new code restarts it).
     pub ended: AtomicBool,
+    /// The input is a file, read again from its start when new code comes after its end.
+    pub rereadable: bool,
     /// How many times the code was replaced.
     pub version: AtomicU64,
     /// What the last Save and run did, for the page.
@@ -204,8 +206,14 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(running: Running, file: Option<AppFile>, watch: Arc<Watch>) -> Arc<Console> {
+    pub fn new(
+        running: Running,
+        file: Option<AppFile>,
+        watch: Arc<Watch>,
+        rereadable: bool,
+    ) -> Arc<Console> {
         Arc::new(Console {
+            rereadable,
             watch,
             token: uuid::Uuid::new_v4().simple().to_string(),
             file,
@@ -288,13 +296,16 @@ impl Console {
                     done,
                 })
             });
-        let ended_message = "the input has ended and cannot be read again (stdin), so nothing would flow into the new code; the run keeps the code it had. Restart `rowtime console` to run the new code";
-        match sent {
-            Some(Ok(())) => {}
-            _ => return Err(Refused::Failed(ended_message.into())),
-        }
-        if wait(started, Duration::from_secs(30)).is_none() {
-            return Err(Refused::Failed(ended_message.into()));
+        let not_taken = || {
+            Refused::Failed(if self.ended.load(Ordering::Relaxed) && !self.rereadable {
+                "the input has ended and cannot be read again (it is not a file), so nothing would flow into the new code. Restart `rowtime console` to run it".into()
+            } else {
+                "the run ended just as the new code was handed to it; press Save and run again"
+                    .into()
+            })
+        };
+        if !matches!(sent, Some(Ok(()))) || wait(started, Duration::from_secs(30)).is_none() {
+            return Err(not_taken());
         }
         self.ended.store(false, Ordering::Relaxed);
         self.version.fetch_add(1, Ordering::Relaxed);

@@ -204,6 +204,7 @@ fn cmd_run(args: RunArgs, listen: Option<String>) -> Result<()> {
             Running::of(&prepared, &flags),
             file,
             std::sync::Arc::clone(watch),
+            rereadable(&prepared.input_location),
         );
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         c.set_control(Some(tx));
@@ -249,6 +250,11 @@ fn cmd_run(args: RunArgs, listen: Option<String>) -> Result<()> {
     }
 }
 
+/// Whether the input can be read again from its start: a file.
+fn rereadable(input_location: &str) -> bool {
+    matches!(Location::parse(input_location), Ok(Location::File(_)))
+}
+
 fn local_address(listener: &std::net::TcpListener) -> Result<std::net::SocketAddr> {
     listener
         .local_addr()
@@ -264,7 +270,7 @@ fn after_the_end(
     flags: &RunFlags,
     input_location: &str,
 ) -> Result<()> {
-    let again = matches!(Location::parse(input_location), Ok(Location::File(_)));
+    let again = rereadable(input_location);
     loop {
         console
             .ended
