@@ -520,6 +520,12 @@ fn the_console_streams_rows_live_checks_code_and_replaces_it_only_with_the_token
             "EVENT_TIME"
         ]
     );
+    // The decoded rows keep the stream's column order, ROWTIME first.
+    let text = get(base, "/api/source").body;
+    assert!(
+        text.contains("\"rows\":[{\"ROWTIME\":\"") && text.contains("\"BOOTH_ID\":"),
+        "{text}"
+    );
     let decoded = &source["streams"][0]["rows"][0];
     assert!(decoded["APPROXIMATE_ARRIVAL_TIME"].is_string(), "{decoded}");
     assert!(decoded["ROWTIME"].is_string(), "{decoded}");

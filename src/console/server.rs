@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 use serde_json::json;
+use serde_json::value::RawValue;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::watch::Watch;
@@ -276,32 +277,55 @@ async fn events(State(console): State<Arc<Console>>, Path(name): Path<String>) -
         .into_response()
 }
 
-async fn source(State(console): State<Arc<Console>>) -> Json<serde_json::Value> {
+async fn source(State(console): State<Arc<Console>>) -> Json<Source> {
     let running = console.running();
-    let schema: serde_json::Value = serde_json::from_str(&running.schema.to_input_schema_json())
-        .unwrap_or(serde_json::Value::Null);
-    let sources: Vec<serde_json::Value> = console
+    // As written for `rowtime discover`, in KDA's order of keys.
+    let schema = format!(
+        "{{\"InputSchema\": {}}}",
+        running.schema.to_input_schema_json()
+    );
+    let sources: Vec<SourceRows> = console
         .watch
         .taps()
         .iter()
         .filter(|t| t.kind() == StreamKind::Source)
         .map(|t| {
-            let rows: Vec<serde_json::Value> = t
+            // The rows as formatted, so that their columns keep their order.
+            let rows: Vec<Box<RawValue>> = t
                 .recent_rows(50)
-                .iter()
-                .filter_map(|r| serde_json::from_str(r).ok())
+                .into_iter()
+                .filter_map(|r| RawValue::from_string(r).ok())
                 .collect();
-            json!({ "stream": t.name, "rows": rows })
+            SourceRows {
+                stream: t.name.clone(),
+                rows,
+            }
         })
         .collect();
     let raw: Vec<String> = console.watch.raw_records();
-    Json(json!({
-        "input": running.input_location,
-        "discovered": running.discovered,
-        "input_schema": { "InputSchema": schema },
-        "streams": sources,
-        "raw": raw,
-    }))
+    Json(Source {
+        input: running.input_location,
+        discovered: running.discovered,
+        input_schema: RawValue::from_string(schema)
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
+        streams: sources,
+        raw,
+    })
+}
+
+#[derive(serde::Serialize)]
+struct SourceRows {
+    stream: String,
+    rows: Vec<Box<RawValue>>,
+}
+
+#[derive(serde::Serialize)]
+struct Source {
+    input: String,
+    discovered: bool,
+    input_schema: Box<RawValue>,
+    streams: Vec<SourceRows>,
+    raw: Vec<String>,
 }
 
 async fn history(State(console): State<Arc<Console>>) -> Json<serde_json::Value> {
