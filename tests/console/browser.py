@@ -57,6 +57,20 @@ with sync_playwright() as p:
     if rows != sorted(rows, reverse=True):
         sys.exit(f"rows are not newest first: {rows}")
 
+    # Pause holds the table still while rows go on arriving; Resume goes on.
+    page.click("#pause")
+    expect(page.locator("#pause")).to_have_text("Resume")
+    held = table.locator("tbody tr").first.inner_text()
+    total = int(page.locator("#stream-total").inner_text())
+    page.wait_for_function(
+        "(n) => +document.getElementById('stream-total').textContent > n + 5", arg=total
+    )
+    if table.locator("tbody tr").first.inner_text() != held:
+        sys.exit("rows were added while paused")
+    page.click("#pause")
+    expect(page.locator("#pause")).to_have_text("Pause")
+    expect(table.locator("tbody tr").first).not_to_have_text(held)
+
     # error_stream: the malformed records.
     page.select_option("#stream-pick", "error_stream")
     expect(table.locator("thead th").nth(3)).to_have_text("ERROR_NAME")
@@ -97,6 +111,12 @@ with sync_playwright() as p:
     page.click("#tabs button[data-view=source]")
     expect(page.locator("#source-schema")).to_contain_text("RecordColumns")
     expect(page.locator("#source-raw")).to_contain_text('"booth_id": broken')
+    page.click("#tabs button[data-view=charts]")
+    page.wait_for_function(
+        "() => { const c = document.getElementById('chart').getContext('2d');"
+        " const d = c.getImageData(0, 0, c.canvas.width, c.canvas.height).data;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 150 && d[i] < 60) return true; return false; }"
+    )
     page.click("#tabs button[data-view=streams]")
 
     page.screenshot(path=screenshot)
