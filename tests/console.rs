@@ -178,9 +178,12 @@ fn request(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
     let mut s = TcpStream::connect(host).expect("the server accepts connections");
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {host}\r\n"));
+    }
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -358,6 +361,31 @@ fn the_console_streams_rows_live_checks_code_and_replaces_it_only_with_the_token
             .starts_with("text/html")
     );
     assert!(page.body.contains("Save and run"), "{}", page.body);
+
+    // Addressed by another name (a page that made its own name resolve to 127.0.0.1), the
+    // console does not answer; by localhost it does.
+    let elsewhere = request(
+        base,
+        "GET",
+        "/api/app",
+        &[("Host", "rebind.example:80")],
+        "",
+    );
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
+    assert!(
+        elsewhere.body.contains("127.0.0.1 or localhost"),
+        "{}",
+        elsewhere.body
+    );
+    let port = base.rsplit(':').next().unwrap();
+    let by_name = request(
+        base,
+        "GET",
+        "/api/app",
+        &[("Host", &format!("localhost:{port}"))],
+        "",
+    );
+    assert_eq!(by_name.status, 200, "{}", by_name.body);
 
     // Rows arrive live: the fed records' booths and amounts, ROWTIME first.
     let rows = wait_for_event(

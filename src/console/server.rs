@@ -48,9 +48,28 @@ pub fn bind(listen: &str, what: &str) -> Result<std::net::TcpListener> {
     Ok(listener)
 }
 
+/// Whether a request's `Host` names this machine's loopback (`127.0.0.1`, `[::1]`,
+/// `localhost`, any port).
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Serves the console (the page, its API and `/metrics`) on `listener`, on a thread of its own.
+/// Listening on loopback, it answers only requests addressed to loopback: a web page elsewhere
+/// cannot reach it through a name that resolves to 127.0.0.1 (DNS rebinding).
 pub fn serve_console(console: Arc<Console>, listener: std::net::TcpListener) {
     let watch = Arc::clone(&console.watch);
+    let local_only = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     let app = Router::new()
         .route("/", get(page))
         .route("/api/app", get(app_info))
@@ -61,7 +80,18 @@ pub fn serve_console(console: Arc<Console>, listener: std::net::TcpListener) {
         .route("/api/source", get(source))
         .route("/api/history", get(history))
         .route("/metrics", get(metrics))
-        .with_state(console);
+        .with_state(console)
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                if local_only && !loopback_host(request.headers()) {
+                    return refuse(
+                        StatusCode::FORBIDDEN,
+                        "the console listens on this machine only and answers requests for 127.0.0.1 or localhost; open the address rowtime console printed",
+                    );
+                }
+                next.run(request).await
+            },
+        ));
     serve("rowtime-console", watch, app, listener);
 }
 
