@@ -264,6 +264,14 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The bytes of a lower-case hex text written by [`hex`].
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

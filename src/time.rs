@@ -223,6 +223,22 @@ pub enum WindowWidth {
 }
 
 impl WindowWidth {
+    /// The start of the window that holds `t`, windows aligned to the epoch: a multiple of the
+    /// milliseconds, or the first day of a month that is a multiple of the months after
+    /// January 1970 (`STEP(… BY INTERVAL '3' MONTH)` and `FLOOR(… TO QUARTER)` agree).
+    pub fn floor(&self, t: i64) -> i64 {
+        match self {
+            WindowWidth::Millis(ms) => t - t.rem_euclid(*ms),
+            WindowWidth::Months(m) => {
+                let (y, month, _) = civil_from_days(t.div_euclid(MS_PER_DAY));
+                let since = (y - 1970) * 12 + i64::from(month) - 1;
+                let k = since - since.rem_euclid(i64::from(*m));
+                let (y, month) = (1970 + k.div_euclid(12), k.rem_euclid(12) as u32 + 1);
+                days_from_civil(y, month, 1).saturating_mul(MS_PER_DAY)
+            }
+        }
+    }
+
     /// The end of the window that starts at `start` (ms since epoch).
     pub fn end(&self, start: i64) -> i64 {
         match self {
@@ -327,6 +343,20 @@ mod tests {
             ts("2020-02-29 00:00:00")
         );
         assert_eq!(WindowWidth::Millis(10).end(i64::MAX - 1), i64::MAX);
+        assert_eq!(WindowWidth::Millis(10_000).floor(-1), -10_000);
+        assert_eq!(
+            WindowWidth::Months(1).floor(ts("2020-02-29 23:59:59.999")),
+            ts("2020-02-01 00:00:00")
+        );
+        // Quarters and years start in months that are multiples of 3 and 12 after January 1970.
+        assert_eq!(
+            WindowWidth::Months(3).floor(ts("2024-06-30 12:00:00")),
+            ts("2024-04-01 00:00:00")
+        );
+        assert_eq!(
+            WindowWidth::Months(12).floor(ts("1969-07-04 00:00:00")),
+            ts("1969-01-01 00:00:00")
+        );
         assert_eq!(
             WindowWidth::Millis(2 * MS_PER_HOUR).to_string(),
             "2 hour(s)"

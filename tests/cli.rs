@@ -40,6 +40,8 @@ fn check_and_explain_accept_every_shipped_application() {
     let runs: Vec<Vec<&str>> = vec![
         vec!["--app", "sql/toll_billing.json"],
         vec!["--app", "sql/toll_booth_alerts.json"],
+        vec!["--app", "sql/toll_billing_cloud.json"],
+        vec!["--app", "sql/toll_booth_alerts_cloud.json"],
         vec!["sql/toll_billing.sql", "--input-schema", SCHEMA],
         vec![
             "sql/toll_booth_alerts.sql",
@@ -97,6 +99,89 @@ fn bad_sql_is_rejected_with_its_location_and_a_caret() {
     let o = rowtime(&["check", &app, "--input-schema", SCHEMA]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains(&format!("{app}:2:")), "{}", stderr(&o));
+}
+
+/// Planner errors point at the construct they are about, in KDA's words: no DataFusion type
+/// names (`Utf8`), no "internal error … file a bug report", no lower-cased function names.
+#[test]
+fn planner_errors_point_at_the_construct_and_say_what_to_write() {
+    let dir = temp_dir("planner-errors");
+    // (select list, line 3 column of the caret, words of the message, words of the help)
+    let cases: [(&str, &str, &str, &str); 7] = [
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", SUM(\"AMOUNT\") OVER (ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:32",
+            "a sliding window must end at the current row",
+            "ROWS n PRECEDING",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", \"VEHICLE_CLASS\" || 'x' FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:32",
+            "column 2 of the query",
+            "CAST the expression",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", 1 FROM \"SOURCE_SQL_STREAM_001\" ORDER BY \"VEHICLE_CLASS\"",
+            "3:72",
+            "ORDER BY on a stream needs a monotonic leading expression",
+            "FLOOR(s.ROWTIME TO SECOND)",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", NO_SUCH_FN(1) FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:32",
+            "unknown function `NO_SUCH_FN`",
+            "CREATE FUNCTION",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", CHAR_LENGTH(SUBSTRING(X'0102' FROM 1 FOR 1)) FROM \"SOURCE_SQL_STREAM_001\"",
+            "3:44",
+            "SUBSTRING cannot take arguments of types (VARBINARY, BIGINT, BIGINT)",
+            "SUBSTRING(VARCHAR, BIGINT, BIGINT)",
+        ),
+        (
+            "SELECT STREAM \"VEHICLE_CLASS\", 1 FROM \"SOURCE_SQL_STREAM_001\" WHERE \"AMOUNT\" = 'a' + 1",
+            // DataFusion gives this one no position: the line of the query, no column.
+            "3:1",
+            "Cannot coerce arithmetic expression VARCHAR + BIGINT",
+            "CAST text to a number",
+        ),
+        (
+            "SELECT STREAM ERROR_NAME, 1 FROM \"error_stream\"",
+            "3:34",
+            "error_stream cannot be read by application code",
+            "--output error_stream=PATH",
+        ),
+    ];
+    for (i, (select, at, message, help)) in cases.iter().enumerate() {
+        let app = write(
+            &dir,
+            &format!("e{i}.sql"),
+            &format!(
+                "CREATE STREAM \"DESTINATION_SQL_STREAM\" (T VARCHAR(8), N BIGINT);\nCREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n{select};\n"
+            ),
+        );
+        let o = rowtime(&["check", &app, "--input-schema", SCHEMA]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{select}: {err}");
+        assert!(
+            err.contains(&format!("{app}:{at}: error: ")),
+            "{select}: want {at}: {err}"
+        );
+        assert!(err.contains(message), "{select}: {err}");
+        assert!(
+            err.contains("= help: ") && err.contains(help),
+            "{select}: {err}"
+        );
+        for internal in [
+            "Utf8",
+            "Int64",
+            "DataFusion",
+            "bug report",
+            "Internal error",
+        ] {
+            assert!(!err.contains(internal), "{select}: `{internal}` in {err}");
+        }
+    }
 }
 
 #[test]
@@ -936,5 +1021,73 @@ fn a_discovered_csv_without_a_header_keeps_its_first_record() {
     assert_eq!(
         stdout(&o),
         "{\"T\":10,\"M\":\"GET\",\"S\":200}\n{\"T\":11,\"M\":\"POST\",\"S\":500}\n{\"T\":12,\"M\":\"GET\",\"S\":404}\n"
+    );
+}
+
+/// Log lines without a schema: nothing to infer, so discovery gives one VARCHAR column `COL_1`
+/// holding each whole line (quotes and commas included), which the SQL parses; `discover` prints
+/// the same schema, and it reads back as the run's `--input-schema`.
+#[test]
+fn plain_text_without_a_schema_is_one_varchar_column_per_line() {
+    let dir = temp_dir("plain-text");
+    let lines = [
+        r#"10.0.0.1 - - [01/Dec/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 512"#,
+        r#""quoted", and, commas"#,
+        r#"10.0.0.2 - - [01/Dec/2026:10:00:01 +0000] "GET /b HTTP/1.1" 404 0"#,
+    ];
+    let input = write(&dir, "access.log", &(lines.join("\n") + "\n"));
+    let app = write(
+        &dir,
+        "logs.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (LINE VARCHAR(256), HOST VARCHAR(16));\n\
+         CREATE PUMP \"P\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"\n\
+         SELECT STREAM COL_1, SUBSTRING(COL_1 FROM 1 FOR POSITION(' ' IN COL_1) - 1) FROM \"SOURCE_SQL_STREAM_001\";\n",
+    );
+    let out = dir.join("out.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input",
+        &input,
+        "--output",
+        &format!("DESTINATION_SQL_STREAM={out}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    for (row, line) in rows.iter().zip(lines) {
+        assert_eq!(row["LINE"], line);
+    }
+    assert_eq!(rows[0]["HOST"], "10.0.0.1");
+    assert_eq!(rows[1]["HOST"], "\"quoted\",");
+    assert_eq!(rows[2]["HOST"], "10.0.0.2");
+
+    let o = rowtime(&["discover", "--input", &input]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let schema = schema.get("InputSchema").unwrap_or(&schema);
+    assert_eq!(schema["RecordColumns"][0]["Name"], "COL_1");
+    assert_eq!(schema["RecordColumns"][0]["SqlType"], "VARCHAR(256)");
+    assert_eq!(schema["RecordColumns"].as_array().unwrap().len(), 1);
+    let schema_file = write(&dir, "schema.json", &stdout(&o));
+    let out2 = dir.join("out2.jsonl").display().to_string();
+    let o = rowtime(&[
+        "run",
+        &app,
+        "--input",
+        &input,
+        "--input-schema",
+        &schema_file,
+        "--output",
+        &format!("DESTINATION_SQL_STREAM={out2}"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out2).unwrap(),
+        std::fs::read_to_string(&out).unwrap()
     );
 }

@@ -3,8 +3,9 @@
 //!
 //! - The input: `--input LOCATION` (a file, `-` for stdin, `kinesis://STREAM` or its ARN), else
 //!   with `--connect` the definition's `KinesisStreamsInput`, else stdin. `--follow` tails a file.
-//! - The outputs: `--output STREAM=LOCATION` (repeatable), else with `--connect` the definition's
-//!   `OutputDescriptions` (Kinesis, Firehose, Lambda), else the terminal. A location is a file
+//! - The outputs: with `--connect` the definition's `OutputDescriptions` (Kinesis, Firehose,
+//!   Lambda), and `--output STREAM=LOCATION` (repeatable), which overrides the declared
+//!   destination of its stream or adds one; with neither, the terminal. A location is a file
 //!   (JSON lines, `.csv` for CSV), `-` (stdout), `DIR/` or `s3://BUCKET/PREFIX/` (Firehose-style
 //!   objects), `kinesis://`, `firehose://` or `lambda://`.
 //!
@@ -155,8 +156,21 @@ pub fn bind_outputs(
     Ok(shown)
 }
 
-/// The outputs: `--output` flags, else (with `--connect`) the definition's destinations.
+/// The outputs: with `--connect` the definition's destinations, each overridden by an
+/// `--output` flag for the same stream; then the other `--output` flags.
 fn outputs(app: &Application, flags: &RunFlags) -> Result<Vec<Output>> {
+    let flagged = flagged_outputs(app, flags)?;
+    if !flags.connect {
+        return Ok(flagged);
+    }
+    let mut out = declared_outputs(app)?;
+    out.retain(|d| !flagged.iter().any(|f| f.stream == d.stream));
+    out.extend(flagged);
+    Ok(out)
+}
+
+/// The `--output` flags.
+fn flagged_outputs(app: &Application, flags: &RunFlags) -> Result<Vec<Output>> {
     let declared_format = |stream: &str| {
         app.outputs.iter().find(|o| o.stream == stream).map(|o| {
             if o.csv {
@@ -166,32 +180,32 @@ fn outputs(app: &Application, flags: &RunFlags) -> Result<Vec<Output>> {
             }
         })
     };
-    if !flags.outputs.is_empty() {
-        return flags
-            .outputs
-            .iter()
-            .map(|o| {
-                let (stream, location) = o
-                    .split_once('=')
-                    .filter(|(s, l)| !s.is_empty() && !l.is_empty())
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "--output {o}: write STREAM=PATH, STREAM=- or STREAM=LOCATION (kinesis://, firehose://, lambda://, s3://BUCKET/PREFIX/, DIR/)"
-                        ))
-                    })?;
-                let location = Location::parse(location)
-                    .map_err(|e| Error::Usage(format!("--output {o}: {e}")))?;
-                Ok(Output {
-                    stream: stream.to_string(),
-                    format: declared_format(stream),
-                    location,
-                })
+    flags
+        .outputs
+        .iter()
+        .map(|o| {
+            let (stream, location) = o
+                .split_once('=')
+                .filter(|(s, l)| !s.is_empty() && !l.is_empty())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--output {o}: write STREAM=PATH, STREAM=- or STREAM=LOCATION (kinesis://, firehose://, lambda://, s3://BUCKET/PREFIX/, DIR/)"
+                    ))
+                })?;
+            let location = Location::parse(location)
+                .map_err(|e| Error::Usage(format!("--output {o}: {e}")))?;
+            Ok(Output {
+                stream: stream.to_string(),
+                format: declared_format(stream),
+                location,
             })
-            .collect();
-    }
-    if !flags.connect {
-        return Ok(Vec::new());
-    }
+        })
+        .collect()
+}
+
+/// The definition's destinations (`KinesisStreamsOutput`, `KinesisFirehoseOutput`,
+/// `LambdaOutput`).
+fn declared_outputs(app: &Application) -> Result<Vec<Output>> {
     app.outputs
         .iter()
         .filter_map(|o| o.destination.as_ref().map(|d| (o, d)))

@@ -159,10 +159,44 @@ pub fn discover_schema(sample: &[&[u8]], json: bool) -> Result<RecordSchema, Str
         return Err("no sample records to discover a schema from".into());
     }
     if json {
-        discover_json(sample)
+        discover_json(sample).or_else(|e| plain_text(sample).ok_or(e))
     } else {
         discover_csv(sample)
     }
+}
+
+/// Records of which none is a JSON object but all are text (log lines, say): nothing to infer, so
+/// one `VARCHAR(N)` column `COL_1` holds each whole record, for the SQL to parse, as KDA's
+/// discovery does. The record is read as CSV whose column delimiter is its row delimiter, so it
+/// is never split (and never unquoted). None when a record is not UTF-8 or looks like JSON.
+fn plain_text(sample: &[&[u8]]) -> Option<RecordSchema> {
+    let mut seen = Seen::default();
+    let mut any = false;
+    for record in sample {
+        let line = std::str::from_utf8(record).ok()?;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        if matches!(line.trim_start().as_bytes()[0], b'{' | b'[') {
+            return None;
+        }
+        seen.text = true;
+        seen.max_len = seen.max_len.max(line.chars().count());
+        any = true;
+    }
+    any.then(|| RecordSchema {
+        columns: vec![ColumnSpec {
+            name: "COL_1".into(),
+            sql_type: seen.sql_type(),
+            mapping: None,
+        }],
+        format: RecordFormat::Csv {
+            row_delimiter: "\n".into(),
+            column_delimiter: "\n".into(),
+        },
+        row_path: None,
+    })
 }
 
 /// KDA's column naming rule (EX-43): a name is kept unless it is a reserved word (see
@@ -765,6 +799,36 @@ mod tests {
                 .unwrap_err()
                 .contains("no sample record is a JSON object")
         );
+    }
+
+    #[test]
+    fn plain_text_lines_become_one_varchar_column_read_whole() {
+        let lines: Vec<&[u8]> = vec![
+            b"192.168.0.1 - - [01/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 512",
+            b"\"quoted\", with, commas",
+            b"short",
+        ];
+        let schema = discover_schema(&lines, true).unwrap();
+        // The longest line has 69 characters: the next bucket is 256.
+        assert_eq!(cols(&schema), pairs(&[("COL_1", "VARCHAR(256)")]));
+        assert!(matches!(
+            &schema.format,
+            RecordFormat::Csv { row_delimiter, column_delimiter }
+                if row_delimiter == "\n" && column_delimiter == "\n"
+        ));
+        // Each record comes back whole, quotes and commas included.
+        let mut decoder = RecordDecoder::new(&schema).unwrap();
+        for line in &lines {
+            decoder.push(line).unwrap();
+        }
+        let batch = decoder.flush();
+        let col = batch.column(0).as_string::<i32>();
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(col.value(i).as_bytes(), *line);
+        }
+        // A JSON document that is not an object is not plain text: the JSON error stays.
+        let err = discover_schema(&[b"[1, 2]".as_slice()], true).unwrap_err();
+        assert!(err.contains("no sample record is a JSON object"), "{err}");
     }
 
     #[test]

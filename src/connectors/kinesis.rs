@@ -9,16 +9,25 @@
 //! directory the assignment of a shard read before is kept.
 //!
 //! # Order
-//! A child is read only after its parents have been read to their end (a null next iterator, or
-//! the shard's ending sequence number reached), so records of one partition key keep their order
-//! across a split or a merge. Within a shard, records keep their order.
+//! A child is read only after its parents have been read to their end, so records of one
+//! partition key keep their order across a split or a merge. Within a shard, records keep their
+//! order.
+//!
+//! # The end of a closed shard
+//! The service answers the last page of a closed shard with a null next iterator and its child
+//! shards. Some servers never do (moto): there a shard ends when a record at or past its
+//! `EndingSequenceNumber` (from ListShards) has been read, or when a closed shard gives an empty
+//! page with nothing behind. A shard that closes while it is read gets its ending number only
+//! from a new listing, so the shards are listed again whenever one has closed, and at most every
+//! 5 seconds while a shard of unknown end is caught up.
 //!
 //! # Limits
 //! GetRecords takes up to 10,000 records a call. A shard that is caught up
 //! (`MillisBehindLatest` 0, no records) is polled again after a second, as the Kinesis
 //! documentation advises; throttling (`ProvisionedThroughputExceededException`) and service errors
-//! back off (100 ms doubling to 10 s); an expired iterator (after 5 minutes) is fetched again
-//! after the last record read, so nothing is skipped or read twice.
+//! back off per shard (100 ms doubling to 10 s, reset by the next answer); an expired iterator
+//! (after 5 minutes) is fetched again after the last record read, so nothing is skipped or read
+//! twice.
 //!
 //! # Where to start
 //! `NOW` reads each open shard from the moment the run started (`AT_TIMESTAMP`: one consistent
@@ -27,6 +36,7 @@
 //! With `until_latest` a shard ends when it is caught up, and the source ends when every shard
 //! has: the run then flushes its windows and exits.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -151,12 +161,19 @@ pub struct KinesisSource {
     /// When the run started: `NOW`'s timestamp.
     started_ms: i64,
     shards: BTreeMap<String, Shard>,
+    /// When the shards were last listed.
+    listed_at: Instant,
 }
 
 /// How many records a GetRecords call may return (the service's maximum).
 const RECORDS_PER_CALL: i32 = 10_000;
+/// How long one call may take before it is abandoned and tried again.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a caught-up shard waits before it is polled again.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often the shards are listed again while a shard of unknown end is caught up (to learn
+/// that it has closed where the server gives no null iterator).
+const RELIST_IDLE: Duration = Duration::from_secs(5);
 
 impl KinesisSource {
     /// Lists the stream's shards and decides where each is read from.
@@ -164,13 +181,22 @@ impl KinesisSource {
         config: &aws_config::SdkConfig,
         opts: KinesisOptions,
     ) -> Result<KinesisSource> {
-        let client = Client::new(config);
+        // The SDK's own retries are off: a throttled or failed call waits for the shard's
+        // backoff, and each attempt has a time limit (a call that hangs is tried again).
+        let (retry, timeout) = super::deliver::client_settings(config, CALL_TIMEOUT);
+        let client = Client::from_conf(
+            aws_sdk_kinesis::config::Builder::from(config)
+                .retry_config(retry)
+                .timeout_config(timeout)
+                .build(),
+        );
         let started_ms = crate::time::now_ms();
         let mut source = KinesisSource {
             client,
             opts,
             started_ms,
             shards: BTreeMap::new(),
+            listed_at: Instant::now(),
         };
         let listed = source.list_shards().await?;
         if listed.is_empty() {
@@ -185,7 +211,8 @@ impl KinesisSource {
     }
 
     /// Every shard of the stream: (id, parents, starting hash key, ending sequence number).
-    async fn list_shards(&self) -> Result<Vec<(String, Vec<String>, u128, Option<String>)>> {
+    async fn list_shards(&mut self) -> Result<Vec<(String, Vec<String>, u128, Option<String>)>> {
+        self.listed_at = Instant::now();
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -240,6 +267,18 @@ impl KinesisSource {
         listed: Vec<(String, Vec<String>, u128, Option<String>)>,
         initial: bool,
     ) {
+        // A shard being read may have closed since it was listed: it ends at its ending number.
+        for (id, _, _, ending) in &listed {
+            if let (Some(s), Some(ending)) = (self.shards.get_mut(id), ending)
+                && s.ending.is_none()
+            {
+                s.ending = Some(ending.clone());
+                if s.phase == Phase::Reading && s.ending_passed() {
+                    s.phase = Phase::Done;
+                    s.iterator = None;
+                }
+            }
+        }
         let known_ids: Vec<String> = listed.iter().map(|l| l.0.clone()).collect();
         let mut roots: Vec<(u128, String)> = listed
             .iter()
@@ -437,19 +476,28 @@ impl KinesisSource {
             let results = futures::future::join_all(calls).await;
             let mut out = Vec::new();
             let mut closed_any = false;
+            let mut idle_of_unknown_end = false;
             for (id, result) in due.into_iter().zip(results) {
                 match result? {
                     PollOutcome::Records(got) => {
-                        closed_any |= self.apply(&id, got, &mut out);
+                        let idle = got.records.is_empty() && got.behind_ms == Some(0);
+                        let closed = self.apply(&id, got, &mut out);
+                        closed_any |= closed;
+                        idle_of_unknown_end |= idle && !closed && self.shards[&id].ending.is_none();
                     }
                     PollOutcome::Expired => {
                         // A new iterator after the last record read, at once.
                         let s = self.shards.get_mut(&id).expect("a known shard");
                         s.iterator = None;
                     }
-                    PollOutcome::Retry(delay) => {
+                    PollOutcome::Retry { fresh } => {
+                        // Each failure in a row waits longer, until an answer resets it. An
+                        // iterator fetched for the failed call stays good for the next one.
                         let s = self.shards.get_mut(&id).expect("a known shard");
-                        s.next_poll = Instant::now() + delay;
+                        s.next_poll = Instant::now() + s.backoff.next_delay();
+                        if fresh.is_some() {
+                            s.iterator = fresh;
+                        }
                     }
                     PollOutcome::Gone => {
                         // The shard was removed (some servers delete a parent on resharding).
@@ -459,7 +507,7 @@ impl KinesisSource {
                     }
                 }
             }
-            if closed_any {
+            if closed_any || (idle_of_unknown_end && self.listed_at.elapsed() >= RELIST_IDLE) {
                 let listed = self.list_shards().await?;
                 self.add_shards(listed, false);
                 self.promote_waiting();
@@ -480,14 +528,19 @@ impl KinesisSource {
         if let Some(last) = got.records.last() {
             s.after = Some(last.sequence_number.clone());
         }
-        let reached_end = s.ending.is_some() && s.after == s.ending;
-        let closed = s.iterator.is_none() || reached_end;
         let caught_up = got.behind_ms == Some(0);
+        // A closed shard with nothing behind its last page has been read to its end.
+        let drained = s.ending.is_some() && got.records.is_empty() && caught_up;
+        let closed = s.iterator.is_none() || s.ending_passed() || drained;
         if closed || (until_latest && caught_up) {
             s.phase = Phase::Done;
-            if closed && s.ending.is_none() {
-                // Null iterator: the shard is closed, whatever ListShards said before.
-                s.ending = s.after.clone().or(Some(String::new()));
+            if closed {
+                // Read to its end: nothing to go on with, whatever iterator the server gave.
+                s.iterator = None;
+                if s.ending.is_none() {
+                    // Null iterator: the shard is closed, whatever ListShards said before.
+                    s.ending = s.after.clone().or(Some(String::new()));
+                }
             }
         } else if got.records.is_empty() && caught_up {
             s.next_poll = Instant::now() + IDLE_POLL;
@@ -508,18 +561,17 @@ impl KinesisSource {
     /// One GetRecords call on a shard (fetching an iterator first if it has none).
     async fn poll(&self, id: &str) -> Result<PollOutcome> {
         let s = &self.shards[id];
-        let mut backoff = s.backoff.clone();
-        let iterator = match &s.iterator {
-            Some(it) => it.clone(),
+        let (iterator, fresh) = match &s.iterator {
+            Some(it) => (it.clone(), None),
             None => match self.iterator(id, s).await {
-                Ok(it) => it,
+                Ok(it) => (it.clone(), Some(it)),
                 Err(Failure::Gone) => return Ok(PollOutcome::Gone),
                 Err(Failure::Transient(why)) => {
                     eprintln!(
                         "rowtime: kinesis://{} {id}: {why}; retrying",
                         self.opts.stream
                     );
-                    return Ok(PollOutcome::Retry(backoff.next_delay()));
+                    return Ok(PollOutcome::Retry { fresh: None });
                 }
                 Err(Failure::Fatal(e)) => return Err(e),
             },
@@ -549,7 +601,7 @@ impl KinesisSource {
                                 describe(&e)
                             );
                         }
-                        Ok(PollOutcome::Retry(backoff.next_delay()))
+                        Ok(PollOutcome::Retry { fresh })
                     }
                 };
             }
@@ -561,7 +613,7 @@ impl KinesisSource {
                 data: r.data().as_ref().to_vec(),
                 arrival_ms: r
                     .approximate_arrival_timestamp()
-                    .and_then(|t| t.to_millis().ok())
+                    .map(nearest_ms)
                     .unwrap_or_else(crate::time::now_ms),
                 sequence_number: r.sequence_number().to_string(),
                 partition_key: r.partition_key().unwrap_or_default().to_string(),
@@ -614,15 +666,41 @@ impl KinesisSource {
 impl Shard {
     /// Whether the shard has been read to its end (not merely stopped: `until_latest`).
     fn ending_reached(&self) -> bool {
-        self.ending.is_some() && (self.iterator.is_none() || self.after == self.ending)
+        self.ending.is_some() && (self.iterator.is_none() || self.ending_passed())
     }
+
+    /// Whether a record at or after the shard's ending sequence number has been read.
+    fn ending_passed(&self) -> bool {
+        match (&self.after, &self.ending) {
+            (Some(after), Some(ending)) => sequence_order(after, ending) != Ordering::Less,
+            _ => false,
+        }
+    }
+}
+
+/// An arrival time in milliseconds, rounded to the nearest: the service sends seconds with three
+/// decimals as a JSON number (`1796146524.642`), and the nearest binary fraction can fall a hair
+/// below the millisecond it names.
+fn nearest_ms(t: &aws_smithy_types::DateTime) -> i64 {
+    (t.as_nanos() + 500_000).div_euclid(1_000_000) as i64
+}
+
+/// Orders two sequence numbers (decimal digits, up to 128 of them, with or without leading zeros).
+fn sequence_order(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 enum PollOutcome {
     Records(Got),
     /// The iterator expired (5 minutes unused): get a new one.
     Expired,
-    Retry(Duration),
+    /// Throttled or failed: poll again after the shard's next backoff delay, with the iterator
+    /// fetched for the call if there was one.
+    Retry {
+        fresh: Option<String>,
+    },
     Gone,
 }
 
@@ -675,4 +753,48 @@ pub async fn sample(
     }
     out.truncate(n);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_times_are_the_milliseconds_the_service_wrote() {
+        // What `1796150655.317` parses to.
+        let t = aws_smithy_types::DateTime::from_secs_f64(1_796_150_655.317);
+        assert_eq!(
+            t.to_millis().unwrap(),
+            1_796_150_655_316,
+            "truncation loses one"
+        );
+        assert_eq!(nearest_ms(&t), 1_796_150_655_317);
+        let before_1970 = aws_smithy_types::DateTime::from_millis(-1_500);
+        assert_eq!(nearest_ms(&before_1970), -1_500);
+    }
+
+    #[test]
+    fn sequence_numbers_order_by_value_with_or_without_leading_zeros() {
+        // ministack: 30 digits with leading zeros; the service and kinesis-local: 56 digits.
+        assert_eq!(
+            sequence_order("000000017961503989730000000003", "17961503989730000000003"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            sequence_order(
+                "000000017961503989730000000009",
+                "000000017961503989730000000010"
+            ),
+            Ordering::Less
+        );
+        let long = "49680742415069395733463546487913837393391573457451925506";
+        assert_eq!(sequence_order(long, "9"), Ordering::Greater);
+        assert_eq!(
+            sequence_order(
+                long,
+                "49680742415069395733463546487913837393391573457451925507"
+            ),
+            Ordering::Less
+        );
+    }
 }

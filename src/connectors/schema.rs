@@ -150,9 +150,12 @@ impl RecordSchema {
                 if p.record_row_delimiter.is_empty() {
                     return Err(format!("{what}: RecordRowDelimiter is empty"));
                 }
-                if p.record_column_delimiter.contains(&p.record_row_delimiter) {
+                // Both "\n": each line is one field (what discovery gives for plain text).
+                let whole_lines =
+                    p.record_column_delimiter == "\n" && p.record_row_delimiter == "\n";
+                if !whole_lines && p.record_column_delimiter.contains(&p.record_row_delimiter) {
                     return Err(format!(
-                        "{what}: RecordColumnDelimiter {:?} holds the RecordRowDelimiter {:?}",
+                        "{what}: RecordColumnDelimiter {:?} holds the RecordRowDelimiter {:?} (only \"\\n\" for both, one field a line, may)",
                         p.record_column_delimiter, p.record_row_delimiter
                     ));
                 }

@@ -1,6 +1,7 @@
 //! `CREATE [OR REPLACE] PUMP name AS INSERT INTO stream [(columns)] SELECT STREAM …`: the token
-//! passes run in order (windowed table functions, `SELECT STREAM`, stagger windows, join windows,
-//! `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads the query.
+//! passes run in order (windowed table functions, `GROUP_RANK`, `SELECT STREAM`, stagger windows, join windows,
+//! the N-second window idiom, T-sort's `WITHIN`, `NTH_VALUE`, `TRIM`, `SUBSTRING … SIMILAR`), then sqlparser reads
+//! the query.
 
 use datafusion::sql::sqlparser::ast::{Ident, Query};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -8,11 +9,12 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
 use super::KdaDialect;
+use super::machine_learning::{MachineLearningCall, machine_learning_functions};
 use super::tokens::{
     is_code, nth_value_from, parser_error, statement_end, strip_select_stream, substring_similar,
     trim_default_character, word_is,
 };
-use super::windows::{TableWindow, stagger_to_group_by, table_windows};
+use super::windows::{TableWindow, stagger_to_group_by, table_windows, tsort_within};
 use crate::error::{Result, SourceText};
 
 #[derive(Debug, Clone)]
@@ -35,9 +37,15 @@ pub struct CreatePump {
     /// `FROM stream OVER (RANGE INTERVAL … PRECEDING)`: the windows of a stream-to-stream join
     /// (removed from the query), in the order they appear.
     pub windows: Vec<TableWindow>,
+    /// `ORDER BY ts WITHIN INTERVAL …` (a T-sort): the interval in milliseconds and where
+    /// `WITHIN` is (removed from the query, whose ORDER BY stays).
+    pub tsort: Option<super::windows::TSortWithin>,
     /// `FROM TABLE(TOP_K_ITEMS_TUMBLING(CURSOR(…), …))` or `COUNT_DISTINCT_ITEMS_TUMBLING`: the
     /// call became a windowed GROUP BY subquery; what the planner must add to it.
     pub table_function: Option<WindowedTableFunction>,
+    /// `FROM TABLE(RANDOM_CUT_FOREST(CURSOR(…), …))`, its explanation form or `HOTSPOTS`: the
+    /// call became a subquery over the cursor whose added columns the planner computes.
+    pub machine_learning: Option<MachineLearningCall>,
 }
 
 /// A KDA windowed table function, rewritten into a tumbling-window subquery.
@@ -56,9 +64,12 @@ pub(crate) fn parse_create_pump(
 ) -> Result<CreatePump> {
     let dialect = KdaDialect;
     let (tokens, table_function) = windowed_table_functions(src, tokens)?;
+    let tokens = super::group_rank::group_rank_table_function(src, tokens)?;
+    let (tokens, machine_learning) = machine_learning_functions(src, tokens)?;
     let (tokens, had_stream) = strip_select_stream(tokens);
     let (tokens, stagger_ms) = stagger_to_group_by(src, tokens)?;
     let (tokens, windows) = table_windows(src, tokens)?;
+    let (tokens, tsort) = tsort_within(src, tokens)?;
     let tokens = nth_value_from(tokens);
     let tokens = trim_default_character(tokens);
     let tokens = substring_similar(tokens);
@@ -108,7 +119,9 @@ pub(crate) fn parse_create_pump(
             .with_help("end each statement with `;`")
             .into_error());
     }
-    if !had_stream {
+    // The Developer Guide's HOTSPOTS application reads its table function with a plain SELECT;
+    // the function's CURSOR(SELECT STREAM …) makes the query a streaming one.
+    if !had_stream && machine_learning.is_none() {
         return Err(src
             .error_span(
                 query_tok.span,
@@ -128,7 +141,9 @@ pub(crate) fn parse_create_pump(
         query_at: query_tok.span.start,
         stagger_ms,
         windows,
+        tsort,
         table_function,
+        machine_learning,
     })
 }
 

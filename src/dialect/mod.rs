@@ -12,7 +12,9 @@
 //! | `ast.rs` | building and reading sqlparser ASTs: `function_call`, `unnamed_args` |
 //! | `create_stream.rs` | `CREATE STREAM name (column type [NOT NULL], …)` |
 //! | `create_pump.rs` | `CREATE PUMP … AS INSERT INTO … SELECT STREAM …`, KDA's windowed table functions |
-//! | `windows.rs` | `WINDOWED BY STAGGER (…)` and `FROM s OVER (…)` join windows, cut out of the tokens |
+//! | `group_rank.rs` | `TABLE(GROUP_RANK(CURSOR(…), …))` as a subquery with a marked rank column |
+//! | `machine_learning.rs` | `TABLE(RANDOM_CUT_FOREST(CURSOR(…), …))`, `RANDOM_CUT_FOREST_WITH_EXPLANATION`, `HOTSPOTS`: arguments checked, the call made a subquery |
+//! | `windows.rs` | `WINDOWED BY STAGGER (…)` and `FROM s OVER (…)` join windows, cut out of the tokens; T-sort's `WITHIN`; the N-second window idiom |
 //! | `create_function.rs` | `CREATE FUNCTION name(p type, …) RETURNS type … RETURN expr` |
 //!
 //! Shape to imitate: `create_stream.rs` (a statement read token by token, each error at its
@@ -22,6 +24,8 @@ mod ast;
 mod create_function;
 mod create_pump;
 mod create_stream;
+mod group_rank;
+mod machine_learning;
 mod tokens;
 mod windows;
 
@@ -29,7 +33,12 @@ pub use ast::{function_call, unnamed_args};
 pub use create_function::CreateFunction;
 pub use create_pump::{CreatePump, WindowedTableFunction};
 pub use create_stream::{CreateStream, StreamColumn};
-pub use windows::{JoinRange, TableWindow, join_window_ms, join_window_text_ms};
+pub use group_rank::GROUP_RANK;
+pub use machine_learning::{
+    EXPLAINED_SCORE, EXPLANATION, FOREST_SCORE, ForestArguments, HOTSPOTS_RESULT,
+    MachineLearningCall,
+};
+pub use windows::{FLOOR_ELAPSED, JoinRange, TableWindow, join_window_ms, join_window_text_ms};
 
 use datafusion::sql::sqlparser::ast::Expr;
 use datafusion::sql::sqlparser::dialect::Dialect;
@@ -48,7 +57,7 @@ use tokens::{
 #[derive(Debug, Clone)]
 pub enum AppStatement {
     CreateStream(CreateStream),
-    CreatePump(CreatePump),
+    CreatePump(Box<CreatePump>),
     CreateFunction(Box<CreateFunction>),
 }
 
@@ -106,6 +115,9 @@ pub fn parse_application(src: &SourceText) -> Result<Vec<AppStatement>> {
     let tokens = fold_case(tokens);
     let tokens = unicode_literals(src, tokens)?;
     let tokens = ceiling_is_ceil(tokens);
+    // The N-second window idiom `FLOOR((ts - origin) SECOND / n TO SECOND)` first: it holds a
+    // `(a - b) qualifier` that the general rewrite would otherwise take.
+    let tokens = windows::elapsed_window_idiom(tokens);
     let tokens = datetime_difference(tokens);
     let mut statements = Vec::new();
     for tokens in split_statements(tokens) {
@@ -169,7 +181,7 @@ fn parse_statement(src: &SourceText, tokens: Vec<TokenWithSpan>) -> Result<AppSt
                 .position(|x| std::ptr::eq(x, t))
                 .expect("token from this list");
             create_pump::parse_create_pump(src, tokens[pos + 1..].to_vec(), start)
-                .map(|p| AppStatement::CreatePump(CreatePump { or_replace, ..p }))
+                .map(|p| AppStatement::CreatePump(Box::new(CreatePump { or_replace, ..p })))
         }
         Some(t) => Err(src
             .error_span(t.span, format!("`CREATE {}` is not supported", t.token))

@@ -10,15 +10,22 @@
 //! |---|---|
 //! | `mod.rs` | [`Operator`], [`Emit`], running a chain of operators ([`push_through`], [`advance_with_bound`]) |
 //! | `eval.rs` | evaluating physical expressions; a failing row goes to `error_stream`, the others on |
+//! | `monotonic.rs` | how rows fall into the groups of a monotonic key (windows of ROWTIME, or runs of a `MONOTONIC` value) |
 //! | `groups.rs` | a group table and its accumulators kept in a checkpoint (tumbling and stagger) |
 //! | `filter.rs` | `WHERE` |
 //! | `project.rs` | the select list |
 //! | `distinct.rs` | `SELECT STREAM DISTINCT` |
+//! | `order_by.rs` | streaming `ORDER BY` within the groups of a monotonic leading key |
+//! | `tsort.rs` | T-sort: `ORDER BY ts WITHIN interval` |
+//! | `group_rank.rs` | `GROUP_RANK`: each ROWTIME's rows ranked, ordered and cut |
 //! | `tumbling.rs` | `GROUP BY` with a ROWTIME window (`STEP`, `FLOOR`) |
 //! | `stagger.rs` | `WINDOWED BY STAGGER` |
 //! | `sliding.rs` | aggregates `OVER (RANGE … PRECEDING | ROWS n PRECEDING)` |
 //! | `lookup_join.rs` | a stream joined to a reference table |
 //! | `stream_join.rs` | two streams joined over windows |
+//! | `random_cut_forest.rs` (+ folder) | `RANDOM_CUT_FOREST`, `RANDOM_CUT_FOREST_WITH_EXPLANATION`: a score per row |
+//! | `hotspots.rs` | `HOTSPOTS`: the dense regions of a sliding window of rows |
+//! | `model_input.rs` | what those share: numeric columns as numbers, NULL rows to `error_stream`, output columns |
 //! | `insert.rs` | `INSERT INTO` the pump's target: column order, lengths, `… AS ROWTIME` |
 //! | `test_util.rs` | (tests) batches from text tables, planning a pump, running it |
 //!
@@ -28,13 +35,20 @@
 pub mod distinct;
 mod eval;
 pub mod filter;
+pub mod group_rank;
 mod groups;
+pub mod hotspots;
 pub mod insert;
 pub mod lookup_join;
+pub mod monotonic;
+pub mod order_by;
+pub mod model_input;
 pub mod project;
+pub mod random_cut_forest;
 pub mod sliding;
 pub mod stagger;
 pub mod stream_join;
+pub mod tsort;
 pub mod tumbling;
 
 #[cfg(test)]
@@ -57,10 +71,12 @@ pub struct Emit {
 /// What an operator holds between batches.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Held {
-    /// Windows open (a tumbling window per window start, a stagger or sliding window per key).
+    /// Windows open (a tumbling window per window start, a stagger or sliding window per key,
+    /// the ORDER BY or GROUP_RANK group being gathered).
     pub windows: usize,
     /// Rows or groups kept for them (groups of open windows, rows in sliding windows, rows a
-    /// join waits on or can still match, rows DISTINCT has seen at the current ROWTIME).
+    /// join waits on or can still match, rows DISTINCT remembers, rows ORDER BY, T-sort and
+    /// GROUP_RANK hold until they release them).
     pub rows: usize,
 }
 

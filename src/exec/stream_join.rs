@@ -9,6 +9,12 @@
 //! 1-minute window is emitted 1 minute later; EX-13: a shipment without a window is emitted at
 //! once). This is symmetric, so FULL joins work the same way.
 //!
+//! A side with a `ROWS n PRECEDING` window instead keeps its last `n + 1` rows: a row of the
+//! other side matches only those (with the ON condition), whatever their ROWTIME; a row pushed out
+//! by a newer one stops being joinable at that row's ROWTIME (an outer join emits it then, if it
+//! found no partner), and the rows still held at the end of the input are emitted at the latest
+//! ROWTIME either side reached.
+//!
 //! Determinism: rows are joined in ROWTIME order across both inputs, left before right at equal
 //! ROWTIMEs, and only once both inputs have passed that ROWTIME. The output therefore depends only
 //! on the input rows, not on how they were split into batches, and it is in ROWTIME order.
@@ -61,6 +67,8 @@ pub struct StreamJoinSpec {
     pub join_type: StreamJoinType,
     /// Window length of each side in milliseconds (0: no window).
     pub windows: [i64; 2],
+    /// `ROWS n PRECEDING` on a side: it keeps its last `n + 1` rows (its `windows` entry is 0).
+    pub rows: [Option<u64>; 2],
     /// How far each side's rows are moved back in time for joining (a FOLLOWING window's
     /// length; 0 for PRECEDING): its rows and bound count as that much earlier.
     pub shifts: [i64; 2],
@@ -79,6 +87,12 @@ pub struct StreamJoinSpec {
 impl fmt::Display for StreamJoinSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let window = |side: usize| match (self.windows[side], self.shifts[side]) {
+            _ if self.rows[side].is_some() => {
+                format!(
+                    "window {} rows preceding",
+                    self.rows[side].unwrap_or_default()
+                )
+            }
             (0, _) => "no window".to_string(),
             (ms, 0) => format!("window {}", crate::time::WindowWidth::Millis(ms)),
             (ms, _) => format!("window {} following", crate::time::WindowWidth::Millis(ms)),
@@ -140,6 +154,8 @@ pub struct StreamJoin {
     converters: [Option<RowConverter>; 2],
     /// Batches of rows dropped from state, to release once the output is built.
     expired: Vec<(usize, u64)>,
+    /// Both inputs have ended (a bound of `i64::MAX`): a ROWS window's rows leave then.
+    ended: [bool; 2],
 }
 
 impl StreamJoin {
@@ -176,6 +192,7 @@ impl StreamJoin {
             sides,
             converters,
             expired: Vec::new(),
+            ended: [false; 2],
         })
     }
 
@@ -230,6 +247,7 @@ impl StreamJoin {
 
     /// Raises one input's bound; joins every row both inputs have passed.
     pub fn advance(&mut self, side: usize, bound: i64, out: &mut Emit) -> Result<()> {
+        self.ended[side] |= bound == i64::MAX;
         let bound = bound.saturating_sub(self.spec.shifts[side]);
         self.sides[side].bound = self.sides[side].bound.max(bound);
         let until = self.output_bound();
@@ -243,10 +261,12 @@ impl StreamJoin {
             let Some(t) = next.filter(|t| *t < until) else {
                 break;
             };
-            self.expire(t, &mut rows);
+            self.expire(t, false, &mut rows);
             self.join_at(t, &mut rows, out)?;
         }
-        self.expire(until, &mut rows);
+        // At the end of both inputs, once every row is joined, a ROWS window's rows leave too.
+        let last = self.ended == [true, true] && self.sides.iter().all(|s| s.waiting.is_empty());
+        self.expire(until, last, &mut rows);
         if !rows.is_empty() {
             out.batches.push(self.build(&rows)?);
         }
@@ -384,9 +404,17 @@ impl StreamJoin {
             {
                 let entry = self.sides[side].waiting.pop_front().expect("front exists");
                 let seq = self.sides[side].first_seq + self.sides[side].joinable.len() as u64;
+                // A ROWS window on the other side: only its last n + 1 rows.
+                let oldest = match self.spec.rows[other] {
+                    Some(n) => {
+                        let o = &self.sides[other];
+                        (o.first_seq + o.joinable.len() as u64).saturating_sub(n.saturating_add(1))
+                    }
+                    None => 0,
+                };
                 if let Some(key) = &entry.key {
                     if let Some(partners) = self.sides[other].by_key.get(key) {
-                        for p in partners {
+                        for p in partners.iter().filter(|p| **p >= oldest) {
                             pairs.push(if side == 0 { (seq, *p) } else { (*p, seq) });
                         }
                     }
@@ -400,6 +428,7 @@ impl StreamJoin {
             }
         }
         if pairs.is_empty() {
+            self.push_out(t, rows);
             return Ok(());
         }
         let refs: Vec<(RowRef, RowRef, i64)> = pairs
@@ -417,6 +446,7 @@ impl StreamJoin {
                 rows.push(row);
             }
         }
+        self.push_out(t, rows);
         Ok(())
     }
 
@@ -465,14 +495,24 @@ impl StreamJoin {
 
     /// Drops the rows that can no longer be joined before ROWTIME `t` (their ROWTIME plus their
     /// side's window is below `t`); an outer join emits its unmatched ones, in ROWTIME order.
-    fn expire(&mut self, t: i64, rows: &mut Vec<(RowRef, RowRef, i64)>) {
+    /// With `last`, the rows of ROWS windows go too.
+    fn expire(&mut self, t: i64, last: bool, rows: &mut Vec<(RowRef, RowRef, i64)>) {
+        // A ROWS window's rows leave when newer rows push them out (`join_at`), or `last`, when
+        // both inputs have ended and every row is joined.
+        let latest = self
+            .sides
+            .iter()
+            .filter_map(|s| s.joinable.back().map(|e| e.rowtime))
+            .max()
+            .unwrap_or(i64::MIN);
         loop {
             let due = |side: usize| {
-                self.sides[side]
-                    .joinable
-                    .front()
-                    .map(|e| e.rowtime.saturating_add(self.spec.windows[side]))
-                    .filter(|end| *end < t)
+                let front = self.sides[side].joinable.front()?;
+                match self.spec.rows[side] {
+                    Some(_) => last.then_some(latest.max(front.rowtime)),
+                    None => Some(front.rowtime.saturating_add(self.spec.windows[side]))
+                        .filter(|end| *end < t),
+                }
             };
             let side = match (due(0), due(1)) {
                 (Some(a), Some(b)) if b < a => 1,
@@ -481,30 +521,48 @@ impl StreamJoin {
                 (None, None) => return,
             };
             let end = due(side).expect("due");
-            let s = &mut self.sides[side];
-            let e = s.joinable.pop_front().expect("due");
-            let seq = s.first_seq;
-            s.first_seq += 1;
-            if let Some(key) = &e.key
-                && let Some(list) = s.by_key.get_mut(key)
-            {
-                if list.front() == Some(&seq) {
-                    list.pop_front();
-                }
-                if list.is_empty() {
-                    s.by_key.remove(key);
+            self.drop_front(side, end, rows);
+        }
+    }
+
+    /// Drops the front of `side`'s joinable rows, which stops being joinable at `end`; an outer
+    /// join emits it if it found no partner.
+    fn drop_front(&mut self, side: usize, end: i64, rows: &mut Vec<(RowRef, RowRef, i64)>) {
+        let s = &mut self.sides[side];
+        let e = s.joinable.pop_front().expect("a joinable row");
+        let seq = s.first_seq;
+        s.first_seq += 1;
+        if let Some(key) = &e.key
+            && let Some(list) = s.by_key.get_mut(key)
+        {
+            if list.front() == Some(&seq) {
+                list.pop_front();
+            }
+            if list.is_empty() {
+                s.by_key.remove(key);
+            }
+        }
+        if !e.matched && self.spec.join_type.preserves(side) {
+            let me = Some((e.batch, e.row));
+            rows.push(if side == 0 {
+                (me, None, end)
+            } else {
+                (None, me, end)
+            });
+        }
+        // Released after the output rows, which may point into the batch, are built.
+        self.expired.push((side, e.batch));
+    }
+
+    /// Drops the rows of `ROWS n PRECEDING` sides beyond their last `n + 1`, pushed out by rows
+    /// joined at `t`.
+    fn push_out(&mut self, t: i64, rows: &mut Vec<(RowRef, RowRef, i64)>) {
+        for side in 0..2 {
+            if let Some(n) = self.spec.rows[side] {
+                while self.sides[side].joinable.len() as u64 > n.saturating_add(1) {
+                    self.drop_front(side, t, rows);
                 }
             }
-            if !e.matched && self.spec.join_type.preserves(side) {
-                let me = Some((e.batch, e.row));
-                rows.push(if side == 0 {
-                    (me, None, end)
-                } else {
-                    (None, me, end)
-                });
-            }
-            // Released after the output rows, which may point into the batch, are built.
-            self.expired.push((side, e.batch));
         }
     }
 
@@ -651,6 +709,55 @@ mod tests {
                 && expected.contains("2020-01-01 00:02:30.000 | y | NULL | 30 "),
             "{expected}"
         );
+    }
+
+    #[test]
+    fn a_rows_window_checkpointed_anywhere_resumes_as_if_uninterrupted() {
+        // A FULL join with a ROWS window on A: rows pushed out, matched and unmatched, and the
+        // ones left at the end.
+        let join = "A OVER (ROWS 1 PRECEDING) AS a FULL JOIN B AS b ON a.K = b.K";
+        let a: Vec<&str> = A_ROWS.lines().skip(1).collect();
+        let b: Vec<&str> = B_ROWS.lines().skip(1).collect();
+        let run = |checkpoint_after: Option<usize>| {
+            let mut app = app(join);
+            for i in 0..4 {
+                app.push_table("A", &format!("ROWTIME | K | N\n{}", a[i]))
+                    .unwrap();
+                if checkpoint_after == Some(2 * i) {
+                    app.resume_from_checkpoint().unwrap();
+                }
+                app.push_table("B", &format!("ROWTIME | K | M\n{}", b[i]))
+                    .unwrap();
+                if checkpoint_after == Some(2 * i + 1) {
+                    app.resume_from_checkpoint().unwrap();
+                }
+            }
+            app.end().unwrap();
+            app.read_table("OUT").unwrap()
+        };
+        let expected = run(None);
+        // By hand: B x@00:30 joins A x@00:00 (A keeps x@00:00, y@00:30); B x@01:00 comes after
+        // A x@01:00, which pushed x@00:00 out: it joins x@01:00; A holds y@00:30 and x@01:00
+        // when B y@02:00 comes, so that joins y@00:30; z@05:00 joins z@05:00. Every row of
+        // both streams matched, so the FULL join adds none.
+        let joined: Vec<Vec<&str>> = expected
+            .lines()
+            .skip(1)
+            .map(|l| l.split(" | ").skip(2).take(3).map(str::trim).collect())
+            .collect();
+        assert_eq!(
+            joined,
+            [
+                ["x", "1", "10"],
+                ["x", "3", "20"],
+                ["y", "2", "30"],
+                ["z", "4", "40"]
+            ],
+            "{expected}"
+        );
+        for cut in 0..8 {
+            assert_eq!(run(Some(cut)), expected, "checkpoint after row {cut}");
+        }
     }
 
     #[test]
@@ -847,8 +954,8 @@ mod tests {
                 "needs a window on at least one of them",
             ),
             (
-                "A OVER (ROWS 2 PRECEDING) AS a JOIN B AS b ON a.K = b.K",
-                "ROWS windows cannot be joined",
+                "A OVER (ROWS 2 FOLLOWING) AS a JOIN B AS b ON a.K = b.K",
+                "a ROWS join window cannot be FOLLOWING",
             ),
             (
                 "A OVER (PARTITION BY K RANGE INTERVAL '1' MINUTE PRECEDING) AS a JOIN B AS b ON a.K = b.K",

@@ -1,11 +1,14 @@
-//! Tumbling windows: a streaming `GROUP BY` with one ROWTIME-based window expression
-//! (`STEP(ROWTIME BY INTERVAL …)` or `FLOOR(ROWTIME TO unit)`) plus any other keys.
+//! Tumbling windows: a streaming `GROUP BY` with one monotonic expression (`STEP(ROWTIME BY
+//! INTERVAL …)`, `FLOOR(ROWTIME TO unit)`, `CEIL`, ROWTIME plus an interval, `MONOTONIC(x)`; see
+//! `monotonic.rs`) plus any other keys.
 //!
-//! State is one DataFusion group table for all open windows, keyed by the window start and the
-//! other keys, and one `GroupsAccumulator` per aggregate (vectorized: one `intern` and one
-//! `update_batch` per input batch). Window `[start, end)` emits once, when the ROWTIME bound
-//! reaches `end`: one row per group, ordered by the other keys, with ROWTIME = `end`; the window
-//! column holds `start`. The windows that close at one bound are emitted as one batch.
+//! State is one DataFusion group table for all open windows, keyed by the monotonic key's value
+//! and the other keys, and one `GroupsAccumulator` per aggregate (vectorized: one `intern` and one
+//! `update_batch` per input batch). A window of ROWTIMEs emits once, when the ROWTIME bound has
+//! passed it: one row per group, ordered by the other keys, with ROWTIME = the window's end (for
+//! `[start, end)`, the key column holds `start`). The windows that close at one bound are emitted
+//! as one batch. A declared key (`MONOTONIC(orderId)`) closes its group when a row with another
+//! value arrives, or at the end of the input, with the ROWTIME of the group's last row.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -15,24 +18,26 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArr
 use datafusion::arrow::compute::{LexicographicalComparator, SortColumn, cast, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use super::monotonic::{MonotonicKey, Span};
 use super::{Emit, Operator, evaluate, evaluate_filter, groups_accumulators};
-use crate::catalog::timestamp_ms;
+use crate::catalog::rowtime;
 use crate::error::{Error, Result};
 use crate::state::Snapshot;
-use crate::time::WindowWidth;
 
 /// Plan node: a tumbling-window aggregate.
 #[derive(Debug)]
 pub struct TumblingSpec {
-    /// Evaluates each row's window start (a timestamp).
+    /// Evaluates each row's value of the monotonic key (a window start, for STEP and FLOOR).
     pub window: Arc<dyn PhysicalExpr>,
-    pub width: WindowWidth,
+    /// How rows fall into windows.
+    pub key: MonotonicKey,
     /// Output position of the window column among the group columns.
     pub window_position: usize,
     /// The other group keys and their output positions.
@@ -53,7 +58,11 @@ pub struct TumblingSpec {
 
 impl fmt::Display for TumblingSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tumbling window of {}: {}", self.width, self.display)?;
+        match self.key {
+            MonotonicKey::Rowtime(steps) => write!(f, "tumbling window of {steps}: ")?,
+            MonotonicKey::Declared => write!(f, "a group per run of equal MONOTONIC values: ")?,
+        }
+        write!(f, "{}", self.display)?;
         if let Some(k) = self.top_k {
             write!(f, ", the top {k} groups of each window")?;
         }
@@ -61,28 +70,34 @@ impl fmt::Display for TumblingSpec {
     }
 }
 
-/// An open window: `[start, end)`, whose groups are numbered below `groups_end`.
+/// An open window, whose groups are numbered below `groups_end`.
 struct OpenWindow {
-    start: i64,
-    end: i64,
+    /// Its ROWTIMEs (for a declared key: the ROWTIMEs of its rows so far).
+    span: Span,
+    /// The ROWTIME of its output rows.
+    stamp: i64,
     groups_end: usize,
+    /// A declared key's value (in the row format of `Tumbling::declared`).
+    value: Option<OwnedRow>,
 }
 
 /// Running tumbling window.
 ///
-/// All open windows share one group table whose first key is the window start, and one set of
-/// accumulators. Rows arrive in ROWTIME order and the windows do not overlap, so every group of
-/// a window is numbered after the groups of earlier windows: the windows that close are always
-/// the table's first groups, emitted together with `EmitTo::First`.
+/// All open windows share one group table whose first key is the monotonic key's value, and one
+/// set of accumulators. Rows arrive in ROWTIME order and the windows do not overlap, so every
+/// group of a window is numbered after the groups of earlier windows: the windows that close
+/// are always the table's first groups, emitted together with `EmitTo::First`.
 pub struct Tumbling {
     spec: Arc<TumblingSpec>,
     /// The window column's type in the output.
     window_type: DataType,
     groups: Box<dyn GroupValues>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    /// Open windows, oldest first.
+    /// Open windows, oldest first (for a declared key, at most one).
     open: VecDeque<OpenWindow>,
     group_indices: Vec<usize>,
+    /// A declared key's values as comparable rows.
+    declared: Option<RowConverter>,
 }
 
 impl Tumbling {
@@ -91,6 +106,12 @@ impl Tumbling {
         let mut fields = vec![Arc::new(Field::new("window", window_type.clone(), true))];
         fields.extend(spec.key_schema.fields().iter().cloned());
         let groups = new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None)?;
+        let declared = match spec.key {
+            MonotonicKey::Declared => Some(RowConverter::new(vec![SortField::new(
+                window_type.clone(),
+            )])?),
+            MonotonicKey::Rowtime(_) => None,
+        };
         Ok(Tumbling {
             accumulators: groups_accumulators(&spec.aggregates)?,
             spec,
@@ -98,7 +119,156 @@ impl Tumbling {
             groups,
             open: VecDeque::new(),
             group_indices: Vec::new(),
+            declared,
         })
+    }
+
+    /// The monotonic key's values and the other keys of a batch's rows.
+    fn group_keys(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let mut window = self
+            .spec
+            .window
+            .evaluate(batch)?
+            .into_array(batch.num_rows())?;
+        if window.data_type() != &self.window_type {
+            window = cast(&window, &self.window_type)?;
+        }
+        let mut group_keys = vec![window];
+        group_keys.extend(evaluate(&self.spec.keys, batch)?);
+        Ok(group_keys)
+    }
+
+    /// Interns rows `from..to` of `batch` (with their group keys) and feeds their aggregates.
+    fn aggregate(
+        &mut self,
+        batch: &RecordBatch,
+        group_keys: &[ArrayRef],
+        from: usize,
+        to: usize,
+    ) -> Result<()> {
+        let whole = from == 0 && to == batch.num_rows();
+        let slice = |a: &ArrayRef| {
+            if whole {
+                Arc::clone(a)
+            } else {
+                a.slice(from, to - from)
+            }
+        };
+        let keys: Vec<ArrayRef> = group_keys.iter().map(slice).collect();
+        let part = if whole {
+            batch.clone()
+        } else {
+            batch.slice(from, to - from)
+        };
+        self.group_indices.clear();
+        self.groups.intern(&keys, &mut self.group_indices)?;
+        let total_groups = self.groups.len();
+        for (i, acc) in self.accumulators.iter_mut().enumerate() {
+            let a = &self.spec.aggregates[i];
+            let values = evaluate(&a.expressions(), &part)?;
+            let filter = evaluate_filter(&self.spec.filters[i], &part)?;
+            acc.update_batch(&values, &self.group_indices, filter.as_ref(), total_groups)?;
+        }
+        Ok(())
+    }
+
+    /// A batch for a key that is a step function of ROWTIME: all rows interned at once, then
+    /// each run of rows in one window extends that window.
+    fn push_rowtime(&mut self, batch: &RecordBatch, steps: super::monotonic::Steps) -> Result<()> {
+        let n = batch.num_rows();
+        let group_keys = self.group_keys(batch)?;
+        self.aggregate(batch, &group_keys, 0, n)?;
+        let times = rowtime(batch);
+        // Rows arrive in ROWTIME order, so each window is a run of consecutive rows; its groups
+        // end after the largest group number its rows were given.
+        let mut run_start = 0;
+        while run_start < n {
+            let t = times.value(run_start);
+            let span = match self.open.back() {
+                Some(w) if w.span.contains(t) => w.span,
+                _ => steps.span(t),
+            };
+            let mut run_end = run_start + 1;
+            let mut groups_end = self.group_indices[run_start] + 1;
+            while run_end < n && times.value(run_end) <= span.last {
+                groups_end = groups_end.max(self.group_indices[run_end] + 1);
+                run_end += 1;
+            }
+            match self.open.back_mut() {
+                Some(w) if w.span == span => w.groups_end = w.groups_end.max(groups_end),
+                Some(w) if w.span.first > span.first => {
+                    return Err(Error::Application(format!(
+                        "internal error: a row at {t} ms arrived after the window starting at {} ms",
+                        w.span.first
+                    )));
+                }
+                _ => self.open.push_back(OpenWindow {
+                    span,
+                    stamp: steps.stamp(&span),
+                    groups_end,
+                    value: None,
+                }),
+            }
+            run_start = run_end;
+        }
+        Ok(())
+    }
+
+    /// A batch for a declared key: run by run, so that a group never spans two runs of the
+    /// same value; a run with a new value first closes the open window.
+    fn push_declared(&mut self, batch: &RecordBatch, out: &mut Emit) -> Result<()> {
+        let n = batch.num_rows();
+        let group_keys = self.group_keys(batch)?;
+        let values = self
+            .declared
+            .as_ref()
+            .expect("a declared key has a converter")
+            .convert_columns(&group_keys[..1])?;
+        let times = rowtime(batch);
+        let mut run_start = 0;
+        while run_start < n {
+            let value = values.row(run_start);
+            let mut run_end = run_start + 1;
+            while run_end < n && values.row(run_end) == value {
+                run_end += 1;
+            }
+            if self
+                .open
+                .back()
+                .is_some_and(|w| w.value.as_ref().map(|v| v.row()) != Some(value))
+            {
+                self.close(1, out)?;
+            }
+            self.aggregate(batch, &group_keys, run_start, run_end)?;
+            let groups_end = self.groups.len();
+            let (first, last) = (times.value(run_start), times.value(run_end - 1));
+            match self.open.back_mut() {
+                Some(w) => {
+                    w.groups_end = groups_end;
+                    w.span.last = last;
+                    w.stamp = last;
+                }
+                None => self.open.push_back(OpenWindow {
+                    span: Span { first, last },
+                    stamp: last,
+                    groups_end,
+                    value: Some(value.owned()),
+                }),
+            }
+            run_start = run_end;
+        }
+        Ok(())
+    }
+
+    /// Emits the oldest `closing` open windows.
+    fn close(&mut self, closing: usize, out: &mut Emit) -> Result<()> {
+        let closed: Vec<OpenWindow> = self.open.drain(..closing).collect();
+        let n = closed.last().expect("a window closes").groups_end;
+        out.batches.push(self.emit(n, &closed)?);
+        for w in &mut self.open {
+            w.groups_end -= n;
+        }
+        Ok(())
     }
 
     /// Emits the first `n` groups: the windows just closed, `closed` of them, oldest first.
@@ -168,7 +338,7 @@ impl Tumbling {
         let mut rowtimes = Vec::with_capacity(n);
         let mut from = 0;
         for (w, end) in closed.iter().zip(&ends) {
-            rowtimes.resize(rowtimes.len() + (end - from), w.end);
+            rowtimes.resize(rowtimes.len() + (end - from), w.stamp);
             from = *end;
         }
         columns.push(Arc::new(TimestampMillisecondArray::from(rowtimes)));
@@ -219,95 +389,94 @@ impl Operator for Tumbling {
         }
     }
 
-    fn push(&mut self, batch: RecordBatch, _out: &mut Emit) -> Result<()> {
-        let n = batch.num_rows();
-        if n == 0 {
+    fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
+        if batch.num_rows() == 0 {
             return Ok(());
         }
-        let mut window = self.spec.window.evaluate(&batch)?.into_array(n)?;
-        if window.data_type() != &self.window_type {
-            window = cast(&window, &self.window_type)?;
+        match self.spec.key {
+            MonotonicKey::Rowtime(steps) => self.push_rowtime(&batch, steps),
+            MonotonicKey::Declared => self.push_declared(&batch, out),
         }
-        let starts = timestamp_ms(&window)?;
-        let mut group_keys = vec![window];
-        group_keys.extend(evaluate(&self.spec.keys, &batch)?);
-        self.group_indices.clear();
-        self.groups.intern(&group_keys, &mut self.group_indices)?;
-        let total_groups = self.groups.len();
-        for (i, acc) in self.accumulators.iter_mut().enumerate() {
-            let a = &self.spec.aggregates[i];
-            let values = evaluate(&a.expressions(), &batch)?;
-            let filter = evaluate_filter(&self.spec.filters[i], &batch)?;
-            acc.update_batch(&values, &self.group_indices, filter.as_ref(), total_groups)?;
-        }
-        // Rows arrive in ROWTIME order, so each window is a run of consecutive rows; its groups
-        // end after the largest group number its rows were given.
-        let mut run_start = 0;
-        while run_start < n {
-            let start = starts.value(run_start);
-            let mut run_end = run_start + 1;
-            let mut groups_end = self.group_indices[run_start] + 1;
-            while run_end < n && starts.value(run_end) == start {
-                groups_end = groups_end.max(self.group_indices[run_end] + 1);
-                run_end += 1;
-            }
-            match self.open.back_mut() {
-                Some(w) if w.start == start => w.groups_end = w.groups_end.max(groups_end),
-                Some(w) if w.start > start => {
-                    return Err(Error::Application(format!(
-                        "internal error: a row for the window starting at {start} ms arrived after the window starting at {} ms",
-                        w.start
-                    )));
-                }
-                _ => self.open.push_back(OpenWindow {
-                    start,
-                    end: self.spec.width.end(start),
-                    groups_end,
-                }),
-            }
-            run_start = run_end;
-        }
-        Ok(())
     }
 
     fn snapshot(&mut self) -> Result<Snapshot> {
-        let open: Vec<[i64; 3]> = self
+        let open: Vec<[i64; 4]> = self
             .open
             .iter()
-            .map(|w| [w.start, w.end, w.groups_end as i64])
+            .map(|w| [w.span.first, w.span.last, w.stamp, w.groups_end as i64])
             .collect();
+        let value = self
+            .open
+            .back()
+            .and_then(|w| w.value.as_ref())
+            .map(|v| crate::format::hex(v.row().as_ref()));
         super::groups::snapshot(
             &mut self.groups,
             &mut self.accumulators,
-            serde_json::json!({ "open": open }),
+            serde_json::json!({ "open": open, "value": value }),
         )
     }
 
     fn restore(&mut self, state: &Snapshot) -> Result<()> {
-        let open: Vec<[i64; 3]> = state.field("open")?;
+        // [first, last, stamp, groups_end]; a checkpoint written before CEIL and MONOTONIC keys
+        // holds [start, end, groups_end] of `[start, end)` windows.
+        let open: Vec<Vec<i64>> = state.field("open")?;
+        let open: Vec<[i64; 4]> = open
+            .into_iter()
+            .map(|w| match w.as_slice() {
+                [first, last, stamp, groups_end] => Ok([*first, *last, *stamp, *groups_end]),
+                [start, end, groups_end] => Ok([*start, end - 1, *end, *groups_end]),
+                _ => Err(Error::Application(
+                    "checkpoint: a tumbling window is not as written".into(),
+                )),
+            })
+            .collect::<Result<_>>()?;
+        let value: Option<String> = state.field("value").unwrap_or(None);
+        let value = match (value, &self.declared) {
+            (Some(text), Some(converter)) => {
+                let bytes = crate::format::unhex(&text).ok_or_else(|| {
+                    Error::Application("checkpoint: a MONOTONIC key is not hex".into())
+                })?;
+                Some(converter.parser().parse(&bytes).owned())
+            }
+            _ => None,
+        };
         self.open = open
             .into_iter()
-            .map(|[start, end, groups_end]| OpenWindow {
-                start,
-                end,
+            .map(|[first, last, stamp, groups_end]| OpenWindow {
+                span: Span { first, last },
+                stamp,
                 groups_end: groups_end as usize,
+                value: value.clone(),
             })
             .collect();
         super::groups::restore(&mut self.groups, &mut self.accumulators, &state.batches)
     }
 
     fn advance(&mut self, bound: i64, out: &mut Emit) -> Result<()> {
-        let closing = self.open.iter().take_while(|w| w.end <= bound).count();
-        if closing == 0 {
-            return Ok(());
-        }
-        let closed: Vec<OpenWindow> = self.open.drain(..closing).collect();
-        let n = closed.last().expect("a window closes").groups_end;
-        out.batches.push(self.emit(n, &closed)?);
-        for w in &mut self.open {
-            w.groups_end -= n;
+        let closing = match self.spec.key {
+            MonotonicKey::Rowtime(_) => self
+                .open
+                .iter()
+                .take_while(|w| w.span.complete_at(bound))
+                .count(),
+            // Only another value, or the end of the input, ends a declared key's group.
+            MonotonicKey::Declared if bound == i64::MAX => self.open.len(),
+            MonotonicKey::Declared => 0,
+        };
+        if closing > 0 {
+            self.close(closing, out)?;
         }
         Ok(())
+    }
+
+    fn output_bound(&self, input_bound: i64) -> i64 {
+        match (self.spec.key, self.open.back()) {
+            // The open group comes out with the ROWTIME of its last row, which may be a later
+            // row, but is no earlier than the rows it has.
+            (MonotonicKey::Declared, Some(w)) => input_bound.min(w.stamp),
+            _ => input_bound,
+        }
     }
 }
 
@@ -316,6 +485,7 @@ mod tests {
     use datafusion::arrow::array::{AsArray, Int32Array, StringArray};
 
     use super::*;
+    use crate::catalog::timestamp_ms;
     use crate::exec::test_util::{batch, pump, rows, run, table, ts};
     use crate::exec::{advance_through, push_through};
     use crate::types::SqlType;
@@ -817,6 +987,87 @@ mod tests {
             err.contains("COUNT with DISTINCT is not allowed in a windowed aggregate"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rejects_keys_that_use_rowtime_but_are_not_windows() {
+        for key in [
+            "FLOOR((S.ROWTIME + INTERVAL '1' MONTH) TO DAY)",
+            "FLOOR(STEP(S.ROWTIME BY INTERVAL '10' SECOND) TO MINUTE)",
+            "CAST(S.ROWTIME AS VARCHAR(30))",
+        ] {
+            let err = rejection(&format!(
+                "SELECT STREAM CITY, COUNT(*) FROM S GROUP BY CITY, {key}"
+            ));
+            assert!(
+                err.contains("uses ROWTIME but is not a supported window")
+                    && err.contains("help: use STEP(s.ROWTIME BY INTERVAL 'n' unit)"),
+                "{key}: {err}"
+            );
+        }
+        let err = rejection(
+            "SELECT STREAM MONOTONIC(CITY), COUNT(*) FROM S GROUP BY MONOTONIC(CITY), CEIL(S.ROWTIME TO HOUR)",
+        );
+        assert!(
+            err.contains("a GROUP BY clause uses multiple ROWTIME columns"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_anywhere_resumes_with_a_declared_key() {
+        // MONOTONIC(CITY): runs of one city, the open one carried over the checkpoint.
+        let code = "CREATE STREAM OUT (CITY VARCHAR(16), N BIGINT, HI INTEGER);
+                    CREATE PUMP P AS INSERT INTO OUT
+                    SELECT STREAM MONOTONIC(CITY), COUNT(*), MAX(TEMP)
+                    FROM S GROUP BY MONOTONIC(CITY);";
+        let input = rows(
+            WEATHER,
+            "ROWTIME             | CITY      | TEMP
+             2018-11-01 01:00:00 | Anchorage | 2
+             2018-11-01 02:00:00 | Anchorage | 9
+             2018-11-01 02:00:00 | Denver    | 29
+             2018-11-01 03:00:00 | Denver    | 32
+             2018-11-01 04:00:00 | NULL      | 1
+             2018-11-01 05:00:00 | Miami     | 65",
+        );
+        for cut in 0..=input.num_rows() {
+            let (straight, resumed) =
+                crate::exec::test_util::straight_and_resumed(code, WEATHER, &[], &input, cut);
+            assert_eq!(resumed, straight, "cut at row {cut}");
+        }
+        let (straight, _) =
+            crate::exec::test_util::straight_and_resumed(code, WEATHER, &[], &input, 0);
+        assert!(
+            straight.contains("| Anchorage | 2 | 9  | 2018-11-01T02:00:00 |"),
+            "{straight}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_of_the_earlier_format_restores() {
+        use crate::exec::push_through;
+        let code = "CREATE STREAM OUT (CITY VARCHAR(16), N BIGINT);
+                    CREATE PUMP P AS INSERT INTO OUT
+                    SELECT STREAM CITY, COUNT(*) FROM S GROUP BY CITY, FLOOR(S.ROWTIME TO DAY);";
+        let input = weather();
+        let (first, rest) = (input.slice(0, 10), input.slice(10, input.num_rows() - 10));
+        let mut errors = Vec::new();
+        let mut ops = pump(code, WEATHER, &[]).unwrap();
+        push_through(&mut ops, first.clone(), &mut errors).unwrap();
+        let mut state = ops[0].snapshot().unwrap();
+        // Before CEIL and MONOTONIC keys, a window was [start, end, groups_end].
+        let open: Vec<[i64; 4]> = state.field("open").unwrap();
+        state.meta = serde_json::json!({
+            "open": open.iter().map(|[first, _, stamp, groups]| [*first, *stamp, *groups]).collect::<Vec<_>>()
+        });
+        let mut fresh = pump(code, WEATHER, &[]).unwrap();
+        fresh[0].restore(&state).unwrap();
+        let (resumed, _) = run(&mut fresh, rest.clone(), i64::MAX);
+        let mut straight_ops = pump(code, WEATHER, &[]).unwrap();
+        push_through(&mut straight_ops, first, &mut errors).unwrap();
+        let (straight, _) = run(&mut straight_ops, rest, i64::MAX);
+        assert_eq!(table(&resumed), table(&straight));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!   `TSDIFF(start, end)` is `end - start` in milliseconds;
 //! - `CAST(x AS CHAR(n) | VARCHAR(n))`, `OVERLAY`, `SUBSTRING`'s KDA forms, interval ranges and
 //!   `EXTRACT(SECOND …)` become the functions of their files;
-//! - `MONOTONIC(x)` is `x` (an assertion KDA uses for GROUP BY keys);
+//! - `MONOTONIC(x)` is `monotonic(x)`, the identity the planner reads as a declared key;
 //! - `CURRENT_ROW_TIMESTAMP` is the wall clock per row.
 //!
 //! | file | what |
@@ -18,6 +18,9 @@
 //! | `scalar.rs` | [`KdaScalar`]: the one `ScalarUDFImpl` of rowtime's own scalar functions |
 //! | `rowtime.rs` | `CURRENT_ROW_TIMESTAMP`, `join_rowtime()` |
 //! | `exp_avg.rs` | `EXP_AVG` (computed by sliding windows only) |
+//! | `monotonic.rs` | `MONOTONIC(x)`: the identity, read by the planner |
+//! | `group_rank.rs` | the mark on `GROUP_RANK`'s rank column, read by the planner |
+//! | `floor_elapsed.rs` | `FLOOR((ts - origin) SECOND / n TO SECOND)`, the N-second window idiom |
 //! | `similar.rs` | `SIMILAR` patterns as regexes |
 //! | `division.rs` | division by zero of REAL/DOUBLE is an error of the row |
 //! | `cast.rs` | `CAST` to `CHAR(n)` (padded) and `VARCHAR(n)` (checked) |
@@ -43,9 +46,12 @@ pub mod division;
 pub mod exp_avg;
 pub mod extract;
 pub mod fast_regex;
+pub mod floor_elapsed;
+pub mod group_rank;
 pub mod interval;
 pub mod interval_qualifier;
 pub mod log_parse;
+pub mod monotonic;
 pub mod numeric;
 pub mod overlay;
 pub mod regex_replace;
@@ -89,6 +95,9 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         cast::CastText::udf(),
         cast::AsText::udf(),
         regex_replace::RegexReplace::udf(),
+        monotonic::Monotonic::udf(),
+        floor_elapsed::FloorElapsed::udf(),
+        group_rank::GroupRank::udf(),
     ];
     all.extend(ours.into_iter().map(Arc::new));
     for family in [
@@ -318,7 +327,7 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                     op: BinaryOperator::Minus,
                     right: Box::new(epoch_millis(start.clone())),
                 })),
-                ("MONOTONIC", [x]) => x.clone(),
+                ("MONOTONIC", [x]) => function_call(monotonic::NAME, vec![x.clone()]),
                 _ => {
                     return Err(RewriteError {
                         span: f.name.span(),

@@ -298,6 +298,7 @@ impl Lowering<'_> {
         let none = JoinRange {
             ms: 0,
             following: false,
+            rows: None,
         };
         let name = match plan {
             LogicalPlan::TableScan(scan) => scan.table_name.table(),
@@ -370,7 +371,8 @@ impl Lowering<'_> {
                 ));
             }
         }
-        if windows == [0, 0] {
+        let rows = ranges.map(|r| r.rows);
+        if windows == [0, 0] && rows == [None, None] {
             return Err(self.reject_at(
                 self.join_at,
                 "a join of two streams needs a window on at least one of them",
@@ -422,6 +424,7 @@ impl Lowering<'_> {
         let spec = StreamJoinSpec {
             join_type,
             windows,
+            rows,
             shifts,
             keys,
             residual,

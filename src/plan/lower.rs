@@ -16,12 +16,15 @@ use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::sql::sqlparser::tokenizer::Location;
 
 use super::join::{JoinWindow, resolve_join_rowtime};
+use super::monotonic::{column_key, is_output_rowtime};
+use super::order::group_rank_call;
 use super::pump::df_error;
 use super::{OperatorSpec, PumpInput};
 use crate::catalog::{Catalog, ROWTIME, nullable, with_rowtime};
 use crate::error::{Error, Result, SourceText};
 use crate::exec::distinct::DistinctSpec;
 use crate::exec::filter::FilterSpec;
+use crate::exec::monotonic::MonotonicKey;
 use crate::exec::project::ProjectSpec;
 use crate::exec::stream_join::StreamJoinSpec;
 use crate::functions::JOIN_ROWTIME;
@@ -102,14 +105,21 @@ pub(crate) struct Lowering<'a> {
     pub(crate) src: &'a SourceText,
     pub(crate) catalog: &'a Catalog,
     pub(crate) pump: &'a str,
-    /// Where errors point: the query, its GROUP BY, its first JOIN.
+    /// Where errors point: the query, its GROUP BY, its first JOIN, …
     pub(crate) at: Location,
     pub(crate) group_by_at: Location,
     pub(crate) join_at: Location,
+    /// The first `ORDER BY` expression, and the first windowed aggregate (`AVG(x) OVER (…)`).
+    pub(crate) order_by_at: Location,
+    pub(crate) window_at: Location,
     /// `WINDOWED BY STAGGER`: the window length (its keys are the GROUP BY).
     pub(crate) stagger_ms: Option<i64>,
     /// `COUNT_DISTINCT_ITEMS_TUMBLING`: its subquery counts DISTINCT values.
     pub(crate) count_distinct: bool,
+    /// `ORDER BY … WITHIN interval` (a T-sort): the interval's milliseconds and where it is.
+    pub(crate) tsort: Option<(i64, Location)>,
+    /// `TABLE(RANDOM_CUT_FOREST(…))`, its explanation form or `HOTSPOTS`: the call's arguments.
+    pub(crate) machine_learning: Option<crate::dialect::MachineLearningCall>,
     pub(crate) ops: Vec<OperatorSpec>,
     /// `FROM stream OVER (…)`: the windows of a stream-to-stream join.
     pub(crate) windows: Vec<JoinWindow>,
@@ -130,8 +140,20 @@ pub(crate) fn strip(e: &Expr) -> &Expr {
 /// Whether output column `i` of the query is the input's ROWTIME, unchanged.
 pub(crate) fn selects_input_rowtime(query: &LogicalPlan, i: usize) -> bool {
     match query {
-        LogicalPlan::Projection(p) => matches!(&p.expr[i], Expr::Column(c) if c.name == ROWTIME),
+        LogicalPlan::Projection(p) => match &p.expr[i] {
+            Expr::Column(c) => c.name == ROWTIME,
+            // Unqualified ROWTIME where it is the output row's (`rewrite.rs`), as it is.
+            Expr::Alias(a) => {
+                a.name == ROWTIME
+                    && matches!(a.expr.as_ref(), Expr::ScalarFunction(f) if f.func.name() == JOIN_ROWTIME)
+            }
+            _ => false,
+        },
         LogicalPlan::Union(u) => u.inputs.iter().all(|b| selects_input_rowtime(b, i)),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
+            selects_input_rowtime(input, i)
+        }
+        LogicalPlan::Sort(s) => selects_input_rowtime(&s.input, i),
         _ => false,
     }
 }
@@ -176,6 +198,40 @@ impl Lowering<'_> {
             .map_err(|err| df_error(self.src, err, self.at))
     }
 
+    /// `SELECT STREAM DISTINCT` over `input`: every column compared but the unqualified ROWTIME,
+    /// and a monotonic one among them (a step function of ROWTIME first) to forget rows by.
+    fn distinct(&self, input: &LogicalPlan) -> Result<DistinctSpec> {
+        let mut compared = Vec::new();
+        let mut forget_by: Option<(usize, MonotonicKey)> = None;
+        let mut selects_rowtime = false;
+        for i in 0..input.schema().fields().len() {
+            if is_output_rowtime(input, i) {
+                selects_rowtime = true;
+                continue;
+            }
+            compared.push(i);
+            match (column_key(input, i), &forget_by) {
+                (
+                    Some(key @ MonotonicKey::Rowtime(_)),
+                    None | Some((_, MonotonicKey::Declared)),
+                )
+                | (Some(key @ MonotonicKey::Declared), None) => forget_by = Some((i, key)),
+                _ => {}
+            }
+        }
+        if forget_by.is_none() && !selects_rowtime {
+            return Err(self.reject(
+                "SELECT STREAM DISTINCT needs a monotonic expression among its columns: without one, no row could ever be forgotten",
+                "select one such as FLOOR(s.ROWTIME TO MINUTE) or s.ROWTIME, or MONOTONIC(column)",
+            ));
+        }
+        Ok(DistinctSpec {
+            schema: with_rowtime(&nullable(input.schema().as_arrow())),
+            compared,
+            forget_by,
+        })
+    }
+
     /// Lowers `plan`, appending its stages; returns the stream it reads.
     pub(crate) fn lower(&mut self, plan: &LogicalPlan) -> Result<usize> {
         match plan {
@@ -201,9 +257,17 @@ impl Lowering<'_> {
                 })));
                 Ok(source)
             }
+            LogicalPlan::Projection(p) if super::machine_learning::computes_stand_in(p) => {
+                self.lower_machine_learning(p)
+            }
             LogicalPlan::Projection(p) => {
                 let source = self.lower(&p.input)?;
-                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<Vec<_>>>()?;
+                // GROUP_RANK's rank column is computed after the projection, in its place.
+                let rank = group_rank_call(p);
+                let exprs = p.expr.iter().enumerate().map(|(i, e)| match &rank {
+                    Some((at, _)) if *at == i => self.physical(&Expr::Literal(datafusion::common::ScalarValue::Int32(None), None), p.input.schema()),
+                    _ => self.physical(e, p.input.schema()),
+                }).collect::<Result<Vec<_>>>()?;
                 self.ops.push(OperatorSpec::Project(Arc::new(ProjectSpec {
                     exprs,
                     schema: with_rowtime(&nullable(p.schema.as_arrow())),
@@ -211,6 +275,9 @@ impl Lowering<'_> {
                     visible: p.input.schema().fields().len(),
                     pump: self.pump.to_string(),
                 })));
+                if let Some((at, args)) = rank {
+                    self.lower_group_rank(p, at, &args)?;
+                }
                 Ok(source)
             }
             LogicalPlan::Aggregate(a) => {
@@ -225,13 +292,20 @@ impl Lowering<'_> {
                 Ok(source)
             }
             LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
-            LogicalPlan::Sort(_) => Err(self.reject("ORDER BY on a stream is not supported yet", "remove ORDER BY; windows emit their rows ordered by the group keys")),
+            LogicalPlan::Sort(s) if matches!(s.input.as_ref(), LogicalPlan::Union(_)) => Err(self.reject(
+                "a T-sort (ORDER BY … WITHIN) over a UNION ALL is not supported",
+                "T-sort each input in a pump of its own, or write the UNION ALL into a stream and T-sort in a pump that reads it",
+            )),
+            LogicalPlan::Sort(s) => {
+                let source = self.lower(&s.input)?;
+                self.lower_sort(s)?;
+                Ok(source)
+            }
             LogicalPlan::Limit(_) => Err(self.reject("LIMIT and FETCH cannot be used on a stream", "remove LIMIT")),
             LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
                 let source = self.lower(input)?;
-                self.ops.push(OperatorSpec::Distinct(Arc::new(DistinctSpec {
-                    schema: with_rowtime(&nullable(input.schema().as_arrow())),
-                })));
+                let spec = self.distinct(input)?;
+                self.ops.push(OperatorSpec::Distinct(Arc::new(spec)));
                 Ok(source)
             }
             LogicalPlan::Distinct(_) => Err(self.reject("SELECT DISTINCT ON on a stream is not supported", "use SELECT STREAM DISTINCT with the columns, ROWTIME among them")),

@@ -13,14 +13,20 @@
 //! | `rewrite.rs` | syntax-tree passes before DataFusion, in the order they run |
 //! | `pump.rs` | one pump: SQL → `LogicalPlan` → operators; `INSERT` checks; DataFusion errors as diagnostics |
 //! | `lower.rs` | lowering plan nodes: scans, projection, filter, DISTINCT |
+//! | `monotonic.rs` | which expressions are monotonic keys, and their windows |
 //! | `window.rs` | tumbling, stagger and sliding windows |
 //! | `join.rs` | joins with reference tables and between streams |
+//! | `order.rs` | streaming `ORDER BY`, T-sort (`ORDER BY … WITHIN`), `GROUP_RANK` |
+//! | `machine_learning.rs` | `RANDOM_CUT_FOREST`, its explanation form and `HOTSPOTS`: their columns typed, their operator placed |
 //!
 //! Shape to imitate: `window.rs` (small named functions recognise a form; anything else is
 //! rejected with what to write instead). Tests: `cargo test --lib plan`, and the test files.
 
 mod join;
 mod lower;
+mod monotonic;
+mod order;
+mod machine_learning;
 mod pump;
 pub mod resolver;
 pub mod rewrite;
@@ -39,12 +45,17 @@ use crate::error::{Error, Result, SourceText};
 use crate::exec::Operator;
 use crate::exec::distinct::{Distinct, DistinctSpec};
 use crate::exec::filter::{Filter, FilterSpec};
+use crate::exec::group_rank::{GroupRank, GroupRankSpec};
+use crate::exec::hotspots::{Hotspots, HotspotsSpec};
 use crate::exec::insert::{Insert, InsertSpec};
 use crate::exec::lookup_join::{LookupJoin, LookupJoinSpec};
+use crate::exec::order_by::{OrderBy, OrderBySpec};
 use crate::exec::project::{Project, ProjectSpec};
+use crate::exec::random_cut_forest::{RandomCutForest, RandomCutForestSpec};
 use crate::exec::sliding::{Sliding, SlidingSpec};
 use crate::exec::stagger::{Stagger, StaggerSpec};
 use crate::exec::stream_join::StreamJoinSpec;
+use crate::exec::tsort::{TSort, TSortSpec};
 use crate::exec::tumbling::{Tumbling, TumblingSpec};
 use crate::types::SqlType;
 
@@ -59,6 +70,11 @@ pub enum OperatorSpec {
     Sliding(Arc<SlidingSpec>),
     Stagger(Arc<StaggerSpec>),
     Distinct(Arc<DistinctSpec>),
+    OrderBy(Arc<OrderBySpec>),
+    TSort(Arc<TSortSpec>),
+    GroupRank(Arc<GroupRankSpec>),
+    RandomCutForest(Arc<RandomCutForestSpec>),
+    Hotspots(Arc<HotspotsSpec>),
 }
 
 impl OperatorSpec {
@@ -81,6 +97,11 @@ impl OperatorSpec {
             OperatorSpec::Sliding(s) => Box::new(Sliding::new(Arc::clone(s))),
             OperatorSpec::Stagger(s) => Box::new(Stagger::new(Arc::clone(s))?),
             OperatorSpec::Distinct(s) => Box::new(Distinct::new(s)?),
+            OperatorSpec::OrderBy(s) => Box::new(OrderBy::new(Arc::clone(s))?),
+            OperatorSpec::TSort(s) => Box::new(TSort::new(Arc::clone(s))),
+            OperatorSpec::GroupRank(s) => Box::new(GroupRank::new(Arc::clone(s))?),
+            OperatorSpec::RandomCutForest(s) => Box::new(RandomCutForest::new(Arc::clone(s))),
+            OperatorSpec::Hotspots(s) => Box::new(Hotspots::new(Arc::clone(s))),
         })
     }
 }
@@ -96,6 +117,11 @@ impl fmt::Display for OperatorSpec {
             OperatorSpec::Sliding(s) => s.fmt(f),
             OperatorSpec::Stagger(s) => s.fmt(f),
             OperatorSpec::Distinct(s) => s.fmt(f),
+            OperatorSpec::OrderBy(s) => s.fmt(f),
+            OperatorSpec::TSort(s) => s.fmt(f),
+            OperatorSpec::GroupRank(s) => s.fmt(f),
+            OperatorSpec::RandomCutForest(s) => s.fmt(f),
+            OperatorSpec::Hotspots(s) => s.fmt(f),
         }
     }
 }
@@ -272,7 +298,18 @@ pub fn plan(src: &SourceText, statements: &[AppStatement], mut catalog: Catalog)
                     }
                     pumps.retain(|x| x.statement != p.name);
                 }
-                pumps.extend(pump::plan_pump(src, p, &catalog, &functions)?);
+                match order::split_sorted_union(src, p, &catalog, &functions)? {
+                    Some(split) => {
+                        // A pump replaced by CREATE OR REPLACE leaves its union's stream behind.
+                        match catalog.stream(&split.stream.name) {
+                            Some((i, _)) => catalog.streams[i] = split.stream,
+                            None => catalog.streams.push(split.stream),
+                        }
+                        pumps.extend(pump::plan_pump(src, &split.union, &catalog, &functions)?);
+                        pumps.extend(pump::plan_pump(src, &split.sort, &catalog, &functions)?);
+                    }
+                    None => pumps.extend(pump::plan_pump(src, p, &catalog, &functions)?),
+                }
                 pump_names.push(&p.name);
             }
         }

@@ -16,7 +16,7 @@ use datafusion::sql::sqlparser::tokenizer::Location;
 
 use super::join::JoinWindow;
 use super::lower::{Lowering, selects_input_rowtime};
-use super::resolver::{Resolver, UNKNOWN_RELATION, parser_options};
+use super::resolver::{ERROR_STREAM_UNREADABLE, Resolver, UNKNOWN_RELATION, parser_options};
 use super::rewrite::{rewrite_query, take_named_window};
 use super::{OperatorSpec, PumpInput, PumpPlan};
 use crate::catalog::{Catalog, ROWTIME, StreamDef, StreamKind, with_rowtime};
@@ -42,12 +42,19 @@ pub(super) fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Er
         );
         // Our resolver's messages say more than DataFusion's "table 'x' not found".
         let ours = match e.find_root() {
-            DataFusionError::Plan(m) if m.starts_with(UNKNOWN_RELATION) => Some(m.clone()),
+            DataFusionError::Plan(m)
+                if m.starts_with(UNKNOWN_RELATION) || m.starts_with(ERROR_STREAM_UNREADABLE) =>
+            {
+                Some(m.clone())
+            }
             _ => None,
         };
         let mut diag = match ours.as_deref().and_then(|m| m.split_once("; ")) {
             Some((message, help)) => src.error_span(span, message).with_help(help),
-            None => src.error_span(span, d.message.clone()),
+            None => match unknown_function(&d.message) {
+                Some((message, help)) => src.error_span(span, message).with_help(help),
+                None => src.error_span(span, sql_type_names(&d.message)),
+            },
         };
         if let (None, Some(h)) = (&diag.help, d.helps.first()) {
             diag = diag.with_help(kda_help(&h.message));
@@ -71,12 +78,152 @@ pub(super) fn df_error(src: &SourceText, e: DataFusionError, at: Location) -> Er
         }
         None => message,
     };
-    let (message, help) = kda_message(message.trim_end());
+    let (message, help, at) = match no_matching_signature(&message) {
+        Some((function, message, help)) => (message, Some(help), locate_call(src, at, &function)),
+        None => {
+            let (message, help) = kda_message(message.trim_end());
+            (sql_type_names(&message), help.map(str::to_string), at)
+        }
+    };
     let diag = src.error_at(at, message);
     match help {
         Some(help) => diag.with_help(help).into_error(),
         None => diag.into_error(),
     }
+}
+
+/// DataFusion's `Invalid function 'f'` (f lower-cased by DataFusion), in KDA's terms.
+fn unknown_function(message: &str) -> Option<(String, &'static str)> {
+    let name = message
+        .strip_prefix("Invalid function '")?
+        .split('\'')
+        .next()?;
+    Some((
+        format!("unknown function `{}`", name.to_uppercase()),
+        "rowtime has KDA's functions (docs/compatibility.md lists them); define your own with CREATE FUNCTION, or check the spelling",
+    ))
+}
+
+/// DataFusion's "Function 'f' failed to match any signature … 'f(Binary, Int64)' … Candidate
+/// functions: …", which it calls an internal error and asks to report as a bug: the function
+/// (as KDA names it), a message with SQL type names, and the forms it takes.
+fn no_matching_signature(message: &str) -> Option<(String, String, String)> {
+    if !message.contains("failed to match any signature") {
+        return None;
+    }
+    let (_, rest) =
+        message.split_once("No function matches the given name and argument types '")?;
+    let (call, rest) = rest.split_once("'.")?;
+    let (name, args) = call.split_once('(')?;
+    let args = args.trim_end_matches(')');
+    let function = match name {
+        "substr" => "SUBSTRING".to_string(),
+        other => other.to_uppercase(),
+    };
+    let forms: Vec<String> = rest
+        .split_once("Candidate functions:")
+        .map(|(_, c)| {
+            c.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    // `substr(str: String, start_pos: Int64)` as `SUBSTRING(VARCHAR, BIGINT)`
+                    let args = l
+                        .split_once('(')
+                        .map_or("", |(_, a)| a.trim_end_matches(')'));
+                    let types: Vec<String> = args
+                        .split(", ")
+                        .filter(|a| !a.is_empty())
+                        .map(|a| a.split_once(": ").map_or(a, |(_, t)| t))
+                        .map(|t| match t {
+                            "String" => "VARCHAR".to_string(),
+                            "Decimal" => "DECIMAL".to_string(),
+                            "Interval" => "INTERVAL".to_string(),
+                            other => sql_type_names(other),
+                        })
+                        .collect();
+                    format!("{function}({})", types.join(", "))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let message = format!(
+        "{function} cannot take arguments of types ({})",
+        sql_type_names(args)
+    );
+    let mut forms = forms;
+    forms.dedup();
+    // Arrow's durations have no KDA type.
+    forms.retain(|f| !f.ends_with("()") && !f.contains("Duration"));
+    let help = if forms.is_empty() {
+        "CAST the arguments to the types the function takes".to_string()
+    } else {
+        format!(
+            "it takes {}; CAST the arguments to those types",
+            forms.join(" or ")
+        )
+    };
+    Some((function, message, help))
+}
+
+/// Where `function(` is called in the query that starts at `at` (the query itself if not found).
+fn locate_call(src: &SourceText, at: Location, function: &str) -> Location {
+    let lines: Vec<&str> = src.text.lines().collect();
+    let first = (at.line as usize).saturating_sub(1);
+    for (i, line) in lines.iter().enumerate().skip(first) {
+        let upper = line.to_uppercase();
+        let from = if i == first {
+            (at.column as usize).saturating_sub(1)
+        } else {
+            0
+        };
+        let mut search = from.min(upper.len());
+        while let Some(found) = upper.get(search..).and_then(|t| t.find(function)) {
+            let start = search + found;
+            let before = upper[..start].chars().next_back();
+            let after = upper[start + function.len()..].trim_start();
+            if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && after.starts_with('(') {
+                return Location {
+                    line: i as u64 + 1,
+                    column: upper[..start].chars().count() as u64 + 1,
+                };
+            }
+            search = start + function.len();
+        }
+    }
+    at
+}
+
+/// Arrow's type names in a DataFusion message as the SQL types a KDA user wrote.
+fn sql_type_names(message: &str) -> String {
+    use std::sync::LazyLock;
+    static TYPES: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"\b(?:LargeUtf8|Utf8View|Utf8|Int64|Int32|Int16|Int8|UInt64|UInt32|UInt16|UInt8|Float64|Float32|Boolean|LargeBinary|BinaryView|Binary|Date32|Timestamp\([^)]*\)|Time64\([^)]*\)|Interval\([^)]*\)|Decimal128\((\d+), *(\d+)\))",
+        )
+        .expect("a valid pattern")
+    });
+    TYPES
+        .replace_all(message, |c: &regex::Captures| {
+            let t = &c[0];
+            match t {
+                "LargeUtf8" | "Utf8View" | "Utf8" => "VARCHAR".to_string(),
+                "Int64" | "UInt64" | "UInt32" => "BIGINT".to_string(),
+                "Int32" | "UInt16" => "INTEGER".to_string(),
+                "Int16" | "UInt8" => "SMALLINT".to_string(),
+                "Int8" => "TINYINT".to_string(),
+                "Float64" => "DOUBLE".to_string(),
+                "Float32" => "REAL".to_string(),
+                "Boolean" => "BOOLEAN".to_string(),
+                "LargeBinary" | "BinaryView" | "Binary" => "VARBINARY".to_string(),
+                "Date32" => "DATE".to_string(),
+                _ if t.starts_with("Timestamp") => "TIMESTAMP".to_string(),
+                _ if t.starts_with("Time64") => "TIME".to_string(),
+                _ if t.starts_with("Interval") => "INTERVAL".to_string(),
+                _ => format!("DECIMAL({}, {})", &c[1], &c[2]),
+            }
+        })
+        .into_owned()
 }
 
 /// DataFusion's advice in KDA's terms: KDA has no `ANY_VALUE`.
@@ -97,6 +244,14 @@ fn kda_message(message: &str) -> (String, Option<&'static str>) {
             "`IN (SELECT …)` is not supported here: a subquery can filter a stream in WHERE, over a reference table".into(),
             Some(
                 "write WHERE s.key IN (SELECT key FROM \"TABLE\"), or join the stream with the table: … JOIN \"TABLE\" AS t ON s.key = t.key",
+            ),
+        );
+    }
+    if message.starts_with("Cannot coerce arithmetic expression") {
+        return (
+            message.to_string(),
+            Some(
+                "arithmetic takes numbers, datetimes and intervals: CAST text to a number first, or join text with ||",
             ),
         );
     }
@@ -178,29 +333,21 @@ pub(super) fn plan_pump(
             used: false,
         });
     }
-    rewrite_query(src, &mut query, p.query_at, functions, catalog)?;
-    let resolver = Resolver::new(catalog);
-    let planner = SqlToRel::new_with_options(&resolver, parser_options());
-    let logical = planner
-        .sql_statement_to_plan(Statement::Query(query))
-        .map_err(|e| df_error(src, e, p.query_at))?;
-    let logical = Analyzer::new()
-        .execute_and_check(logical, resolver.options(), |_, _| {})
-        .map_err(|e| df_error(src, e, p.query_at))?;
-    // `x IN (SELECT … FROM table)` and `[NOT] EXISTS (…)` become semi and anti joins.
-    let logical = Optimizer::with_rules(vec![Arc::new(DecorrelatePredicateSubquery::new())])
-        .optimize(logical, &OptimizerContext::new(), |_, _| {})
-        .map_err(|e| df_error(src, e, p.query_at))?;
-    let (group_by_at, join_at) = clause_locations(&p.query);
+    let logical = logical_plan(src, query, p.query_at, catalog, functions)?;
+    let clauses = clause_locations(&p.query);
     let mut lowering = Lowering {
         src,
         catalog,
         pump: &p.name,
         at: p.query_at,
-        group_by_at: group_by_at.unwrap_or(p.query_at),
+        group_by_at: clauses.group_by.unwrap_or(p.query_at),
+        order_by_at: clauses.order_by.unwrap_or(p.query_at),
+        window_at: clauses.window.unwrap_or(p.query_at),
         stagger_ms: p.stagger_ms,
         count_distinct: p.table_function == Some(WindowedTableFunction::CountDistinct),
-        join_at: join_at.unwrap_or(p.query_at),
+        tsort: p.tsort.map(|(ms, at)| (ms, at.start)),
+        machine_learning: p.machine_learning,
+        join_at: clauses.join.unwrap_or(p.query_at),
         ops: Vec::new(),
         windows,
         join: None,
@@ -273,24 +420,96 @@ pub(super) fn plan_pump(
     Ok(pumps)
 }
 
-/// Where the GROUP BY's first expression and the first joined relation are.
-fn clause_locations(
-    query: &datafusion::sql::sqlparser::ast::Query,
-) -> (Option<Location>, Option<Location>) {
-    use datafusion::sql::sqlparser::ast::{GroupByExpr, SetExpr, Spanned};
+/// A pump's query (join windows already taken out), rewritten for KDA and planned by DataFusion.
+pub(super) fn logical_plan(
+    src: &SourceText,
+    mut query: Box<datafusion::sql::sqlparser::ast::Query>,
+    query_at: Location,
+    catalog: &Catalog,
+    functions: &[CreateFunction],
+) -> Result<LogicalPlan> {
+    rewrite_query(src, &mut query, query_at, functions, catalog)?;
+    let resolver = Resolver::new(catalog);
+    let planner = SqlToRel::new_with_options(&resolver, parser_options());
+    let logical = planner
+        .sql_statement_to_plan(Statement::Query(query))
+        .map_err(|e| df_error(src, e, query_at))?;
+    let logical = Analyzer::new()
+        .execute_and_check(logical, resolver.options(), |_, _| {})
+        .map_err(|e| df_error(src, e, query_at))?;
+    // `x IN (SELECT … FROM table)` and `[NOT] EXISTS (…)` become semi and anti joins.
+    Optimizer::with_rules(vec![Arc::new(DecorrelatePredicateSubquery::new())])
+        .optimize(logical, &OptimizerContext::new(), |_, _| {})
+        .map_err(|e| df_error(src, e, query_at))
+}
+
+/// Where the clauses of a pump's query are, for errors that DataFusion reports without a
+/// position: each points at the construct it is about instead of the query's first word.
+#[derive(Default)]
+struct ClauseLocations {
+    group_by: Option<Location>,
+    join: Option<Location>,
+    order_by: Option<Location>,
+    /// The first windowed aggregate (`AVG(x) OVER (…)`).
+    window: Option<Location>,
+    /// Each select-list item, when the list has no `*` (else empty).
+    items: Vec<Location>,
+}
+
+fn clause_locations(query: &datafusion::sql::sqlparser::ast::Query) -> ClauseLocations {
+    use std::ops::ControlFlow;
+
+    use datafusion::sql::sqlparser::ast::{
+        GroupByExpr, OrderByKind, SelectItem, SetExpr, Spanned, visit_expressions,
+    };
+    let known = |l: Location| Some(l).filter(|l| l.line > 0);
+    let order_by = query.order_by.as_ref().and_then(|o| match &o.kind {
+        OrderByKind::Expressions(exprs) => exprs.first().and_then(|e| known(e.expr.span().start)),
+        OrderByKind::All(_) => None,
+    });
     let SetExpr::Select(select) = query.body.as_ref() else {
-        return (None, None);
+        return ClauseLocations {
+            order_by,
+            ..ClauseLocations::default()
+        };
     };
     let group_by = match &select.group_by {
-        GroupByExpr::Expressions(exprs, _) => exprs.first().map(|e| e.span().start),
+        GroupByExpr::Expressions(exprs, _) => exprs.first().and_then(|e| known(e.span().start)),
         GroupByExpr::All(_) => None,
     };
     let join = select
         .from
         .first()
         .and_then(|t| t.joins.first())
-        .map(|j| j.relation.span().start);
-    (group_by.filter(|l| l.line > 0), join.filter(|l| l.line > 0))
+        .and_then(|j| known(j.relation.span().start));
+    let mut window = None;
+    let _ = visit_expressions(&select.projection, |e| {
+        if let datafusion::sql::sqlparser::ast::Expr::Function(f) = e
+            && f.over.is_some()
+        {
+            window = known(e.span().start);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    let items = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                known(e.span().start)
+            }
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    ClauseLocations {
+        group_by,
+        join,
+        order_by,
+        window,
+        items,
+    }
 }
 
 /// The broad kind of a type, for INSERT type checks (KDA requires matching data types).
@@ -392,9 +611,15 @@ fn plan_insert(
         let given = fields[qi].data_type();
         let (want, got) = (type_family(&ty.arrow_type()), type_family(given));
         if got != "null" && want != got {
+            // Point at the select-list item when the list maps one to one onto the columns.
+            let items = clause_locations(&p.query).items;
+            let at = match items.get(qi) {
+                Some(at) if items.len() == fields.len() => *at,
+                _ => p.query_at,
+            };
             return Err(src
                 .error_at(
-                    p.query_at,
+                    at,
                     format!(
                         "column {} of the query ({}) is {} but column {name} of {} is {ty}",
                         qi + 1,

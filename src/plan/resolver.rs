@@ -16,6 +16,9 @@ use datafusion::sql::planner::ParserOptions;
 use crate::catalog::{Catalog, StreamKind};
 use crate::functions::{aggregate_udfs, scalar_udfs, window_udfs};
 
+/// The start of the message for a pump that reads `error_stream` (the planner recognises it).
+pub const ERROR_STREAM_UNREADABLE: &str = "error_stream cannot be read by application code";
+
 /// How an unknown relation is reported (the planner recognises it).
 pub const UNKNOWN_RELATION: &str = "no stream or reference table named";
 
@@ -68,7 +71,9 @@ impl<'a> Resolver<'a> {
             }
             map
         }
-        let scalars = by_name(scalar_udfs(), |f: &ScalarUDF| (f.name(), f.aliases()));
+        let mut scalars = scalar_udfs();
+        scalars.extend(super::machine_learning::stand_ins());
+        let scalars = by_name(scalars, |f: &ScalarUDF| (f.name(), f.aliases()));
         let aggregates = by_name(aggregate_udfs(), |f: &AggregateUDF| (f.name(), f.aliases()));
         let windows = by_name(window_udfs(), |f: &WindowUDF| (f.name(), f.aliases()));
         let mut options = ConfigOptions::new();
@@ -96,9 +101,9 @@ impl ContextProvider for Resolver<'_> {
         let table = name.table();
         if let Some((_, s)) = self.catalog.stream(table) {
             if s.kind == StreamKind::Error {
-                return Err(DataFusionError::Plan(
-                    "error_stream cannot be read by application code; configure it as an output instead".into(),
-                ));
+                return Err(DataFusionError::Plan(format!(
+                    "{ERROR_STREAM_UNREADABLE}; send it to a destination instead: --output error_stream=PATH, or an output of the definition named error_stream"
+                )));
             }
             return Ok(Arc::new(NamedRelation {
                 schema: s.table_schema(),

@@ -7,9 +7,14 @@
 //!    APPROXIMATE_ARRIVAL_TIME) out, as in KDA;
 //! 4. (the planner resolves join windows named in the WINDOW clause: [`take_named_window`])
 //! 5. [`unqualified_rowtime_of_join`]: unqualified ROWTIME in a stream join is the joined row's;
-//! 6. [`order_windows_by_rowtime`]: a window without ORDER BY is ordered by ROWTIME;
-//! 7. `functions::rewrite_calls`: KDA's call forms become DataFusion's functions;
-//! 8. [`name_select_expressions`]: unnamed select expressions are `EXPR$n`.
+//! 6. [`unqualified_rowtime_of_aggregate`]: unqualified ROWTIME selected with GROUP BY is the
+//!    window's end;
+//! 7. [`unqualified_rowtime_of_distinct`]: an unqualified ROWTIME column of a DISTINCT is the
+//!    row's, not compared;
+//! 8. [`order_windows_by_rowtime`]: a window without ORDER BY is ordered by ROWTIME;
+//! 9. `functions::rewrite_calls`: KDA's call forms become DataFusion's functions;
+//! 10. [`name_select_expressions`]: unnamed select expressions are `EXPR$n`, and so are
+//!     names used twice.
 
 use std::ops::ControlFlow;
 
@@ -48,6 +53,12 @@ pub fn rewrite_query(
     expose_rowtime_of_derived_tables(query);
     exclude_rowtime_from_wildcards(query, &is_source, &is_stream);
     unqualified_rowtime_of_join(query, &is_stream);
+    unqualified_rowtime_of_aggregate(query).map_err(|e| {
+        src.error_span(e.span, e.message)
+            .with_help("select ROWTIME (unqualified) for the window's end, or the window's expression, such as STEP(s.ROWTIME BY …), for its start")
+            .into_error()
+    })?;
+    unqualified_rowtime_of_distinct(query);
     order_windows_by_rowtime(query);
     rewrite_calls(query).map_err(|e| {
         src.error_span(e.span, e.message)
@@ -93,23 +104,44 @@ fn for_each_select(
 }
 
 /// Names the unnamed expressions of the pump's own SELECT (each branch of a UNION ALL) `EXPR$n`
-/// by position. The pump inserts by position, so names do not matter there, but DataFusion
-/// requires them unique and names `CAST(x AS INTEGER)` like `x`: `SELECT STREAM CAST(x AS
-/// INTEGER), x` would be rejected.
+/// by position, and a column whose name an earlier column has too (the Developer Guide's own
+/// `MIN(Price) AS Price, MAX(Price) AS Price`). The pump inserts by position, so names do not
+/// matter there, but DataFusion requires them unique and names `CAST(x AS INTEGER)` like `x`:
+/// `SELECT STREAM CAST(x AS INTEGER), x` would be rejected. ROWTIME keeps its name (it may set
+/// the rows' ROWTIME).
 pub fn name_select_expressions(query: &mut Query) {
     use datafusion::sql::sqlparser::ast::{Ident, SelectItem, SetExpr};
     fn in_body(body: &mut SetExpr) {
         match body {
             SetExpr::Select(select) => {
+                let mut names: Vec<String> = Vec::new();
                 for (i, item) in select.projection.iter_mut().enumerate() {
-                    if let SelectItem::UnnamedExpr(e) = item
-                        && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-                    {
-                        *item = SelectItem::ExprWithAlias {
-                            expr: e.clone(),
-                            alias: Ident::new(format!("EXPR${i}")),
-                        };
-                    }
+                    let name = match item {
+                        SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(id.value.clone()),
+                        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                            parts.last().map(|id| id.value.clone())
+                        }
+                        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                        _ => None,
+                    };
+                    let repeated = name
+                        .as_ref()
+                        .is_some_and(|n| n != ROWTIME && names.contains(n));
+                    names.extend(name);
+                    let expr = match item {
+                        SelectItem::UnnamedExpr(e) if repeated => e,
+                        SelectItem::ExprWithAlias { expr, .. } if repeated => expr,
+                        SelectItem::UnnamedExpr(e)
+                            if !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
+                        {
+                            e
+                        }
+                        _ => continue,
+                    };
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::new(format!("EXPR${i}")),
+                    };
                 }
             }
             SetExpr::SetOperation { left, right, .. } => {
@@ -206,8 +238,7 @@ pub fn exclude_rowtime_from_wildcards(
                     _ => false,
                 })
         });
-        // Derived tables without GROUP BY got a ROWTIME (`expose_rowtime_of_derived_tables`,
-        // which runs first); a grouped one has none to leave out.
+        // Derived tables got a ROWTIME (`expose_rowtime_of_derived_tables`, which runs first).
         let has_rowtime = select.from.iter().any(|t| {
             std::iter::once(&t.relation)
                 .chain(t.joins.iter().map(|j| &j.relation))
@@ -241,20 +272,20 @@ pub fn exclude_rowtime_from_wildcards(
 }
 
 /// Every stream has a ROWTIME, a subquery in FROM too (`FROM (SELECT STREAM * FROM s) AS t` can
-/// group by `STEP(t.ROWTIME …)`): a derived table without GROUP BY that does not already give a
-/// column named ROWTIME gets `ROWTIME` added to its select list, and `t.*` leaves it out again.
+/// group by `STEP(t.ROWTIME …)`): a derived table that does not already give a column named
+/// ROWTIME gets `ROWTIME` added to its select list (with GROUP BY, the window's end), and `t.*`
+/// leaves it out again.
 pub fn expose_rowtime_of_derived_tables(query: &mut Query) {
     use datafusion::sql::sqlparser::ast::{
-        ExcludeSelectItem, GroupByExpr, Ident, ObjectName, SelectItem,
-        SelectItemQualifiedWildcardKind, SetExpr, TableAliasColumnDef, TableFactor,
+        ExcludeSelectItem, Ident, ObjectName, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+        TableAliasColumnDef, TableFactor,
     };
     /// Adds ROWTIME where it is missing; true if it was added.
     fn add_rowtime(body: &mut SetExpr) -> bool {
         match body {
             SetExpr::Select(select) => {
-                let grouped =
-                    !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
-                let add = !grouped && !select.projection.iter().any(gives_rowtime);
+                // With GROUP BY, it is the window's end (`unqualified_rowtime_of_aggregate`).
+                let add = !select.projection.iter().any(gives_rowtime);
                 if add {
                     select
                         .projection
@@ -353,6 +384,140 @@ pub fn unqualified_rowtime_of_join(query: &mut Query, is_stream: &dyn Fn(&str) -
         });
         select.from = from;
     });
+}
+
+/// In a SELECT with `GROUP BY` (a tumbling window, or a stagger window's keys), unqualified
+/// `ROWTIME` in the select list is the ROWTIME of the row being written, the window's end (as
+/// KDA's "ROWTIME operator … evaluates to the timestamp of the row that is just about to be
+/// generated", SQLREF sql-reference-rowtime.html): it becomes `join_rowtime()`, which the planner
+/// resolves to the output's ROWTIME. Not inside an aggregate (`MAX(ROWTIME)` is over the input
+/// rows), nor inside an expression that is one of the GROUP BY's (`FLOOR(ROWTIME TO MINUTE)`
+/// stays the group key). A bare `ROWTIME` keeps its name. A qualified `s.ROWTIME` there is one
+/// input row's, which a group does not have: an error, with where it is.
+pub fn unqualified_rowtime_of_aggregate(query: &mut Query) -> std::result::Result<(), ExpandError> {
+    use datafusion::sql::sqlparser::ast::Spanned;
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, Ident, SelectItem};
+    let aggregates: Vec<String> = crate::functions::aggregate_udfs()
+        .iter()
+        .flat_map(|f| std::iter::once(f.name().to_string()).chain(f.aliases().iter().cloned()))
+        .map(|n| n.to_uppercase())
+        .collect();
+    let mut failed = None;
+    for_each_select(query, &mut |select| {
+        let group_by: Vec<String> = match &select.group_by {
+            GroupByExpr::Expressions(exprs, _) if !exprs.is_empty() => {
+                exprs.iter().map(unquoted_text).collect()
+            }
+            _ => return,
+        };
+        for item in &mut select.projection {
+            let expr = match item {
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) if id.value == ROWTIME => {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: function_call(JOIN_ROWTIME, vec![]),
+                        alias: Ident::new(ROWTIME),
+                    };
+                    continue;
+                }
+                SelectItem::UnnamedExpr(e) => e,
+                SelectItem::ExprWithAlias { expr, .. } => expr,
+                _ => continue,
+            };
+            // Set aside what keeps the input's ROWTIME, replace the rest, put them back.
+            let mut kept: Vec<Expr> = Vec::new();
+            let _ = visit_expressions_mut(expr, |e| {
+                let aggregate = matches!(e, Expr::Function(f)
+                    if f.over.is_none() && aggregates.contains(&f.name.to_string().to_uppercase()));
+                if aggregate || group_by.contains(&unquoted_text(e)) {
+                    let placeholder =
+                        Expr::Identifier(Ident::new(format!("\u{0}kept{}", kept.len())));
+                    kept.push(std::mem::replace(e, placeholder));
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            let _ = visit_expressions_mut(expr, |e| {
+                if let Expr::Identifier(id) = e
+                    && id.value == ROWTIME
+                {
+                    *e = function_call(JOIN_ROWTIME, vec![]);
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            let mut qualified = None;
+            let _ = visit_expressions_mut(expr, |e| {
+                if let Expr::CompoundIdentifier(parts) = e
+                    && parts.last().is_some_and(|id| id.value == ROWTIME)
+                    && qualified.is_none()
+                {
+                    qualified = Some(ExpandError {
+                        span: e.span(),
+                        message: format!(
+                            "`{e}` is the ROWTIME of one input row, which a GROUP BY query cannot select"
+                        ),
+                    });
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            if let Some(e) = qualified {
+                failed.get_or_insert(e);
+            }
+            // Later placeholders hold earlier ones: put them back from the last.
+            while let Some(original) = kept.pop() {
+                let name = format!("\u{0}kept{}", kept.len());
+                let mut original = Some(original);
+                let _ = visit_expressions_mut(expr, |e| {
+                    if matches!(e, Expr::Identifier(id) if id.value == name) {
+                        *e = original.take().expect("each placeholder once");
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+        }
+    });
+    failed.map_or(Ok(()), Err)
+}
+
+/// In a `SELECT STREAM DISTINCT`, an unqualified `ROWTIME` column (named or not) is the ROWTIME
+/// of the row being written, which DISTINCT "ignores for the purposes of duplicate-elimination"
+/// (SQLREF sql-reference-select-all-distinct.html): it becomes `join_rowtime()`, which the
+/// planner leaves out of the comparison. `s.ROWTIME` is a column like any other.
+pub fn unqualified_rowtime_of_distinct(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{Distinct, Ident, SelectItem};
+    for_each_select(query, &mut |select| {
+        if !matches!(select.distinct, Some(Distinct::Distinct)) {
+            return;
+        }
+        for item in &mut select.projection {
+            match item {
+                SelectItem::UnnamedExpr(Expr::Identifier(id)) if id.value == ROWTIME => {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: function_call(JOIN_ROWTIME, vec![]),
+                        alias: Ident::new(ROWTIME),
+                    };
+                }
+                SelectItem::ExprWithAlias { expr, .. } if matches!(&*expr, Expr::Identifier(id) if id.value == ROWTIME) =>
+                {
+                    *expr = function_call(JOIN_ROWTIME, vec![]);
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+/// An expression's text with its names unquoted: `"S".ROWTIME` and `S.ROWTIME` (names are
+/// folded to upper case already) name the same column.
+fn unquoted_text(e: &Expr) -> String {
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |e| {
+        match e {
+            Expr::Identifier(id) => id.quote_style = None,
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(|p| p.quote_style = None),
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e.to_string()
 }
 
 /// Removes window `name` from the WINDOW clause of the query's SELECTs; returns its definition

@@ -6,105 +6,28 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::PhysicalExpr;
 #[allow(deprecated)] // its replacement (LoweredAggregateBuilder) is not public API yet in 55.2
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
 
 use super::OperatorSpec;
 use super::lower::{Lowering, is_rowtime_column, listed, shown, strip};
+use super::monotonic::monotonic_key;
 use super::pump::{describe_type, df_error};
 use crate::catalog::{ROWTIME, nullable, with_rowtime};
 use crate::error::Result;
+use crate::exec::monotonic::MonotonicKey;
 use crate::exec::sliding::{Frame, SlidingAggregate, SlidingFunction, SlidingSpec};
 use crate::exec::stagger::StaggerSpec;
 use crate::exec::tumbling::TumblingSpec;
-use crate::time::{WindowWidth, interval_ms};
+use crate::time::interval_ms;
 
 /// A windowed aggregate's aggregate functions and their `FILTER (WHERE …)` clauses.
 pub(crate) type AggregatesAndFilters = (
     Vec<Arc<datafusion::physical_expr::aggregate::AggregateFunctionExpr>>,
     Vec<Option<Arc<dyn PhysicalExpr>>>,
 );
-
-/// The width of a ROWTIME-based tumbling window expression, if `e` is one.
-/// `e` with columns that are another name for ROWTIME (`ROWTIME AS window_time` in a subquery of
-/// `input`) replaced by ROWTIME itself, so that `STEP(t.window_time BY …)` is a ROWTIME window.
-pub(crate) fn resolve_rowtime_aliases(e: &Expr, input: &LogicalPlan) -> Expr {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
-    e.clone()
-        .transform_up(|e| match &e {
-            Expr::Column(c) if c.name != ROWTIME && column_is_rowtime(input, &c.name) => {
-                let mut rowtime = c.clone();
-                rowtime.name = ROWTIME.to_string();
-                Ok(Transformed::yes(Expr::Column(rowtime)))
-            }
-            _ => Ok(Transformed::no(e)),
-        })
-        .map(|t| t.data)
-        .unwrap_or_else(|_| e.clone())
-}
-
-/// Whether column `name` of `plan`'s output is ROWTIME under another name.
-pub(crate) fn column_is_rowtime(plan: &LogicalPlan, name: &str) -> bool {
-    match plan {
-        LogicalPlan::Projection(p) => p.expr.iter().zip(p.schema.fields()).any(|(e, f)| {
-            f.name() == name
-                && match strip(e) {
-                    Expr::Column(c) => c.name == ROWTIME || column_is_rowtime(&p.input, &c.name),
-                    _ => false,
-                }
-        }),
-        LogicalPlan::SubqueryAlias(a) => column_is_rowtime(&a.input, name),
-        LogicalPlan::Filter(f) => column_is_rowtime(&f.input, name),
-        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
-            column_is_rowtime(input, name)
-        }
-        _ => false,
-    }
-}
-
-pub(crate) fn rowtime_window(e: &Expr) -> Option<WindowWidth> {
-    let Expr::ScalarFunction(f) = strip(e) else {
-        return None;
-    };
-    let lit = |e: &Expr| match strip(e) {
-        Expr::Literal(v, _) => Some(v.clone()),
-        _ => None,
-    };
-    match f.name() {
-        "date_bin" if f.args.len() == 2 && is_rowtime_column(&f.args[1]) => {
-            match lit(&f.args[0])? {
-                ScalarValue::IntervalMonthDayNano(Some(v)) if v.months == 0 => {
-                    let ms = v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000;
-                    (ms > 0).then_some(WindowWidth::Millis(ms))
-                }
-                ScalarValue::IntervalDayTime(Some(v)) => {
-                    let ms = v.days as i64 * 86_400_000 + v.milliseconds as i64;
-                    (ms > 0).then_some(WindowWidth::Millis(ms))
-                }
-                _ => None,
-            }
-        }
-        "date_trunc" if f.args.len() == 2 && is_rowtime_column(&f.args[1]) => {
-            let ScalarValue::Utf8(Some(unit)) = lit(&f.args[0])? else {
-                return None;
-            };
-            Some(match unit.to_lowercase().as_str() {
-                "second" => WindowWidth::Millis(1000),
-                "minute" => WindowWidth::Millis(60_000),
-                "hour" => WindowWidth::Millis(3_600_000),
-                "day" => WindowWidth::Millis(86_400_000),
-                "week" => WindowWidth::Millis(7 * 86_400_000),
-                "month" => WindowWidth::Months(1),
-                "quarter" => WindowWidth::Months(3),
-                "year" => WindowWidth::Months(12),
-                _ => return None,
-            })
-        }
-        _ => None,
-    }
-}
 
 /// Mentions ROWTIME (directly or inside a function) — a window-like key that is not supported.
 pub(crate) fn mentions_rowtime(e: &Expr) -> bool {
@@ -120,7 +43,7 @@ impl Lowering<'_> {
             return self.lower_stagger(a, length);
         }
         let input_schema = a.input.schema();
-        let mut window: Option<(usize, &Expr, WindowWidth)> = None;
+        let mut window: Option<(usize, &Expr, MonotonicKey)> = None;
         let mut keys: Vec<(usize, &Expr)> = Vec::new();
         for (i, g) in a.group_expr.iter().enumerate() {
             if matches!(g, Expr::GroupingSet(_)) {
@@ -130,29 +53,29 @@ impl Lowering<'_> {
                     "group by plain expressions",
                 ));
             }
-            match rowtime_window(&resolve_rowtime_aliases(g, &a.input)) {
-                Some(width) => {
+            match monotonic_key(g, &a.input) {
+                Some(key) => {
                     if window.is_some() {
                         return Err(self.reject_at(self.group_by_at,
                             "a GROUP BY clause uses multiple ROWTIME columns",
-                            "group by exactly one ROWTIME window expression, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE)",
+                            "group by exactly one monotonic expression, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE)",
                         ));
                     }
-                    window = Some((i, g, width));
+                    window = Some((i, g, key));
                 }
                 None if mentions_rowtime(g) => {
                     return Err(self.reject_at(self.group_by_at,
-                        format!("the GROUP BY expression `{g}` uses ROWTIME but is not a supported window"),
-                        "use STEP(s.ROWTIME BY INTERVAL 'n' unit) or FLOOR(s.ROWTIME TO unit)",
+                        format!("the GROUP BY expression `{}` uses ROWTIME but is not a supported window", shown(&g.to_string())),
+                        "use STEP(s.ROWTIME BY INTERVAL 'n' unit), FLOOR(s.ROWTIME TO unit), CEIL(s.ROWTIME TO unit) or s.ROWTIME plus a day-time interval",
                     ));
                 }
                 None => keys.push((i, g)),
             }
         }
-        let Some((window_position, window_expr, width)) = window else {
+        let Some((window_position, window_expr, key)) = window else {
             return Err(self.reject_at(self.group_by_at,
                 "a streaming GROUP BY needs a ROWTIME window: without one, groups would never close",
-                "add a window to GROUP BY, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(s.ROWTIME TO MINUTE)",
+                "add a window to GROUP BY, e.g. STEP(s.ROWTIME BY INTERVAL '1' MINUTE) or FLOOR(s.ROWTIME TO MINUTE), or declare a key with MONOTONIC(expr)",
             ));
         };
         let (aggregates, filters) = self.aggregates(a)?;
@@ -171,7 +94,7 @@ impl Lowering<'_> {
         ));
         let spec = TumblingSpec {
             window: self.physical(window_expr, input_schema)?,
-            width,
+            key,
             window_position,
             keys: keys
                 .iter()
@@ -290,7 +213,8 @@ impl Lowering<'_> {
         let mut aggregates = Vec::new();
         for (k, e) in w.window_expr.iter().enumerate() {
             let Expr::WindowFunction(f) = strip(e) else {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     format!("`{e}` is not a window function"),
                     "use an aggregate OVER a window",
                 ));
@@ -315,12 +239,16 @@ impl Lowering<'_> {
                         Some(Expr::Literal(v, _)) => Ok(Some(v.clone())),
                         Some(Expr::Negative(e)) => match strip(e) {
                             Expr::Literal(v, _) => Ok(v.arithmetic_negate().ok()),
-                            other => Err(self.reject(
+                            other => Err(self.reject_at(
+                    self.window_at,
+
                                 format!("{}: `-{other}` must be a literal", name.to_uppercase()),
                                 "write LAG(x, 1, 0) or NTH_VALUE(x, 2) with literal numbers",
                             )),
                         },
-                        Some(other) => Err(self.reject(
+                        Some(other) => Err(self.reject_at(
+                    self.window_at,
+
                             format!("{}: `{other}` must be a literal", name.to_uppercase()),
                             "write LAG(x, 1, 0), NTH_VALUE(x, 2) or EXP_AVG(x, INTERVAL '10' SECOND) with literals",
                         )),
@@ -331,7 +259,8 @@ impl Lowering<'_> {
                             None => Ok(default),
                             Some(v) => match v.cast_to(&DataType::Int64) {
                                 Ok(ScalarValue::Int64(Some(n))) => Ok(n),
-                                _ => Err(self.reject(
+                                _ => Err(self.reject_at(
+                                    self.window_at,
                                     format!("{}: `{v}` is not a row count", name.to_uppercase()),
                                     "use a whole number",
                                 )),
@@ -342,7 +271,8 @@ impl Lowering<'_> {
                         "lag" => {
                             let offset = count(lit(1)?, 1)?;
                             if offset < 0 {
-                                return Err(self.reject(
+                                return Err(self.reject_at(
+                                    self.window_at,
                                     format!("LAG: offset {offset} is negative"),
                                     "LAG looks back: use an offset of 0 or more",
                                 ));
@@ -357,7 +287,8 @@ impl Lowering<'_> {
                             // FROM LAST arrives as a negative n (see `dialect/tokens.rs`).
                             let n = count(lit(1)?, 1)?;
                             if n == 0 {
-                                return Err(self.reject(
+                                return Err(self.reject_at(
+                                    self.window_at,
                                     "NTH_VALUE: n must be 1 or more",
                                     "NTH_VALUE(x, 1) is the first value",
                                 ));
@@ -370,7 +301,9 @@ impl Lowering<'_> {
                         _ => match lit(1)?.as_ref().and_then(interval_ms) {
                             Some(ms) if ms > 0 => SlidingFunction::ExpAvg { half_life_ms: ms },
                             _ => {
-                                return Err(self.reject(
+                                return Err(self.reject_at(
+                    self.window_at,
+
                                     "EXP_AVG needs a positive half-life: EXP_AVG(x, INTERVAL 'n' unit)",
                                     "write EXP_AVG(x, INTERVAL '10' SECOND) OVER (…)",
                                 ));
@@ -379,7 +312,9 @@ impl Lowering<'_> {
                     }
                 }
                 other => {
-                    return Err(self.reject(
+                    return Err(self.reject_at(
+                    self.window_at,
+
                         format!(
                             "{} over a sliding window is not supported yet",
                             other.to_uppercase()
@@ -400,13 +335,16 @@ impl Lowering<'_> {
                         | SlidingFunction::NthValue { .. }
                 )
             {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
+
                     format!("{}(…) IGNORE NULLS is not allowed", name.to_uppercase()),
                     "IGNORE NULLS applies to FIRST_VALUE, LAST_VALUE, NTH_VALUE and LAG (aggregates skip NULLs anyway)",
                 ));
             }
             if p.distinct {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     format!(
                         "{}(DISTINCT …) is not allowed in a windowed aggregate",
                         name.to_uppercase()
@@ -418,14 +356,17 @@ impl Lowering<'_> {
                 || !is_rowtime_column(&p.order_by[0].expr)
                 || !p.order_by[0].asc
             {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
+
                     "a sliding window is ordered by ROWTIME; ORDER BY is not allowed in a windowed aggregate",
                     "remove ORDER BY from the window",
                 ));
             }
             let frame = &p.window_frame;
             if !matches!(frame.end_bound, WindowFrameBound::CurrentRow) {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     "a sliding window must end at the current row",
                     "write RANGE INTERVAL 'n' unit PRECEDING or ROWS n PRECEDING",
                 ));
@@ -437,7 +378,9 @@ impl Lowering<'_> {
                 (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => match interval_ms(v) {
                     Some(ms) => Frame::Range(ms),
                     None => {
-                        return Err(self.reject(
+                        return Err(self.reject_at(
+                    self.window_at,
+
                             format!("RANGE {v} PRECEDING is not supported: the range must be a day-time INTERVAL"),
                             "write RANGE INTERVAL '1' HOUR PRECEDING",
                         ));
@@ -448,7 +391,8 @@ impl Lowering<'_> {
                     WindowFrameBound::Preceding(ScalarValue::UInt64(Some(n))),
                 ) => Frame::Rows(*n),
                 _ => {
-                    return Err(self.reject(
+                    return Err(self.reject_at(
+                        self.window_at,
                         "this window frame is not supported",
                         "write RANGE INTERVAL 'n' unit PRECEDING or ROWS n PRECEDING",
                     ));
@@ -464,7 +408,8 @@ impl Lowering<'_> {
                 .map_err(|e| df_error(self.src, e, self.at))?;
             let numeric = argument_type.is_numeric();
             if !numeric && (function.sums() || matches!(function, SlidingFunction::ExpAvg { .. })) {
-                return Err(self.reject(
+                return Err(self.reject_at(
+                    self.window_at,
                     format!(
                         "{} of a {} over a sliding window",
                         name.to_uppercase(),
@@ -481,7 +426,8 @@ impl Lowering<'_> {
                 } if !numeric => SlidingFunction::Lag {
                     offset,
                     default: Some(d.cast_to(&argument_type).map_err(|_| {
-                        self.reject(
+                        self.reject_at(
+                            self.window_at,
                             format!(
                                 "LAG's default `{d}` is not a {}",
                                 describe_type(&argument_type)

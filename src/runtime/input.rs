@@ -28,6 +28,9 @@ use crate::time::now_ms;
 const CHUNK: usize = 1 << 20;
 
 /// Where a run's records come from.
+// One value per input of a run, moved once into its thread: the Kinesis variant's size (the SDK
+// configuration) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Input {
     /// Whole lines from a reader (a file, stdin, a followed file). `decoders[i]` decodes for
     /// in-application stream `i` (its catalog index first): with several (`InputParallelism`),

@@ -225,3 +225,226 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The JSON lines of a file (none if it does not exist yet).
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path:?}: {e}: {l}")))
+        .collect()
+}
+
+/// Replaces a fault proxy's plan file atomically (the proxy re-reads it on every request, and a
+/// new content restarts its counters).
+pub fn write_plan(path: &Path, plan: &serde_json::Value) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, plan.to_string()).expect("the plan is written");
+    std::fs::rename(&tmp, path).expect("the plan is replaced");
+}
+
+/// Writes `lines` to `dir/NAME.records` and puts them into Kinesis stream `stream` with boto3,
+/// one record per line (partition key: the line index, unless `extra` says otherwise); returns
+/// aws_tool's answer (every record's shard and sequence number).
+pub fn put_lines(
+    endpoint: &str,
+    dir: &Path,
+    stream: &str,
+    lines: &[String],
+    extra: &[&str],
+) -> serde_json::Value {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!("{stream}-{n}.records"));
+    std::fs::write(&file, lines.join("\n")).expect("the records are written");
+    let mut args = vec!["put-records", stream, file.to_str().expect("a UTF-8 path")];
+    args.extend_from_slice(extra);
+    aws(endpoint, &args)
+}
+
+/// How a `rowtime` process ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    /// Its stdout, line by line.
+    pub stdout: Vec<String>,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Panics with the output unless the process exited 0.
+    pub fn assert_ok(&self) -> &Finished {
+        assert!(
+            self.status.success(),
+            "rowtime exited with {}\nstderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A `rowtime` process a test started: its stdout read line by line as it comes, its stderr kept
+/// in a file. Killed (by its PID) if still running when dropped.
+pub struct Running {
+    child: Option<std::process::Child>,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// Starts `cmd`; its stderr goes to `stderr`.
+    pub fn start(mut cmd: Command, stderr: &Path) -> Running {
+        let err = std::fs::File::create(stderr).expect("a stderr file");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .expect("rowtime starts");
+        let out = child.stdout.take().expect("a stdout pipe");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                collected.lock().unwrap().push(line);
+            }
+        });
+        Running {
+            child: Some(child),
+            lines,
+            reader: Some(reader),
+            stderr: stderr.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// The stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The stdout lines so far, each parsed as JSON.
+    pub fn rows(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits until `done` holds for what the process wrote (stdout lines, stderr), up to `limit`;
+    /// fails at once with its stderr if the process ends first.
+    pub fn wait_until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut done: impl FnMut(&[String], &str) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            if done(&self.lines(), &self.stderr()) {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                // The last lines may still be in the pipe.
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+                if done(&self.lines(), &self.stderr()) {
+                    return;
+                }
+                panic!(
+                    "rowtime exited ({status}) before {what}\nstdout: {} lines\nstderr:\n{}",
+                    self.lines().len(),
+                    self.stderr()
+                );
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?}: {what}\nstdout: {} lines\nstderr:\n{}",
+                self.lines().len(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until stdout holds at least `n` lines.
+    pub fn wait_for_lines(&mut self, n: usize, limit: Duration) {
+        self.wait_until(limit, &format!("{n} output lines"), |lines, _| {
+            lines.len() >= n
+        });
+    }
+
+    /// Sends a signal (`TERM`, `HUP`, …) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {}", self.pid());
+    }
+
+    /// SIGTERM (rowtime stops as at the end of its input), then waits for the exit.
+    pub fn stop(self, limit: Duration) -> Finished {
+        self.signal("TERM");
+        self.wait(limit)
+    }
+
+    /// Waits for the process to exit on its own (killing it after `limit`).
+    pub fn wait(mut self, limit: Duration) -> Finished {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "rowtime still running after {limit:?}; killed\nstderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        Finished {
+            status,
+            stdout: self.lines(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `cmd` to its end (killed after `limit`).
+pub fn run_to_end(cmd: Command, stderr: &Path, limit: Duration) -> Finished {
+    Running::start(cmd, stderr).wait(limit)
+}

@@ -14,7 +14,7 @@ unless the environment already sets others.
 Kinesis:  create-stream, put-records, read-stream, list-shards, split-shard,
           merge-shards, update-shard-count
 Firehose: create-delivery-stream, put-record-batch
-S3:       create-bucket, put-object, list-objects, get-object
+S3:       create-bucket, put-object, list-objects, get-object, get-objects
 Lambda:   create-function, invoke
 Run `aws_tool.py -h` / `aws_tool.py CMD -h` for the arguments.
 """
@@ -339,6 +339,17 @@ def cmd_list_objects(a):
         kw["ContinuationToken"] = r["NextContinuationToken"]
 
 
+def cmd_get_objects(a):
+    """Every object under the prefix with its bytes (text, plus base64 when not UTF-8), in one call."""
+    s3 = client(a, "s3")
+    listed = cmd_list_objects(a)["objects"]
+    out = []
+    for o in listed:
+        body = s3.get_object(Bucket=a.bucket, Key=o["key"])["Body"].read()
+        out.append(dict(key=o["key"], size=len(body), **text(body)))
+    return {"bucket": a.bucket, "prefix": a.prefix, "objects": out}
+
+
 def cmd_get_object(a):
     body = client(a, "s3").get_object(Bucket=a.bucket, Key=a.key)["Body"].read()
     sys.stdout.buffer.write(body)
@@ -438,6 +449,7 @@ def parser():
     sp.add_argument("--if-match", help="conditional put on this ETag")
     cmd("list-objects", cmd_list_objects, "bucket").add_argument("--prefix")
     cmd("get-object", cmd_get_object, "bucket", "key")
+    cmd("get-objects", cmd_get_objects, "bucket").add_argument("--prefix")
 
     sp = cmd("create-function", cmd_create_function, "name", "handler_file")
     sp.add_argument("--timeout", type=int, default=3, help="function timeout, seconds")

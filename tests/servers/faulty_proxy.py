@@ -30,8 +30,13 @@ A rule:  {"match": {...}, <selection>, "fault": NAME, <parameters>}
              "down"             read the request, forward nothing, reset the connection (TCP RST, no answer).
                                 {"fault": "down", "for_s": 3} = the whole server is down for 3 s (admin paths
                                 /__proxy/* always answer)
+             "hide_shard_end"   Kinesis_20131202.GetRecords as moto answers it: a null NextShardIterator (the end of
+                                a closed shard) is replaced by an iterator of the proxy's own and ChildShards removed;
+                                GetRecords on such an iterator is answered by the proxy with no records, the same
+                                iterator and MillisBehindLatest 0, forever (logged with "past_end": true).
 Every request is logged to --log as a JSON line: {"n","t","method","path","target","bytes" (of the request body),"entries",
-"forwarded_entries","fault","rule","status","records_out"} (+ "data": entry texts with --log-data).
+"forwarded_entries","fault","rule","status","records_out"} (+ "data": entry texts with --log-data; + "shard_id",
+"iterator_type", "starting_sequence_number" for GetShardIterator; + "hid_end" / "past_end" for hide_shard_end).
 """
 import argparse
 import base64
@@ -52,6 +57,7 @@ HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te"
        "expect", "content-length"}
 PUT_OPS = {"Kinesis_20131202.PutRecords": ("FailedRecordCount", "Records", "ProvisionedThroughputExceededException"),
            "Firehose_20150804.PutRecordBatch": ("FailedPutCount", "RequestResponses", "ServiceUnavailableException")}
+ENDLESS = "proxy-past-shard-end-"  # iterators of hide_shard_end
 ENTRY_MESSAGES = {"ProvisionedThroughputExceededException": "Rate exceeded for shard in stream under account.",
                   "ServiceUnavailableException": "Slow down.", "InternalFailure": "Internal service failure."}
 
@@ -238,6 +244,9 @@ class Handler(BaseHTTPRequestHandler):
                "fault": fault, "rule": idx}
         if srv.log_data and target in PUT_OPS and isinstance(entries, list):
             log["data"] = [entry_text(e) for e in entries]
+        if target == "Kinesis_20131202.GetShardIterator" and isinstance(req, dict):
+            log.update(shard_id=req.get("ShardId"), iterator_type=req.get("ShardIteratorType"),
+                       starting_sequence_number=req.get("StartingSequenceNumber"))
         try:
             status, headers, out = self.apply(fault, rule or {}, body, req, target, path, log)
         except (ConnectionError, http.client.HTTPException, OSError) as e:  # upstream unreachable: a gateway error
@@ -272,6 +281,8 @@ class Handler(BaseHTTPRequestHandler):
             return res
         if fault == "fail_entries" and target in PUT_OPS and isinstance(req, dict):
             return self.fail_entries(rule, req, target, log)
+        if fault == "hide_shard_end" and target == "Kinesis_20131202.GetRecords" and isinstance(req, dict):
+            return self.hide_shard_end(req, body, log)
         if isinstance(log.get("entries"), int) and target in PUT_OPS:
             log["forwarded_entries"] = log["entries"]
         return self.forward(body)
@@ -301,6 +312,23 @@ class Handler(BaseHTTPRequestHandler):
         merged = [dict(synth) if i in failed else next(results) for i in range(len(records))]
         up[list_key], up[count_key] = merged, up.get(count_key, 0) + len(failed)
         return status, headers, json.dumps(up).encode()
+
+    def hide_shard_end(self, req, body, log):
+        """A closed shard read past its end, as moto serves it: never a null NextShardIterator."""
+        it = req.get("ShardIterator") or ""
+        if it.startswith(ENDLESS):
+            log["past_end"] = True
+            out = {"Records": [], "NextShardIterator": it, "MillisBehindLatest": 0}
+            return 200, [("Content-Type", "application/x-amz-json-1.1"),
+                         ("x-amzn-RequestId", str(uuid.uuid4()))], json.dumps(out).encode()
+        status, headers, data = self.forward(body)
+        page = parse_json(data) if status == 200 else None
+        if isinstance(page, dict) and page.get("NextShardIterator") is None:
+            page["NextShardIterator"] = ENDLESS + str(uuid.uuid4())
+            page.pop("ChildShards", None)
+            log["hid_end"] = True
+            data = json.dumps(page).encode()
+        return status, headers, data
 
     def admin(self, path, body):
         if path == "/__proxy/plan" and self.command == "PUT":

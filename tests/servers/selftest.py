@@ -169,6 +169,9 @@ def s3_firehose_checks(ep):
     tool(ep, "put-object", "bkt-one", "bin.dat", binary)
     check("s3: get-object returns the raw bytes", tool(ep, "get-object", "bkt-one", "bin.dat") ==
           bytes(range(256)) * 3)
+    go = tool(ep, "get-objects", "bkt-one", "--prefix", "dir/")
+    check("s3: get-objects --prefix gives each object's key and text", [(o["key"], o["data"]) for o in
+          go.get("objects", [])] == [("dir/a.txt", open(body).read())], go)
 
     tool(ep, "create-bucket", "fh-out")
     d = tool(ep, "create-delivery-stream", "fh1", "--bucket", "fh-out", "--prefix", "out/")
@@ -403,6 +406,31 @@ def kinesis_local_proxy_check(kl):
           [x["data"] for x in rs["records"]] == ["b", "c"], (r["Records"], rs.get("records")))
 
 
+def hide_shard_end_check(kl):
+    port = free_port()
+    log = os.path.join(TMP, "hide-end.jsonl")
+    rules = [{"match": {"target": "Kinesis_20131202.GetRecords"}, "fault": "hide_shard_end"}]
+    start("faulty-proxy", port, "--upstream", kl, "--plan-json", json.dumps(rules), "--log", log)
+    k = client(f"http://127.0.0.1:{port}", "kinesis")
+    tool(kl, "create-stream", "klend", "--shards", "1")
+    k.put_records(StreamName="klend", Records=[{"Data": d, "PartitionKey": "a"} for d in (b"a", b"b", b"c")])
+    tool(kl, "split-shard", "klend", "shardId-000000000000")
+    it = k.get_shard_iterator(StreamName="klend", ShardId="shardId-000000000000",
+                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    r1 = k.get_records(ShardIterator=it)
+    r2 = k.get_records(ShardIterator=r1["NextShardIterator"])
+    lines = [json.loads(ln) for ln in open(log)]
+    gsi = [ln for ln in lines if ln["target"] == "Kinesis_20131202.GetShardIterator"]
+    check("proxy hide_shard_end: a closed shard's last page has an iterator and no ChildShards; past it, "
+          "empty pages forever; GetShardIterator logged with shard and type",
+          [x["Data"] for x in r1["Records"]] == [b"a", b"b", b"c"] and r1.get("NextShardIterator") and
+          not r1.get("ChildShards") and r2["Records"] == [] and r2["NextShardIterator"] == r1["NextShardIterator"]
+          and r2["MillisBehindLatest"] == 0 and
+          [(x["shard_id"], x["iterator_type"]) for x in gsi] == [("shardId-000000000000", "TRIM_HORIZON")] and
+          [ln.get("hid_end") for ln in lines if ln.get("target", "").endswith("GetRecords")] == [True, None],
+          (r1, r2, lines))
+
+
 def finish():
     if PIDS:
         subprocess.run([f"{HERE}/stop.sh", *map(str, PIDS)])
@@ -433,6 +461,7 @@ def main():
         proxy_checks(f"http://127.0.0.1:{px_port}", up, log)
         file_plan_check(up)
         kinesis_local_proxy_check(f"http://127.0.0.1:{kl_port}")
+        hide_shard_end_check(f"http://127.0.0.1:{kl_port}")
     except Exception as e:  # noqa: BLE001 - report, then still stop every server
         import traceback
         traceback.print_exc()

@@ -31,7 +31,9 @@ pub(crate) fn decode_csv(
         // One field starting at `pos`.
         let field: &str;
         let next: Option<usize>;
-        if b.get(pos) == Some(&b'"') {
+        // A column delimiter of "\n" never occurs inside a record: the record is one field,
+        // taken as written (discovery's schema for plain text).
+        if b.get(pos) == Some(&b'"') && delimiter != b"\n" {
             buf.clear();
             let mut i = pos + 1;
             let mut start = i;

@@ -233,13 +233,18 @@ impl RecordDecoder {
                 }
             }
             RecordFormat::Csv {
-                column_delimiter, ..
+                column_delimiter,
+                row_delimiter,
             } => {
                 let d = column_delimiter.as_bytes();
-                if d.is_empty() || d.iter().any(|b| matches!(b, b'"' | b'\r' | b'\n')) {
+                // A column delimiter equal to the row delimiter "\n" makes each record one field,
+                // taken whole (the schema discovery gives plain text).
+                let whole = column_delimiter == "\n" && row_delimiter == "\n";
+                if !whole && (d.is_empty() || d.iter().any(|b| matches!(b, b'"' | b'\r' | b'\n'))) {
                     return Err(format!(
                         "CSV column delimiter {column_delimiter:?} is not supported; use one or more \
-                         characters other than a quote or a line break"
+                         characters other than a quote or a line break (or \"\\n\" for both the \
+                         row and the column delimiter: each record is then one field)"
                     ));
                 }
                 Format::Csv {
