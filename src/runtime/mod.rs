@@ -460,8 +460,8 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
         if options.show_progress {
             progress.tick(&dataflow.stats, records);
         }
-        if last_held.elapsed() >= Duration::from_secs(1)
-            && let Some(o) = &dataflow.observer
+        if let Some(o) = &dataflow.observer
+            && last_held.elapsed() >= Duration::from_secs(1)
         {
             o.held(&dataflow.held());
             last_held = Instant::now();
