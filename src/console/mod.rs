@@ -307,7 +307,6 @@ impl Console {
         if !matches!(sent, Some(Ok(()))) || wait(started, Duration::from_secs(30)).is_none() {
             return Err(not_taken());
         }
-        self.ended.store(false, Ordering::Relaxed);
         self.version.fetch_add(1, Ordering::Relaxed);
         self.watch.code_replaced();
         let mut note = format!(

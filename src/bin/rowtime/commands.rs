@@ -302,6 +302,10 @@ fn after_the_end(
         let inputs = bind_inputs(&mut prepared, flags, None)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         console.set_control(Some(tx));
+        // Said before the run starts: it may end before the console hears back.
+        console
+            .ended
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = done.send(());
         let options = RunOptions {
             show_progress: true,
