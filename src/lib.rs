@@ -28,7 +28,7 @@
 //!    them) → [`exec`] (synchronous operators over Arrow batches) → [`plan`] (statements +
 //!    catalog → operator specs) → [`connectors`] (bytes ↔ batches: sources, sinks, reference
 //!    data) → [`runtime`] (the dataflow and the only threads) → [`app`] (a definition → a ready
-//!    dataflow).
+//!    dataflow) → [`console`] (the web page and the metrics that watch a run).
 //! 3. **Tools**: [`testing`] (`TestApp` and test files) and [`generate`] (demo data). The
 //!    command itself is a binary, in `src/bin/rowtime/`.
 //!
@@ -54,6 +54,7 @@ pub mod plan;
 pub mod connectors;
 pub mod runtime;
 pub mod app;
+pub mod console;
 
 // ── tools ──
 pub mod testing;

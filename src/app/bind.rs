@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::Application;
 use super::assemble::{OpenedInput, Prepared};
 use crate::catalog::{ERROR_STREAM, StreamDef, with_rowtime};
+use crate::connectors::deliver::StatsHandle;
 use crate::connectors::deliver::firehose::{FirehoseOutputOptions, KinesisFirehoseOutput};
 use crate::connectors::deliver::kinesis::{KinesisOutputOptions, KinesisStreamsOutput};
 use crate::connectors::deliver::lambda::{LambdaOutput, LambdaOutputOptions, application_arn};
@@ -29,8 +30,8 @@ use crate::connectors::source::{SourceDecoder, is_newline};
 use crate::connectors::{ChunkDecoder, Sink};
 use crate::error::{Error, Result};
 use crate::runtime::{
-    BackgroundSink, Checkpoint, Dataflow, Input, InputPosition, LinesPosition, PreprocessSpec,
-    services,
+    BackgroundSink, Checkpoint, Dataflow, Delivery, Input, InputPosition, LinesPosition,
+    PreprocessSpec, services,
 };
 use crate::state::Snapshot;
 
@@ -52,6 +53,9 @@ pub struct RunFlags {
     pub gzip: bool,
     /// `--state-dir`: the input must be one that can be read again from a position.
     pub checkpoints: bool,
+    /// Output files are appended to instead of emptied (the console binding new code to a run
+    /// that has already written them).
+    pub append_outputs: bool,
 }
 
 /// One output of the run, ready to deliver.
@@ -91,6 +95,18 @@ pub fn bind(
     flags: &RunFlags,
     resume: Option<&Checkpoint>,
 ) -> Result<Bound> {
+    let shown = bind_outputs(prepared, dataflow, flags, resume)?;
+    let inputs = bind_inputs(prepared, flags, resume)?;
+    Ok(Bound { inputs, shown })
+}
+
+/// Adds the run's sinks to `dataflow`; returns the streams shown on the terminal.
+pub fn bind_outputs(
+    prepared: &Prepared,
+    dataflow: &mut Dataflow,
+    flags: &RunFlags,
+    resume: Option<&Checkpoint>,
+) -> Result<Vec<String>> {
     let outputs = outputs(&prepared.app, flags)?;
     let terminal = outputs.is_empty();
     let shown: Vec<String> = if terminal {
@@ -120,7 +136,15 @@ pub fn bind(
             application: &prepared.app,
             resume: resume.and_then(|c| c.sink(&key)),
         };
-        let sink = sink_for(&target, flags, replay, &mut aws)?;
+        let (sink, stats) = sink_for(&target, flags, replay, &mut aws)?;
+        if let Some((stats, lambda)) = stats {
+            dataflow.deliveries.push(Delivery {
+                stream: o.stream.clone(),
+                destination: o.location.to_string(),
+                lambda,
+                stats,
+            });
+        }
         dataflow.add_sink(index, key, sink);
     }
     for name in &shown {
@@ -129,8 +153,7 @@ pub fn bind(
         let sink = TableSink::new(Box::new(std::io::stdout()), name.clone(), columns);
         dataflow.add_sink(index, format!("{name}=terminal"), Box::new(sink));
     }
-    let inputs = inputs(prepared, flags, resume)?;
-    Ok(Bound { inputs, shown })
+    Ok(shown)
 }
 
 /// The outputs: with `--connect` the definition's destinations, each overridden by an
@@ -248,12 +271,16 @@ struct Target<'a> {
     resume: Option<&'a Snapshot>,
 }
 
+/// A destination's delivery counters, and whether it is a Lambda function.
+type Counted = Option<(StatsHandle, bool)>;
+
 fn sink_for(
     target: &Target<'_>,
     flags: &RunFlags,
     replay: bool,
     aws: &mut Aws,
-) -> Result<Box<dyn Sink>> {
+) -> Result<(Box<dyn Sink>, Counted)> {
+    let mut counted: Counted = None;
     let o = target.output;
     let columns = columns_of(target.def, flags.with_rowtime);
     let format = o.format.unwrap_or(RecordFormat::Json);
@@ -268,6 +295,12 @@ fn sink_for(
             let shown = path.display().to_string();
             let out = match target.resume {
                 Some(state) => Out::resume(path, Out::checkpointed_len(state)?)?,
+                None if flags.append_outputs && path.is_file() => {
+                    let len = std::fs::metadata(path)
+                        .map_err(|e| Error::io(&shown, e))?
+                        .len();
+                    Out::resume(path, len)?
+                }
                 None => Out::create(path).map_err(|e| Error::io(&shown, e))?,
             };
             if o.location.is_csv_file() {
@@ -314,7 +347,9 @@ fn sink_for(
                 aws.config(),
             );
             options.retry_limit = flags.retry();
-            Box::new(KinesisStreamsOutput::new(options)?)
+            let sink = KinesisStreamsOutput::new(options)?;
+            counted = Some((sink.stats(), false));
+            Box::new(sink)
         }
         Location::Firehose { name } => {
             let mut options = FirehoseOutputOptions::new(
@@ -325,7 +360,9 @@ fn sink_for(
                 aws.config(),
             );
             options.retry_limit = flags.retry();
-            Box::new(KinesisFirehoseOutput::new(options)?)
+            let sink = KinesisFirehoseOutput::new(options)?;
+            counted = Some((sink.stats(), false));
+            Box::new(sink)
         }
         Location::Lambda { function, arn } => {
             let config = aws.config();
@@ -341,7 +378,9 @@ fn sink_for(
             );
             options.per_batch = target.per_window;
             options.retry_limit = flags.retry();
-            Box::new(LambdaOutput::new(options)?)
+            let sink = LambdaOutput::new(options)?;
+            counted = Some((sink.stats(), true));
+            Box::new(sink)
         }
         Location::S3Object { bucket, key } => {
             return Err(Error::Usage(format!(
@@ -350,11 +389,11 @@ fn sink_for(
             )));
         }
     };
-    Ok(Box::new(BackgroundSink::new(sink)))
+    Ok((Box::new(BackgroundSink::new(sink)), counted))
 }
 
 /// The run's inputs: one per configured input (the first; the others are fed by nothing yet).
-fn inputs(
+pub fn bind_inputs(
     prepared: &mut Prepared,
     flags: &RunFlags,
     resume: Option<&Checkpoint>,

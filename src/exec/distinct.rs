@@ -115,6 +115,13 @@ impl Distinct {
 }
 
 impl Operator for Distinct {
+    fn held(&self) -> crate::exec::Held {
+        crate::exec::Held {
+            windows: 0,
+            rows: self.seen.len(),
+        }
+    }
+
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let columns: Vec<_> = self
             .compared

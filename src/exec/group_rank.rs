@@ -171,6 +171,13 @@ impl GroupRank {
 }
 
 impl Operator for GroupRank {
+    fn held(&self) -> crate::exec::Held {
+        crate::exec::Held {
+            windows: usize::from(!self.open.is_empty()),
+            rows: self.open.iter().map(RecordBatch::num_rows).sum(),
+        }
+    }
+
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let times = rowtime(&batch).clone();
         let n = batch.num_rows();

@@ -68,6 +68,18 @@ pub struct Emit {
     pub errors: Vec<ErrorRow>,
 }
 
+/// What an operator holds between batches.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Held {
+    /// Windows open (a tumbling window per window start, a stagger or sliding window per key,
+    /// the ORDER BY or GROUP_RANK group being gathered).
+    pub windows: usize,
+    /// Rows or groups kept for them (groups of open windows, rows in sliding windows, rows a
+    /// join waits on or can still match, rows DISTINCT remembers, rows ORDER BY, T-sort and
+    /// GROUP_RANK hold until they release them).
+    pub rows: usize,
+}
+
 /// A running operator: owns its state; built from a spec.
 pub trait Operator: Send {
     /// Processes a batch (visible columns + trailing ROWTIME).
@@ -91,6 +103,12 @@ pub trait Operator: Send {
     /// nothing the operator produces later. Stateless operators keep nothing.
     fn snapshot(&mut self) -> Result<Snapshot> {
         Ok(Snapshot::empty())
+    }
+
+    /// What the operator holds between batches (the console shows it); stateless operators
+    /// hold nothing.
+    fn held(&self) -> Held {
+        Held::default()
     }
 
     /// Puts back a state taken by [`Operator::snapshot`] of an operator built from the same

@@ -168,6 +168,16 @@ impl OrderBy {
 }
 
 impl Operator for OrderBy {
+    fn held(&self) -> crate::exec::Held {
+        crate::exec::Held {
+            windows: usize::from(self.open.is_some()),
+            rows: self
+                .open
+                .as_ref()
+                .map_or(0, |g| g.rows.iter().map(RecordBatch::num_rows).sum()),
+        }
+    }
+
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let n = batch.num_rows();
         let times = rowtime(&batch).clone();

@@ -582,6 +582,21 @@ fn prune<V: Value>(
 }
 
 impl Operator for Sliding {
+    fn held(&self) -> crate::exec::Held {
+        let mut held = crate::exec::Held::default();
+        for s in &self.states {
+            let (windows, rows) = match &s.partitions {
+                Partitions::Numbers(p) => {
+                    (p.len(), p.values().map(|x| x.rows.len()).sum::<usize>())
+                }
+                Partitions::Values(p) => (p.len(), p.values().map(|x| x.rows.len()).sum::<usize>()),
+            };
+            held.windows = held.windows.max(windows);
+            held.rows += rows;
+        }
+        held
+    }
+
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let n = batch.num_rows();
         let times = rowtime(&batch).values().clone();

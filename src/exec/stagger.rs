@@ -87,6 +87,13 @@ impl Stagger {
 }
 
 impl Operator for Stagger {
+    fn held(&self) -> crate::exec::Held {
+        crate::exec::Held {
+            windows: self.open.len(),
+            rows: self.groups.len(),
+        }
+    }
+
     fn push(&mut self, batch: RecordBatch, _out: &mut Emit) -> Result<()> {
         let n = batch.num_rows();
         let times = rowtime(&batch).clone();

@@ -159,6 +159,18 @@ pub struct StreamJoin {
 }
 
 impl StreamJoin {
+    /// The rows held: waiting for the other side, or joinable with its later rows.
+    pub fn held(&self) -> crate::exec::Held {
+        crate::exec::Held {
+            windows: 0,
+            rows: self
+                .sides
+                .iter()
+                .map(|s| s.waiting.len() + s.joinable.len())
+                .sum(),
+        }
+    }
+
     pub fn new(spec: Arc<StreamJoinSpec>) -> Result<StreamJoin> {
         let converter = |side: usize| -> Result<Option<RowConverter>> {
             if spec.keys[side].is_empty() {

@@ -105,6 +105,13 @@ impl TSort {
 }
 
 impl Operator for TSort {
+    fn held(&self) -> crate::exec::Held {
+        crate::exec::Held {
+            windows: 0,
+            rows: self.held.as_ref().map_or(0, RecordBatch::num_rows),
+        }
+    }
+
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         let ts = timestamp_ms(batch.column(self.spec.key))?;
         let mut keep = Vec::with_capacity(batch.num_rows());

@@ -382,6 +382,13 @@ fn top_k_of_each_window(
 }
 
 impl Operator for Tumbling {
+    fn held(&self) -> crate::exec::Held {
+        crate::exec::Held {
+            windows: self.open.len(),
+            rows: self.groups.len(),
+        }
+    }
+
     fn push(&mut self, batch: RecordBatch, out: &mut Emit) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -479,8 +486,8 @@ mod tests {
 
     use super::*;
     use crate::catalog::timestamp_ms;
-    use crate::exec::advance_through;
     use crate::exec::test_util::{batch, pump, rows, run, table, ts};
+    use crate::exec::{advance_through, push_through};
     use crate::types::SqlType;
 
     /// EX-01/EX-02's WEATHERSTREAM rows.
@@ -557,6 +564,38 @@ mod tests {
 | 2018-11-03T00:00:00 | Denver    | 36       | 36       | 36       |
 +---------------------+-----------+----------+----------+----------+";
         assert_eq!(table(&out), expected);
+    }
+
+    #[test]
+    fn what_it_holds_is_its_open_windows_and_their_groups() {
+        let mut ops = pump(
+            "CREATE STREAM OUT (FLOOR_DAY TIMESTAMP, CITY VARCHAR(16), N BIGINT);
+             CREATE PUMP P AS INSERT INTO OUT
+             SELECT STREAM FLOOR(S.ROWTIME TO DAY) AS FLOOR_DAY, CITY, COUNT(*) AS N
+             FROM S GROUP BY FLOOR(S.ROWTIME TO DAY), CITY;",
+            WEATHER,
+            &[],
+        )
+        .unwrap();
+        let held = |ops: &[Box<dyn Operator>]| {
+            ops.iter().fold((0, 0), |(w, r), op| {
+                let h = op.held();
+                (w + h.windows, r + h.rows)
+            })
+        };
+        assert_eq!(held(&ops), (0, 0));
+        let mut errors = Vec::new();
+        let all = weather();
+        // The first nine rows are 11-01's: one window, three cities.
+        push_through(&mut ops, all.slice(0, 9), &mut errors).unwrap();
+        assert_eq!(held(&ops), (1, 3));
+        // The rest, and a bound of 11-03 01:00: only 11-03 is open, with Denver and Anchorage.
+        push_through(&mut ops, all.slice(9, 9), &mut errors).unwrap();
+        advance_through(&mut ops, ts("2018-11-03 01:00:00"), &mut errors).unwrap();
+        assert_eq!(held(&ops), (1, 2));
+        advance_through(&mut ops, i64::MAX, &mut errors).unwrap();
+        assert_eq!(held(&ops), (0, 0));
+        assert!(errors.is_empty());
     }
 
     #[test]

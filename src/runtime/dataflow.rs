@@ -20,9 +20,25 @@ use crate::connectors::Sink;
 use crate::error::Result;
 use crate::error_stream::{ErrorRow, error_batch};
 use crate::exec::stream_join::StreamJoin;
-use crate::exec::{Emit, Operator, advance_with_bound, push_through};
+use crate::exec::{Emit, Held, Operator, advance_with_bound, push_through};
 use crate::plan::{OperatorSpec, Plan};
 use crate::state::Snapshot;
+
+/// Watches a running dataflow (the console, the metrics endpoint). Called on the engine thread
+/// once per batch, never per row: an observer keeps its own work cheap when nobody looks.
+pub trait Observer: Send + Sync {
+    /// `batch` reached stream `stream` (a catalog index; error_stream's rows too).
+    fn rows(&self, stream: usize, batch: &RecordBatch);
+    /// An input read a chunk (`read`: its records, bytes, last records as read, and for
+    /// Kinesis MillisBehindLatest) into source stream `stream`.
+    fn input(&self, _stream: usize, _read: &crate::runtime::Decoded) {}
+    /// A checkpoint was taken and took `took`.
+    fn checkpoint(&self, _took: std::time::Duration) {}
+    /// Reference table `name` was reloaded with `rows` rows.
+    fn table(&self, _name: &str, _rows: usize) {}
+    /// What each pump's operators hold (by the pump's index in the plan), about once a second.
+    fn held(&self, _pumps: &[(usize, Vec<Held>)]) {}
+}
 
 struct StreamState {
     /// (pump, which of its inputs) for every pump input reading this stream.
@@ -37,6 +53,8 @@ struct StreamState {
 }
 
 struct PumpState {
+    /// The pump's index in the plan.
+    plan_index: usize,
     target: usize,
     /// The stages of each input before the join (empty for a one-input pump).
     inputs: Vec<Vec<Box<dyn Operator>>>,
@@ -51,6 +69,8 @@ pub struct Stats {
     pub rows_in: u64,
     pub rows_out: u64,
     pub errors: u64,
+    /// The run ended on Ctrl-C or SIGTERM, not at the end of its input.
+    pub interrupted: bool,
 }
 
 /// The running application.
@@ -66,6 +86,21 @@ pub struct Dataflow {
     /// Replay mode: errors are dated by their DATA_ROWTIME.
     pub replay: bool,
     pub stats: Stats,
+    /// Told of every batch that reaches a stream, when set.
+    pub observer: Option<Arc<dyn Observer>>,
+    /// The outputs delivered to a service (Kinesis, Firehose, Lambda), with their counters.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// An output delivered to a service, and its live counters.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub stream: String,
+    /// The location, as `--output` writes it.
+    pub destination: String,
+    /// A Lambda function (KDA's `LambdaDelivery.*` metrics).
+    pub lambda: bool,
+    pub stats: crate::connectors::deliver::StatsHandle,
 }
 
 impl Dataflow {
@@ -98,6 +133,7 @@ impl Dataflow {
             }
             streams[p.target].writers.push(id);
             pumps.push(PumpState {
+                plan_index: i,
                 target: p.target,
                 inputs: p
                     .inputs
@@ -139,12 +175,33 @@ impl Dataflow {
             error_time: 0,
             replay: false,
             stats: Stats::default(),
+            observer: None,
+            deliveries: Vec::new(),
         })
     }
 
     /// The source streams, whether an input feeds them or not.
     pub fn sources(&self) -> &[usize] {
         &self.sources
+    }
+
+    /// What each pump's operators hold, by the pump's index in the plan: each input's stages,
+    /// the join, then the stages after it (as `explain` lists them).
+    pub fn held(&self) -> Vec<(usize, Vec<Held>)> {
+        self.pumps
+            .iter()
+            .map(|p| {
+                let mut held: Vec<Held> = p.inputs.iter().flatten().map(|op| op.held()).collect();
+                held.extend(p.join.as_ref().map(StreamJoin::held));
+                held.extend(p.ops.iter().map(|op| op.held()));
+                (p.plan_index, held)
+            })
+            .collect()
+    }
+
+    /// Whether anything delivers stream `stream` (an output of the run).
+    pub fn has_sinks(&self, stream: usize) -> bool {
+        !self.streams[stream].sinks.is_empty()
     }
 
     /// Sends a stream's rows to `sink` as well; `key` names it in checkpoints.
@@ -332,6 +389,7 @@ impl Dataflow {
             rows_in,
             rows_out,
             errors,
+            interrupted: false,
         };
         // Errors reported before the checkpoint were written then.
         self.pending_errors.clear();
@@ -379,6 +437,9 @@ impl Dataflow {
         }
         self.stats.errors += rows.len() as u64;
         let batch = error_batch(&rows, self.error_time, self.replay);
+        if let Some(o) = &self.observer {
+            o.rows(self.error_stream, &batch);
+        }
         for (_, sink) in &mut self.streams[self.error_stream].sinks {
             sink.write(&batch)?;
         }
@@ -388,6 +449,9 @@ impl Dataflow {
     fn deliver(&mut self, stream: usize, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
+        }
+        if let Some(o) = &self.observer {
+            o.rows(stream, &batch);
         }
         let is_output = !self.streams[stream].sinks.is_empty();
         for (_, sink) in &mut self.streams[stream].sinks {

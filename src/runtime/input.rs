@@ -152,6 +152,39 @@ pub struct Decoded {
     pub position: Option<InputPosition>,
     /// For a Kinesis input: how far behind the stream's tip the slowest shard is.
     pub behind_ms: Option<i64>,
+    /// The bytes of the records in this chunk (their delimiters included).
+    pub bytes: u64,
+    /// The chunk's last few records as read (at most [`TAIL_RECORDS`]), for the console.
+    pub tail: Vec<Vec<u8>>,
+    /// With an input-preprocessing Lambda: its counters so far (KDA's `InputProcessing.*`).
+    pub preprocess: Option<crate::connectors::preprocess::PreprocessStats>,
+}
+
+/// How many of a chunk's last records travel with it as read.
+pub const TAIL_RECORDS: usize = 10;
+
+/// The last records of a chunk of delimited records, oldest first.
+fn tail_of(chunk: &[u8], delimiter: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut end = chunk.len();
+    if chunk.ends_with(delimiter) {
+        end -= delimiter.len();
+    }
+    while out.len() < TAIL_RECORDS && end > 0 {
+        let start =
+            memchr::memmem::rfind(&chunk[..end], delimiter).map_or(0, |i| i + delimiter.len());
+        let record = &chunk[start..end];
+        let record = record.strip_suffix(b"\r").unwrap_or(record);
+        if !record.iter().all(u8::is_ascii_whitespace) {
+            out.push(record.to_vec());
+        }
+        end = start.saturating_sub(delimiter.len());
+        if start == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// Starts the thread that reads `input` (the run's input number `id`) and sends what it decodes
@@ -226,6 +259,9 @@ fn spawn_lines(
                             // The position covers the whole chunk: it comes with its last part.
                             position: last.then_some(InputPosition::Lines(at)),
                             behind_ms: None,
+                            bytes: lines.len() as u64,
+                            tail: tail_of(lines, &delimiter),
+                            preprocess: None,
                         },
                     },
                     Err(e) => InputMessage::Failed(e),
@@ -316,6 +352,9 @@ async fn read_kinesis(
             last_rowtime: decoder.last_rowtime(),
             position: Some(InputPosition::Kinesis(source.positions())),
             behind_ms: None,
+            bytes: 0,
+            tail: Vec::new(),
+            preprocess: preprocessor.as_ref().map(Preprocessor::stats),
         },
     };
     if tx.send(start).is_err() {
@@ -337,6 +376,7 @@ async fn read_kinesis(
             let now = now_ms();
             let (stream, decoder) = &mut decoders[at];
             let (batch, mut errors, seen) = decoder.decode_records(&records, now)?;
+            let bytes = p.records.iter().map(|r| r.data.len() as u64).sum();
             // A record the function failed counts as seen, and is dated as the others now.
             let seen = seen + failed.len() as u64;
             let reached = decoder.last_rowtime();
@@ -360,6 +400,12 @@ async fn read_kinesis(
                     // The positions cover this whole round: they travel with its last chunk.
                     position: (i + 1 == last).then(|| InputPosition::Kinesis(positions.clone())),
                     behind_ms: Some(behind),
+                    bytes,
+                    tail: p.records[p.records.len().saturating_sub(TAIL_RECORDS)..]
+                        .iter()
+                        .map(|r| r.data.clone())
+                        .collect(),
+                    preprocess: preprocessor.as_ref().map(Preprocessor::stats),
                 },
             };
             if tx.send(message).is_err() {

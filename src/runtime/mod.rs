@@ -26,13 +26,13 @@ mod input;
 
 pub use background::BackgroundSink;
 pub use checkpoint::{Checkpoint, Identity, InputPosition, LinesPosition, StateDir};
-pub use dataflow::{Dataflow, Stats};
+pub use dataflow::{Dataflow, Delivery, Observer, Stats};
 pub use input::{Decoded, Input, InputMessage, PreprocessSpec};
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use crate::catalog::rowtime;
@@ -53,6 +53,19 @@ pub fn services() -> &'static tokio::runtime::Runtime {
             .build()
             .expect("the operating system starts the service threads")
     })
+}
+
+/// Runs `service` (an HTTP server: the console, the metrics endpoint) on a thread of its own
+/// with a single-threaded tokio runtime, apart from the connectors' [`services`], so that a
+/// request may wait on them.
+pub fn serve(name: &str, service: impl std::future::Future<Output = ()> + Send + 'static) {
+    spawn_named(name, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the operating system gives the server its runtime");
+        rt.block_on(service);
+    });
 }
 
 /// Starts a thread with a name (shown by `top -H`, `perf` and debuggers).
@@ -174,6 +187,9 @@ fn reload_table(
         Ok(None) => Ok(()),
         Ok(Some(table)) => {
             dataflow.replace_table(name, &table.batch)?;
+            if let Some(o) = &dataflow.observer {
+                o.table(name, table.batch.num_rows());
+            }
             eprintln!(
                 "rowtime: reference table {name} reloaded from {location} ({} rows)",
                 table.batch.num_rows()
@@ -213,6 +229,19 @@ pub struct RunOptions {
     pub reference_refresh: Option<Duration>,
     /// `--state-dir`: take checkpoints.
     pub checkpoints: Option<Checkpoints>,
+    /// Orders from outside the run (the console's Save and run), looked at between batches.
+    pub control: Option<Receiver<Control>>,
+}
+
+/// An order to a running [`run`].
+pub enum Control {
+    /// Go on with this dataflow (new application code, sinks bound, observer set) instead: the
+    /// inputs keep flowing into it, the old one's sinks are finished and its state is dropped.
+    /// `done` is told once the new one runs.
+    Replace {
+        dataflow: Box<Dataflow>,
+        done: tokio::sync::oneshot::Sender<()>,
+    },
 }
 
 /// How a run takes checkpoints, and where it started from.
@@ -292,6 +321,7 @@ impl Tracker {
         finished: bool,
         deliver: bool,
     ) -> Result<()> {
+        let started = Instant::now();
         let sinks = dataflow.checkpoint_sinks(deliver)?;
         // The records read so far, for the resumed run's progress line.
         dataflow.stats.rows_in = records;
@@ -312,6 +342,9 @@ impl Tracker {
         })?;
         self.last = Instant::now();
         self.taken = true;
+        if let Some(o) = &dataflow.observer {
+            o.checkpoint(started.elapsed());
+        }
         Ok(())
     }
 }
@@ -350,6 +383,7 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
     // Ctrl-C or SIGTERM came: with checkpoints, the run stops once its inputs stand at a point
     // a checkpoint can hold.
     let mut stopping = false;
+    let mut last_held = Instant::now();
     while open_inputs > 0 {
         let message = rx.recv_timeout(tick);
         match message {
@@ -362,6 +396,9 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
                     t.note(input, stream, &decoded);
                 }
                 records += decoded.seen;
+                if let Some(o) = &dataflow.observer {
+                    o.input(stream, &decoded);
+                }
                 dataflow.error_time = if replay {
                     decoded.last_rowtime.max(0)
                 } else {
@@ -389,6 +426,7 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
                 reloaded,
             }) => reload_table(dataflow, &name, &location, reloaded, replay)?,
             Ok(InputMessage::Interrupted) | Err(RecvTimeoutError::Disconnected) => {
+                dataflow.stats.interrupted = true;
                 if tracker.is_none() {
                     break;
                 }
@@ -406,8 +444,27 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
             }
         }
         dataflow.collect_rejected()?;
+        if let Some(control) = &options.control {
+            while let Ok(order) = control.try_recv() {
+                match order {
+                    Control::Replace {
+                        dataflow: new,
+                        done,
+                    } => {
+                        replace(dataflow, *new, replay)?;
+                        let _ = done.send(());
+                    }
+                }
+            }
+        }
         if options.show_progress {
             progress.tick(&dataflow.stats, records);
+        }
+        if let Some(o) = &dataflow.observer
+            && last_held.elapsed() >= Duration::from_secs(1)
+        {
+            o.held(&dataflow.held());
+            last_held = Instant::now();
         }
         if let Some(t) = &mut tracker {
             if stopping && t.consistent() {
@@ -427,7 +484,22 @@ pub fn run(dataflow: &mut Dataflow, inputs: Vec<Input>, options: RunOptions) -> 
     if let Some(t) = &mut tracker {
         t.take(dataflow, records, true, true)?;
     }
+    if let Some(o) = &dataflow.observer {
+        o.held(&dataflow.held());
+    }
     stop(dataflow, &progress, options.show_progress, records)
+}
+
+/// Swaps in a new dataflow between two batches: the old one's sinks deliver what they hold and
+/// finish, its open windows are dropped (as KDA's UpdateApplication starts state afresh), and
+/// the new one starts at the bounds the sources had reached.
+fn replace(dataflow: &mut Dataflow, mut new: Dataflow, replay: bool) -> Result<()> {
+    dataflow.finish()?;
+    new.replay = replay;
+    new.error_time = dataflow.error_time;
+    new.stats = dataflow.stats;
+    *dataflow = new;
+    dataflow.flush_errors()
 }
 
 /// Finishes the sinks and reports the run.

@@ -10,6 +10,7 @@ mod connect;
 mod deliver;
 mod example;
 mod kinesis;
+mod metrics;
 mod objects;
 mod preprocess;
 mod reference;

@@ -10,6 +10,13 @@ use rowtime::error::{Error, Result};
 use rowtime::generate::{BidOptions, TollOptions, generate_bids, generate_toll};
 use rowtime::runtime::{Checkpoint, Checkpoints, Identity, InputPosition, RunOptions, StateDir};
 
+use rowtime::app::bind::bind_inputs;
+use rowtime::connectors::location::Location;
+use rowtime::console::server::{bind as listen_on, serve_console, serve_metrics};
+use rowtime::console::watch::Watch;
+use rowtime::console::{AppFile, Console, Running};
+use rowtime::runtime::{Control, InputMessage};
+
 use crate::{Cli, Command, DiscoverArgs, Generate, RunArgs, TestArgs};
 
 /// `--start` of `rowtime generate`: milliseconds since the epoch.
@@ -22,7 +29,11 @@ fn start_ms(start: &str) -> Result<i64> {
 /// Runs a command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(args) => cmd_run(*args),
+        Command::Run(args) => cmd_run(*args, None),
+        Command::Console(args) => {
+            let args = *args;
+            cmd_run(args.run, Some(args.listen))
+        }
         Command::Check(args) => {
             let Prepared { app, plan, .. } = prepare(&Options::from(&args), false)?;
             let pumps = plan.pumps.len();
@@ -96,7 +107,8 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn cmd_run(args: RunArgs) -> Result<()> {
+/// `rowtime run`, and with `listen` `rowtime console`: the same run, watched by the console.
+fn cmd_run(args: RunArgs, listen: Option<String>) -> Result<()> {
     // Check every flag before reading anything.
     let flags = RunFlags {
         outputs: args.output.clone(),
@@ -120,8 +132,24 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             .transpose()?,
         gzip: args.gzip,
         checkpoints: args.state_dir.is_some(),
+        append_outputs: false,
     };
     flags.check()?;
+    if listen.is_some() && args.state_dir.is_some() {
+        return Err(Error::Usage(
+            "rowtime console does not take --state-dir: Save and run starts the application's state afresh, which a checkpoint cannot follow; keep checkpoints with rowtime run --state-dir DIR".into(),
+        ));
+    }
+    // Listen before reading anything, so that a taken port is said at once.
+    let console_listener = listen
+        .as_deref()
+        .map(|l| listen_on(l, "--listen"))
+        .transpose()?;
+    let metrics_listener = args
+        .metrics
+        .as_deref()
+        .map(|l| listen_on(l, "--metrics"))
+        .transpose()?;
     let interval = match &args.checkpoint_interval {
         None => DEFAULT_CHECKPOINT_INTERVAL,
         Some(s) => parse_duration(s)
@@ -150,6 +178,49 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         say_resumed(c, dir, opened.elapsed());
     }
     let bound = bind(&mut prepared, &mut dataflow, &flags, resume)?;
+    let watched = console_listener.is_some() || metrics_listener.is_some();
+    let watch = watched.then(|| Watch::new(&prepared.app.name, console_listener.is_some()));
+    if let Some(watch) = &watch {
+        dataflow.observer = Some(watch.generation(&prepared.plan, &dataflow));
+        for (name, batch) in &loaded.tables {
+            watch.table_loaded(name, batch.num_rows());
+        }
+    }
+    if let (Some(watch), Some(listener)) = (&watch, metrics_listener) {
+        let at = local_address(&listener)?;
+        serve_metrics(std::sync::Arc::clone(watch), listener);
+        eprintln!("rowtime: Prometheus metrics at http://{at}/metrics");
+    }
+    let mut console = None;
+    let mut control = None;
+    if let (Some(watch), Some(listener)) = (&watch, console_listener) {
+        let at = local_address(&listener)?;
+        let file = match (&args.app.sql, &args.app.app) {
+            (_, Some(json)) => Some(AppFile::Definition(json.clone())),
+            (Some(sql), None) => Some(AppFile::Sql(sql.clone())),
+            (None, None) => None,
+        };
+        let c = Console::new(
+            Running::of(&prepared, &flags),
+            file,
+            std::sync::Arc::clone(watch),
+            rereadable(&prepared.input_location),
+        );
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        c.set_control(Some(tx));
+        control = Some(rx);
+        serve_console(std::sync::Arc::clone(&c), listener);
+        if !at.ip().is_loopback() {
+            eprintln!(
+                "rowtime: warning: the console listens on {at}, which other machines can reach; they can watch every stream, and change the application with the token below"
+            );
+        }
+        eprintln!(
+            "rowtime: console at http://{at}/#token={} (the token in this address lets the page change the application)",
+            c.token
+        );
+        console = Some(c);
+    }
     if !bound.shown.is_empty() && !bound.shown.iter().any(|s| s == ERROR_STREAM) {
         eprintln!(
             "rowtime: showing {}; rows that fail go to error_stream (add --output error_stream=- to see them)",
@@ -167,9 +238,84 @@ fn cmd_run(args: RunArgs) -> Result<()> {
             })
             .transpose()?,
         checkpoints,
+        control,
     };
-    rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
-    Ok(())
+    let stats = rowtime::runtime::run(&mut dataflow, bound.inputs, options)?;
+    match console {
+        // Ctrl-C or SIGTERM stops the console too.
+        Some(console) if !stats.interrupted => {
+            after_the_end(&console, &args, &flags, &prepared.input_location)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the input can be read again from its start: a file.
+fn rereadable(input_location: &str) -> bool {
+    matches!(Location::parse(input_location), Ok(Location::File(_)))
+}
+
+fn local_address(listener: &std::net::TcpListener) -> Result<std::net::SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|e| Error::io("the console's address", e))
+}
+
+/// The console stays up once the input has ended, until Ctrl-C or SIGTERM. A file input is read
+/// again from its start when Save and run gives new code; other inputs cannot be, and Save and
+/// run is refused.
+fn after_the_end(
+    console: &Console,
+    args: &RunArgs,
+    flags: &RunFlags,
+    input_location: &str,
+) -> Result<()> {
+    let again = rereadable(input_location);
+    loop {
+        console
+            .ended
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "rowtime: the input has ended; the console stays up until Ctrl-C{}",
+            if again {
+                " (Save and run reads the input again from its start)"
+            } else {
+                ""
+            }
+        );
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        console.set_control(Some(tx));
+        let (stop_tx, stop) = std::sync::mpsc::sync_channel(4);
+        rowtime::runtime::watch_signals(stop_tx);
+        let (mut dataflow, done) = loop {
+            if let Ok(InputMessage::Interrupted) = stop.try_recv() {
+                return Ok(());
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Control::Replace { dataflow, done }) if again => break (dataflow, done),
+                // Dropping `done` tells the console the run did not take the code.
+                Ok(Control::Replace { .. }) => {}
+                Err(_) => {}
+            }
+        };
+        let mut prepared = prepare(&Options::from(args), true)?;
+        let inputs = bind_inputs(&mut prepared, flags, None)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        console.set_control(Some(tx));
+        // Said before the run starts: it may end before the console hears back.
+        console
+            .ended
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let _ = done.send(());
+        let options = RunOptions {
+            show_progress: true,
+            control: Some(rx),
+            ..RunOptions::default()
+        };
+        if rowtime::runtime::run(&mut dataflow, inputs, options)?.interrupted {
+            return Ok(());
+        }
+    }
 }
 
 /// Says on stderr where the run goes on from, and how long reading and restoring took.

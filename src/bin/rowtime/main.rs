@@ -6,7 +6,7 @@
 //! | file | what |
 //! |---|---|
 //! | `main.rs` | the flags (clap), dispatch, exit codes |
-//! | `commands.rs` | `run`, `check`, `explain`, `test`, `generate` |
+//! | `commands.rs` | `run`, `console`, `check`, `explain`, `test`, `generate` |
 
 mod commands;
 
@@ -48,6 +48,8 @@ pub struct Cli {
 pub enum Command {
     /// Run an application over its input (a file, stdin or a Kinesis stream) and deliver or show its output streams.
     Run(Box<RunArgs>),
+    /// Run an application as `run` does and serve the console, a web page to watch its streams and change its code.
+    Console(Box<ConsoleArgs>),
     /// Print the KDA InputSchema discovered from a sample of an input (a file or a Kinesis stream).
     Discover(DiscoverArgs),
     /// Parse and plan an application; print diagnostics.
@@ -59,6 +61,15 @@ pub enum Command {
     /// Write generated demo data.
     #[command(subcommand)]
     Generate(Generate),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Where the console listens (loopback only unless told otherwise: another address prints a warning).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +163,9 @@ pub struct RunArgs {
     /// With --state-dir: drop the checkpoints there and start afresh.
     #[arg(long)]
     pub force: bool,
+    /// Serve Prometheus metrics at http://IP:PORT/metrics (KDA's Records, Bytes, MillisBehindLatest and rowtime's own; see docs/console.md).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

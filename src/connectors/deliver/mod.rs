@@ -81,6 +81,10 @@ pub struct StatsHandle(Arc<Counters>);
 
 #[derive(Debug, Default)]
 struct Counters {
+    /// Bytes of the records acknowledged (their data, as sent).
+    bytes_ok: AtomicU64,
+    /// Time spent in calls, in nanoseconds.
+    call_nanos: AtomicU64,
     records_ok: AtomicU64,
     records_failed: AtomicU64,
     calls: AtomicU64,
@@ -97,6 +101,16 @@ impl StatsHandle {
             calls: c.calls.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
         }
+    }
+
+    /// Bytes of the records the destination acknowledged (KDA's `Bytes` of an output).
+    pub fn bytes_ok(&self) -> u64 {
+        self.0.bytes_ok.load(Ordering::Relaxed)
+    }
+
+    /// Time spent in calls to the destination (KDA's `LambdaDelivery.Duration`, summed).
+    pub fn call_time(&self) -> Duration {
+        Duration::from_nanos(self.0.call_nanos.load(Ordering::Relaxed))
     }
 
     fn add(counter: &AtomicU64, n: usize) {
@@ -370,7 +384,13 @@ impl<D: Destination> Outbox<D> {
             StatsHandle::add(&self.stats.0.calls, 1);
             let resent = batch.iter().filter(|r| r.failures > 0).count();
             StatsHandle::add(&self.stats.0.retries, resent);
-            let results = match self.dest.send(&batch).await {
+            let started = std::time::Instant::now();
+            let sent = self.dest.send(&batch).await;
+            StatsHandle::add(
+                &self.stats.0.call_nanos,
+                started.elapsed().as_nanos().min(usize::MAX as u128) as usize,
+            );
+            let results = match sent {
                 Ok(results) => results,
                 Err(CallFailure::Retry(why)) => vec![Some(why); batch.len()],
                 Err(CallFailure::Fatal(message)) => {
@@ -384,6 +404,7 @@ impl<D: Destination> Outbox<D> {
             let mut results = results.into_iter();
             let mut again = Vec::new();
             let mut delivered = 0;
+            let mut delivered_bytes = 0;
             let mut failed = false;
             for mut record in batch {
                 let result = results.next().unwrap_or_else(|| {
@@ -391,6 +412,7 @@ impl<D: Destination> Outbox<D> {
                 });
                 let Some(why) = result else {
                     delivered += 1;
+                    delivered_bytes += record.data.len();
                     continue;
                 };
                 failed = true;
@@ -408,6 +430,7 @@ impl<D: Destination> Outbox<D> {
                     again.push(record);
                 }
             }
+            StatsHandle::add(&self.stats.0.bytes_ok, delivered_bytes);
             StatsHandle::add(&self.stats.0.records_ok, delivered);
             // Failed records go first again, in their order.
             for record in again.into_iter().rev() {
