@@ -54,6 +54,7 @@ pub mod plan;
 pub mod connectors;
 pub mod runtime;
 pub mod app;
+pub mod translate;
 
 // ── tools ──
 pub mod testing;
