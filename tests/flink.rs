@@ -167,8 +167,8 @@ fn cases(dir: &Path) -> Vec<Case> {
     // The benchmark queries.
     for (name, input, schema) in [
         ("passthrough", &gen_toll, TOLL_JSON),
-        ("latency_pass", &gen_toll, TOLL_JSON),
-        ("latency_tumbling", &gen_toll, TOLL_JSON),
+        ("latency_pass", &gen_bids, BIDS_JSON),
+        ("latency_tumbling", &gen_bids, BIDS_JSON),
         ("open_groups", &gen_toll_csv, TOLL_CSV),
         ("enrich", &gen_toll, TOLL_JSON),
         ("bids_q1", &gen_bids, BIDS_JSON),
@@ -179,7 +179,7 @@ fn cases(dir: &Path) -> Vec<Case> {
         let mut c = Case::new(&format!("bench_{name}"), input.clone());
         c.sql = Some(Box::leak(format!("bench/apps/{file}.sql").into_boxed_str()));
         c.input_schema = Some(schema);
-        if name.starts_with("bids") {
+        if name.starts_with("bids") || name.starts_with("latency") {
             c.rowtime_from = "DATE_TIME";
         }
         if name == "enrich" {
