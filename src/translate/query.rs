@@ -293,7 +293,11 @@ fn window_of(e: &Expr) -> Option<(Option<String>, String)> {
             let args = unnamed_args(f);
             if args.len() == 2 {
                 let r = is_rowtime_ref(&args[0])?;
-                return Some((r, args[1].to_string()));
+                let mut width = args[1].clone();
+                if let Expr::Interval(iv) = &mut width {
+                    interval_precision(iv);
+                }
+                return Some((r, width.to_string()));
             }
             None
         }
@@ -305,6 +309,26 @@ fn window_of(e: &Expr) -> Option<(Option<String>, String)> {
             Some((r, format!("INTERVAL '1' {unit}")))
         }
         _ => None,
+    }
+}
+
+/// Flink (Calcite) takes at most two digits in an interval's leading field unless its precision
+/// says more: `INTERVAL '100' DAY` is written `INTERVAL '100' DAY(3)`.
+fn interval_precision(iv: &mut datafusion::sql::sqlparser::ast::Interval) {
+    if iv.leading_precision.is_some() || iv.leading_field.is_none() {
+        return;
+    }
+    if let Expr::Value(v) = iv.value.as_ref()
+        && let datafusion::sql::sqlparser::ast::Value::SingleQuotedString(text) = &v.value
+    {
+        let digits = text
+            .trim_start_matches(['-', '+', ' '])
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count() as u64;
+        if digits > 2 {
+            iv.leading_precision = Some(digits);
+        }
     }
 }
 
@@ -743,8 +767,8 @@ impl ExprCtx<'_> {
             | Expr::Between { .. }
             | Expr::Like { any: false, .. }
             | Expr::SimilarTo { .. }
-            | Expr::Interval(_)
             | Expr::Overlay { .. } => {}
+            Expr::Interval(iv) => interval_precision(iv),
             Expr::Cast {
                 kind: CastKind::Cast,
                 format: None,
