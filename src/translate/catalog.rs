@@ -79,8 +79,8 @@ pub fn function(name: &str) -> Option<FlinkForm> {
 
 /// KDA constructs: (construct, Flink translation or the reason there is none, translated?).
 pub const CONSTRUCTS: &[(&str, &str, bool)] = &[
-    ("JSON input (InputSchema, JSONPath mappings `$.a`, `$.a.b`)", "`CREATE TABLE … WITH ('format' = 'json')`: a column per JSON key (a ROW for nested keys), a view renames them to the KDA columns; a record that does not decode is skipped (`json.ignore-parse-errors`)", true),
-    ("CSV input (RecordColumnDelimiter)", "`'format' = 'csv'`, `'csv.field-delimiter'` (one character; the row delimiter must be a newline)", true),
+    ("JSON input (InputSchema, JSONPath mappings `$.a`, `$.a.b`)", "`CREATE TABLE … WITH ('format' = 'json')`: a column per JSON key (a ROW for nested keys), read as text and converted in a view with the KDA names and types; a record whose field does not convert is dropped, as KDA sends it to error_stream", true),
+    ("CSV input (RecordColumnDelimiter)", "`'format' = 'csv'`, `'csv.field-delimiter'` (one character; the row delimiter must be a newline); converted as JSON fields are", true),
     ("RecordRowPath other than `$`", "not translated: Flink's json format reads one record per line", false),
     ("Kinesis input (`kinesis://`, KinesisStreamsInput)", "`'connector' = 'kinesis'`, `'stream.arn'`, `'aws.region'`, `'source.init.position'`", true),
     ("Firehose input", "not translated: Flink cannot read a Firehose delivery stream; point the producers at a Kinesis data stream", false),

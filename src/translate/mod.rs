@@ -72,6 +72,8 @@ pub struct FlinkSink {
     pub csv: bool,
     /// Column names and KDA types (ROWTIME first with `with_rowtime`).
     pub columns: Vec<(String, SqlType)>,
+    /// The region of the destination's ARN, when it was given as one.
+    pub region: Option<String>,
 }
 
 /// An identifier in Flink SQL: in backticks, exactly as KDA names it.
@@ -412,14 +414,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                 )));
             }
             Location::Firehose { name } => {
-                let region = app
-                    .outputs
-                    .iter()
-                    .find(|o| o.stream == s.stream)
-                    .and_then(|o| o.destination.as_deref())
-                    .and_then(ddl::arn_region)
-                    .map(str::to_string);
-                let Some(region) = region else {
+                let Some(region) = s.region.clone() else {
                     return Err(Error::Usage(format!(
                         "--output {}=firehose://{name}: Flink's Firehose connector needs the region; write the delivery stream's ARN, arn:aws:firehose:REGION:ACCOUNT:deliverystream/{name}",
                         s.stream
@@ -471,7 +466,7 @@ fn sinks(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<FlinkSink>> {
     let app = &prepared.app;
-    let mut wanted: Vec<(String, Location, bool)> = Vec::new();
+    let mut wanted: Vec<(String, Location, bool, Option<String>)> = Vec::new();
     for o in &options.outputs {
         let (stream, spec) = o
             .split_once('=')
@@ -481,7 +476,7 @@ fn sinks(
             Location::parse(spec).map_err(|e| Error::Usage(format!("--output {o}: {e}")))?;
         let csv = matches!(&location, Location::File(p) if p.extension().is_some_and(|e| e == "csv"))
             || app.outputs.iter().any(|d| d.stream == stream && d.csv && !matches!(location, Location::File(_)));
-        wanted.push((stream.to_string(), location, csv));
+        wanted.push((stream.to_string(), location, csv, Some(spec.to_string())));
     }
     if wanted.is_empty() {
         for d in &app.outputs {
@@ -490,14 +485,14 @@ fn sinks(
                     .map_err(|e| Error::Application(format!("output {}: {e}", d.stream)))?,
                 None => Location::Standard,
             };
-            wanted.push((d.stream.clone(), location, d.csv));
+            wanted.push((d.stream.clone(), location, d.csv, d.destination.clone()));
         }
     }
     if wanted.is_empty() {
-        wanted.push(("DESTINATION_SQL_STREAM".into(), Location::Standard, false));
+        wanted.push(("DESTINATION_SQL_STREAM".into(), Location::Standard, false, None));
     }
     let mut out = Vec::new();
-    for (stream, location, csv) in wanted {
+    for (stream, location, csv, spec) in wanted {
         if stream.eq_ignore_ascii_case(ERROR_STREAM) {
             warnings.push(format!(
                 "output {stream} ({location}) is left out: Flink skips a record that does not decode and has no stream of them"
@@ -516,7 +511,11 @@ fn sinks(
             location,
             csv,
             columns,
+            region: spec.as_deref().and_then(ddl::arn_region).map(str::to_string),
         });
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

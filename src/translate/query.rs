@@ -882,7 +882,24 @@ impl ExprCtx<'_> {
             let mut spec = match over {
                 WindowType::WindowSpec(spec) => spec,
                 WindowType::NamedWindow(w) => match self.named_windows.get(&w.value.to_ascii_uppercase()) {
-                    Some(spec) => spec.clone(),
+                    Some(spec) => {
+                        // The WINDOW clause's expressions were not visited with the call's.
+                        let mut spec = spec.clone();
+                        let mut failure = None;
+                        for e in spec.partition_by.iter_mut() {
+                            let _ = visit_expressions_mut(e, |x| match self.rewrite(x) {
+                                Ok(()) => ControlFlow::Continue(()),
+                                Err(err) => {
+                                    failure = Some(err);
+                                    ControlFlow::Break(())
+                                }
+                            });
+                        }
+                        if let Some(err) = failure {
+                            return Err(err);
+                        }
+                        spec
+                    }
                     None => {
                         return Err(src
                             .error_span(w.span, format!("no window {} in the WINDOW clause", w.value))
