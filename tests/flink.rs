@@ -85,6 +85,7 @@ fn translate(case: &Case, dir: &Path) -> (PathBuf, Vec<FlinkSink>) {
             .collect(),
         input: Some(case.input.display().to_string()),
         references: case.references.clone(),
+        rowtime_key: None,
     };
     let job = to_flink(&prepared, &flink).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let script = dir.join(format!("{}.sql", case.name));
@@ -190,56 +191,251 @@ fn cases(dir: &Path) -> Vec<Case> {
     out
 }
 
+/// A job for Flink and the rows rowtime gave for each of its sinks (canonical, sorted).
+struct Job {
+    name: String,
+    script: PathBuf,
+    sinks: Vec<FlinkSink>,
+    expected: Vec<Vec<String>>,
+}
+
+fn flink_dir(dir: &Path, name: &str, stream: &str) -> PathBuf {
+    dir.join(format!("{name}-{stream}.flink.csv"))
+}
+
+fn bench_jobs(dir: &Path) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for case in cases(dir) {
+        let (script, sinks) = translate(&case, dir);
+        run_rowtime(&case, dir);
+        let expected = sinks
+            .iter()
+            .map(|s| {
+                let text = std::fs::read_to_string(
+                    dir.join(format!("{}-{}.rowtime.csv", case.name, s.stream)),
+                )
+                .unwrap();
+                canonical_rows(&text, &s.columns)
+            })
+            .collect();
+        jobs.push(Job {
+            name: case.name.clone(),
+            script,
+            sinks,
+            expected,
+        });
+    }
+    jobs
+}
+
+/// The conformance files: each one that passes, pushes rows (not JSON records) into one input
+/// named `…_001` and reads streams the application creates, replayed on Flink with the same
+/// rows and ROWTIMEs; rowtime's rows are the ones the file read (and the rest after its end).
+/// Returns the jobs and, for the files left out, why.
+fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
+    use rowtime::app::Application;
+    use rowtime::app::assemble::{Prepared, Reference, plan_application};
+    use rowtime::connectors::location::Location;
+    use rowtime::connectors::schema::{ColumnSpec, RecordFormat, RecordSchema};
+    use rowtime::testing::slt::record_file;
+    use rowtime::translate::check::canonical_value;
+
+    let mut jobs = Vec::new();
+    let mut left_out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir("tests/conformance")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    for file in files {
+        let stem = file.file_stem().unwrap().to_string_lossy().to_string();
+        let name = format!("conformance_{}", stem.replace('-', "_"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        if text.contains("statement error") {
+            left_out.push(format!("{stem}: tests a rejected application"));
+            continue;
+        }
+        let rec = match record_file(&file) {
+            Ok(r) => r,
+            Err(e) => {
+                left_out.push(format!("{stem}: {}", e.to_string().lines().next().unwrap_or("")));
+                continue;
+            }
+        };
+        if rec.records {
+            left_out.push(format!("{stem}: pushes JSON records through KDA's decoding (INSERT RECORDS)"));
+            continue;
+        }
+        if rec.inputs.len() != 1 || rec.rows.is_empty() {
+            left_out.push(format!("{stem}: {} inputs, {} rows: rowtime translates one input", rec.inputs.len(), rec.rows.len()));
+            continue;
+        }
+        let (input_name, input_columns) = &rec.inputs[0];
+        let Some(prefix) = input_name.strip_suffix("_001") else {
+            left_out.push(format!("{stem}: the input {input_name} is not named like KDA's (…_001)"));
+            continue;
+        };
+        // The input: JSON lines, every cell as text, ROWTIME under a key of its own.
+        let input = dir.join(format!("{name}.jsonl"));
+        let mut lines = String::new();
+        for (_, cols, rowtime, cells) in &rec.rows {
+            let mut o = serde_json::Map::new();
+            let t = chrono::DateTime::from_timestamp_millis(*rowtime).unwrap().naive_utc();
+            o.insert("__ROWTIME".into(), t.format("%Y-%m-%d %H:%M:%S%.3f").to_string().into());
+            for (c, v) in cols.iter().zip(cells) {
+                o.insert(c.clone(), v.clone().map_or(serde_json::Value::Null, Into::into));
+            }
+            lines.push_str(&serde_json::Value::Object(o).to_string());
+            lines.push('\n');
+        }
+        std::fs::write(&input, lines).unwrap();
+        let json_schema = |columns: &[(String, rowtime::types::SqlType)]| RecordSchema {
+            columns: columns
+                .iter()
+                .map(|(n, t)| ColumnSpec { name: n.clone(), sql_type: *t, mapping: Some(format!("$.{n}")) })
+                .collect(),
+            format: RecordFormat::Json,
+            row_path: None,
+        };
+        let schema = json_schema(input_columns);
+        let mut references = Vec::new();
+        let mut overrides = Vec::new();
+        for (table, columns, rows) in &rec.tables {
+            let path = dir.join(format!("{name}-{table}.jsonl"));
+            let mut text = String::new();
+            for r in rows {
+                let mut o = serde_json::Map::new();
+                for ((c, _), v) in columns.iter().zip(r) {
+                    o.insert(c.clone(), v.clone().map_or(serde_json::Value::Null, Into::into));
+                }
+                text.push_str(&serde_json::Value::Object(o).to_string());
+                text.push('\n');
+            }
+            std::fs::write(&path, text).unwrap();
+            overrides.push(format!("{table}={}", path.display()));
+            references.push(Reference { table: table.clone(), schema: json_schema(columns), location: Location::File(path) });
+        }
+        let code = dir.join(format!("{name}.sql"));
+        std::fs::write(&code, &rec.code).unwrap();
+        let mut app = Application::from_sql_file(&code).unwrap();
+        app.inputs[0].name_prefix = prefix.to_string();
+        let plan = match plan_application(&app, &schema, &references) {
+            Ok(p) => p,
+            Err(e) => {
+                left_out.push(format!("{stem}: does not plan on its own: {}", e.to_string().lines().next().unwrap_or("")));
+                continue;
+            }
+        };
+        let streams: Vec<String> = rec
+            .emitted
+            .iter()
+            .map(|(s, _)| s.clone())
+            .filter(|s| s != "error_stream" && s != input_name)
+            .collect();
+        if streams.is_empty() {
+            left_out.push(format!("{stem}: reads no stream the application creates"));
+            continue;
+        }
+        let prepared = Prepared {
+            app,
+            schema,
+            references,
+            plan,
+            input: None,
+            discovered: false,
+            header_line: false,
+            input_location: input.display().to_string(),
+        };
+        let options = FlinkOptions {
+            rowtime_key: Some("__ROWTIME".into()),
+            with_rowtime: true,
+            outputs: streams.iter().map(|s| format!("{s}={}", flink_dir(dir, &name, s).display())).collect(),
+            input: Some(input.display().to_string()),
+            references: overrides,
+            rowtime_from: None,
+        };
+        let job = match to_flink(&prepared, &options) {
+            Ok(j) => j,
+            Err(e) => {
+                left_out.push(format!("{stem}: not translatable: {}", e.to_string().lines().next().unwrap_or("")));
+                continue;
+            }
+        };
+        let script = dir.join(format!("{name}.sql.flink"));
+        std::fs::write(&script, &job.sql).unwrap();
+        let expected = job
+            .sinks
+            .iter()
+            .map(|s| {
+                let rows = &rec.emitted.iter().find(|(n, _)| *n == s.stream).unwrap().1;
+                let mut out: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        r.iter()
+                            .zip(&s.columns)
+                            .map(|(cell, (_, t))| canonical_value(if cell == "NULL" { "" } else { cell }, *t))
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    })
+                    .collect();
+                out.sort();
+                out
+            })
+            .collect();
+        jobs.push(Job { name, script, sinks: job.sinks, expected });
+    }
+    (jobs, left_out)
+}
+
 #[test]
 fn flink_gives_rowtimes_rows() {
     let dir = std::env::temp_dir().join(format!("rowtime-flink-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let cases = cases(&dir);
-    let mut runs = Vec::new();
-    let mut sinks = Vec::new();
-    for case in &cases {
-        let (script, s) = translate(case, &dir);
-        run_rowtime(case, &dir);
-        runs.push(FlinkRun {
-            name: case.name.clone(),
-            script,
-            sinks: s
+    let mut jobs = bench_jobs(&dir);
+    let (conformance, left_out) = conformance_jobs(&dir);
+    eprintln!(
+        "conformance: {} files translated and run on Flink, {} left out:\n  {}",
+        conformance.len(),
+        left_out.len(),
+        left_out.join("\n  ")
+    );
+    jobs.extend(conformance);
+    let runs: Vec<FlinkRun> = jobs
+        .iter()
+        .map(|j| FlinkRun {
+            name: j.name.clone(),
+            script: j.script.clone(),
+            sinks: j
+                .sinks
                 .iter()
                 .map(|k| {
-                    let d = dir.join(format!("{}-{}.flink.csv", case.name, k.stream));
+                    let d = flink_dir(&dir, &j.name, &k.stream);
                     let merged = d.with_extension("merged");
                     (d, merged)
                 })
                 .collect(),
-        });
-        sinks.push(s);
-    }
+        })
+        .collect();
     let results = run_flink(&runs, &dir.join("flink")).unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
-    for ((case, sinks), (name, result)) in cases.iter().zip(&sinks).zip(&results) {
-        assert_eq!(&case.name, name);
+    for (job, (name, result)) in jobs.iter().zip(&results) {
+        assert_eq!(&job.name, name);
         if let Err(e) = result {
             failures.push(format!("{name}: Flink failed: {e}"));
             continue;
         }
-        for s in sinks {
-            let r = std::fs::read_to_string(dir.join(format!("{name}-{}.rowtime.csv", s.stream)))
+        for (s, expected) in job.sinks.iter().zip(&job.expected) {
+            let f = std::fs::read_to_string(flink_dir(&dir, name, &s.stream).with_extension("merged"))
                 .unwrap();
-            let f = std::fs::read_to_string(
-                dir.join(format!("{name}-{}.flink.csv", s.stream))
-                    .with_extension("merged"),
-            )
-            .unwrap();
-            let r = canonical_rows(&r, &s.columns);
             let f = canonical_rows(&f, &s.columns);
-            if r.is_empty() {
+            if expected.is_empty() && !name.starts_with("conformance") {
                 failures.push(format!("{name}/{}: no rows at all: the case proves nothing", s.stream));
             }
-            if let Err(e) = compare(&format!("{name}/{}", s.stream), &r, &f) {
-                failures.push(e);
-            } else {
-                eprintln!("{name}/{}: {} rows equal", s.stream, r.len());
+            match compare(&format!("{name}/{}", s.stream), expected, &f) {
+                Ok(()) => eprintln!("{name}/{}: {} rows equal", s.stream, f.len()),
+                Err(e) => failures.push(e),
             }
         }
     }

@@ -198,6 +198,8 @@ fn node_type(n: &Node) -> String {
 pub enum RowtimeMode<'a> {
     /// `--rowtime-from COLUMN`.
     Replay(&'a str),
+    /// From a JSON key of each record that is not one of the input's columns.
+    Key(&'a str),
     Ingest,
 }
 
@@ -263,6 +265,15 @@ pub fn source(
                 let path: Vec<String> = keys.iter().map(|k| quote(k)).collect();
                 paths.push(path.join("."));
             }
+            if let RowtimeMode::Key(k) = rowtime {
+                if tree.iter().any(|(n, _)| n == k) {
+                    return Err(Error::Usage(format!(
+                        "the ROWTIME key {k} is also a column's key"
+                    )));
+                }
+                tree.push((k.to_string(), Node::Leaf(SqlType::Varchar(None))));
+                rowtime_source = Some(format!("TRY_CAST({} AS TIMESTAMP(3))", quote(k)));
+            }
             for (k, n) in &tree {
                 physical.push(format!("{} {}", quote(k), node_type(n)));
             }
@@ -285,8 +296,11 @@ pub fn source(
         checks.extend(ok);
     }
     match rowtime {
-        RowtimeMode::Replay(col) => {
+        RowtimeMode::Replay(_) | RowtimeMode::Key(_) => {
             let Some(from) = rowtime_source else {
+                let (RowtimeMode::Replay(col) | RowtimeMode::Key(col)) = rowtime else {
+                    unreachable!("a replay mode")
+                };
                 return Err(Error::Usage(format!(
                     "--rowtime-from {col}: the input {stream} has no column {col}"
                 )));
@@ -392,8 +406,13 @@ pub fn reference(table: &str, schema: &RecordSchema, place: &Place) -> Result<St
                         c.name
                     )));
                 }
-                physical.push(format!("{} {}", quote(&keys[0]), flink_type(c.sql_type)));
-                select.push(format!("{} AS {}", quote(&keys[0]), quote(&c.name)));
+                physical.push(format!("{} STRING", quote(&keys[0])));
+                select.push(format!(
+                    "CAST({} AS {}) AS {}",
+                    quote(&keys[0]),
+                    flink_type(c.sql_type),
+                    quote(&c.name)
+                ));
             }
             out.push_str(&format!(
                 "CREATE TABLE {} (\n  {}\n) {};\n\n",

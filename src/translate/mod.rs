@@ -44,6 +44,10 @@ pub use catalog::markdown_table;
 pub struct FlinkOptions {
     /// `--rowtime-from COLUMN`: ROWTIME is an event-time attribute; else processing time.
     pub rowtime_from: Option<String>,
+    /// ROWTIME from this JSON key of each record, which is not one of the input's columns
+    /// (replaying rows recorded with their ROWTIMEs: the differential tests). Wins over
+    /// `rowtime_from`.
+    pub rowtime_key: Option<String>,
     /// `--with-rowtime`: the outputs' first column is ROWTIME.
     pub with_rowtime: bool,
     /// `--output STREAM=LOCATION`, as written.
@@ -169,15 +173,20 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                 }
             },
         };
-        let (mode, time, notes) = match &options.rowtime_from {
-            Some(col) => {
+        let (mode, time, notes) = match (&options.rowtime_key, &options.rowtime_from) {
+            (Some(key), _) => (
+                RowtimeMode::Key(key),
+                TimeAttr::Event,
+                vec![format!("ROWTIME is the time in each record's key {key}.")],
+            ),
+            (None, Some(col)) => {
                 let note = format!(
                     "ROWTIME is the event time {col} (replay mode). KDA clamps a row whose {col} is older than the latest ROWTIME to that ROWTIME; Flink keeps the row's own time, and a window whose end the watermark has passed drops it as late. The results agree when the input is in {col} order."
                 );
                 warnings.push(format!("input {stream}: {note}"));
                 (RowtimeMode::Replay(col), TimeAttr::Event, vec![note])
             }
-            None => (
+            (None, None) => (
                 RowtimeMode::Ingest,
                 TimeAttr::Processing,
                 vec!["ROWTIME is the time a row arrives (processing time), as KDA's ingest time.".to_string()],

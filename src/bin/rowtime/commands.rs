@@ -330,6 +330,7 @@ fn cmd_translate(args: TranslateArgs) -> Result<()> {
         outputs: args.output.clone(),
         input: args.app.input.clone(),
         references: args.app.reference.clone(),
+        rowtime_key: None,
     };
     let job = rowtime::translate::to_flink(&prepared, &options)?;
     for w in &job.warnings {
