@@ -133,7 +133,14 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                 src.name, input.count, input.count
             )));
         }
-        let stream = input.stream_names().remove(0);
+        // The planned source stream (its name as the catalog has it).
+        let stream = prepared
+            .plan
+            .catalog
+            .streams
+            .iter()
+            .find(|s| s.kind == crate::catalog::StreamKind::Source)
+            .map_or_else(|| input.stream_names().remove(0), |s| s.name.clone());
         let place = match &options.input {
             Some(spec) => match Location::parse(spec)
                 .map_err(|e| Error::Usage(format!("--input {spec}: {e}")))?

@@ -242,18 +242,13 @@ fn relation(env: &Env, f: &TableFactor) -> Result<Rel> {
             ..
         } => {
             let part = query(env, subquery, false)?;
-            let Some(alias) = alias else {
-                return Err(not_translatable(
-                    env.src,
-                    f.span(),
-                    "a subquery in FROM without an alias",
-                    "name it: FROM (SELECT …) AS q",
-                ));
-            };
+            let alias = alias
+                .as_ref()
+                .map_or_else(|| "subquery".to_string(), |a| ident_text(&a.name));
             let mut columns = part.columns.clone();
             columns.pop(); // ROWTIME
             Ok(Rel {
-                alias: ident_text(&alias.name),
+                alias,
                 columns,
                 stream: Some((part.time, part.offset_ms, part.plain_because.clone())),
                 name_sql: format!("({})", part.sql),
@@ -487,6 +482,8 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     }
 
     let ctx = ExprCtx {
+        notes: std::cell::RefCell::new(Vec::new()),
+        windows_used: std::cell::RefCell::new(Vec::new()),
         env,
         rels: &rels,
         stream: si,
@@ -593,9 +590,67 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     items.push(format!("{rowtime} AS `ROWTIME`"));
     names.push("ROWTIME".to_string());
 
-    let mut sql = format!("SELECT {}\nFROM {from_sql}", items.join(",\n       "));
+    // KDA sends a row that divides by zero to error_stream; Flink would give Infinity (or fail
+    // the job for exact numbers): the row is dropped where its divisor is zero.
+    let mut where_guards = Vec::new();
+    let mut having_guards = Vec::new();
+    let mut divisors = Vec::new();
+    for item in &s.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            divisors_of(e, &mut divisors);
+        }
+    }
     if let Some(w) = &s.selection {
-        sql.push_str(&format!("\nWHERE {}", ctx.expr(w)?));
+        divisors_of(w, &mut divisors);
+    }
+    if let Some(h) = &s.having {
+        divisors_of(h, &mut divisors);
+    }
+    // KDA rejects a value too long for CAST(… AS VARCHAR(n)) (the row goes to error_stream);
+    // Flink cuts it: the row is dropped where it is too long.
+    let mut casts = Vec::new();
+    for item in &s.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            short_casts(e, &mut casts);
+        }
+    }
+    if let Some(w) = &s.selection {
+        short_casts(w, &mut casts);
+    }
+    for (inner, n) in &casts {
+        let (has_over, has_agg) = calls_in(inner);
+        if has_over || has_agg {
+            continue;
+        }
+        let text = ctx.expr(inner)?;
+        where_guards.push(format!("({text} IS NULL OR CHAR_LENGTH(CAST({text} AS STRING)) <= {n})"));
+    }
+    for d in &divisors {
+        if matches!(d, Expr::Value(_)) && d.to_string() != "0" {
+            continue;
+        }
+        let (has_over, has_agg) = calls_in(d);
+        let text = ctx.expr(d)?;
+        let guard = format!("({text} IS NULL OR {text} <> 0)");
+        if has_over {
+            notes.push(format!("KDA sends a row whose divisor {d} is zero to error_stream; Flink gives Infinity, NaN or fails the job"));
+        } else if has_agg {
+            having_guards.push(guard);
+        } else {
+            where_guards.push(guard);
+        }
+    }
+    if !where_guards.is_empty() || !having_guards.is_empty() {
+        notes.push("a row that divides by zero is dropped, as KDA sends it to error_stream".to_string());
+    }
+    let mut sql = format!("SELECT {}\nFROM {from_sql}", items.join(",\n       "));
+    let mut conditions = Vec::new();
+    if let Some(w) = &s.selection {
+        conditions.push(format!("({})", ctx.expr(w)?));
+    }
+    conditions.extend(where_guards);
+    if !conditions.is_empty() {
+        sql.push_str(&format!("\nWHERE {}", conditions.join("\n  AND ")));
     }
     if window.is_some() {
         let mut group: Vec<String> = Vec::new();
@@ -614,8 +669,26 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
             "a streaming GROUP BY needs STEP(ROWTIME BY …)",
         ));
     }
+    let mut having = Vec::new();
     if let Some(h) = &s.having {
-        sql.push_str(&format!("\nHAVING {}", ctx.expr(h)?));
+        having.push(format!("({})", ctx.expr(h)?));
+    }
+    having.extend(having_guards);
+    if !having.is_empty() {
+        sql.push_str(&format!("\nHAVING {}", having.join("\n   AND ")));
+    }
+    for n in ctx.notes.borrow().iter() {
+        if !notes.contains(n) {
+            notes.push(n.clone());
+        }
+    }
+    if ctx
+        .windows_used
+        .borrow()
+        .iter()
+        .any(|w| w.contains("RANGE BETWEEN"))
+    {
+        notes.push("rows with equal ROWTIMEs: Flink's RANGE frame holds all of them (SQL's peers), where KDA's holds those before the current row and the row itself, so an aggregate over such rows can differ".to_string());
     }
     let (out_time, out_offset, out_plain) = if window.is_some() {
         (time, offset_ms + 1, None)
@@ -667,6 +740,67 @@ fn named_windows(
     Ok(out)
 }
 
+/// The divisors of every `/` in an expression (subqueries aside).
+fn divisors_of(e: &Expr, out: &mut Vec<Expr>) {
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let Expr::BinaryOp {
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::Divide,
+            right,
+            ..
+        } = x
+            && !out.contains(right)
+        {
+            out.push((**right).clone());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The `CAST(x AS VARCHAR(n))` / `CHAR(n)` in an expression: x and n.
+fn short_casts(e: &Expr, out: &mut Vec<(Expr, u64)>) {
+    use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let Expr::Cast { expr, data_type, .. } = x {
+            let n = match data_type {
+                DataType::Varchar(Some(CharacterLength::IntegerLength { length, .. }))
+                | DataType::Char(Some(CharacterLength::IntegerLength { length, .. }))
+                | DataType::CharVarying(Some(CharacterLength::IntegerLength { length, .. }))
+                | DataType::CharacterVarying(Some(CharacterLength::IntegerLength { length, .. })) => Some(*length),
+                _ => None,
+            };
+            if let Some(n) = n {
+                out.push(((**expr).clone(), n));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Whether an expression calls a window function (OVER) or an aggregate.
+fn calls_in(e: &Expr) -> (bool, bool) {
+    let mut over = false;
+    let mut agg = false;
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let Expr::Function(f) = x {
+            if f.over.is_some() {
+                over = true;
+            }
+            let n = fname(f);
+            if matches!(
+                n.as_str(),
+                "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "STDDEV_POP" | "STDDEV_SAMP" | "VAR_POP" | "VAR_SAMP" | "FIRST_VALUE" | "LAST_VALUE"
+            ) {
+                agg = true;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    (over, agg)
+}
+
 fn derived_name(e: &Expr, n: usize) -> String {
     match e {
         Expr::Identifier(i) => i.value.clone(),
@@ -676,6 +810,11 @@ fn derived_name(e: &Expr, n: usize) -> String {
 }
 
 struct ExprCtx<'a> {
+    /// Where the translation is inexact, found in expressions.
+    notes: std::cell::RefCell<Vec<String>>,
+    /// The OVER windows used, as Flink SQL (Flink computes all of a query's OVER aggregates
+    /// over one window).
+    windows_used: std::cell::RefCell<Vec<String>>,
     env: &'a Env<'a>,
     rels: &'a [Rel],
     stream: usize,
@@ -740,12 +879,20 @@ impl ExprCtx<'_> {
             ]));
             return Ok(());
         }
+        if let Expr::Value(v) = x
+            && let datafusion::sql::sqlparser::ast::Value::SingleQuotedString(text) = &v.value
+            && text.contains('\'')
+        {
+            // sqlparser prints two quotes in a row inside a string as they are (as if already
+            // escaped): print the literal ourselves, as an identifier's text is printed verbatim.
+            *x = Expr::Identifier(Ident::new(super::ddl::literal(text)));
+            return Ok(());
+        }
         match x {
             Expr::Identifier(i) => bq(i),
             Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(bq),
             Expr::Value(_)
             | Expr::TypedString { .. }
-            | Expr::BinaryOp { .. }
             | Expr::UnaryOp { .. }
             | Expr::Nested(_)
             | Expr::Extract { .. }
@@ -766,14 +913,51 @@ impl ExprCtx<'_> {
             | Expr::InList { .. }
             | Expr::Between { .. }
             | Expr::Like { any: false, .. }
-            | Expr::SimilarTo { .. }
-            | Expr::Overlay { .. } => {}
+            | Expr::SimilarTo { .. } => {}
+            Expr::Overlay { .. } => {
+                return Err(not_translatable(
+                    src,
+                    span,
+                    "OVERLAY",
+                    "KDA's OVERLAY treats a start before the string, past its end, or FOR 0 differently from Flink's (checked against Flink: FROM 0 keeps the rest of the string in KDA and drops it in Flink)",
+                ));
+            }
             Expr::Interval(iv) => interval_precision(iv),
+            Expr::BinaryOp {
+                left,
+                op: datafusion::sql::sqlparser::ast::BinaryOperator::Divide,
+                ..
+            } if matches!(left.as_ref(), Expr::Interval(_))
+                || matches!(left.as_ref(), Expr::Nested(n) if matches!(n.as_ref(), Expr::Interval(_))) =>
+            {
+                return Err(not_translatable(
+                    src,
+                    span,
+                    "an interval divided by a number",
+                    "Flink cannot divide an interval; write the interval already divided",
+                ));
+            }
+            Expr::BinaryOp { .. } => {}
             Expr::Cast {
                 kind: CastKind::Cast,
                 format: None,
+                data_type,
                 ..
-            } => {}
+            } => {
+                use datafusion::sql::sqlparser::ast::DataType;
+                if matches!(
+                    data_type,
+                    DataType::Int(_)
+                        | DataType::Integer(_)
+                        | DataType::BigInt(_)
+                        | DataType::SmallInt(_)
+                        | DataType::TinyInt(_)
+                ) {
+                    self.notes.borrow_mut().push(format!(
+                        "`{x}`: KDA rounds a fractional value cast to an integer type (CAST(-1.77 AS INTEGER) is -2), Flink truncates it (-1)"
+                    ));
+                }
+            }
             Expr::Function(f) => self.function(f, span)?,
             Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
                 return Err(not_translatable(
@@ -960,6 +1144,19 @@ impl ExprCtx<'_> {
                 ));
             }
             frame.end_bound = Some(WindowFrameBound::CurrentRow);
+            let text = spec.to_string();
+            let mut used = self.windows_used.borrow_mut();
+            if !used.contains(&text) {
+                used.push(text);
+            }
+            if used.len() > 1 {
+                return Err(not_translatable(
+                    src,
+                    span,
+                    "OVER aggregates over two different windows in one query",
+                    "Flink computes all the OVER aggregates of a query over the same window: write one pump per window into streams of their own",
+                ));
+            }
             f.over = Some(WindowType::WindowSpec(spec));
         }
         Ok(())
