@@ -120,18 +120,55 @@ fn replay_mode_makes_an_event_time_attribute_and_warns_about_late_rows() {
 #[test]
 fn sliding_windows_get_flinks_explicit_frame() {
     let dir = temp("sliding");
+    let replay = || FlinkOptions { rowtime_from: Some("EVENT_TIME".into()), ..FlinkOptions::default() };
     let job = translate_sql(
         &dir,
         "CREATE STREAM \"DESTINATION_SQL_STREAM\" (B VARCHAR(8), N BIGINT, M DECIMAL(8,2));
          CREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"
-         SELECT STREAM BOOTH_ID, COUNT(*) OVER W, MAX(AMOUNT) OVER (PARTITION BY BOOTH_ID ROWS 3 PRECEDING)
+         SELECT STREAM BOOTH_ID, COUNT(*) OVER W, MAX(AMOUNT) OVER W
          FROM \"SOURCE_SQL_STREAM_001\" WINDOW W AS (PARTITION BY BOOTH_ID RANGE INTERVAL '1' MINUTE PRECEDING);",
-        FlinkOptions { rowtime_from: Some("EVENT_TIME".into()), ..FlinkOptions::default() },
+        replay(),
     )
     .unwrap();
     assert!(job.sql.contains("COUNT(*) OVER (PARTITION BY `BOOTH_ID` ORDER BY `SOURCE_SQL_STREAM_001`.`ROWTIME` RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW)"), "{}", job.sql);
-    assert!(job.sql.contains("ROWS BETWEEN 3 PRECEDING AND CURRENT ROW"), "{}", job.sql);
     assert!(job.sql.contains("'connector' = 'print'"), "{}", job.sql);
+    // Equal ROWTIMEs are peers in Flink's RANGE frame: warned at the pump.
+    assert!(job.warnings.iter().any(|w| w.contains("rows with equal ROWTIMEs")), "{:?}", job.warnings);
+    let job = translate_sql(
+        &dir,
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (M DECIMAL(8,2));
+         CREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+         SELECT STREAM MAX(AMOUNT) OVER (PARTITION BY BOOTH_ID ROWS 3 PRECEDING) FROM \"SOURCE_SQL_STREAM_001\";",
+        replay(),
+    )
+    .unwrap();
+    assert!(job.sql.contains("ROWS BETWEEN 3 PRECEDING AND CURRENT ROW"), "{}", job.sql);
+    // Flink computes a query's OVER aggregates over one window.
+    let err = translate_sql(
+        &dir,
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (N BIGINT, M DECIMAL(8,2));
+         CREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+         SELECT STREAM COUNT(*) OVER (PARTITION BY BOOTH_ID ROWS 2 PRECEDING), MAX(AMOUNT) OVER (PARTITION BY BOOTH_ID ROWS 3 PRECEDING)
+         FROM \"SOURCE_SQL_STREAM_001\";",
+        replay(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not translatable to Flink: OVER aggregates over two different windows"), "{err}");
+}
+
+#[test]
+fn a_division_by_zero_or_a_too_long_cast_drops_the_row_as_kda_does() {
+    let dir = temp("guards");
+    let job = translate_sql(
+        &dir,
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (R DOUBLE, S VARCHAR(4));
+         CREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+         SELECT STREAM AMOUNT / (AMOUNT - 2), CAST(ACCOUNT_ID AS VARCHAR(4)) FROM \"SOURCE_SQL_STREAM_001\" WHERE AMOUNT > 1;",
+        FlinkOptions::default(),
+    )
+    .unwrap();
+    assert!(job.sql.contains("WHERE (`AMOUNT` > 1)\n  AND (`ACCOUNT_ID` IS NULL OR CHAR_LENGTH(CAST(`ACCOUNT_ID` AS STRING)) <= 4)\n  AND ((`AMOUNT` - 2) IS NULL OR (`AMOUNT` - 2) <> 0)"), "{}", job.sql);
 }
 
 #[test]
