@@ -54,11 +54,22 @@ fn generate(dir: &Path, what: &str, count: u64, seed: u64, csv: bool) -> PathBuf
         if csv { "csv" } else { "jsonl" }
     ));
     let out = rowtime()
-        .args(["generate", what, "--count", &count.to_string(), "--seed", &seed.to_string()])
+        .args([
+            "generate",
+            what,
+            "--count",
+            &count.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
         .args(["--format", if csv { "csv" } else { "json" }])
         .output()
         .expect("rowtime generate runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(&path, &out.stdout).unwrap();
     path
 }
@@ -81,7 +92,12 @@ fn translate(case: &Case, dir: &Path) -> (PathBuf, Vec<FlinkSink>) {
         outputs: case
             .outputs
             .iter()
-            .map(|s| format!("{s}={}", dir.join(format!("{}-{s}.flink.csv", case.name)).display()))
+            .map(|s| {
+                format!(
+                    "{s}={}",
+                    dir.join(format!("{}-{s}.flink.csv", case.name)).display()
+                )
+            })
             .collect(),
         input: Some(case.input.display().to_string()),
         references: case.references.clone(),
@@ -241,10 +257,10 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
     use rowtime::app::Application;
     use rowtime::app::assemble::{Prepared, Reference};
     use rowtime::catalog::{Catalog, StreamDef, StreamKind, TableDef};
-    use rowtime::dialect::parse_application;
-    use rowtime::plan::plan;
     use rowtime::connectors::location::Location;
     use rowtime::connectors::schema::{ColumnSpec, RecordFormat, RecordSchema};
+    use rowtime::dialect::parse_application;
+    use rowtime::plan::plan;
     use rowtime::testing::slt::record_file;
     use rowtime::translate::check::canonical_value;
 
@@ -267,21 +283,36 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
         let rec = match record_file(&file) {
             Ok(r) => r,
             Err(e) => {
-                left_out.push(format!("{stem}: {}", e.to_string().lines().next().unwrap_or("")));
+                left_out.push(format!(
+                    "{stem}: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                ));
                 continue;
             }
         };
         if rec.records {
-            left_out.push(format!("{stem}: pushes JSON records through KDA's decoding (INSERT RECORDS)"));
+            left_out.push(format!(
+                "{stem}: pushes JSON records through KDA's decoding (INSERT RECORDS)"
+            ));
             continue;
         }
         if rec.inputs.len() != 1 || rec.rows.is_empty() {
-            left_out.push(format!("{stem}: {} inputs, {} rows: rowtime translates one input", rec.inputs.len(), rec.rows.len()));
+            left_out.push(format!(
+                "{stem}: {} inputs, {} rows: rowtime translates one input",
+                rec.inputs.len(),
+                rec.rows.len()
+            ));
             continue;
         }
         let (input_name, input_columns) = &rec.inputs[0];
-        if rec.rows.iter().any(|(_, cols, _, _)| cols.iter().any(|c| c == "APPROXIMATE_ARRIVAL_TIME")) {
-            left_out.push(format!("{stem}: gives rows an APPROXIMATE_ARRIVAL_TIME, which a file input has none of"));
+        if rec
+            .rows
+            .iter()
+            .any(|(_, cols, _, _)| cols.iter().any(|c| c == "APPROXIMATE_ARRIVAL_TIME"))
+        {
+            left_out.push(format!(
+                "{stem}: gives rows an APPROXIMATE_ARRIVAL_TIME, which a file input has none of"
+            ));
             continue;
         }
         // The input: JSON lines, every cell as text, ROWTIME under a key of its own.
@@ -289,10 +320,18 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
         let mut lines = String::new();
         for (_, cols, rowtime, cells) in &rec.rows {
             let mut o = serde_json::Map::new();
-            let t = chrono::DateTime::from_timestamp_millis(*rowtime).unwrap().naive_utc();
-            o.insert("__ROWTIME".into(), t.format("%Y-%m-%d %H:%M:%S%.3f").to_string().into());
+            let t = chrono::DateTime::from_timestamp_millis(*rowtime)
+                .unwrap()
+                .naive_utc();
+            o.insert(
+                "__ROWTIME".into(),
+                t.format("%Y-%m-%d %H:%M:%S%.3f").to_string().into(),
+            );
             for (c, v) in cols.iter().zip(cells) {
-                o.insert(c.clone(), v.clone().map_or(serde_json::Value::Null, Into::into));
+                o.insert(
+                    c.clone(),
+                    v.clone().map_or(serde_json::Value::Null, Into::into),
+                );
             }
             lines.push_str(&serde_json::Value::Object(o).to_string());
             lines.push('\n');
@@ -301,7 +340,11 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
         let json_schema = |columns: &[(String, rowtime::types::SqlType)]| RecordSchema {
             columns: columns
                 .iter()
-                .map(|(n, t)| ColumnSpec { name: n.clone(), sql_type: *t, mapping: Some(format!("$.{n}")) })
+                .map(|(n, t)| ColumnSpec {
+                    name: n.clone(),
+                    sql_type: *t,
+                    mapping: Some(format!("$.{n}")),
+                })
                 .collect(),
             format: RecordFormat::Json,
             row_path: None,
@@ -315,14 +358,21 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
             for r in rows {
                 let mut o = serde_json::Map::new();
                 for ((c, _), v) in columns.iter().zip(r) {
-                    o.insert(c.clone(), v.clone().map_or(serde_json::Value::Null, Into::into));
+                    o.insert(
+                        c.clone(),
+                        v.clone().map_or(serde_json::Value::Null, Into::into),
+                    );
                 }
                 text.push_str(&serde_json::Value::Object(o).to_string());
                 text.push('\n');
             }
             std::fs::write(&path, text).unwrap();
             overrides.push(format!("{table}={}", path.display()));
-            references.push(Reference { table: table.clone(), schema: json_schema(columns), location: Location::File(path) });
+            references.push(Reference {
+                table: table.clone(),
+                schema: json_schema(columns),
+                location: Location::File(path),
+            });
         }
         let code = dir.join(format!("{name}.sql"));
         std::fs::write(&code, &rec.code).unwrap();
@@ -334,13 +384,19 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
                 columns: input_columns.clone(),
                 kind: StreamKind::Source,
             }],
-            references.iter().map(|r| TableDef::new(&r.table, r.schema.arrow_schema())).collect(),
+            references
+                .iter()
+                .map(|r| TableDef::new(&r.table, r.schema.arrow_schema()))
+                .collect(),
         );
         let planned = parse_application(&app.code).and_then(|st| plan(&app.code, &st, catalog));
         let plan = match planned {
             Ok(p) => p,
             Err(e) => {
-                left_out.push(format!("{stem}: does not plan on its own: {}", e.to_string().lines().next().unwrap_or("")));
+                left_out.push(format!(
+                    "{stem}: does not plan on its own: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                ));
                 continue;
             }
         };
@@ -367,7 +423,10 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
         let options = FlinkOptions {
             rowtime_key: Some("__ROWTIME".into()),
             with_rowtime: true,
-            outputs: streams.iter().map(|s| format!("{s}={}", flink_dir(dir, &name, s).display())).collect(),
+            outputs: streams
+                .iter()
+                .map(|s| format!("{s}={}", flink_dir(dir, &name, s).display()))
+                .collect(),
             input: Some(input.display().to_string()),
             references: overrides,
             rowtime_from: None,
@@ -375,7 +434,10 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
         let job = match to_flink(&prepared, &options) {
             Ok(j) => j,
             Err(e) => {
-                left_out.push(format!("{stem}: not translatable: {}", e.to_string().lines().next().unwrap_or("")));
+                left_out.push(format!(
+                    "{stem}: not translatable: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                ));
                 continue;
             }
         };
@@ -391,7 +453,9 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
                     .map(|r| {
                         r.iter()
                             .zip(&s.columns)
-                            .map(|(cell, (_, t))| canonical_value(if cell == "NULL" { "" } else { cell }, *t))
+                            .map(|(cell, (_, t))| {
+                                canonical_value(if cell == "NULL" { "" } else { cell }, *t)
+                            })
                             .collect::<Vec<_>>()
                             .join(" | ")
                     })
@@ -404,7 +468,13 @@ fn conformance_jobs(dir: &Path) -> (Vec<Job>, Vec<String>) {
             .warnings
             .iter()
             .any(|w| w.contains("rows with equal ROWTIMEs") || w.contains("Flink truncates it"));
-        jobs.push(Job { name, script, sinks: job.sinks, expected, ties_warned });
+        jobs.push(Job {
+            name,
+            script,
+            sinks: job.sinks,
+            expected,
+            ties_warned,
+        });
     }
     (jobs, left_out)
 }
@@ -448,21 +518,33 @@ fn flink_gives_rowtimes_rows() {
             continue;
         }
         for (s, expected) in job.sinks.iter().zip(&job.expected) {
-            let f = std::fs::read_to_string(flink_dir(&dir, name, &s.stream).with_extension("merged"))
-                .unwrap();
+            let f =
+                std::fs::read_to_string(flink_dir(&dir, name, &s.stream).with_extension("merged"))
+                    .unwrap();
             let f = canonical_rows(&f, &s.columns);
             if expected.is_empty() && !name.starts_with("conformance") {
-                failures.push(format!("{name}/{}: no rows at all: the case proves nothing", s.stream));
+                failures.push(format!(
+                    "{name}/{}: no rows at all: the case proves nothing",
+                    s.stream
+                ));
             }
             match compare(&format!("{name}/{}", s.stream), expected, &f) {
                 Ok(()) => eprintln!("{name}/{}: {} rows equal", s.stream, f.len()),
                 Err(e) if job.ties_warned && expected.len() == f.len() => {
-                    eprintln!("{name}/{}: differs where the translation warned (see its warnings):\n{e}", s.stream)
+                    eprintln!(
+                        "{name}/{}: differs where the translation warned (see its warnings):\n{e}",
+                        s.stream
+                    )
                 }
                 Err(e) => failures.push(e),
             }
         }
     }
-    assert!(failures.is_empty(), "\n{}\n(files in {})", failures.join("\n\n"), dir.display());
+    assert!(
+        failures.is_empty(),
+        "\n{}\n(files in {})",
+        failures.join("\n\n"),
+        dir.display()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -43,6 +43,11 @@ pub struct StreamDb {
     recording: Option<Arc<Mutex<Recording>>>,
 }
 
+/// A reference table's name, columns and rows (cells as written, NULL as `None`).
+pub type RecordedTable = (String, Vec<(String, SqlType)>, Vec<Vec<Option<String>>>);
+/// A row pushed into an input stream: stream, columns named, ROWTIME, cells.
+pub type RecordedRow = (String, Vec<String>, i64, Vec<Option<String>>);
+
 /// What a test file gave the application and what rowtime emitted, to replay the same rows on
 /// another engine (the differential test with Apache Flink).
 #[derive(Debug, Clone, Default)]
@@ -52,9 +57,9 @@ pub struct Recording {
     /// The application code, statements separated by `;`.
     pub code: String,
     /// Reference tables: name, columns, rows (cells as written, NULL as `None`).
-    pub tables: Vec<(String, Vec<(String, SqlType)>, Vec<Vec<Option<String>>>)>,
+    pub tables: Vec<RecordedTable>,
     /// Rows pushed into input streams: stream, columns named, ROWTIME, cells.
-    pub rows: Vec<(String, Vec<String>, i64, Vec<Option<String>>)>,
+    pub rows: Vec<RecordedRow>,
     /// `INSERT RECORDS` was used (records through KDA's decoding, not rows).
     pub records: bool,
     /// Every row each stream that the file reads emitted (ROWTIME first, cells as text, NULL
@@ -291,7 +296,10 @@ impl StreamDb {
                 let stream = name(t.get(3))?;
                 let columns = parse_columns(paren_text(sql)?)?;
                 if let Some(r) = &self.recording {
-                    r.lock().expect("recording lock").inputs.push((stream.clone(), columns.clone()));
+                    r.lock()
+                        .expect("recording lock")
+                        .inputs
+                        .push((stream.clone(), columns.clone()));
                 }
                 self.app.add_input(&stream, columns)?;
                 ok
@@ -369,8 +377,12 @@ impl StreamDb {
                 if let Some(r) = &self.recording {
                     let mut r = r.lock().expect("recording lock");
                     for (rowtime, cells) in &pushed {
-                        r.rows
-                            .push((target.clone(), columns[1..].to_vec(), *rowtime, cells.clone()));
+                        r.rows.push((
+                            target.clone(),
+                            columns[1..].to_vec(),
+                            *rowtime,
+                            cells.clone(),
+                        ));
                     }
                 }
                 Ok(DBOutput::StatementComplete(n))

@@ -58,7 +58,9 @@ pub fn python() -> Result<PathBuf> {
     if probe(&py).as_deref() == Some(PYFLINK_VERSION) {
         return Ok(py);
     }
-    if Command::new("java").arg("-version").output().is_err() && std::env::var_os("JAVA_HOME").is_none() {
+    if Command::new("java").arg("-version").output().is_err()
+        && std::env::var_os("JAVA_HOME").is_none()
+    {
         return Err(Error::Application(
             "Apache Flink needs Java 17: install it (`java` on PATH) or set JAVA_HOME".into(),
         ));
@@ -122,9 +124,15 @@ pub fn run_flink(runs: &[FlinkRun], work: &Path) -> Result<Vec<(String, Result<(
         })
         .collect();
     let jobs_file = work.join("jobs.json");
-    std::fs::write(&jobs_file, serde_json::to_string_pretty(&jobs).expect("json"))
-        .map_err(|e| Error::io(jobs_file.display(), e))?;
-    let stdout = run(Command::new(&py).arg(&driver).arg(&jobs_file), "running Apache Flink")?;
+    std::fs::write(
+        &jobs_file,
+        serde_json::to_string_pretty(&jobs).expect("json"),
+    )
+    .map_err(|e| Error::io(jobs_file.display(), e))?;
+    let stdout = run(
+        Command::new(&py).arg(&driver).arg(&jobs_file),
+        "running Apache Flink",
+    )?;
     let mut results = Vec::new();
     for line in stdout.lines().filter(|l| l.starts_with('{')) {
         let v: serde_json::Value = serde_json::from_str(line)
@@ -181,7 +189,11 @@ pub fn canonical_value(text: &str, t: SqlType) -> String {
     match t {
         SqlType::Timestamp => {
             let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-            let whole = if whole.len() == 16 { format!("{whole}:00") } else { whole.to_string() };
+            let whole = if whole.len() == 16 {
+                format!("{whole}:00")
+            } else {
+                whole.to_string()
+            };
             let mut frac: String = frac.chars().take(3).collect();
             while frac.len() < 3 {
                 frac.push('0');
@@ -190,13 +202,13 @@ pub fn canonical_value(text: &str, t: SqlType) -> String {
         }
         SqlType::Decimal { scale, .. } => decimal(text, scale.max(0) as usize),
         SqlType::Double | SqlType::Real => match text.parse::<f64>() {
-            Ok(v) if v == 0.0 => "0".into(),
+            Ok(0.0) => "0".into(),
             Ok(v) => format!("{v:.11e}"),
             Err(_) => text.to_string(),
         },
-        SqlType::TinyInt | SqlType::SmallInt | SqlType::Integer | SqlType::BigInt => {
-            text.parse::<i64>().map_or(text.to_string(), |v| v.to_string())
-        }
+        SqlType::TinyInt | SqlType::SmallInt | SqlType::Integer | SqlType::BigInt => text
+            .parse::<i64>()
+            .map_or(text.to_string(), |v| v.to_string()),
         SqlType::Boolean => text.to_ascii_lowercase(),
         _ => text.to_string(),
     }
@@ -225,7 +237,10 @@ fn decimal(text: &str, scale: usize) -> String {
             String::new(),
         )
     } else {
-        (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+        (
+            digits[..point as usize].to_string(),
+            digits[point as usize..].to_string(),
+        )
     };
     let mut frac: String = frac.chars().take(scale).collect();
     while frac.len() < scale {
@@ -290,9 +305,19 @@ pub fn compare(what: &str, rowtime: &[String], flink: &[String]) -> Result<(), S
         rowtime.len(),
         flink.len(),
         r_only.len(),
-        r_only.iter().take(10).cloned().collect::<Vec<_>>().join("\n  "),
+        r_only
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  "),
         f_only.len(),
-        f_only.iter().take(10).cloned().collect::<Vec<_>>().join("\n  ")
+        f_only
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  ")
     ))
 }
 
@@ -304,10 +329,22 @@ mod tests {
     fn flink_and_rowtime_spellings_meet() {
         // Flink's CSV writer drops trailing zeros; rowtime writes the type's scale.
         let t = SqlType::Timestamp;
-        assert_eq!(canonical_value("2026-03-02 00:00:16.72", t), "2026-03-02 00:00:16.720");
-        assert_eq!(canonical_value("2026-03-02 00:10:00", t), "2026-03-02 00:10:00.000");
-        assert_eq!(canonical_value("2026-03-02 00:10:00.000", t), "2026-03-02 00:10:00.000");
-        let d = SqlType::Decimal { precision: 12, scale: 2 };
+        assert_eq!(
+            canonical_value("2026-03-02 00:00:16.72", t),
+            "2026-03-02 00:00:16.720"
+        );
+        assert_eq!(
+            canonical_value("2026-03-02 00:10:00", t),
+            "2026-03-02 00:10:00.000"
+        );
+        assert_eq!(
+            canonical_value("2026-03-02 00:10:00.000", t),
+            "2026-03-02 00:10:00.000"
+        );
+        let d = SqlType::Decimal {
+            precision: 12,
+            scale: 2,
+        };
         assert_eq!(canonical_value("2", d), "2.00");
         assert_eq!(canonical_value("6.2", d), "6.20");
         assert_eq!(canonical_value("-0.00", d), "0.00");
@@ -323,7 +360,10 @@ mod tests {
             canonical_value("0.5", SqlType::Double),
             canonical_value("0.50001", SqlType::Double)
         );
-        assert_eq!(csv_fields("a,\"b,c\",\"d\"\"e\","), ["a", "b,c", "d\"e", ""]);
+        assert_eq!(
+            csv_fields("a,\"b,c\",\"d\"\"e\","),
+            ["a", "b,c", "d\"e", ""]
+        );
     }
 
     #[test]

@@ -163,7 +163,11 @@ fn insert(tree: &mut Vec<(String, Node)>, keys: &[String], t: SqlType) -> Result
             None => tree.push((first.clone(), Node::Leaf(t))),
             Some(i) => match &tree[i].1 {
                 Node::Leaf(existing) if *existing == t => {}
-                _ => return Err(format!("the key {first} is mapped twice with different types")),
+                _ => {
+                    return Err(format!(
+                        "the key {first} is mapped twice with different types"
+                    ));
+                }
             },
         }
         return Ok(());
@@ -177,7 +181,9 @@ fn insert(tree: &mut Vec<(String, Node)>, keys: &[String], t: SqlType) -> Result
     };
     match &mut tree[i].1 {
         Node::Row(children) => insert(children, rest, t),
-        Node::Leaf(_) => Err(format!("{first} is mapped both as a value and as an object")),
+        Node::Leaf(_) => Err(format!(
+            "{first} is mapped both as a value and as an object"
+        )),
     }
 }
 
@@ -444,7 +450,10 @@ pub fn sink(name: &str, columns: &[(String, String)], place: &Place, csv: bool) 
     } else {
         vec![
             ("format".to_string(), "json".to_string()),
-            ("json.timestamp-format.standard".to_string(), "SQL".to_string()),
+            (
+                "json.timestamp-format.standard".to_string(),
+                "SQL".to_string(),
+            ),
         ]
     };
     let cols: Vec<String> = columns

@@ -196,16 +196,30 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
             (None, None) => (
                 RowtimeMode::Ingest,
                 TimeAttr::Processing,
-                vec!["ROWTIME is the time a row arrives (processing time), as KDA's ingest time.".to_string()],
+                vec![
+                    "ROWTIME is the time a row arrives (processing time), as KDA's ingest time."
+                        .to_string(),
+                ],
             ),
         };
         out.push_str(&comment(&format!("Input {stream}")));
-        out.push_str(&ddl::source(&stream, &prepared.schema, &place, &mode, &notes)?);
+        out.push_str(&ddl::source(
+            &stream,
+            &prepared.schema,
+            &place,
+            &mode,
+            &notes,
+        )?);
         out.push('\n');
         env.streams.insert(
             stream,
             StreamRel {
-                columns: prepared.schema.columns.iter().map(|c| c.name.clone()).collect(),
+                columns: prepared
+                    .schema
+                    .columns
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect(),
                 time,
                 offset_ms: 0,
                 plain_because: None,
@@ -284,15 +298,23 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
             if done[i] {
                 continue;
             }
-            let ready = reads[i]
-                .iter()
-                .all(|n| defined.contains(n) || env.tables.contains_key(n) || !streams.iter().any(|s| &s.name == n));
+            let ready = reads[i].iter().all(|n| {
+                defined.contains(n)
+                    || env.tables.contains_key(n)
+                    || !streams.iter().any(|s| &s.name == n)
+            });
             if !ready {
                 continue;
             }
             let Some(target) = streams.iter().find(|s| s.name == p.target) else {
                 return Err(src
-                    .error_at(p.target_at, format!("pump {} inserts into {}, which no CREATE STREAM creates", p.name, p.target))
+                    .error_at(
+                        p.target_at,
+                        format!(
+                            "pump {} inserts into {}, which no CREATE STREAM creates",
+                            p.name, p.target
+                        ),
+                    )
                     .into_error());
             };
             let part = query::pump(&env, p)?;
@@ -302,7 +324,15 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
             };
             if columns.len() != part.columns.len() - 1 {
                 return Err(src
-                    .error_at(p.query_at, format!("pump {}: the query has {} columns for {} stream columns", p.name, part.columns.len() - 1, columns.len()))
+                    .error_at(
+                        p.query_at,
+                        format!(
+                            "pump {}: the query has {} columns for {} stream columns",
+                            p.name,
+                            part.columns.len() - 1,
+                            columns.len()
+                        ),
+                    )
                     .into_error());
             }
             let mut items = Vec::new();
@@ -311,7 +341,11 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                     Some(k) => quote(&part.columns[k]),
                     None => "NULL".to_string(),
                 };
-                items.push(format!("CAST({value} AS {}) AS {}", flink_type(c.sql_type), quote(&c.name)));
+                items.push(format!(
+                    "CAST({value} AS {}) AS {}",
+                    flink_type(c.sql_type),
+                    quote(&c.name)
+                ));
             }
             items.push("`ROWTIME`".to_string());
             out.push_str(&comment(&format!(
@@ -419,10 +453,15 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
         }
         let place = match &s.location {
             Location::File(p) | Location::Dir(p) => Place::Files(file_uri(p)),
-            Location::S3Prefix { bucket, prefix } => Place::Files(format!("s3://{bucket}/{prefix}")),
+            Location::S3Prefix { bucket, prefix } => {
+                Place::Files(format!("s3://{bucket}/{prefix}"))
+            }
             Location::S3Object { bucket, key } => Place::Files(format!("s3://{bucket}/{key}")),
             Location::Standard => Place::Print,
-            Location::Kinesis { arn: Some(arn), .. } => Place::Kinesis { arn: arn.clone(), start: None },
+            Location::Kinesis { arn: Some(arn), .. } => Place::Kinesis {
+                arn: arn.clone(),
+                start: None,
+            },
             Location::Kinesis { stream, arn: None } => {
                 return Err(Error::Usage(format!(
                     "--output {}=kinesis://{stream}: Flink's Kinesis connector needs the stream's ARN; write --output {}=arn:aws:kinesis:REGION:ACCOUNT:stream/{stream}",
@@ -436,7 +475,10 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                         s.stream
                     )));
                 };
-                Place::Firehose { name: name.clone(), region }
+                Place::Firehose {
+                    name: name.clone(),
+                    region,
+                }
             }
             Location::Lambda { function, .. } => {
                 return Err(Error::Application(format!(
@@ -491,7 +533,10 @@ fn sinks(
         let location =
             Location::parse(spec).map_err(|e| Error::Usage(format!("--output {o}: {e}")))?;
         let csv = matches!(&location, Location::File(p) if p.extension().is_some_and(|e| e == "csv"))
-            || app.outputs.iter().any(|d| d.stream == stream && d.csv && !matches!(location, Location::File(_)));
+            || app
+                .outputs
+                .iter()
+                .any(|d| d.stream == stream && d.csv && !matches!(location, Location::File(_)));
         wanted.push((stream.to_string(), location, csv, Some(spec.to_string())));
     }
     if wanted.is_empty() {
@@ -505,7 +550,12 @@ fn sinks(
         }
     }
     if wanted.is_empty() {
-        wanted.push(("DESTINATION_SQL_STREAM".into(), Location::Standard, false, None));
+        wanted.push((
+            "DESTINATION_SQL_STREAM".into(),
+            Location::Standard,
+            false,
+            None,
+        ));
     }
     let mut out = Vec::new();
     for (stream, location, csv, spec) in wanted {
@@ -527,7 +577,10 @@ fn sinks(
             location,
             csv,
             columns,
-            region: spec.as_deref().and_then(ddl::arn_region).map(str::to_string),
+            region: spec
+                .as_deref()
+                .and_then(ddl::arn_region)
+                .map(str::to_string),
         });
     }
     Ok(out)

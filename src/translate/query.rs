@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, CeilFloorKind, Expr, Function, FunctionArguments, GroupByExpr, Ident,
-    JoinConstraint, JoinOperator, NamedWindowExpr, ObjectName, ObjectNamePart, OrderByExpr,
-    OrderByOptions, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    SetOperator, SetQuantifier, Spanned, TableFactor, WindowFrameBound, WindowType,
-    visit_expressions_mut,
+    CastKind, CeilFloorKind, Expr, Function, FunctionArguments, GroupByExpr, Ident, JoinConstraint,
+    JoinOperator, NamedWindowExpr, ObjectName, ObjectNamePart, OrderByExpr, OrderByOptions, Query,
+    Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, SetQuantifier,
+    Spanned, TableFactor, WindowFrameBound, WindowType, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::tokenizer::Span;
 
@@ -497,11 +496,11 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     // FROM.
     let mut from_sql = String::new();
     for (i, rel) in rels.iter().enumerate() {
-        let text = if i == si && window.is_some() {
+        let text = if let (true, Some(w)) = (i == si, &window) {
             format!(
                 "TABLE(TUMBLE(TABLE {}, DESCRIPTOR(`ROWTIME`), {})) AS {}",
                 rel.name_sql,
-                window.as_ref().expect("a window").width,
+                w.width,
                 quote(&rel.alias)
             )
         } else if i == si && joined && time != TimeAttr::Plain {
@@ -623,7 +622,9 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
             continue;
         }
         let text = ctx.expr(inner)?;
-        where_guards.push(format!("({text} IS NULL OR CHAR_LENGTH(CAST({text} AS STRING)) <= {n})"));
+        where_guards.push(format!(
+            "({text} IS NULL OR CHAR_LENGTH(CAST({text} AS STRING)) <= {n})"
+        ));
     }
     for d in &divisors {
         if matches!(d, Expr::Value(_)) && d.to_string() != "0" {
@@ -641,7 +642,9 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
         }
     }
     if !where_guards.is_empty() || !having_guards.is_empty() {
-        notes.push("a row that divides by zero is dropped, as KDA sends it to error_stream".to_string());
+        notes.push(
+            "a row that divides by zero is dropped, as KDA sends it to error_stream".to_string(),
+        );
     }
     let mut sql = format!("SELECT {}\nFROM {from_sql}", items.join(",\n       "));
     let mut conditions = Vec::new();
@@ -762,12 +765,17 @@ fn short_casts(e: &Expr, out: &mut Vec<(Expr, u64)>) {
     use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
     let mut e = e.clone();
     let _ = visit_expressions_mut(&mut e, |x| {
-        if let Expr::Cast { expr, data_type, .. } = x {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = x
+        {
             let n = match data_type {
                 DataType::Varchar(Some(CharacterLength::IntegerLength { length, .. }))
                 | DataType::Char(Some(CharacterLength::IntegerLength { length, .. }))
                 | DataType::CharVarying(Some(CharacterLength::IntegerLength { length, .. }))
-                | DataType::CharacterVarying(Some(CharacterLength::IntegerLength { length, .. })) => Some(*length),
+                | DataType::CharacterVarying(Some(CharacterLength::IntegerLength {
+                    length, ..
+                })) => Some(*length),
                 _ => None,
             };
             if let Some(n) = n {
@@ -791,7 +799,17 @@ fn calls_in(e: &Expr) -> (bool, bool) {
             let n = fname(f);
             if matches!(
                 n.as_str(),
-                "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "STDDEV_POP" | "STDDEV_SAMP" | "VAR_POP" | "VAR_SAMP" | "FIRST_VALUE" | "LAST_VALUE"
+                "COUNT"
+                    | "SUM"
+                    | "AVG"
+                    | "MIN"
+                    | "MAX"
+                    | "STDDEV_POP"
+                    | "STDDEV_SAMP"
+                    | "VAR_POP"
+                    | "VAR_SAMP"
+                    | "FIRST_VALUE"
+                    | "LAST_VALUE"
             ) {
                 agg = true;
             }
@@ -1065,31 +1083,36 @@ impl ExprCtx<'_> {
         if let Some(over) = f.over.take() {
             let mut spec = match over {
                 WindowType::WindowSpec(spec) => spec,
-                WindowType::NamedWindow(w) => match self.named_windows.get(&w.value.to_ascii_uppercase()) {
-                    Some(spec) => {
-                        // The WINDOW clause's expressions were not visited with the call's.
-                        let mut spec = spec.clone();
-                        let mut failure = None;
-                        for e in spec.partition_by.iter_mut() {
-                            let _ = visit_expressions_mut(e, |x| match self.rewrite(x) {
-                                Ok(()) => ControlFlow::Continue(()),
-                                Err(err) => {
-                                    failure = Some(err);
-                                    ControlFlow::Break(())
-                                }
-                            });
+                WindowType::NamedWindow(w) => {
+                    match self.named_windows.get(&w.value.to_ascii_uppercase()) {
+                        Some(spec) => {
+                            // The WINDOW clause's expressions were not visited with the call's.
+                            let mut spec = spec.clone();
+                            let mut failure = None;
+                            for e in spec.partition_by.iter_mut() {
+                                let _ = visit_expressions_mut(e, |x| match self.rewrite(x) {
+                                    Ok(()) => ControlFlow::Continue(()),
+                                    Err(err) => {
+                                        failure = Some(err);
+                                        ControlFlow::Break(())
+                                    }
+                                });
+                            }
+                            if let Some(err) = failure {
+                                return Err(err);
+                            }
+                            spec
                         }
-                        if let Some(err) = failure {
-                            return Err(err);
+                        None => {
+                            return Err(src
+                                .error_span(
+                                    w.span,
+                                    format!("no window {} in the WINDOW clause", w.value),
+                                )
+                                .into_error());
                         }
-                        spec
                     }
-                    None => {
-                        return Err(src
-                            .error_span(w.span, format!("no window {} in the WINDOW clause", w.value))
-                            .into_error());
-                    }
-                },
+                }
             };
             if self.time == TimeAttr::Plain {
                 return Err(not_translatable(
@@ -1102,11 +1125,19 @@ impl ExprCtx<'_> {
                 ));
             }
             if spec.window_name.is_some() {
-                return Err(not_translatable(src, span, "OVER (w …)", "write the window in full"));
+                return Err(not_translatable(
+                    src,
+                    span,
+                    "OVER (w …)",
+                    "write the window in full",
+                ));
             }
-            if !spec.order_by.is_empty()
-                && !(spec.order_by.len() == 1 && is_rowtime_ref(&spec.order_by[0].expr).is_some())
-            {
+            let by_rowtime = match spec.order_by.as_slice() {
+                [] => true,
+                [one] => is_rowtime_ref(&one.expr).is_some(),
+                _ => false,
+            };
+            if !by_rowtime {
                 return Err(not_translatable(
                     src,
                     span,

@@ -364,7 +364,8 @@ fn check_translation(
     };
     if args.rowtime_from.is_none() {
         return Err(Error::Usage(
-            "--check compares rows, which needs repeatable ROWTIMEs: give --rowtime-from COLUMN".into(),
+            "--check compares rows, which needs repeatable ROWTIMEs: give --rowtime-from COLUMN"
+                .into(),
         ));
     }
     let work = std::env::temp_dir().join(format!("rowtime-check-{}", std::process::id()));
@@ -374,7 +375,13 @@ fn check_translation(
     checked.outputs = job
         .sinks
         .iter()
-        .map(|s| format!("{}={}", s.stream, work.join(format!("flink-{}.csv", s.stream)).display()))
+        .map(|s| {
+            format!(
+                "{}={}",
+                s.stream,
+                work.join(format!("flink-{}.csv", s.stream)).display()
+            )
+        })
         .collect();
     let local = rowtime::translate::to_flink(prepared, &checked)?;
     let script = work.join("job.sql");
@@ -433,15 +440,29 @@ fn check_translation(
     eprintln!("rowtime: running the job on Apache Flink (local mini-cluster; this takes a while)");
     let results = run_flink(&[run], &work)?;
     if let Some((_, Err(e))) = results.first() {
-        return Err(Error::Application(format!("--check: Flink rejected or failed the job: {e}")));
+        return Err(Error::Application(format!(
+            "--check: Flink rejected or failed the job: {e}"
+        )));
     }
     let mut failures = Vec::new();
     for s in &job.sinks {
-        let read = |p: std::path::PathBuf| std::fs::read_to_string(&p).map_err(|e| Error::io(p.display(), e));
-        let r = canonical_rows(&read(work.join(format!("rowtime-{}.csv", s.stream)))?, &s.columns);
-        let f = canonical_rows(&read(work.join(format!("flink-{}.merged.csv", s.stream)))?, &s.columns);
+        let read = |p: std::path::PathBuf| {
+            std::fs::read_to_string(&p).map_err(|e| Error::io(p.display(), e))
+        };
+        let r = canonical_rows(
+            &read(work.join(format!("rowtime-{}.csv", s.stream)))?,
+            &s.columns,
+        );
+        let f = canonical_rows(
+            &read(work.join(format!("flink-{}.merged.csv", s.stream)))?,
+            &s.columns,
+        );
         match compare(&s.stream, &r, &f) {
-            Ok(()) => eprintln!("rowtime: check: {}: {} rows, the same from rowtime and Flink", s.stream, r.len()),
+            Ok(()) => eprintln!(
+                "rowtime: check: {}: {} rows, the same from rowtime and Flink",
+                s.stream,
+                r.len()
+            ),
             Err(e) => failures.push(e),
         }
     }
