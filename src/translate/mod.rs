@@ -116,6 +116,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
     }
     let mut env = Env {
         src,
+        join_windows: std::cell::RefCell::new(Vec::new()),
         streams: HashMap::new(),
         tables: HashMap::new(),
         functions: statements

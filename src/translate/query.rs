@@ -47,6 +47,8 @@ pub struct Env<'a> {
     pub streams: HashMap<String, StreamRel>,
     pub tables: HashMap<String, Vec<String>>,
     pub functions: Vec<String>,
+    /// The `FROM s OVER (RANGE …)` windows of the pump being translated.
+    pub join_windows: std::cell::RefCell<Vec<crate::dialect::TableWindow>>,
 }
 
 /// A translated query: its SQL, its columns' names (ROWTIME last, always present) and time.
@@ -89,16 +91,10 @@ pub fn pump(env: &Env, p: &CreatePump) -> Result<Part> {
         };
         return Err(not_translatable(env.src, at, name, why));
     }
-    if !p.windows.is_empty() {
-        let w = &p.windows[0];
-        return Err(not_translatable(
-            env.src,
-            w.at,
-            "a stream-to-stream join with OVER (RANGE …) windows",
-            "rowtime does not translate windowed stream-to-stream joins yet (Flink's interval join is the form, but it has not been checked against rowtime's results)",
-        ));
-    }
-    query(env, &p.query, true)
+    *env.join_windows.borrow_mut() = p.windows.clone();
+    let part = query(env, &p.query, true);
+    env.join_windows.borrow_mut().clear();
+    part
 }
 
 fn query(env: &Env, q: &Query, positional: bool) -> Result<Part> {
@@ -180,6 +176,8 @@ struct Rel {
     name_sql: String,
     /// A named relation (a stream or table), which a window TVF can take.
     named: bool,
+    /// Its name as written (for a stream's join window).
+    table_name: String,
 }
 
 fn ident_text(i: &Ident) -> String {
@@ -218,6 +216,7 @@ fn relation(env: &Env, f: &TableFactor) -> Result<Rel> {
                     stream: Some((s.time, s.offset_ms, s.plain_because.clone())),
                     name_sql: quote(&n),
                     named: true,
+                    table_name: n.clone(),
                 });
             }
             if let Some(cols) = env.tables.get(&n) {
@@ -227,6 +226,7 @@ fn relation(env: &Env, f: &TableFactor) -> Result<Rel> {
                     stream: None,
                     name_sql: quote(&n),
                     named: true,
+                    table_name: n.clone(),
                 });
             }
             Err(env
@@ -252,6 +252,7 @@ fn relation(env: &Env, f: &TableFactor) -> Result<Rel> {
                 stream: Some((part.time, part.offset_ms, part.plain_because.clone())),
                 name_sql: format!("({})", part.sql),
                 named: false,
+                table_name: String::new(),
             })
         }
         other => Err(not_translatable(
@@ -359,14 +360,9 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
         let rel = relation(env, &j.relation)?;
         let (kind, constraint) = match &j.join_operator {
             JoinOperator::Join(c) | JoinOperator::Inner(c) => ("JOIN", c),
-            JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => {
-                return Err(not_translatable(
-                    env.src,
-                    j.relation.span(),
-                    "LEFT JOIN",
-                    "over Flink's filesystem and S3 sources a LEFT JOIN is a regular join, which retracts a row with NULLs when its match arrives: an append-only sink (Kinesis, Firehose, files) cannot take that. Use JOIN, or join in Flink against a lookup source (JDBC) by hand",
-                ));
-            }
+            JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => ("LEFT JOIN", c),
+            JoinOperator::Right(c) | JoinOperator::RightOuter(c) => ("RIGHT JOIN", c),
+            JoinOperator::FullOuter(c) => ("FULL JOIN", c),
             _ => {
                 return Err(not_translatable(
                     env.src,
@@ -384,13 +380,29 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
                 "write JOIN t ON condition",
             ));
         };
-        join_ops.push((kind, on.clone()));
+        join_ops.push((kind, on.clone(), j.relation.span()));
         rels.push(rel);
     }
     let streams: Vec<usize> = (0..rels.len())
         .filter(|i| rels[*i].stream.is_some())
         .collect();
-    if streams.len() != 1 {
+    // A windowed join of two streams: Flink's interval join.
+    let stream_join = if streams.len() == 2 && rels.len() == 2 {
+        Some(interval_join(env, &rels, &join_ops[0])?)
+    } else {
+        None
+    };
+    if stream_join.is_none()
+        && let Some((kind, _, span)) = join_ops.iter().find(|(k, _, _)| *k != "JOIN")
+    {
+        return Err(not_translatable(
+            env.src,
+            *span,
+            kind,
+            "over Flink's filesystem and S3 sources an outer join with a reference table is a regular join, which retracts a row with NULLs when its match arrives: an append-only sink (Kinesis, Firehose, files) cannot take that. Use JOIN, or join in Flink against a lookup source (JDBC) by hand",
+        ));
+    }
+    if stream_join.is_none() && streams.len() != 1 {
         return Err(not_translatable(
             env.src,
             s.span(),
@@ -404,7 +416,7 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     }
     let si = streams[0];
     let (time, offset_ms, plain_because) = rels[si].stream.clone().expect("a stream");
-    let joined = rels.len() > 1;
+    let joined = rels.len() > 1 && stream_join.is_none();
 
     // The window of a GROUP BY.
     let mut window = None;
@@ -491,6 +503,7 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
         named_windows: named_windows(env, s)?,
         time,
         plain_because: plain_because.clone(),
+        joined_rowtime: stream_join.as_ref().map(|j| j.rowtime.clone()),
     };
 
     // FROM.
@@ -517,9 +530,12 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
         if i == 0 {
             from_sql.push_str(&text);
         } else {
-            let (kind, on) = &join_ops[i - 1];
+            let (kind, on, _) = &join_ops[i - 1];
             let on = ctx.expr(on)?;
-            from_sql.push_str(&format!("\n{kind} {text} ON {on}"));
+            match &stream_join {
+                Some(j) => from_sql.push_str(&format!("\n{kind} {text} ON ({on})\n  AND {}", j.bounds)),
+                None => from_sql.push_str(&format!("\n{kind} {text} ON {on}")),
+            }
         }
     }
 
@@ -581,7 +597,9 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
         }
     }
     let stream_alias = quote(&rels[si].alias);
-    let rowtime = if window.is_some() {
+    let rowtime = if let Some(j) = &stream_join {
+        j.rowtime.clone()
+    } else if window.is_some() {
         format!("{stream_alias}.`window_time`")
     } else {
         format!("{stream_alias}.`ROWTIME`")
@@ -693,7 +711,14 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     {
         notes.push("rows with equal ROWTIMEs: Flink's RANGE frame holds all of them (SQL's peers), where KDA's holds those before the current row and the row itself, so an aggregate over such rows can differ".to_string());
     }
-    let (out_time, out_offset, out_plain) = if window.is_some() {
+    let (out_time, out_offset, out_plain) = if stream_join.is_some() {
+        notes.push("Flink's interval join: each pair of rows within the join windows, outer rows padded when the watermark passes their window's end".to_string());
+        (
+            TimeAttr::Plain,
+            0,
+            Some("its rows come out of a join of two streams, whose ROWTIME (the later of the two rows') is a plain TIMESTAMP in Flink".to_string()),
+        )
+    } else if window.is_some() {
         (time, offset_ms + 1, None)
     } else if joined {
         (
@@ -741,6 +766,76 @@ fn named_windows(
         }
     }
     Ok(out)
+}
+
+/// A join of two streams as Flink's interval join.
+struct IntervalJoin {
+    /// `l.ROWTIME BETWEEN r.ROWTIME - d(l) AND r.ROWTIME + d(r)`.
+    bounds: String,
+    /// The joined row's ROWTIME: the later of the two rows', or for an outer row without a
+    /// partner its own plus its window.
+    rowtime: String,
+}
+
+fn interval_join(env: &Env, rels: &[Rel], join: &(&str, Expr, Span)) -> Result<IntervalJoin> {
+    let windows = env.join_windows.borrow();
+    if windows.is_empty() {
+        return Err(not_translatable(
+            env.src,
+            join.2,
+            "a join of two streams without windows",
+            "give a stream a window: FROM a OVER (RANGE INTERVAL 'n' unit PRECEDING) JOIN b",
+        ));
+    }
+    let mut d = [0i64; 2];
+    for w in windows.iter() {
+        let Some(k) = rels.iter().position(|r| r.table_name.eq_ignore_ascii_case(&w.table)) else {
+            continue;
+        };
+        match &w.range {
+            Some(range) if !range.following => d[k] = range.ms,
+            _ => {
+                return Err(not_translatable(
+                    env.src,
+                    w.at,
+                    "a join window that is FOLLOWING or named",
+                    "rowtime translates OVER (RANGE INTERVAL 'n' unit PRECEDING) join windows",
+                ));
+            }
+        }
+    }
+    for r in rels {
+        let (time, offset, because) = r.stream.clone().expect("two streams");
+        if time == TimeAttr::Plain || offset != 0 {
+            return Err(not_translatable(
+                env.src,
+                join.2,
+                "a windowed join of a stream without a time attribute or of windowed rows",
+                because.as_deref().unwrap_or("Flink's interval join needs both streams' time attributes"),
+            ));
+        }
+    }
+    let t = |r: &Rel| format!("{}.`ROWTIME`", quote(&r.alias));
+    let (l, r) = (t(&rels[0]), t(&rels[1]));
+    let bounds = format!(
+        "{l} BETWEEN {r} - {} AND {r} + {}",
+        rowtime_value(d[0]),
+        rowtime_value(d[1])
+    );
+    let (lc, rc) = (
+        format!("CAST({l} AS TIMESTAMP(3))"),
+        format!("CAST({r} AS TIMESTAMP(3))"),
+    );
+    // An outer join's row without a partner has the ROWTIME at which it stopped being
+    // joinable: its own plus its side's window (as rowtime emits it).
+    Ok(IntervalJoin {
+        bounds,
+        rowtime: format!(
+            "COALESCE(GREATEST({lc}, {rc}), {lc} + {}, {rc} + {})",
+            rowtime_value(d[0]),
+            rowtime_value(d[1])
+        ),
+    })
 }
 
 /// The divisors of every `/` in an expression (subqueries aside).
@@ -841,6 +936,8 @@ struct ExprCtx<'a> {
     named_windows: HashMap<String, datafusion::sql::sqlparser::ast::WindowSpec>,
     time: TimeAttr,
     plain_because: Option<String>,
+    /// A join of two streams: the joined row's ROWTIME, the later of the two rows'.
+    joined_rowtime: Option<String>,
 }
 
 fn bq(i: &mut Ident) {
@@ -889,6 +986,12 @@ impl ExprCtx<'_> {
                         .error_span(span, format!("{q} is a reference table: it has no ROWTIME"))
                         .into_error());
                 }
+            }
+            if qualifier.is_none()
+                && let Some(r) = &self.joined_rowtime
+            {
+                *x = Expr::Identifier(Ident::new(format!("({r})")));
+                return Ok(());
             }
             let alias = qualifier.unwrap_or_else(|| self.stream_alias().to_string());
             *x = self.offset(Expr::CompoundIdentifier(vec![
