@@ -533,7 +533,9 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
             let (kind, on, _) = &join_ops[i - 1];
             let on = ctx.expr(on)?;
             match &stream_join {
-                Some(j) => from_sql.push_str(&format!("\n{kind} {text} ON ({on})\n  AND {}", j.bounds)),
+                Some(j) => {
+                    from_sql.push_str(&format!("\n{kind} {text} ON ({on})\n  AND {}", j.bounds))
+                }
                 None => from_sql.push_str(&format!("\n{kind} {text} ON {on}")),
             }
         }
@@ -789,7 +791,10 @@ fn interval_join(env: &Env, rels: &[Rel], join: &(&str, Expr, Span)) -> Result<I
     }
     let mut d = [0i64; 2];
     for w in windows.iter() {
-        let Some(k) = rels.iter().position(|r| r.table_name.eq_ignore_ascii_case(&w.table)) else {
+        let Some(k) = rels
+            .iter()
+            .position(|r| r.table_name.eq_ignore_ascii_case(&w.table))
+        else {
             continue;
         };
         match &w.range {
@@ -811,7 +816,9 @@ fn interval_join(env: &Env, rels: &[Rel], join: &(&str, Expr, Span)) -> Result<I
                 env.src,
                 join.2,
                 "a windowed join of a stream without a time attribute or of windowed rows",
-                because.as_deref().unwrap_or("Flink's interval join needs both streams' time attributes"),
+                because
+                    .as_deref()
+                    .unwrap_or("Flink's interval join needs both streams' time attributes"),
             ));
         }
     }
