@@ -105,6 +105,10 @@ pub struct FlinkRun {
     pub script: PathBuf,
     /// (the folder Flink writes, the file the part files are merged into)
     pub sinks: Vec<(PathBuf, PathBuf)>,
+    /// Only the CREATE TABLE statements: Flink parses them and registers the tables, and nothing
+    /// else runs (for connectors whose jars PyFlink lacks, such as Kinesis: a view over such a
+    /// table already needs the connector).
+    pub ddl_only: bool,
 }
 
 /// Runs the jobs in one Flink JVM; for each, `Ok` or Flink's error.
@@ -120,6 +124,7 @@ pub fn run_flink(runs: &[FlinkRun], work: &Path) -> Result<Vec<(String, Result<(
                 "name": r.name,
                 "script": r.script,
                 "sinks": r.sinks.iter().map(|(d, m)| serde_json::json!({"dir": d, "merged": m})).collect::<Vec<_>>(),
+                "ddl_only": r.ddl_only,
             })
         })
         .collect();

@@ -2,7 +2,9 @@
 
     python flink_driver.py JOBS.json
 
-JOBS.json is a list of {"name": …, "script": PATH, "sinks": [{"dir": PATH, "merged": PATH}]}.
+JOBS.json is a list of {"name": …, "script": PATH, "sinks": [{"dir": PATH, "merged": PATH}],
+"ddl_only": false}; with "ddl_only" only the CREATE TABLE statements run (Flink parses them and
+registers the tables; a view or a job would need the connector's jar, which is not here).
 Each script runs in a fresh TableEnvironment (streaming mode, local mini-cluster, parallelism
 1): SET statements go into its configuration, the other statements run in order, and the
 STATEMENT SET is waited for. The part files each filesystem sink wrote into "dir" are then
@@ -64,6 +66,9 @@ def run_job(job):
     settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build()
     t_env = TableEnvironment.create(settings)
     for s in rest:
+        code = "\n".join(l for l in s.splitlines() if not l.strip().startswith("--")).strip()
+        if job.get("ddl_only") and not code.upper().startswith("CREATE TABLE"):
+            continue
         result = t_env.execute_sql(s)
         if "STATEMENT SET" in s.upper() or s.lstrip().upper().startswith("INSERT"):
             result.wait()

@@ -425,6 +425,7 @@ fn check_translation(
     }
     let run = FlinkRun {
         name: "job".into(),
+        ddl_only: false,
         script,
         sinks: job
             .sinks
