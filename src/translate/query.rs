@@ -435,17 +435,7 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
                     }
                     window = Some(Window { width });
                 } else {
-                    if let Expr::Function(f) = e
-                        && fname(f) == "STEP"
-                    {
-                        return Err(not_translatable(
-                            env.src,
-                            e.span(),
-                            "STEP of a column other than ROWTIME",
-                            "Flink's windows group by the time attribute only; group by FLOOR(col TO unit) for a whole unit",
-                        ));
-                    }
-                    keys.push(e.clone());
+keys.push(e.clone());
                 }
             }
         }
@@ -770,6 +760,48 @@ fn named_windows(
     Ok(out)
 }
 
+/// `STEP(x BY width)` outside a ROWTIME window, in Flink SQL: the start of x's step, as
+/// midnight of x's day plus the whole steps since then (the same as steps from the epoch when
+/// the width divides a day).
+fn step_text(src: &SourceText, f: &Function, span: Span) -> Result<String> {
+    let args = unnamed_args(f);
+    let width = match args.get(1) {
+        Some(Expr::Interval(iv)) if iv.last_field.is_none() => {
+            let n = match iv.value.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    datafusion::sql::sqlparser::ast::Value::SingleQuotedString(t) => {
+                        t.trim().parse::<i64>().ok()
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            use datafusion::sql::sqlparser::ast::DateTimeField as F;
+            let unit = match iv.leading_field {
+                Some(F::Second | F::Seconds) => Some(1),
+                Some(F::Minute | F::Minutes) => Some(60),
+                Some(F::Hour | F::Hours) => Some(3600),
+                Some(F::Day | F::Days) => Some(86_400),
+                _ => None,
+            };
+            n.zip(unit).map(|(n, u)| n * u)
+        }
+        _ => None,
+    };
+    let Some(w) = width.filter(|w| *w > 0 && 86_400 % w == 0) else {
+        return Err(not_translatable(
+            src,
+            span,
+            "STEP of this width outside a tumbling GROUP BY on ROWTIME",
+            "rowtime writes STEP(x BY width) in Flink for a width of whole seconds that divides a day (so that steps from the epoch are steps from midnight)",
+        ));
+    };
+    let x = &args[0];
+    Ok(format!(
+        "TIMESTAMPADD(SECOND, CAST((EXTRACT(HOUR FROM {x}) * 3600 + EXTRACT(MINUTE FROM {x}) * 60 + EXTRACT(SECOND FROM {x})) / {w} * {w} AS INT), CAST(CAST({x} AS DATE) AS TIMESTAMP(3)))"
+    ))
+}
+
 /// A join of two streams as Flink's interval join.
 struct IntervalJoin {
     /// `l.ROWTIME BETWEEN r.ROWTIME - d(l) AND r.ROWTIME + d(r)`.
@@ -1016,6 +1048,13 @@ impl ExprCtx<'_> {
             *x = Expr::Identifier(Ident::new(super::ddl::literal(text)));
             return Ok(());
         }
+        if let Expr::Function(f) = x
+            && fname(f) == "STEP"
+        {
+            let text = step_text(src, f, span)?;
+            *x = Expr::Identifier(Ident::new(text));
+            return Ok(());
+        }
         match x {
             Expr::Identifier(i) => bq(i),
             Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(bq),
@@ -1133,14 +1172,7 @@ impl ExprCtx<'_> {
                 "Flink writes it TIMESTAMPDIFF(unit, b, a), which counts whole units: rewrite it by hand",
             ));
         }
-        if name == "STEP" {
-            return Err(not_translatable(
-                src,
-                span,
-                "STEP outside a tumbling GROUP BY on ROWTIME",
-                "Flink has no STEP function; FLOOR(x TO unit) rounds to a whole unit",
-            ));
-        }
+
         if self
             .env
             .functions
