@@ -598,3 +598,71 @@ fn flink_gives_rowtimes_rows() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn translate_check_proves_a_translation_and_catches_a_difference() {
+    let dir = std::env::temp_dir().join(format!("rowtime-flink-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |input: &Path| {
+        rowtime()
+            .args(["translate", "--to", "flink", "sql/toll_billing.sql"])
+            .args(["--input-schema", "sql/toll_input_schema.json", "--input"])
+            .arg(input)
+            .args([
+                "--rowtime-from",
+                "EVENT_TIME",
+                "--with-rowtime",
+                "--check",
+                "-o",
+            ])
+            .arg(dir.join("job.sql"))
+            .output()
+            .expect("rowtime runs")
+    };
+    // In EVENT_TIME order both engines bill the same.
+    let ordered = generate(&dir, "toll", 2_000, 11, false);
+    let o = check(&ordered);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("rowtime: check: DESTINATION_SQL_STREAM: ")
+            && err.contains(" rows, the same from rowtime and Flink"),
+        "{err}"
+    );
+
+    // Out of order: rowtime (as KDA) moves the 08:05 trip up to ROWTIME 08:11, into the window
+    // 08:10-08:20; Flink's watermark has passed 08:10 by then and drops the trip as late. The
+    // translation warned about this; --check shows it.
+    let late = dir.join("late.jsonl");
+    std::fs::write(
+        &late,
+        "{\"booth_id\":\"B01\",\"account_id\":\"A1\",\"vehicle_class\":\"car\",\"amount\":2.00,\"event_time\":\"2026-03-02 08:00:01.000\"}\n\
+         {\"booth_id\":\"B01\",\"account_id\":\"A1\",\"vehicle_class\":\"car\",\"amount\":3.00,\"event_time\":\"2026-03-02 08:11:00.000\"}\n\
+         {\"booth_id\":\"B01\",\"account_id\":\"A1\",\"vehicle_class\":\"car\",\"amount\":5.00,\"event_time\":\"2026-03-02 08:05:00.000\"}\n\
+         {\"booth_id\":\"B01\",\"account_id\":\"A1\",\"vehicle_class\":\"car\",\"amount\":7.00,\"event_time\":\"2026-03-02 08:21:00.000\"}\n",
+    )
+    .unwrap();
+    let o = check(&late);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("KDA clamps a row whose EVENT_TIME is older"),
+        "{err}"
+    );
+    assert!(err.contains("the engines differ"), "{err}");
+    // rowtime: 08:10-08:20 holds two trips, 3.00 + 5.00; Flink: one, 3.00.
+    assert!(
+        err.contains(
+            "only rowtime (1):\n  2026-03-02 08:20:00.000 | A1 | 2026-03-02 08:10:00.000 | 2 | 8.00"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "only Flink (1):\n  2026-03-02 08:20:00.000 | A1 | 2026-03-02 08:10:00.000 | 1 | 3.00"
+        ),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

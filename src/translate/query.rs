@@ -435,7 +435,7 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
                     }
                     window = Some(Window { width });
                 } else {
-keys.push(e.clone());
+                    keys.push(e.clone());
                 }
             }
         }
