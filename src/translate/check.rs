@@ -42,6 +42,9 @@ fn run(cmd: &mut Command, what: &str) -> Result<String> {
 /// The venv's python with PyFlink importable, installing it (about 840 MB, once) when missing.
 /// Needs python3 (3.9 to 3.12) and Java 17 (`java` on PATH or JAVA_HOME).
 pub fn python() -> Result<PathBuf> {
+    // One install at a time within a process (tests run in parallel threads).
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let venv = venv_dir();
     let py = venv.join("bin/python");
     let probe = |py: &Path| {
