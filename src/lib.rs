@@ -28,7 +28,8 @@
 //!    them) → [`exec`] (synchronous operators over Arrow batches) → [`plan`] (statements +
 //!    catalog → operator specs) → [`connectors`] (bytes ↔ batches: sources, sinks, reference
 //!    data) → [`runtime`] (the dataflow and the only threads) → [`app`] (a definition → a ready
-//!    dataflow) → [`console`] (the web page and the metrics that watch a run).
+//!    dataflow) → [`console`] (the web page and the metrics that watch a run) and
+//!    [`translate`] (a bound application → one Flink SQL job).
 //! 3. **Tools**: [`testing`] (`TestApp` and test files) and [`generate`] (demo data). The
 //!    command itself is a binary, in `src/bin/rowtime/`.
 //!
@@ -55,6 +56,7 @@ pub mod connectors;
 pub mod runtime;
 pub mod app;
 pub mod console;
+pub mod translate;
 
 // ── tools ──
 pub mod testing;

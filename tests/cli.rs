@@ -1091,3 +1091,112 @@ fn plain_text_without_a_schema_is_one_varchar_column_per_line() {
         std::fs::read_to_string(&out).unwrap()
     );
 }
+
+#[test]
+fn translate_writes_a_flink_job_and_names_what_it_cannot_translate() {
+    let dir = temp_dir("translate");
+    let job = dir.join("job.sql").display().to_string();
+    let o = rowtime(&[
+        "translate",
+        "--to",
+        "flink",
+        "--app",
+        "sql/toll_booth_alerts.json",
+        "--rowtime-from",
+        "EVENT_TIME",
+        "-o",
+        &job,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sql = std::fs::read_to_string(&job).unwrap();
+    assert!(sql.contains("CREATE VIEW `COUNT_PUMP` AS"), "{sql}");
+    assert!(sql.contains("EXECUTE STATEMENT SET"), "{sql}");
+    // Warnings on stderr: replay mode's late rows, the regular join, error_stream left out.
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "rowtime: warning: input SOURCE_SQL_STREAM_001: ROWTIME is the event time EVENT_TIME"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("error_stream"), "{err}");
+
+    let app = write(
+        &dir,
+        "stagger.sql",
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (B VARCHAR(8), N BIGINT);\nCREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM BOOTH_ID, COUNT(*) FROM \"SOURCE_SQL_STREAM_001\"\nWINDOWED BY STAGGER (PARTITION BY BOOTH_ID RANGE INTERVAL '1' MINUTE);\n",
+    );
+    let o = rowtime(&[
+        "translate",
+        "--to",
+        "flink",
+        &app,
+        "--input-schema",
+        SCHEMA,
+        "--input",
+        "sql/data/toll_transactions.jsonl",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("stagger.sql:3:1: error: not translatable to Flink: WINDOWED BY STAGGER"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: Flink has no window that opens at each key's first row"),
+        "{err}"
+    );
+
+    // --check needs a file and replay mode; said before anything runs.
+    let o = rowtime(&[
+        "translate",
+        "--to",
+        "flink",
+        "--app",
+        "sql/toll_billing.json",
+        "--check",
+        "-o",
+        &job,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--check runs both engines over a file: give --input FILE"),
+        "{}",
+        stderr(&o)
+    );
+    let o = rowtime(&[
+        "translate",
+        "--to",
+        "flink",
+        "--app",
+        "sql/toll_billing.json",
+        "--input",
+        "sql/data/toll_transactions.jsonl",
+        "--check",
+        "-o",
+        &job,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("give --rowtime-from COLUMN"),
+        "{}",
+        stderr(&o)
+    );
+    // A Kinesis stream by name only: the connector needs its ARN.
+    let o = rowtime(&[
+        "translate",
+        "--to",
+        "flink",
+        "sql/toll_billing.sql",
+        "--input-schema",
+        SCHEMA,
+        "--input",
+        "kinesis://tolls",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("needs the stream's ARN"),
+        "{}",
+        stderr(&o)
+    );
+}

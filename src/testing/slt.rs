@@ -21,6 +21,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::compute::cast;
@@ -39,6 +40,82 @@ pub struct StreamDb {
     app: TestApp,
     dir: PathBuf,
     tables: Vec<(String, Vec<(String, SqlType)>)>,
+    recording: Option<Arc<Mutex<Recording>>>,
+}
+
+/// A reference table's name, columns and rows (cells as written, NULL as `None`).
+pub type RecordedTable = (String, Vec<(String, SqlType)>, Vec<Vec<Option<String>>>);
+/// A row pushed into an input stream: stream, columns named, ROWTIME, cells.
+pub type RecordedRow = (String, Vec<String>, i64, Vec<Option<String>>);
+
+/// What a test file gave the application and what rowtime emitted, to replay the same rows on
+/// another engine (the differential test with Apache Flink).
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// `CREATE INPUT STREAM`s: name and columns.
+    pub inputs: Vec<(String, Vec<(String, SqlType)>)>,
+    /// The application code, statements separated by `;`.
+    pub code: String,
+    /// Reference tables: name, columns, rows (cells as written, NULL as `None`).
+    pub tables: Vec<RecordedTable>,
+    /// Rows pushed into input streams: stream, columns named, ROWTIME, cells.
+    pub rows: Vec<RecordedRow>,
+    /// `INSERT RECORDS` was used (records through KDA's decoding, not rows).
+    pub records: bool,
+    /// Every row each stream that the file reads emitted (ROWTIME first, cells as text, NULL
+    /// as `NULL`), the rows after the file's last read included.
+    pub emitted: Vec<(String, Vec<Vec<String>>)>,
+}
+
+impl Recording {
+    fn emitted_mut(&mut self, stream: &str) -> &mut Vec<Vec<String>> {
+        if let Some(i) = self.emitted.iter().position(|(s, _)| s == stream) {
+            return &mut self.emitted[i].1;
+        }
+        self.emitted.push((stream.to_string(), Vec::new()));
+        &mut self.emitted.last_mut().expect("just pushed").1
+    }
+}
+
+impl Drop for StreamDb {
+    /// Recording: the input ends, and the rows emitted after the last read are kept too.
+    fn drop(&mut self) {
+        let Some(rec) = self.recording.take() else {
+            return;
+        };
+        let _ = self.app.end();
+        let mut rec = rec.lock().expect("recording lock");
+        let streams: Vec<String> = rec.emitted.iter().map(|(s, _)| s.clone()).collect();
+        for s in streams {
+            if let Ok(batch) = self.app.read(&s)
+                && let Ok(rows) = text_rows(&batch)
+            {
+                rec.emitted_mut(&s).extend(rows);
+            }
+        }
+    }
+}
+
+/// Runs a test file that must pass, recording its inputs and every row it reads.
+pub fn record_file(path: &Path) -> Result<Recording> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+    if let Some(reason) = skip_reason(&text) {
+        return Err(Error::Usage(format!("skipped: {reason}")));
+    }
+    let recording = Arc::new(Mutex::new(Recording::default()));
+    let name = path.display().to_string();
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let shared = recording.clone();
+    let mut runner = sqllogictest::Runner::new(move || {
+        let mut db = StreamDb::new(&name, &dir);
+        db.recording = Some(shared.clone());
+        async move { Ok(db) }
+    });
+    let result = runner.run_file(path);
+    drop(runner);
+    result.map_err(|e| Error::Usage(format!("{}: {}", path.display(), e.display(false))))?;
+    let rec = recording.lock().expect("recording lock").clone();
+    Ok(rec)
 }
 
 impl StreamDb {
@@ -48,6 +125,7 @@ impl StreamDb {
             app: TestApp::new(name, ""),
             dir: dir.to_path_buf(),
             tables: vec![],
+            recording: None,
         }
     }
 }
@@ -198,6 +276,14 @@ fn paren_text(sql: &str) -> Result<&str> {
 }
 
 impl StreamDb {
+    fn record_code(&self, code: &str) {
+        if let Some(r) = &self.recording {
+            let mut r = r.lock().expect("recording lock");
+            r.code.push_str(code);
+            r.code.push_str(";\n");
+        }
+    }
+
     fn run_statement(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>> {
         let t = tokens(sql)?;
         let w = |i: usize| match t.get(i) {
@@ -208,8 +294,14 @@ impl StreamDb {
         match (w(0), w(1), w(2)) {
             ("CREATE", "INPUT", "STREAM") => {
                 let stream = name(t.get(3))?;
-                self.app
-                    .add_input(&stream, parse_columns(paren_text(sql)?)?)?;
+                let columns = parse_columns(paren_text(sql)?)?;
+                if let Some(r) = &self.recording {
+                    r.lock()
+                        .expect("recording lock")
+                        .inputs
+                        .push((stream.clone(), columns.clone()));
+                }
+                self.app.add_input(&stream, columns)?;
                 ok
             }
             ("CREATE", "REFERENCE", "TABLE") => {
@@ -228,10 +320,12 @@ impl StreamDb {
                 let code =
                     std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
                 self.app.add_code(&code)?;
+                self.record_code(&code);
                 ok
             }
             ("CREATE", _, _) => {
                 self.app.add_code(sql)?;
+                self.record_code(sql);
                 ok
             }
             ("INSERT", "INTO", _) => {
@@ -250,6 +344,13 @@ impl StreamDb {
                     let schema = columns_schema(&columns);
                     self.app
                         .add_table(&target, RecordBatch::try_new(schema, arrays)?)?;
+                    if let Some(r) = &self.recording {
+                        let mut r = r.lock().expect("recording lock");
+                        match r.tables.iter_mut().find(|(n, _, _)| *n == target) {
+                            Some(t) => t.2.extend(rows),
+                            None => r.tables.push((target.clone(), columns.clone(), rows)),
+                        }
+                    }
                     return ok;
                 }
                 let (columns, next) = name_list(&t, 3)?;
@@ -273,6 +374,17 @@ impl StreamDb {
                 }
                 let n = pushed.len() as u64;
                 self.app.push_text(&target, &columns[1..], &pushed)?;
+                if let Some(r) = &self.recording {
+                    let mut r = r.lock().expect("recording lock");
+                    for (rowtime, cells) in &pushed {
+                        r.rows.push((
+                            target.clone(),
+                            columns[1..].to_vec(),
+                            *rowtime,
+                            cells.clone(),
+                        ));
+                    }
+                }
                 Ok(DBOutput::StatementComplete(n))
             }
             ("INSERT", "RECORDS", "INTO") => {
@@ -294,6 +406,9 @@ impl StreamDb {
                 }
                 let n = records.len() as u64;
                 self.app.push_json(&target, &records)?;
+                if let Some(r) = &self.recording {
+                    r.lock().expect("recording lock").records = true;
+                }
                 Ok(DBOutput::StatementComplete(n))
             }
             ("ADVANCE", _, _) => {
@@ -359,6 +474,12 @@ impl StreamDb {
                 }
                 let stream = name(t.get(from + 1))?;
                 let batch = self.app.read(&stream)?;
+                if let Some(r) = &self.recording {
+                    r.lock()
+                        .expect("recording lock")
+                        .emitted_mut(&stream)
+                        .extend(text_rows(&batch)?);
+                }
                 let batch = if with_rowtime {
                     batch
                 } else {

@@ -17,7 +17,7 @@ use rowtime::console::watch::Watch;
 use rowtime::console::{AppFile, Console, Running};
 use rowtime::runtime::{Control, InputMessage};
 
-use crate::{Cli, Command, DiscoverArgs, Generate, RunArgs, TestArgs};
+use crate::{Cli, Command, DiscoverArgs, Generate, RunArgs, TestArgs, TranslateArgs};
 
 /// `--start` of `rowtime generate`: milliseconds since the epoch.
 fn start_ms(start: &str) -> Result<i64> {
@@ -56,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Test(args) => cmd_test(args),
+        Command::Translate(args) => cmd_translate(*args),
         Command::Discover(args) => cmd_discover(args),
         Command::Generate(Generate::Toll {
             count,
@@ -464,4 +465,162 @@ fn cmd_test(args: TestArgs) -> Result<()> {
         return Err(Error::TestsFailed(failed));
     }
     Ok(())
+}
+
+fn cmd_translate(args: TranslateArgs) -> Result<()> {
+    let crate::TranslateTarget::Flink = args.to;
+    let prepared = prepare(&Options::from(&args.app), false)?;
+    let options = rowtime::translate::FlinkOptions {
+        rowtime_from: args.rowtime_from.clone(),
+        with_rowtime: args.with_rowtime,
+        outputs: args.output.clone(),
+        input: args.app.input.clone(),
+        references: args.app.reference.clone(),
+        rowtime_key: None,
+    };
+    let job = rowtime::translate::to_flink(&prepared, &options)?;
+    for w in &job.warnings {
+        eprintln!("rowtime: warning: {w}");
+    }
+    match &args.out {
+        Some(path) => std::fs::write(path, &job.sql).map_err(|e| Error::io(path.display(), e))?,
+        None => print!("{}", job.sql),
+    }
+    if args.check {
+        check_translation(&args, &prepared, &options, &job)?;
+    }
+    Ok(())
+}
+
+/// `translate --check`: the job and rowtime over the same input file, their rows compared.
+fn check_translation(
+    args: &TranslateArgs,
+    prepared: &Prepared,
+    options: &rowtime::translate::FlinkOptions,
+    job: &rowtime::translate::FlinkJob,
+) -> Result<()> {
+    use rowtime::translate::check::{FlinkRun, canonical_rows, compare, run_flink};
+    let input = match args.app.input.as_deref() {
+        Some(spec) if !spec.contains("://") && !spec.starts_with("arn:") && spec != "-" => spec,
+        _ => {
+            return Err(Error::Usage(
+                "--check runs both engines over a file: give --input FILE (the job you deploy can read Kinesis; translate it again without --check)".into(),
+            ));
+        }
+    };
+    if args.rowtime_from.is_none() {
+        return Err(Error::Usage(
+            "--check compares rows, which needs repeatable ROWTIMEs: give --rowtime-from COLUMN"
+                .into(),
+        ));
+    }
+    let work = std::env::temp_dir().join(format!("rowtime-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| Error::io(work.display(), e))?;
+    let mut checked = options.clone();
+    checked.outputs = job
+        .sinks
+        .iter()
+        .map(|s| {
+            format!(
+                "{}={}",
+                s.stream,
+                work.join(format!("flink-{}.csv", s.stream)).display()
+            )
+        })
+        .collect();
+    let local = rowtime::translate::to_flink(prepared, &checked)?;
+    let script = work.join("job.sql");
+    std::fs::write(&script, &local.sql).map_err(|e| Error::io(script.display(), e))?;
+
+    let exe = std::env::current_exe().map_err(|e| Error::io("the rowtime executable", e))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("run");
+    if let Some(sql) = &args.app.sql {
+        cmd.arg(sql);
+    }
+    if let Some(app) = &args.app.app {
+        cmd.arg("--app").arg(app);
+    }
+    if let Some(schema) = &args.app.input_schema {
+        cmd.arg("--input-schema").arg(schema);
+    }
+    cmd.arg("--input").arg(input);
+    for r in &args.app.reference {
+        cmd.arg("--reference").arg(r);
+    }
+    if let Some(c) = &args.rowtime_from {
+        cmd.arg("--rowtime-from").arg(c);
+    }
+    if args.with_rowtime {
+        cmd.arg("--with-rowtime");
+    }
+    for s in &job.sinks {
+        cmd.arg("--output").arg(format!(
+            "{}={}",
+            s.stream,
+            work.join(format!("rowtime-{}.csv", s.stream)).display()
+        ));
+    }
+    let out = cmd.output().map_err(|e| Error::io("rowtime run", e))?;
+    if !out.status.success() {
+        return Err(Error::Application(format!(
+            "--check: rowtime run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let run = FlinkRun {
+        name: "job".into(),
+        ddl_only: false,
+        script,
+        sinks: job
+            .sinks
+            .iter()
+            .map(|s| {
+                (
+                    work.join(format!("flink-{}.csv", s.stream)),
+                    work.join(format!("flink-{}.merged.csv", s.stream)),
+                )
+            })
+            .collect(),
+    };
+    eprintln!("rowtime: running the job on Apache Flink (local mini-cluster; this takes a while)");
+    let results = run_flink(&[run], &work)?;
+    if let Some((_, Err(e))) = results.first() {
+        return Err(Error::Application(format!(
+            "--check: Flink rejected or failed the job: {e}"
+        )));
+    }
+    let mut failures = Vec::new();
+    for s in &job.sinks {
+        let read = |p: std::path::PathBuf| {
+            std::fs::read_to_string(&p).map_err(|e| Error::io(p.display(), e))
+        };
+        let r = canonical_rows(
+            &read(work.join(format!("rowtime-{}.csv", s.stream)))?,
+            &s.columns,
+        );
+        let f = canonical_rows(
+            &read(work.join(format!("flink-{}.merged.csv", s.stream)))?,
+            &s.columns,
+        );
+        match compare(&s.stream, &r, &f) {
+            Ok(()) => eprintln!(
+                "rowtime: check: {}: {} rows, the same from rowtime and Flink",
+                s.stream,
+                r.len()
+            ),
+            Err(e) => failures.push(e),
+        }
+    }
+    if failures.is_empty() {
+        let _ = std::fs::remove_dir_all(&work);
+        Ok(())
+    } else {
+        Err(Error::Application(format!(
+            "--check: the engines differ (files kept in {}):\n{}",
+            work.display(),
+            failures.join("\n")
+        )))
+    }
 }

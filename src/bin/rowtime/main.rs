@@ -56,6 +56,8 @@ pub enum Command {
     Check(AppArgs),
     /// Print an application's dataflow: streams, reference tables, and each pump's operators.
     Explain(AppArgs),
+    /// Translate an application into one Flink SQL job (for any Flink cluster or Managed Service for Apache Flink).
+    Translate(Box<TranslateArgs>),
     /// Run test files (sqllogictest format, see tests/README.md): a line per file, a diff for failures.
     Test(TestArgs),
     /// Write generated demo data.
@@ -103,6 +105,36 @@ pub struct AppArgs {
     /// A reference table from a file or s3://BUCKET/KEY (overrides the application's S3 location).
     #[arg(long = "reference", value_name = "TABLE=LOCATION")]
     pub reference: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TranslateTarget {
+    /// Apache Flink SQL (Flink 1.19 and later, 2.x included).
+    Flink,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// The language to translate to.
+    #[arg(long = "to", value_enum)]
+    pub to: TranslateTarget,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Replay mode: ROWTIME is an event-time attribute from this column (with a watermark); without it, processing time.
+    #[arg(long = "rowtime-from", value_name = "COLUMN")]
+    pub rowtime_from: Option<String>,
+    /// Deliver a stream: a file (JSON lines; .csv for CSV; Flink writes a folder of part files there), '-' (print), s3://BUCKET/PREFIX/, or a Kinesis or Firehose ARN. Default: the definition's outputs.
+    #[arg(long = "output", value_name = "STREAM=LOCATION")]
+    pub output: Vec<String>,
+    /// Include ROWTIME (first) in the output rows.
+    #[arg(long = "with-rowtime")]
+    pub with_rowtime: bool,
+    /// Write the Flink SQL script here instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "JOB.sql")]
+    pub out: Option<PathBuf>,
+    /// Run the translated job on Apache Flink locally (PyFlink) and on rowtime over the same input, and compare their rows.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
