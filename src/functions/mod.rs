@@ -32,6 +32,7 @@
 //! | `interval_qualifier.rs` | `(a - b) qualifier`; CAST and EXTRACT of intervals by their qualifier |
 //! | `numeric.rs` | `MOD`, `CEILING` |
 //! | `initcap.rs` | `INITCAP`, words delimited by spaces only |
+//! | `like.rs` | `LIKE`: no escape character unless `ESCAPE` names one; bad escape sequences are errors of the row |
 //! | `math_domain.rs` | `LN`, `LOG10`, `POWER` failing outside their domain, as KDA's do |
 //! | `boolean.rs` | `ANY`, `EVERY` |
 //! | `date_format.rs` | `TIMESTAMP_TO_CHAR`, `CHAR_TO_TIMESTAMP`, … with `SimpleDateFormat` letters |
@@ -51,6 +52,7 @@ pub mod fast_regex;
 pub mod floor_elapsed;
 pub mod group_rank;
 pub mod initcap;
+pub mod like;
 pub mod interval;
 pub mod interval_qualifier;
 pub mod log_parse;
@@ -103,6 +105,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         floor_elapsed::FloorElapsed::udf(),
         group_rank::GroupRank::udf(),
         initcap::Initcap::udf(),
+        like::Like::udf(),
     ];
     all.extend(ours.into_iter().map(Arc::new));
     // After DataFusion's: the checked LN, LOG10 and POWER take their names.
@@ -311,6 +314,27 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
                 "substr"
             };
             *expr = function_call(name, args);
+        }
+        Expr::Like {
+            negated,
+            any: false,
+            expr: text,
+            pattern,
+            escape_char,
+        } => {
+            let mut args = vec![(**text).clone(), (**pattern).clone()];
+            if let Some(e) = escape_char {
+                args.push(Expr::Value(e.clone()));
+            }
+            let call = function_call(like::NAME, args);
+            *expr = if *negated {
+                Expr::UnaryOp {
+                    op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                    expr: Box::new(Expr::Nested(Box::new(call))),
+                }
+            } else {
+                call
+            };
         }
         // KDA's per-row wall clock.
         Expr::Identifier(id) if id.quote_style.is_none() && id.value == "CURRENT_ROW_TIMESTAMP" => {
