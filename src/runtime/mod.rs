@@ -545,55 +545,31 @@ mod tests {
         }
     }
 
-    /// Counts the lines of each chunk it is given, and checks that chunks hold whole lines.
-    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-    impl ChunkDecoder for Lines {
-        fn decode(
-            &mut self,
-            chunk: &[u8],
-            _now: i64,
-        ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
-            let text = std::str::from_utf8(chunk).expect("chunks end between lines");
-            let lines: Vec<String> = text.lines().map(str::to_string).collect();
-            let seen = lines.len() as u64;
-            self.0.lock().unwrap().extend(lines);
-            Ok((None, vec![], seen))
-        }
-        fn decode_records(
-            &mut self,
-            _: &[crate::connectors::SourceRecord],
-            _: i64,
-        ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
-            unreachable!("the input thread reads lines")
-        }
-        fn is_replay(&self) -> bool {
-            true
-        }
-        fn last_rowtime(&self) -> i64 {
-            0
-        }
-        fn resume(&mut self, _: i64) {}
+    /// Keeps the records of each chunk it is given, split at `delimiter` ("\n": lines), and
+    /// checks that chunks hold whole records (each chunk is valid UTF-8 on its own).
+    struct Records {
+        delimiter: &'static str,
+        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     }
 
-    /// Records ended by `<>`: checks that chunks hold whole records.
-    struct Delimited(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-    impl ChunkDecoder for Delimited {
+    impl ChunkDecoder for Records {
         fn decode(
             &mut self,
             chunk: &[u8],
             _now: i64,
         ) -> Result<(Option<RecordBatch>, Vec<ErrorRow>, u64)> {
             let text = std::str::from_utf8(chunk).expect("chunks end between records");
-            let records: Vec<String> = text
-                .split("<>")
-                .filter(|r| !r.is_empty())
-                .map(str::to_string)
-                .collect();
-            let seen = records.len() as u64;
-            self.0.lock().unwrap().extend(records);
-            Ok((None, vec![], seen))
+            let records: Vec<String> = match self.delimiter {
+                "\n" => text.lines().map(str::to_string).collect(),
+                d => text
+                    .split(d)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            };
+            let n = records.len() as u64;
+            self.seen.lock().unwrap().extend(records);
+            Ok((None, vec![], n))
         }
         fn decode_records(
             &mut self,
@@ -629,7 +605,13 @@ mod tests {
                     step: 0,
                 }),
                 delimiter: b"<>".to_vec(),
-                decoders: vec![(0, Box::new(Delimited(seen.clone())))],
+                decoders: vec![(
+                    0,
+                    Box::new(Records {
+                        delimiter: "<>",
+                        seen: seen.clone(),
+                    }),
+                )],
                 start: LinesPosition::default(),
             },
             tx,
@@ -665,7 +647,13 @@ mod tests {
             Input::Lines {
                 reader: Box::new(input),
                 delimiter: b"\n".to_vec(),
-                decoders: vec![(0, Box::new(Lines(seen.clone())))],
+                decoders: vec![(
+                    0,
+                    Box::new(Records {
+                        delimiter: "\n",
+                        seen: seen.clone(),
+                    }),
+                )],
                 start: LinesPosition::default(),
             },
             tx,
