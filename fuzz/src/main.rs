@@ -17,7 +17,12 @@ fn main() {
             .map(|(_, f)| *f)
             .unwrap_or_else(|| usage())
     };
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["seeds", repo, out] => seeds(Path::new(repo), Path::new(out)),
         ["replay", name, files @ ..] => {
             let f = target(name);
@@ -122,7 +127,9 @@ fn sql_seeds_of_slt(file: &Path, text: &str, corpus: &mut Vec<(&str, Vec<u8>)>) 
         {
             header.push_str(&format!("--! {} {}\n", decl.0, decl.1.replace('\n', " ")));
         } else if upper.starts_with("LOAD APPLICATION ") {
-            let path = trimmed["LOAD APPLICATION ".len()..].trim().trim_matches('\'');
+            let path = trimmed["LOAD APPLICATION ".len()..]
+                .trim()
+                .trim_matches('\'');
             let path = file.parent().unwrap_or(Path::new(".")).join(path);
             if let Ok(loaded) = fs::read_to_string(path) {
                 code.push_str(&loaded);
@@ -293,7 +300,10 @@ fn decode_seeds(repo: &Path, corpus: &mut Vec<(&str, Vec<u8>)>) {
             .map(|c| serde_json::json!({"Name": c.to_ascii_uppercase(), "SqlType": "VARCHAR(64)"}))
             .collect();
         let s = serde_json::json!({"RecordFormat": {"RecordFormatType": "CSV"}, "RecordColumns": columns});
-        corpus.push(("decode", format!("{s}\n{}\n", sample.join("\n")).into_bytes()));
+        corpus.push((
+            "decode",
+            format!("{s}\n{}\n", sample.join("\n")).into_bytes(),
+        ));
     }
 }
 

@@ -83,9 +83,7 @@ pub fn sql(data: &[u8]) {
                 inputs.push((name.clone(), columns.clone()));
                 app.add_input(&name, columns)
             }
-            "table" => {
-                app.add_table(&name, RecordBatch::new_empty(columns_schema(&columns)))
-            }
+            "table" => app.add_table(&name, RecordBatch::new_empty(columns_schema(&columns))),
             _ => return,
         };
         if added.is_err() {
@@ -99,7 +97,12 @@ pub fn sql(data: &[u8]) {
             .expect("not started");
     }
     let Ok(plan) = app.plan() else { return };
-    let streams: Vec<String> = plan.catalog.streams.iter().map(|s| s.name.clone()).collect();
+    let streams: Vec<String> = plan
+        .catalog
+        .streams
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     const MINUTE: i64 = 60_000;
     let start = 1_541_034_000_000; // 2018-11-01 01:00:00
     for (name, columns) in &inputs {
@@ -188,7 +191,12 @@ fn lines(data: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
-fn decode_with(schema: &RecordSchema, rowtime_from: Option<&str>, payload: &[u8], records: &[&[u8]]) {
+fn decode_with(
+    schema: &RecordSchema,
+    rowtime_from: Option<&str>,
+    payload: &[u8],
+    records: &[&[u8]],
+) {
     let Some(file_rows) = one_row_each(schema, records) else {
         return;
     };
@@ -248,7 +256,10 @@ fn one_row_each(schema: &RecordSchema, records: &[&[u8]]) -> Option<bool> {
         let before = decoder.len();
         match decoder.push(record) {
             Ok(()) => {
-                assert!(decoder.last_record_rows() >= 1, "a decoded record gave no row");
+                assert!(
+                    decoder.last_record_rows() >= 1,
+                    "a decoded record gave no row"
+                );
                 assert_eq!(decoder.len(), before + decoder.last_record_rows());
                 one_each &= decoder.last_record_rows() == 1;
             }
