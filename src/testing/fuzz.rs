@@ -34,8 +34,11 @@ use crate::functions::log_parse::LogParse;
 use crate::testing::{TestApp, parse_columns};
 use crate::types::SqlType;
 
+/// A fuzz target: takes any bytes, and must not panic, abort, hang or allocate hugely.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `fuzz/` and the regression test know them.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("sql", sql),
     ("decode", decode),
     ("log_parse", log_parse),
