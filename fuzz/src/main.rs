@@ -26,11 +26,20 @@ fn main() {
         ["seeds", repo, out] => seeds(Path::new(repo), Path::new(out)),
         ["replay", name, files @ ..] => {
             let f = target(name);
+            let mut panicked = 0;
             for file in files {
                 eprintln!("{name}: {file}");
-                f(&fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}")));
+                let data = fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+                // Go on after a panic (its message is printed), so that one crash does not
+                // hide the rest, nor end a coverage run early.
+                panicked += std::panic::catch_unwind(|| f(&data)).is_err() as usize;
+            }
+            if panicked > 0 {
+                eprintln!("{name}: {panicked} of {} inputs panicked", files.len());
+                std::process::exit(1);
             }
         }
+        #[cfg(feature = "afl")]
         [name] => {
             let f = target(name);
             afl::fuzz!(|data: &[u8]| f(data));
@@ -42,7 +51,8 @@ fn main() {
 fn usage() -> ! {
     let names: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
     eprintln!(
-        "usage: rowtime-fuzz TARGET | seeds REPO OUT | replay TARGET FILE…\ntargets: {}",
+        "usage: rowtime-fuzz TARGET | seeds REPO OUT | replay TARGET FILE…\ntargets: {}\n\
+         (TARGET alone, the fuzzing loop, needs the default feature afl and `cargo afl build`)",
         names.join(", ")
     );
     std::process::exit(2)
