@@ -368,7 +368,7 @@ fn top_k_of_each_window(
     k: usize,
     count: impl Fn(usize) -> i64,
 ) -> (Vec<u32>, Vec<usize>) {
-    let mut kept = Vec::with_capacity(indices.len().min(k * ends.len()));
+    let mut kept = Vec::with_capacity(indices.len().min(k.saturating_mul(ends.len())));
     let mut kept_ends = Vec::with_capacity(ends.len());
     let mut from = 0;
     for &end in ends {
@@ -619,6 +619,15 @@ mod tests {
 | 2018-11-03T00:00:00 | 1        | 36       | 2018-11-04T00:00:00 |
 +---------------------+----------+----------+---------------------+";
         assert_eq!(table(&out), expected);
+    }
+
+    #[test]
+    fn a_huge_top_k_keeps_every_group() {
+        // TOP_K_ITEMS_TUMBLING(…, 18446744073709551615, 1) with two windows closing together
+        // once overflowed `k × windows` (tests/fuzz/sql/top-k-items-huge-k).
+        let (kept, ends) = top_k_of_each_window(&[0, 1, 2], &[2, 3], usize::MAX, |i| i as i64);
+        assert_eq!(kept, [1, 0, 2]);
+        assert_eq!(ends, [2, 3]);
     }
 
     #[test]

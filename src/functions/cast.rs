@@ -67,6 +67,10 @@ impl CastText {
     }
 }
 
+/// The longest `CHAR(n)` or `VARCHAR(n)` of a `CAST`, as of a column's type (`types.rs`): a
+/// `CHAR(n)` cast pads every value to `n` characters, so a huge `n` would be a huge allocation.
+pub const MAX_LENGTH: u64 = 65_534;
+
 /// The length of a `CHAR(n)` or `VARCHAR(n)` type, and whether it pads (CHAR).
 pub fn text_length(t: &datafusion::sql::sqlparser::ast::DataType) -> Option<(u64, bool)> {
     use datafusion::sql::sqlparser::ast::{CharacterLength, DataType};
@@ -139,4 +143,35 @@ pub fn is_unbounded_varchar(t: &datafusion::sql::sqlparser::ast::DataType) -> bo
             | DataType::String(None)
             | DataType::Text
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestApp;
+
+    fn plan(ty: &str) -> Result<(), String> {
+        let code = format!(
+            "CREATE STREAM OUT (V VARCHAR(8));
+             CREATE PUMP P AS INSERT INTO OUT SELECT STREAM CAST(K AS {ty}) FROM S;"
+        );
+        let mut app = TestApp::new("cast.sql", &code)
+            .input("S", "K VARCHAR(4)")
+            .unwrap();
+        app.plan().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_cast_length_past_the_limit_is_an_error_not_a_huge_allocation() {
+        // `CAST(… AS CHAR(111111111111112))` once padded each value to that many blanks, and the
+        // allocation aborted the process (found by the sql fuzzer: tests/fuzz/sql/).
+        assert_eq!(plan("CHAR(65534)"), Ok(()));
+        assert_eq!(plan("VARCHAR(1)"), Ok(()));
+        for ty in ["CHAR(111111111111112)", "VARCHAR(65535)", "CHAR(0)"] {
+            let err = plan(ty).unwrap_err();
+            assert!(
+                err.contains(&format!("CAST to {ty}: the length must be 1 to 65534")),
+                "{err}"
+            );
+        }
+    }
 }

@@ -316,6 +316,12 @@ impl Fields {
 
     fn millis(&self) -> Result<i64, String> {
         let year = self.year.unwrap_or(1970);
+        // A TIMESTAMP (milliseconds in an i64) reaches about 292 million years either side of
+        // 1970: a year past that is out of range, not an arithmetic overflow.
+        let out_of_range = || format!("the year {year} is out of the range of a TIMESTAMP");
+        if year.unsigned_abs() > 292_000_000 {
+            return Err(out_of_range());
+        }
         let days = match (self.day_of_year, self.month, self.day) {
             (Some(doy), None, None) => {
                 let leap = days_in_month(year, 2) == 29;
@@ -343,7 +349,9 @@ impl Fields {
             + self.second.unwrap_or(0) as i64)
             * 1000
             + self.milli.unwrap_or(0) as i64;
-        Ok(days * MS_PER_DAY + in_day - self.offset_ms)
+        days.checked_mul(MS_PER_DAY)
+            .and_then(|ms| ms.checked_add(in_day - self.offset_ms))
+            .ok_or_else(out_of_range)
     }
 }
 
@@ -767,5 +775,18 @@ mod tests {
             assert_eq!(y.rem_euclid(100), v);
             assert!((now - 80..now + 20).contains(&y), "{v} -> {y}");
         }
+    }
+
+    #[test]
+    fn a_year_past_the_range_of_a_timestamp_is_an_error_not_an_overflow() {
+        let read = |p: &str, t: &str| Pattern::parse(p).unwrap().read(t);
+        assert_eq!(
+            read("y", "99999999999999").unwrap_err(),
+            "the year 99999999999999 is out of the range of a TIMESTAMP"
+        );
+        assert!(read("y", "-999999999999999999").is_err());
+        // The last days a TIMESTAMP holds still read.
+        assert!(read("yyyy-MM-dd", "292000000-12-31").is_ok());
+        assert!(read("yyyy-MM-ddXXX", "292000000-01-01-23:00").is_ok());
     }
 }

@@ -185,10 +185,16 @@ impl LogParse {
                     Some(Some(v)) if v.data_type().is_integer() => {
                         let n = v.cast_to(&DataType::Int64).ok();
                         match n {
-                            Some(ScalarValue::Int64(Some(n))) if n > 0 => {
+                            Some(ScalarValue::Int64(Some(n)))
+                                if (1..=MAX_COLUMNS as i64).contains(&n) =>
+                            {
                                 varchar_columns(n as usize)
                             }
-                            _ => return Err("the number of columns must be 1 or more".into()),
+                            _ => {
+                                return Err(format!(
+                                    "the number of columns must be 1 to {MAX_COLUMNS}"
+                                ));
+                            }
                         }
                     }
                     _ => {
@@ -254,6 +260,10 @@ enum Parser {
         quote: Option<(char, char)>,
     },
 }
+
+/// The most columns a call may ask for by number: each is a field of every row's struct, and a
+/// huge count is a typo (or an attack), not a log format.
+const MAX_COLUMNS: usize = 10_000;
 
 fn varchar_columns(n: usize) -> Fields {
     (1..=n)
@@ -790,6 +800,31 @@ mod tests {
             ["a|b", "c"]
         );
         assert_eq!(split_fields("a\tb", "\t", None, None, 2), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_column_count_past_the_limit_is_an_error_not_a_huge_allocation() {
+        let parse = LogParse {
+            name: "variable_column_log_parse",
+            kind: Kind::VariableColumn,
+            signature: Signature::any(3, Volatility::Immutable),
+        };
+        let layout = |n: i64| {
+            let args = [
+                ScalarValue::Utf8(None),
+                ScalarValue::Int64(Some(n)),
+                ScalarValue::Utf8(Some(",".into())),
+            ];
+            let refs: Vec<_> = args.iter().map(Some).collect();
+            parse.layout(&refs).map(|l| l.fields.len())
+        };
+        assert_eq!(layout(MAX_COLUMNS as i64), Ok(MAX_COLUMNS));
+        for n in [0, -1, MAX_COLUMNS as i64 + 1, 33_333_333_333_333_333] {
+            assert_eq!(
+                layout(n).unwrap_err(),
+                "the number of columns must be 1 to 10000"
+            );
+        }
     }
 
     #[test]

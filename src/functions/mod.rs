@@ -251,6 +251,17 @@ fn rewrite(expr: &mut Expr) -> Result<(), RewriteError> {
             ..
         } if cast::text_length(data_type).is_some() => {
             let (length, pad) = cast::text_length(data_type).expect("checked by the guard");
+            if !(1..=cast::MAX_LENGTH).contains(&length) {
+                return Err(RewriteError {
+                    span: inner.span(),
+                    message: format!(
+                        "CAST to {data_type}: the length must be 1 to {}",
+                        cast::MAX_LENGTH
+                    ),
+                    help: "give CHAR or VARCHAR a length of 1 to 65534, as in a column's type"
+                        .into(),
+                });
+            }
             let arg = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
             *expr = function_call(
                 cast::CastText::NAME,

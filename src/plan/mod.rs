@@ -434,6 +434,41 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_group_by_key_is_one_key() {
+        // DataFusion keeps one output column per distinct GROUP BY expression (`K` and `A.K`
+        // are one): the repeat once gave the window's group table a column of another type, and
+        // a panic at the first row (found by the sql fuzzer: tests/fuzz/sql/).
+        let mut app = two_inputs(
+            "CREATE STREAM T (K VARCHAR(4), W TIMESTAMP, C BIGINT);
+             CREATE PUMP PT AS INSERT INTO T
+             SELECT STREAM K, STEP(A.ROWTIME BY INTERVAL '1' MINUTE), COUNT(*) FROM A
+             GROUP BY K, STEP(A.ROWTIME BY INTERVAL '1' MINUTE), A.K;
+             CREATE STREAM G (K VARCHAR(4), C BIGINT);
+             CREATE PUMP PG AS INSERT INTO G
+             SELECT STREAM K, COUNT(*) FROM A
+             WINDOWED BY STAGGER (PARTITION BY K, A.K, K RANGE INTERVAL '1' MINUTE);",
+        );
+        app.push_table(
+            "A",
+            "ROWTIME | K | N\n2020-01-01 00:00:01 | a | 1\n2020-01-01 00:00:02 | b | 2\n2020-01-01 00:00:30 | a | 3",
+        )
+        .unwrap();
+        app.end().unwrap();
+        assert_eq!(
+            app.read_table("T").unwrap(),
+            "ROWTIME                 | K | W                       | C\n\
+             2020-01-01 00:01:00.000 | a | 2020-01-01 00:00:00.000 | 2\n\
+             2020-01-01 00:01:00.000 | b | 2020-01-01 00:00:00.000 | 1\n"
+        );
+        assert_eq!(
+            app.read_table("G").unwrap(),
+            "ROWTIME                 | K | C\n\
+             2020-01-01 00:01:01.000 | a | 2\n\
+             2020-01-01 00:01:02.000 | b | 1\n"
+        );
+    }
+
+    #[test]
     fn explain_writes_intervals_the_sql_way() {
         assert_eq!(
             super::lower::shown(

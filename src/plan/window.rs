@@ -34,6 +34,19 @@ pub(crate) fn mentions_rowtime(e: &Expr) -> bool {
     e.column_refs().iter().any(|c| c.name == ROWTIME)
 }
 
+/// The GROUP BY expressions without repeats, in order: the aggregate's output has one column
+/// for each distinct expression (DataFusion drops a repeated one from its schema, and only
+/// there), so `GROUP BY T, STEP(…), T` has two keys.
+fn distinct_group_exprs(a: &datafusion::logical_expr::Aggregate) -> Vec<&Expr> {
+    let mut distinct: Vec<&Expr> = Vec::with_capacity(a.group_expr.len());
+    for g in &a.group_expr {
+        if !distinct.contains(&g) {
+            distinct.push(g);
+        }
+    }
+    distinct
+}
+
 impl Lowering<'_> {
     pub(crate) fn lower_aggregate(
         &mut self,
@@ -45,7 +58,7 @@ impl Lowering<'_> {
         let input_schema = a.input.schema();
         let mut window: Option<(usize, &Expr, MonotonicKey)> = None;
         let mut keys: Vec<(usize, &Expr)> = Vec::new();
-        for (i, g) in a.group_expr.iter().enumerate() {
+        for (i, g) in distinct_group_exprs(a).into_iter().enumerate() {
             if matches!(g, Expr::GroupingSet(_)) {
                 return Err(self.reject_at(
                     self.group_by_at,
@@ -191,19 +204,19 @@ impl Lowering<'_> {
         }
         let (aggregates, filters) = self.aggregates(a)?;
         let schema = with_rowtime(&nullable(a.schema.as_arrow()));
-        let mut group_fields: Vec<Field> = (0..a.group_expr.len())
+        let group_expr = distinct_group_exprs(a);
+        let mut group_fields: Vec<Field> = (0..group_expr.len())
             .map(|i| Field::new(format!("k{i}"), schema.field(i).data_type().clone(), true))
             .collect();
         group_fields.push(Field::new("open", crate::catalog::rowtime_type(), false));
         let display = shown(&format!(
             "partition by [{}], aggregates [{}]",
-            listed(&a.group_expr),
+            listed(group_expr.iter().copied()),
             listed(&a.aggr_expr)
         ));
         let spec = StaggerSpec {
             length,
-            keys: a
-                .group_expr
+            keys: group_expr
                 .iter()
                 .map(|k| self.physical(k, input_schema))
                 .collect::<Result<_>>()?,

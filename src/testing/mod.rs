@@ -25,6 +25,7 @@
 //! Everything is deterministic: ROWTIMEs come from the test, never from the clock, and a
 //! window's rows are ordered by their group keys.
 
+pub mod fuzz;
 pub mod slt;
 
 use std::collections::HashMap;
