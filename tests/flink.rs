@@ -7,7 +7,8 @@
 //! test fails with the reason.
 //!
 //! Cases: the two toll applications, the benchmark queries (bench/apps) over generated toll and
-//! bid streams in JSON and CSV, and generated workloads of other sizes and seeds.
+//! bid streams in JSON and CSV, LEFT JOINs with a reference table and windowed stream-to-stream
+//! joins over generated trips, and generated workloads of other sizes and seeds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +29,7 @@ struct Case {
     input_schema: Option<&'static str>,
     input: PathBuf,
     references: Vec<String>,
+    /// Replay mode's column; empty for processing time (then ROWTIME is not compared).
     rowtime_from: &'static str,
     /// Streams to deliver (default: DESTINATION_SQL_STREAM).
     outputs: Vec<&'static str>,
@@ -86,9 +88,10 @@ fn translate(case: &Case, dir: &Path) -> (PathBuf, Vec<FlinkSink>) {
         ..Options::default()
     };
     let prepared = prepare(&options, false).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let replay = !case.rowtime_from.is_empty();
     let flink = FlinkOptions {
-        rowtime_from: Some(case.rowtime_from.to_string()),
-        with_rowtime: true,
+        rowtime_from: replay.then(|| case.rowtime_from.to_string()),
+        with_rowtime: replay,
         outputs: case
             .outputs
             .iter()
@@ -125,7 +128,9 @@ fn run_rowtime(case: &Case, dir: &Path) {
     for r in &case.references {
         cmd.arg("--reference").arg(r);
     }
-    cmd.args(["--rowtime-from", case.rowtime_from, "--with-rowtime"]);
+    if !case.rowtime_from.is_empty() {
+        cmd.args(["--rowtime-from", case.rowtime_from, "--with-rowtime"]);
+    }
     for s in &case.outputs {
         cmd.arg("--output").arg(format!(
             "{s}={}",
@@ -202,6 +207,81 @@ fn cases(dir: &Path) -> Vec<Case> {
         if name == "enrich" {
             c.references = vec![BOOTHS.into()];
         }
+        out.push(c);
+    }
+
+    // LEFT JOIN with a reference table (Flink's event-time temporal join), over a booths file
+    // without three of the eight booths the generator uses: their trips get a NULL road.
+    let some_booths = dir.join("some_booths.csv");
+    let booths = std::fs::read_to_string("reference-data/toll-reference/booths.csv").unwrap();
+    let kept: Vec<&str> = booths
+        .lines()
+        .filter(|l| !["B03,", "B06,", "B08,"].iter().any(|b| l.starts_with(b)))
+        .collect();
+    assert_eq!(kept.len(), 6, "a header and five booths: {kept:?}");
+    std::fs::write(&some_booths, kept.join("\n") + "\n").unwrap();
+    let some_booths = format!("BOOTHS={}", some_booths.display());
+    let app = |name: &str, code: &str| -> &'static str {
+        let path = dir.join(format!("{name}.app.sql"));
+        std::fs::write(&path, code).unwrap();
+        Box::leak(path.display().to_string().into_boxed_str())
+    };
+    let left_join = "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (BOOTH_ID VARCHAR(8), ACCOUNT_ID VARCHAR(16), AMOUNT DECIMAL(8,2), ROAD VARCHAR(32), DIRECTION VARCHAR(16));
+CREATE OR REPLACE PUMP \"ENRICH_PUMP\" AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+    SELECT STREAM s.BOOTH_ID, s.ACCOUNT_ID, s.AMOUNT, b.ROAD, b.DIRECTION
+    FROM \"SOURCE_SQL_STREAM_001\" AS s
+    LEFT JOIN \"BOOTHS\" AS b ON s.BOOTH_ID = b.BOOTH_ID AND s.VEHICLE_CLASS <> 'bus';";
+    let mut c = Case::new("left_join_reference", gen_toll.clone());
+    c.sql = Some(app("left_join_reference", left_join));
+    c.input_schema = Some(TOLL_JSON);
+    c.references = vec![some_booths.clone()];
+    out.push(c);
+    // The same without replay: ROWTIME is the arrival time (not compared).
+    let mut c = Case::new("left_join_reference_ingest", gen_toll_csv.clone());
+    c.sql = Some(app("left_join_reference_ingest", left_join));
+    c.input_schema = Some(TOLL_CSV);
+    c.references = vec![some_booths.clone()];
+    c.rowtime_from = "";
+    out.push(c);
+    // The joined rows keep their time attribute: a tumbling window can count them per road.
+    let mut c = Case::new("left_join_then_window", gen_toll.clone());
+    c.sql = Some(app(
+        "left_join_then_window",
+        "CREATE OR REPLACE STREAM TRIPS (ROAD VARCHAR(32), AMOUNT DECIMAL(8,2));
+CREATE OR REPLACE PUMP JOIN_PUMP AS INSERT INTO TRIPS
+    SELECT STREAM b.ROAD, s.AMOUNT FROM \"SOURCE_SQL_STREAM_001\" AS s LEFT JOIN BOOTHS AS b ON s.BOOTH_ID = b.BOOTH_ID;
+CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (ROAD VARCHAR(32), TRIPS BIGINT, TOTAL DECIMAL(12,2));
+CREATE OR REPLACE PUMP WINDOW_PUMP AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+    SELECT STREAM ROAD, COUNT(*), SUM(AMOUNT) FROM TRIPS
+    GROUP BY ROAD, STEP(TRIPS.ROWTIME BY INTERVAL '10' MINUTE);",
+    ));
+    c.input_schema = Some(TOLL_JSON);
+    c.references = vec![some_booths];
+    out.push(c);
+    // Windowed stream-to-stream joins (Flink's interval join): each truck with the cars at its
+    // booth in the minute before it, inner and outer.
+    for (name, kind) in [
+        ("interval_join", "JOIN"),
+        ("interval_left_join", "LEFT JOIN"),
+    ] {
+        let mut c = Case::new(name, gen_toll_csv.clone());
+        c.sql = Some(app(
+            name,
+            &format!(
+                "CREATE OR REPLACE STREAM CARS (BOOTH_ID VARCHAR(8), ACCOUNT_ID VARCHAR(16));
+CREATE OR REPLACE PUMP CAR_PUMP AS INSERT INTO CARS
+    SELECT STREAM BOOTH_ID, ACCOUNT_ID FROM \"SOURCE_SQL_STREAM_001\" WHERE VEHICLE_CLASS = 'car';
+CREATE OR REPLACE STREAM TRUCKS (BOOTH_ID VARCHAR(8), ACCOUNT_ID VARCHAR(16));
+CREATE OR REPLACE PUMP TRUCK_PUMP AS INSERT INTO TRUCKS
+    SELECT STREAM BOOTH_ID, ACCOUNT_ID FROM \"SOURCE_SQL_STREAM_001\" WHERE VEHICLE_CLASS = 'truck';
+CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (BOOTH_ID VARCHAR(8), TRUCK VARCHAR(16), CAR VARCHAR(16));
+CREATE OR REPLACE PUMP JOIN_PUMP AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+    SELECT STREAM t.BOOTH_ID, t.ACCOUNT_ID, c.ACCOUNT_ID
+    FROM TRUCKS AS t {kind} CARS OVER (RANGE INTERVAL '1' MINUTE PRECEDING) AS c
+    ON t.BOOTH_ID = c.BOOTH_ID;"
+            ),
+        ));
+        c.input_schema = Some(TOLL_CSV);
         out.push(c);
     }
     out

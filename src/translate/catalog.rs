@@ -163,7 +163,11 @@ pub const CONSTRUCTS: &[(&str, &str, bool)] = &[
         "an event-time attribute `ROWTIME AS CAST(COL AS TIMESTAMP(3))` with `WATERMARK FOR ROWTIME AS ROWTIME - INTERVAL '0.001' SECOND`; KDA clamps an out-of-order ROWTIME, Flink drops the row from windows as late (warned)",
         true,
     ),
-    ("ROWTIME, ingest time", "`ROWTIME AS PROCTIME()`", true),
+    (
+        "ROWTIME, ingest time",
+        "`ROWTIME AS PROCTIME()`; when a pump LEFT JOINs a reference table, the arrival time as an event-time attribute, `ROWTIME AS CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3))` with `WATERMARK FOR ROWTIME AS ROWTIME` (warned: a window over it closes when a later row arrives)",
+        true,
+    ),
     (
         "In-application stream",
         "a view: the UNION ALL of the pumps that insert into it, each column cast to the stream's type",
@@ -246,12 +250,32 @@ pub const CONSTRUCTS: &[(&str, &str, bool)] = &[
     ),
     (
         "Stream LEFT JOIN reference table",
-        "not translated: over Flink's filesystem source a LEFT JOIN is a regular join that retracts rows, which an append-only sink cannot take (a lookup join needs a lookup connector such as JDBC)",
+        "an event-time temporal join, `LEFT JOIN t__by_KEY FOR SYSTEM_TIME AS OF s.ROWTIME`, with a versioned view of the table: one row per key (the table's columns the ON equates with the stream's values), every row valid from the epoch. Append-only, and ROWTIME stays a time attribute. KDA joins every row with the key, Flink one: warned, the rows agree when the key is unique",
+        true,
+    ),
+    (
+        "Stream RIGHT or FULL JOIN reference table",
+        "not translated: rowtime itself rejects them (not yet supported), and Flink's temporal join pads only the stream's rows; write stream LEFT JOIN table",
         false,
     ),
     (
-        "Stream-to-stream join with `OVER (RANGE …)` windows",
-        "not translated yet (an interval join is the form; not checked against Flink)",
+        "JOIN and LEFT JOIN with reference tables in one FROM",
+        "not translated: the regular join drops the time attribute the temporal join needs; join in one pump, LEFT JOIN in the next",
+        false,
+    ),
+    (
+        "Stream-to-stream join with `OVER (RANGE …)` windows (inner, LEFT, RIGHT, FULL)",
+        "an interval join, `ON … AND l.ROWTIME BETWEEN r.ROWTIME - INTERVAL d(l) AND r.ROWTIME + INTERVAL d(r)`; the joined row's ROWTIME is the later of the two (an outer row's, its own plus its window), a plain TIMESTAMP",
+        true,
+    ),
+    (
+        "Stream-to-stream join without windows, or with a FOLLOWING window",
+        "not translated: Flink's interval join needs a bounded range on both sides",
+        false,
+    ),
+    (
+        "SELECT DISTINCT",
+        "not translated: a streaming DISTINCT in Flink keeps every value seen and is not append-only",
         false,
     ),
     ("UNION ALL", "UNION ALL", true),

@@ -207,6 +207,9 @@ pub enum RowtimeMode<'a> {
     /// From a JSON key of each record that is not one of the input's columns.
     Key(&'a str),
     Ingest,
+    /// The time a row arrives as an event-time attribute: a processing-time application whose
+    /// LEFT JOIN with a reference table runs as Flink's event-time temporal join.
+    IngestEvent,
 }
 
 /// The value of a column read as text, converted to its KDA type, and the condition that the
@@ -321,6 +324,12 @@ pub fn source(
             checks.push(format!("{from} IS NOT NULL"));
         }
         RowtimeMode::Ingest => physical.push("`ROWTIME` AS PROCTIME()".into()),
+        RowtimeMode::IngestEvent => {
+            // Evaluated for each record as the source reads it; the clock only moves forward,
+            // so the watermark is the latest time.
+            physical.push("`ROWTIME` AS CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3))".into());
+            physical.push("WATERMARK FOR `ROWTIME` AS `ROWTIME`".into());
+        }
     }
     // KDA's APPROXIMATE_ARRIVAL_TIME. A file has no arrival time: rowtime gives ROWTIME then.
     // (Kinesis's is the connector's `timestamp` metadata, which the current Kinesis table source
@@ -356,21 +365,28 @@ pub fn source(
     Ok(out)
 }
 
-/// A reference table: its file read as it is, a view with the KDA columns.
-pub fn reference(table: &str, schema: &RecordSchema, place: &Place) -> Result<String> {
+/// A reference table as Flink reads it: the physical columns of its file, the view's typed
+/// columns and the condition that drops a CSV header line.
+struct ReferenceParts {
+    physical: Vec<String>,
+    typed: Vec<String>,
+    filter: Option<String>,
+    with: String,
+}
+
+fn reference_parts(table: &str, schema: &RecordSchema, place: &Place) -> Result<ReferenceParts> {
     let what = format!("reference table {table}");
-    let records = format!("{table}__file");
-    let mut out = String::new();
+    let with = with_clause(place, format_options(&schema.format, &what)?, false)?;
     match &schema.format {
         RecordFormat::Csv { .. } => {
             // Flink's csv format cannot skip a header line: read text, drop the line that
             // holds the column names (as rowtime does), cast in the view.
-            let physical: Vec<String> = schema
+            let physical = schema
                 .columns
                 .iter()
                 .map(|c| format!("{} STRING", quote(&c.name)))
                 .collect();
-            let casts: Vec<String> = schema
+            let typed = schema
                 .columns
                 .iter()
                 .map(|c| {
@@ -387,23 +403,16 @@ pub fn reference(table: &str, schema: &RecordSchema, place: &Place) -> Result<St
                 .iter()
                 .map(|c| format!("{} = {}", quote(&c.name), literal(&c.name)))
                 .collect();
-            out.push_str(&format!(
-                "CREATE TABLE {} (\n  {}\n) {};\n\n",
-                quote(&records),
-                physical.join(",\n  "),
-                with_clause(place, format_options(&schema.format, &what)?, false)?
-            ));
-            out.push_str(&format!(
-                "CREATE VIEW {} AS\nSELECT {}\nFROM {}\nWHERE NOT ({});\n",
-                quote(table),
-                casts.join(", "),
-                quote(&records),
-                header.join(" AND ")
-            ));
+            Ok(ReferenceParts {
+                physical,
+                typed,
+                filter: Some(format!("NOT ({})", header.join(" AND "))),
+                with,
+            })
         }
         RecordFormat::Json => {
             let mut physical = Vec::new();
-            let mut select = Vec::new();
+            let mut typed = Vec::new();
             for c in &schema.columns {
                 let mapping = c.mapping.clone().unwrap_or_else(|| format!("$.{}", c.name));
                 let keys = row_path_keys(&mapping).map_err(|why| {
@@ -419,30 +428,82 @@ pub fn reference(table: &str, schema: &RecordSchema, place: &Place) -> Result<St
                     )));
                 }
                 physical.push(format!("{} STRING", quote(&keys[0])));
-                select.push(format!(
+                typed.push(format!(
                     "CAST({} AS {}) AS {}",
                     quote(&keys[0]),
                     flink_type(c.sql_type),
                     quote(&c.name)
                 ));
             }
-            out.push_str(&format!(
-                "CREATE TABLE {} (\n  {}\n) {};\n\n",
-                quote(&records),
-                physical.join(",\n  "),
-                with_clause(place, format_options(&schema.format, &what)?, false)?
-            ));
-            out.push_str(&format!(
-                "CREATE VIEW {} AS\nSELECT {}\nFROM {};\n",
-                quote(table),
-                select.join(", "),
-                quote(&records)
-            ));
+            Ok(ReferenceParts {
+                physical,
+                typed,
+                filter: None,
+                with,
+            })
         }
     }
-    Ok(out)
 }
 
+fn where_clause(filter: &Option<String>) -> String {
+    filter
+        .as_ref()
+        .map_or_else(String::new, |f| format!("\nWHERE {f}"))
+}
+
+/// A reference table: its file read as it is, a view with the KDA columns.
+pub fn reference(table: &str, schema: &RecordSchema, place: &Place) -> Result<String> {
+    let parts = reference_parts(table, schema, place)?;
+    let records = format!("{table}__file");
+    Ok(format!(
+        "CREATE TABLE {} (\n  {}\n) {};\n\nCREATE VIEW {} AS\nSELECT {}\nFROM {}{};\n",
+        quote(&records),
+        parts.physical.join(",\n  "),
+        parts.with,
+        quote(table),
+        parts.typed.join(", "),
+        quote(&records),
+        where_clause(&parts.filter),
+    ))
+}
+
+/// The name of a reference table's versioned view keyed by `keys` (see [`versioned_reference`]).
+pub fn versioned_name(table: &str, keys: &[String]) -> String {
+    format!("{table}__by_{}", keys.join("_"))
+}
+
+/// A reference table as a versioned table for Flink's event-time temporal join: the file again,
+/// every row one version valid from the epoch (`__VERSION`, a time attribute whose watermark
+/// reaches the end of time when the file is read), one row per key.
+pub fn versioned_reference(
+    table: &str,
+    keys: &[String],
+    schema: &RecordSchema,
+    place: &Place,
+) -> Result<String> {
+    let mut parts = reference_parts(table, schema, place)?;
+    let records = format!("{table}__versions_file");
+    parts
+        .physical
+        .push("`__VERSION` AS TIMESTAMP '1970-01-01 00:00:00'".into());
+    parts
+        .physical
+        .push("WATERMARK FOR `__VERSION` AS `__VERSION`".into());
+    let columns: Vec<String> = schema.columns.iter().map(|c| quote(&c.name)).collect();
+    let partition: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+    Ok(format!(
+        "CREATE TABLE {} (\n  {}\n) {};\n\nCREATE VIEW {} AS\nSELECT {}, `__VERSION`\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY `__VERSION` DESC) AS `__N`\n  FROM (SELECT {}, `__VERSION` FROM {}{})\n)\nWHERE `__N` = 1;\n",
+        quote(&records),
+        parts.physical.join(",\n  "),
+        parts.with,
+        quote(&versioned_name(table, keys)),
+        columns.join(", "),
+        partition.join(", "),
+        parts.typed.join(", "),
+        quote(&records),
+        where_clause(&parts.filter).replace('\n', " "),
+    ))
+}
 /// An output's table.
 pub fn sink(name: &str, columns: &[(String, String)], place: &Place, csv: bool) -> Result<String> {
     let format = if csv {

@@ -104,7 +104,18 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
     ));
     out.push_str("-- Run it with Flink's SQL client (sql-client.sh -f JOB.sql) or in Managed Service for Apache Flink;\n-- Kinesis and Firehose tables need the flink-connector-aws jars (flink-sql-connector-aws-kinesis-streams,\n-- flink-sql-connector-aws-kinesis-firehose) on the job's class path.\n");
     out.push_str("-- Checkpoints commit the files a filesystem sink writes and keep the Kinesis positions.\n");
-    out.push_str("SET 'execution.checkpointing.interval' = '10s';\n\n");
+    out.push_str("SET 'execution.checkpointing.interval' = '10s';\n");
+    out.push_str("-- KDA's times are UTC: so are the times Flink takes from its clock.\n");
+    out.push_str("SET 'table.local-time-zone' = 'UTC';\n\n");
+    let reference_names: HashSet<String> = prepared
+        .references
+        .iter()
+        .map(|r| r.table.clone())
+        .collect();
+    let left_joins = statements.iter().any(|s| match s {
+        AppStatement::CreatePump(p) => query::left_joins_a_table(&p.query, &reference_names),
+        _ => false,
+    });
 
     // The input.
     if app.inputs.len() > 1 {
@@ -117,6 +128,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
     let mut env = Env {
         src,
         join_windows: std::cell::RefCell::new(Vec::new()),
+        versioned: std::cell::RefCell::new(Vec::new()),
         streams: HashMap::new(),
         tables: HashMap::new(),
         functions: statements
@@ -194,6 +206,11 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                 warnings.push(format!("input {stream}: {note}"));
                 (RowtimeMode::Replay(col), TimeAttr::Event, vec![note])
             }
+            (None, None) if left_joins => {
+                let note = "ROWTIME is the time a row arrives, as KDA's ingest time, and an event-time attribute: a LEFT JOIN with a reference table runs as Flink's event-time temporal join, which needs one. A window over this input closes when a later row arrives, not on the clock.".to_string();
+                warnings.push(format!("input {stream}: {note}"));
+                (RowtimeMode::IngestEvent, TimeAttr::Event, vec![note])
+            }
             (None, None) => (
                 RowtimeMode::Ingest,
                 TimeAttr::Processing,
@@ -234,6 +251,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
         .iter()
         .filter_map(|r| r.split_once('=').map(|(t, _)| t.to_string()))
         .collect();
+    let mut reference_places = HashMap::new();
     for r in &prepared.references {
         let declared = app.references.iter().find(|d| d.table == r.table);
         let place = match (&r.location, declared) {
@@ -251,6 +269,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
         };
         out.push_str(&comment(&format!("Reference table {}", r.table)));
         out.push_str(&ddl::reference(&r.table, &r.schema, &place)?);
+        reference_places.insert(r.table.clone(), (&r.schema, place));
         out.push('\n');
         env.tables.insert(
             r.table.clone(),
@@ -291,6 +310,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
         })
         .collect();
     let mut done = vec![false; pumps.len()];
+    let mut versioned = HashSet::new();
     let mut defined: HashSet<String> = env.streams.keys().cloned().collect();
     loop {
         // A stream is ready when every pump into it is translated.
@@ -319,6 +339,17 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                     .into_error());
             };
             let part = query::pump(&env, p)?;
+            for (table, keys) in env.versioned.take() {
+                if versioned.insert(ddl::versioned_name(&table, &keys)) {
+                    let (schema, place) = &reference_places[&table];
+                    out.push_str(&comment(&format!(
+                        "Reference table {table}, one row per {} for LEFT JOIN",
+                        keys.join(", ")
+                    )));
+                    out.push_str(&ddl::versioned_reference(&table, &keys, schema, place)?);
+                    out.push('\n');
+                }
+            }
             let columns: Vec<String> = match &p.columns {
                 Some(cols) => cols.iter().map(|c| c.value.clone()).collect(),
                 None => target.columns.iter().map(|c| c.name.clone()).collect(),

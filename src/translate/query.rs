@@ -49,6 +49,9 @@ pub struct Env<'a> {
     pub functions: Vec<String>,
     /// The `FROM s OVER (RANGE …)` windows of the pump being translated.
     pub join_windows: std::cell::RefCell<Vec<crate::dialect::TableWindow>>,
+    /// The versioned views (reference table, key columns) the translated pumps' LEFT JOINs
+    /// read, for the script to define before the pump.
+    pub versioned: std::cell::RefCell<Vec<(String, Vec<String>)>>,
 }
 
 /// A translated query: its SQL, its columns' names (ROWTIME last, always present) and time.
@@ -392,14 +395,37 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     } else {
         None
     };
-    if stream_join.is_none()
-        && let Some((kind, _, span)) = join_ops.iter().find(|(k, _, _)| *k != "JOIN")
-    {
+    // Joins with reference tables: JOIN is Flink's regular join; stream LEFT JOIN table is an
+    // event-time temporal join with the table's rows, which is append-only (a regular outer
+    // join would retract each row it padded with NULLs when the table's row arrived).
+    let mut lookup_keys: Vec<Option<Vec<String>>> = vec![None; rels.len()];
+    if stream_join.is_none() {
+        for (i, (kind, on, span)) in join_ops.iter().enumerate() {
+            let rel = &rels[i + 1];
+            match *kind {
+                "JOIN" => {}
+                "LEFT JOIN" if rels[0].stream.is_some() && rel.stream.is_none() => {
+                    lookup_keys[i + 1] = Some(lookup_key(env, on, rel, *span)?);
+                }
+                other => {
+                    return Err(not_translatable(
+                        env.src,
+                        *span,
+                        other,
+                        "Flink can pad a stream's rows that find no reference row (an event-time temporal join) but not a reference table's rows that no stream row finds: write stream LEFT JOIN table ON …",
+                    ));
+                }
+            }
+        }
+    }
+    let temporal = lookup_keys.iter().any(Option::is_some);
+    if temporal && join_ops.iter().any(|(k, _, _)| *k == "JOIN") {
+        let span = join_ops.iter().find(|(k, _, _)| *k == "JOIN").unwrap().2;
         return Err(not_translatable(
             env.src,
-            *span,
-            kind,
-            "over Flink's filesystem and S3 sources an outer join with a reference table is a regular join, which retracts a row with NULLs when its match arrives: an append-only sink (Kinesis, Firehose, files) cannot take that. Use JOIN, or join in Flink against a lookup source (JDBC) by hand",
+            span,
+            "a JOIN and a LEFT JOIN with reference tables in one FROM",
+            "Flink's regular join (JOIN) drops the time attribute that its temporal join (LEFT JOIN) needs: join in one pump and LEFT JOIN in the next",
         ));
     }
     if stream_join.is_none() && streams.len() != 1 {
@@ -417,6 +443,18 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     let si = streams[0];
     let (time, offset_ms, plain_because) = rels[si].stream.clone().expect("a stream");
     let joined = rels.len() > 1 && stream_join.is_none();
+    // A regular join (JOIN with reference tables), which keeps no time attribute.
+    let regular = joined && !temporal;
+    if temporal && time != TimeAttr::Event {
+        return Err(not_translatable(
+            env.src,
+            s.span(),
+            "a LEFT JOIN with a reference table on a stream without an event time",
+            plain_because.as_deref().unwrap_or(
+                "Flink's temporal join needs the stream's ROWTIME as an event-time attribute",
+            ),
+        ));
+    }
 
     // The window of a GROUP BY.
     let mut window = None;
@@ -506,12 +544,22 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
                 w.width,
                 quote(&rel.alias)
             )
-        } else if i == si && joined && time != TimeAttr::Plain {
+        } else if i == si && regular && time != TimeAttr::Plain {
             let cols: Vec<String> = rel.columns.iter().map(|c| quote(c)).collect();
             format!(
                 "(SELECT {}, CAST(`ROWTIME` AS TIMESTAMP(3)) AS `ROWTIME` FROM {}) AS {}",
                 cols.join(", "),
                 rel.name_sql,
+                quote(&rel.alias)
+            )
+        } else if let Some(keys) = &lookup_keys[i] {
+            env.versioned
+                .borrow_mut()
+                .push((rel.table_name.clone(), keys.clone()));
+            format!(
+                "{} FOR SYSTEM_TIME AS OF {}.`ROWTIME` AS {}",
+                quote(&super::ddl::versioned_name(&rel.table_name, keys)),
+                quote(&rels[si].alias),
                 quote(&rel.alias)
             )
         } else {
@@ -712,7 +760,7 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
         )
     } else if window.is_some() {
         (time, offset_ms + 1, None)
-    } else if joined {
+    } else if regular {
         (
             TimeAttr::Plain,
             offset_ms,
@@ -724,7 +772,18 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
     } else {
         (time, offset_ms, plain_because)
     };
-    if joined && time != TimeAttr::Plain {
+    for (rel, keys) in rels.iter().zip(&lookup_keys) {
+        if let Some(keys) = keys {
+            notes.push(format!(
+                "Flink runs this LEFT JOIN as an event-time temporal join with one row of {} per {}: KDA joins every row with the key, so the rows agree when {} is unique in {}. Each row is joined when the watermark passes its ROWTIME",
+                rel.table_name,
+                keys.join(", "),
+                keys.join(", "),
+                rel.table_name
+            ));
+        }
+    }
+    if regular && time != TimeAttr::Plain {
         notes.push("Flink runs this as a regular join: it keeps the reference table's rows in state, and the stream's ROWTIME becomes a plain TIMESTAMP(3) (a regular join cannot carry a time attribute)".to_string());
     }
     Ok(Part {
@@ -735,6 +794,121 @@ fn select(env: &Env, s: &Select, positional: bool) -> Result<Part> {
         notes,
         plain_because: out_plain,
     })
+}
+
+/// The reference table's columns that a LEFT JOIN's ON equates with a stream's values: the
+/// key of the versioned view Flink's temporal join reads.
+fn lookup_key(env: &Env, on: &Expr, table: &Rel, span: Span) -> Result<Vec<String>> {
+    fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: datafusion::sql::sqlparser::ast::BinaryOperator::And,
+                right,
+            } => {
+                conjuncts(left, out);
+                conjuncts(right, out);
+            }
+            Expr::Nested(inner) => conjuncts(inner, out),
+            other => out.push(other),
+        }
+    }
+    // The table's column an expression is, if it is one.
+    let column_of = |e: &Expr| -> Option<String> {
+        let name = match e {
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                if !parts[0].value.eq_ignore_ascii_case(&table.alias) {
+                    return None;
+                }
+                &parts[1].value
+            }
+            _ => return None,
+        };
+        table
+            .columns
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(name))
+            .cloned()
+    };
+    let mentions_table = |e: &Expr| {
+        let mut found = false;
+        let mut e = e.clone();
+        let _ = visit_expressions_mut(&mut e, |x| {
+            if let Expr::CompoundIdentifier(parts) = x
+                && parts[0].value.eq_ignore_ascii_case(&table.alias)
+            {
+                found = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        found
+    };
+    let mut parts = Vec::new();
+    conjuncts(on, &mut parts);
+    let mut keys: Vec<String> = Vec::new();
+    for c in parts {
+        if let Expr::BinaryOp {
+            left,
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::Eq,
+            right,
+        } = c
+        {
+            let key = match (column_of(left), column_of(right)) {
+                (Some(k), None) if !mentions_table(right) => Some(k),
+                (None, Some(k)) if !mentions_table(left) => Some(k),
+                _ => None,
+            };
+            if let Some(k) = key
+                && !keys.contains(&k)
+            {
+                keys.push(k);
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(not_translatable(
+            env.src,
+            span,
+            "a LEFT JOIN with a reference table without an equality on its columns",
+            &format!(
+                "Flink's temporal join looks rows up by key: write ON stream_value = {}.column",
+                table.alias
+            ),
+        ));
+    }
+    Ok(keys)
+}
+
+/// Whether a query LEFT JOINs one of these reference tables (then a processing-time input
+/// carries its arrival time as an event time, which Flink's temporal join needs).
+pub fn left_joins_a_table(q: &Query, tables: &std::collections::HashSet<String>) -> bool {
+    fn in_set(e: &SetExpr, tables: &std::collections::HashSet<String>) -> bool {
+        match e {
+            SetExpr::Select(s) => s.from.iter().any(|f| {
+                in_factor(&f.relation, tables)
+                    || f.joins.iter().any(|j| {
+                        in_factor(&j.relation, tables)
+                            || (matches!(
+                                j.join_operator,
+                                JoinOperator::Left(_) | JoinOperator::LeftOuter(_)
+                            ) && matches!(&j.relation, TableFactor::Table { name, .. }
+                                if tables.contains(&object_name(name))))
+                    })
+            }),
+            SetExpr::Query(q) => left_joins_a_table(q, tables),
+            SetExpr::SetOperation { left, right, .. } => {
+                in_set(left, tables) || in_set(right, tables)
+            }
+            _ => false,
+        }
+    }
+    fn in_factor(f: &TableFactor, tables: &std::collections::HashSet<String>) -> bool {
+        match f {
+            TableFactor::Derived { subquery, .. } => left_joins_a_table(subquery, tables),
+            _ => false,
+        }
+    }
+    in_set(&q.body, tables)
 }
 
 fn named_windows(
