@@ -90,6 +90,50 @@ pub(crate) fn rowtime_value(ms: i64) -> String {
     format!("INTERVAL '{}.{:03}' SECOND", ms / 1000, ms % 1000)
 }
 
+/// Whether rows of a reference table file repeat a key of an earlier row: then Flink's temporal
+/// join (one row per key) and KDA's join (every row with the key) give different rows.
+fn repeated_keys(
+    table: &str,
+    schema: &crate::connectors::schema::RecordSchema,
+    path: &std::path::Path,
+    keys: &[String],
+) -> Result<Option<String>> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let loaded = crate::connectors::reference::load_reference(table, schema, path)?;
+    let batch = &loaded.batch;
+    let mut columns = Vec::new();
+    for k in keys {
+        let Some((i, _)) = batch.schema().column_with_name(k) else {
+            return Ok(None);
+        };
+        columns.push(batch.column(i).clone());
+    }
+    let mut seen = HashSet::new();
+    let mut repeats = 0;
+    let mut first = None;
+    for row in 0..batch.num_rows() {
+        if columns.iter().any(|c| c.is_null(row)) {
+            continue; // a NULL key joins nothing, in KDA and in Flink
+        }
+        let key = columns
+            .iter()
+            .map(|c| array_value_to_string(c, row))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Application(format!("reference table {table}: {e}")))?;
+        if !seen.insert(key.clone()) {
+            repeats += 1;
+            first.get_or_insert(key.join(", "));
+        }
+    }
+    Ok(first.map(|first| {
+        format!(
+            "reference table {table} ({}): {repeats} row(s) repeat the {} of an earlier row (the first: {first}); Flink's temporal join finds one row per key where KDA joins each, so the rows for these keys will differ",
+            path.display(),
+            keys.join(", ")
+        )
+    }))
+}
+
 /// Translates a prepared (parsed and planned) application into a Flink SQL script.
 pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob> {
     let app = &prepared.app;
@@ -269,7 +313,12 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
         };
         out.push_str(&comment(&format!("Reference table {}", r.table)));
         out.push_str(&ddl::reference(&r.table, &r.schema, &place)?);
-        reference_places.insert(r.table.clone(), (&r.schema, place));
+        // The file the job reads, when it is here to look at (not the definition's S3 object).
+        let local = match (&r.location, &place) {
+            (Location::File(p), Place::Files(uri)) if *uri == file_uri(p) => Some(p.clone()),
+            _ => None,
+        };
+        reference_places.insert(r.table.clone(), (&r.schema, place, local));
         out.push('\n');
         env.tables.insert(
             r.table.clone(),
@@ -341,11 +390,17 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
             let part = query::pump(&env, p)?;
             for (table, keys) in env.versioned.take() {
                 if versioned.insert(ddl::versioned_name(&table, &keys)) {
-                    let (schema, place) = &reference_places[&table];
+                    let (schema, place, local) = &reference_places[&table];
                     out.push_str(&comment(&format!(
                         "Reference table {table}, one row per {} for LEFT JOIN",
                         keys.join(", ")
                     )));
+                    if let Some(path) = local
+                        && let Some(repeated) = repeated_keys(&table, schema, path, &keys)?
+                    {
+                        out.push_str(&comment(&repeated));
+                        warnings.push(repeated);
+                    }
                     out.push_str(&ddl::versioned_reference(&table, &keys, schema, place)?);
                     out.push('\n');
                 }

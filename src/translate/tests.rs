@@ -390,7 +390,11 @@ fn translate_with(dir: &Path, code: &str, schema: &str, options: FlinkOptions) -
         .input
         .clone()
         .unwrap_or_else(|| input.display().to_string());
-    let references = vec!["BOOTHS=reference-data/toll-reference/booths.csv".to_string()];
+    let references = if options.references.is_empty() {
+        vec!["BOOTHS=reference-data/toll-reference/booths.csv".to_string()]
+    } else {
+        options.references.clone()
+    };
     let prepared = prepare(
         &Options {
             sql: Some(sql),
@@ -734,4 +738,50 @@ fn a_left_join_with_a_reference_table_is_an_event_time_temporal_join() {
         assert_eq!(sql.contains(ingest), rowtime_from.is_none(), "{sql}");
         assert!(!sql.contains("PROCTIME()"), "{sql}");
     }
+}
+
+#[test]
+fn a_left_join_key_repeated_in_the_reference_file_is_warned_about_with_the_key() {
+    let dir = temp("repeated-key");
+    let code = format!(
+        "{DEST}CREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM b.ROAD FROM \"SOURCE_SQL_STREAM_001\" AS s LEFT JOIN BOOTHS AS b ON s.BOOTH_ID = b.BOOTH_ID;"
+    );
+    let booths = dir.join("booths.csv");
+    let translate = |text: &str| {
+        std::fs::write(&booths, text).unwrap();
+        translate_with(
+            &dir,
+            &code,
+            "sql/toll_input_schema.json",
+            FlinkOptions {
+                references: vec![format!("BOOTHS={}", booths.display())],
+                ..FlinkOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let job = translate(
+        "BOOTH_ID,ROAD,DIRECTION\nB01,Harbour Bridge,north\nB02,Ring Road,east\nB01,Harbour Bridge,south\nB02,Ring Road,west\nB03,Tunnel,west\n",
+    );
+    let w = job
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("reference table BOOTHS ("))
+        .unwrap_or_else(|| panic!("{:?}", job.warnings));
+    assert!(
+        w.contains("2 row(s) repeat the BOOTH_ID of an earlier row (the first: B01)"),
+        "{w}"
+    );
+    assert!(
+        job.sql.contains("-- reference table BOOTHS ("),
+        "{}",
+        job.sql
+    );
+    // Unique keys: no such warning.
+    let job = translate("BOOTH_ID,ROAD,DIRECTION\nB01,Harbour Bridge,north\nB02,Ring Road,east\n");
+    assert!(
+        !job.warnings.iter().any(|w| w.contains("repeat the")),
+        "{:?}",
+        job.warnings
+    );
 }
