@@ -215,7 +215,7 @@ pub const CONSTRUCTS: &[(&str, &str, bool)] = &[
     ),
     (
         "APPROXIMATE_ARRIVAL_TIME",
-        "a file input: ROWTIME (as rowtime gives it); a Kinesis input: not translated (the Kinesis table source cannot expose its `timestamp` metadata as a VIRTUAL column, FLINK-36671)",
+        "a file input: ROWTIME (as rowtime gives it); a Kinesis input: refused at its place (Flink's Kinesis table source lists its `timestamp` metadata but does not fill it in)",
         true,
     ),
     (

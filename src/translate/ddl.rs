@@ -332,8 +332,8 @@ pub fn source(
         }
     }
     // KDA's APPROXIMATE_ARRIVAL_TIME. A file has no arrival time: rowtime gives ROWTIME then.
-    // (Kinesis's is the connector's `timestamp` metadata, which the current Kinesis table source
-    // cannot expose as a VIRTUAL column (FLINK-36671): not translated there.)
+    // (Kinesis's would be the connector's `timestamp` metadata, which its table source lists but
+    // does not fill in: a query that reads it there is refused, see `query.rs`.)
     if let Place::Files(_) = place {
         select.push("CAST(`ROWTIME` AS TIMESTAMP(3)) AS `APPROXIMATE_ARRIVAL_TIME`".into());
     }

@@ -173,6 +173,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
         src,
         join_windows: std::cell::RefCell::new(Vec::new()),
         versioned: std::cell::RefCell::new(Vec::new()),
+        no_arrival_time: None,
         streams: HashMap::new(),
         tables: HashMap::new(),
         functions: statements
@@ -264,6 +265,11 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                 ],
             ),
         };
+        if let Place::Kinesis { .. } = place {
+            env.no_arrival_time = Some(
+                "Flink's Kinesis table source (flink-connector-aws-kinesis-streams) lists the record's `timestamp` metadata but does not fill it in: a job that reads it fails. Use ROWTIME, or a time the producer puts in the record",
+            );
+        }
         out.push_str(&comment(&format!("Input {stream}")));
         out.push_str(&ddl::source(
             &stream,

@@ -52,6 +52,8 @@ pub struct Env<'a> {
     /// The versioned views (reference table, key columns) the translated pumps' LEFT JOINs
     /// read, for the script to define before the pump.
     pub versioned: std::cell::RefCell<Vec<(String, Vec<String>)>>,
+    /// Why the input has no APPROXIMATE_ARRIVAL_TIME column in Flink, if it has none.
+    pub no_arrival_time: Option<&'static str>,
 }
 
 /// A translated query: its SQL, its columns' names (ROWTIME last, always present) and time.
@@ -1228,6 +1230,21 @@ impl ExprCtx<'_> {
             let text = step_text(src, f, span)?;
             *x = Expr::Identifier(Ident::new(text));
             return Ok(());
+        }
+        if let Some(why) = self.env.no_arrival_time {
+            let name = match x {
+                Expr::Identifier(i) => Some(&i.value),
+                Expr::CompoundIdentifier(p) => p.last().map(|i| &i.value),
+                _ => None,
+            };
+            if name.is_some_and(|n| n.eq_ignore_ascii_case("APPROXIMATE_ARRIVAL_TIME")) {
+                return Err(not_translatable(
+                    src,
+                    span,
+                    "APPROXIMATE_ARRIVAL_TIME of a Kinesis input",
+                    why,
+                ));
+            }
         }
         match x {
             Expr::Identifier(i) => bq(i),

@@ -785,3 +785,40 @@ fn a_left_join_key_repeated_in_the_reference_file_is_warned_about_with_the_key()
         job.warnings
     );
 }
+
+#[test]
+fn approximate_arrival_time_of_a_kinesis_input_is_refused_at_its_place() {
+    let dir = temp("arrival-kinesis");
+    let code = "CREATE STREAM \"DESTINATION_SQL_STREAM\" (A TIMESTAMP);\nCREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM APPROXIMATE_ARRIVAL_TIME FROM \"SOURCE_SQL_STREAM_001\";";
+    let err = translate_with(
+        &dir,
+        code,
+        "sql/toll_input_schema.json",
+        FlinkOptions {
+            input: Some("arn:aws:kinesis:us-east-1:123456789012:stream/in".into()),
+            ..FlinkOptions::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            ":3:15: error: not translatable to Flink: APPROXIMATE_ARRIVAL_TIME of a Kinesis input"
+        ) && err.contains("does not fill it in"),
+        "{err}"
+    );
+    // A file input gives it (ROWTIME, as rowtime does).
+    let job = translate_with(
+        &dir,
+        code,
+        "sql/toll_input_schema.json",
+        FlinkOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        job.sql
+            .contains("CAST(`ROWTIME` AS TIMESTAMP(3)) AS `APPROXIMATE_ARRIVAL_TIME`"),
+        "{}",
+        job.sql
+    );
+}
