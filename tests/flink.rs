@@ -258,6 +258,24 @@ CREATE OR REPLACE PUMP WINDOW_PUMP AS INSERT INTO \"DESTINATION_SQL_STREAM\"
     c.input_schema = Some(TOLL_JSON);
     c.references = vec![some_booths];
     out.push(c);
+    // Two pumps into one delivered stream (an INSERT each) and a pump reading that stream (its
+    // UNION ALL view), delivered too.
+    let mut c = Case::new("two_pumps_one_stream", gen_toll_csv.clone());
+    c.sql = Some(app(
+        "two_pumps_one_stream",
+        "CREATE OR REPLACE STREAM \"DESTINATION_SQL_STREAM\" (KIND VARCHAR(8), BOOTH_ID VARCHAR(8), AMOUNT DECIMAL(8,2));
+CREATE OR REPLACE PUMP CAR_PUMP AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+    SELECT STREAM 'car', BOOTH_ID, AMOUNT FROM \"SOURCE_SQL_STREAM_001\" WHERE VEHICLE_CLASS = 'car';
+CREATE OR REPLACE PUMP HEAVY_PUMP AS INSERT INTO \"DESTINATION_SQL_STREAM\"
+    SELECT STREAM 'heavy', BOOTH_ID, AMOUNT * 2 FROM \"SOURCE_SQL_STREAM_001\" WHERE VEHICLE_CLASS IN ('truck', 'bus');
+CREATE OR REPLACE STREAM TOTALS (KIND VARCHAR(8), TRIPS BIGINT, TOTAL DECIMAL(12,2));
+CREATE OR REPLACE PUMP TOTAL_PUMP AS INSERT INTO TOTALS
+    SELECT STREAM KIND, COUNT(*), SUM(AMOUNT) FROM \"DESTINATION_SQL_STREAM\"
+    GROUP BY KIND, STEP(\"DESTINATION_SQL_STREAM\".ROWTIME BY INTERVAL '30' MINUTE);",
+    ));
+    c.input_schema = Some(TOLL_CSV);
+    c.outputs = vec!["DESTINATION_SQL_STREAM", "TOTALS"];
+    out.push(c);
     // Windowed stream-to-stream joins (Flink's interval join): each truck with the cars at its
     // booth in the minute before it, inner and outer.
     for (name, kind) in [

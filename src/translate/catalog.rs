@@ -175,12 +175,12 @@ pub const CONSTRUCTS: &[(&str, &str, bool)] = &[
     ),
     (
         "Pump",
-        "a view of its query; every delivered stream is one INSERT of the job's STATEMENT SET",
+        "a view of its query; a pump into a delivered stream is also an INSERT of the job's STATEMENT SET into the stream's sink table",
         true,
     ),
     (
         "Several pumps into one stream",
-        "UNION ALL of the pumps' views",
+        "the stream's view is the UNION ALL of the pumps' views (for pumps that read the stream); a delivered stream gets one INSERT per pump",
         true,
     ),
     (

@@ -2,9 +2,10 @@
 //!
 //! The input becomes a table (filesystem or Kinesis) and a view with the KDA columns and
 //! ROWTIME; each reference table a table and a view; each pump a view of its query; each
-//! in-application stream a view, the UNION ALL of its pumps; each delivered stream a sink table
-//! and one INSERT of the job's STATEMENT SET. Flink cannot read back a table it writes in the
-//! same job, so the pumps are views and the INSERTs are per delivered stream.
+//! in-application stream a view, the UNION ALL of its pumps (for the pumps that read it); each
+//! delivered stream a sink table, with an INSERT of the job's STATEMENT SET for each pump into
+//! it. Flink cannot read back a table it writes in the same job, so in-application streams are
+//! views, and a stream that is not delivered has no INSERT.
 //!
 //! | file | what |
 //! |---|---|
@@ -583,12 +584,15 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
         out.push_str(&comment(&format!("Output {} to {}", s.stream, s.location)));
         out.push_str(&ddl::sink(&sink_name, &cols, &place, s.csv)?);
         out.push('\n');
-        inserts.push(format!(
-            "INSERT INTO {} SELECT {} FROM {};",
-            quote(&sink_name),
-            values.join(", "),
-            quote(&s.stream)
-        ));
+        // One INSERT per pump into the stream (each pump's view has the stream's columns).
+        for p in pumps.iter().filter(|p| p.target == s.stream) {
+            inserts.push(format!(
+                "INSERT INTO {} SELECT {} FROM {};",
+                quote(&sink_name),
+                values.join(", "),
+                quote(&p.name)
+            ));
+        }
     }
     if inserts.is_empty() {
         return Err(Error::Application(format!(

@@ -234,6 +234,12 @@ fn functions_are_renamed_and_union_all_of_pumps_feeds_a_stream() {
         sql.contains("CAST(NULL AS VARCHAR(32)) AS `T`, CAST(`$1` AS VARCHAR(8)) AS `U`"),
         "{sql}"
     );
+    // The delivered stream gets an INSERT per pump.
+    for p in ["P1", "P2"] {
+        let insert =
+            format!("INSERT INTO `DESTINATION_SQL_STREAM__sink` SELECT `T`, `U` FROM `{p}`;");
+        assert!(sql.contains(&insert), "no {insert} in\n{sql}");
+    }
 }
 
 /// The message for a construct with no Flink form: what, where (file:line:col), and why.
