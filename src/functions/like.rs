@@ -4,11 +4,12 @@
 //! so `'a\b' LIKE 'a\b'` was false); with one, it must be followed by `_`, `%` or itself, and
 //! anything else, or the escape character at the end of the pattern, is an "invalid escape
 //! sequence": an error of the row, which goes to `error_stream`. The planner rewrites every
-//! `LIKE` into [`NAME`] (`functions/mod.rs`); a pattern is compiled once per distinct value.
+//! `LIKE` into [`NAME`] (`functions/mod.rs`); a literal pattern is compiled once a batch, a
+//! column of patterns once for each run of equal values.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
@@ -82,51 +83,69 @@ impl ScalarUDFImpl for Like {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
-        let text =
-            |i: usize| -> Result<_> { Ok(cast(&args.args[i].to_array(n)?, &DataType::Utf8)?) };
-        let values = text(0)?;
+        // Each argument as text; a literal (the usual pattern and escape) as one value for every
+        // row, so its regex is compiled once for the batch.
+        let text = |i: usize| -> Result<(ArrayRef, bool)> {
+            Ok(match &args.args[i] {
+                ColumnarValue::Scalar(v) => (cast(&v.to_array_of_size(1)?, &DataType::Utf8)?, true),
+                ColumnarValue::Array(a) => (cast(a, &DataType::Utf8)?, false),
+            })
+        };
+        let at = |literal: bool, row: usize| if literal { 0 } else { row };
+        let (values, values_literal) = text(0)?;
         let values = values.as_string::<i32>();
-        let patterns = text(1)?;
+        let (patterns, pattern_literal) = text(1)?;
         let patterns = patterns.as_string::<i32>();
         let escapes = match args.args.len() {
             3 => Some(text(2)?),
             _ => None,
         };
-        let escapes = escapes.as_ref().map(|e| e.as_string::<i32>());
+        let escape_literal = escapes.as_ref().is_none_or(|(_, literal)| *literal);
+        let escapes = escapes.as_ref().map(|(e, _)| e.as_string::<i32>());
         let mut out = BooleanBuilder::with_capacity(n);
-        let mut compiled: Option<(String, Option<char>, Regex)> = None;
+        let mut compiled: Option<(String, Option<String>, Regex)> = None;
         for row in 0..n {
-            if values.is_null(row)
-                || patterns.is_null(row)
-                || escapes.is_some_and(|e| e.is_null(row))
-            {
+            let (v, p, e) = (
+                at(values_literal, row),
+                at(pattern_literal, row),
+                at(escape_literal, row),
+            );
+            if values.is_null(v) || patterns.is_null(p) || escapes.is_some_and(|x| x.is_null(e)) {
                 out.append_null();
                 continue;
             }
-            let escape = match escapes.map(|e| e.value(row)) {
-                None => None,
-                Some(e) => {
-                    let mut chars = e.chars();
-                    match (chars.next(), chars.next()) {
-                        (Some(c), None) => Some(c),
-                        _ => {
-                            return Err(DataFusionError::Execution(format!(
-                                "LIKE … ESCAPE {e:?}: the escape is one character"
-                            )));
-                        }
-                    }
+            let stale = match &compiled {
+                None => true,
+                Some(_) if pattern_literal && escape_literal => false,
+                Some((pattern, escape, _)) => {
+                    pattern != patterns.value(p) || escape.as_deref() != escapes.map(|x| x.value(e))
                 }
             };
-            let pattern = patterns.value(row);
-            if compiled
-                .as_ref()
-                .is_none_or(|(p, e, _)| p != pattern || *e != escape)
-            {
+            if stale {
+                let escape = match escapes.map(|x| x.value(e)) {
+                    None => None,
+                    Some(text) => {
+                        let mut chars = text.chars();
+                        match (chars.next(), chars.next()) {
+                            (Some(c), None) => Some(c),
+                            _ => {
+                                return Err(DataFusionError::Execution(format!(
+                                    "LIKE … ESCAPE {text:?}: the escape is one character"
+                                )));
+                            }
+                        }
+                    }
+                };
+                let pattern = patterns.value(p);
                 let regex = like_regex(pattern, escape).map_err(DataFusionError::Execution)?;
-                compiled = Some((pattern.to_string(), escape, regex));
+                compiled = Some((
+                    pattern.to_string(),
+                    escapes.map(|x| x.value(e).to_string()),
+                    regex,
+                ));
             }
             let (_, _, regex) = compiled.as_ref().expect("compiled");
-            out.append_value(regex.is_match(values.value(row)));
+            out.append_value(regex.is_match(values.value(v)));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
