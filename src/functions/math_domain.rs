@@ -40,11 +40,7 @@ impl DomainChecked {
         ]
         .into_iter()
         .filter_map(|(name, domain)| {
-            let inner = functions.iter().find(|f| f.name() == name)?;
-            Some(ScalarUDF::new_from_impl(DomainChecked {
-                inner: Arc::clone(inner),
-                domain,
-            }))
+            super::wrapping(functions, name, |inner| DomainChecked { inner, domain })
         })
         .collect()
     }

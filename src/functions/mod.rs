@@ -70,7 +70,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateDefaults;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, ScalarUDFImpl, WindowUDF};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr,
     FunctionArguments, ObjectNamePart, Query, Value, visit_expressions_mut,
@@ -122,6 +122,16 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         all.extend(family.into_iter().map(Arc::new));
     }
     all
+}
+
+/// DataFusion's function `name` among `functions`, wrapped by `wrap` (which takes its name).
+pub(crate) fn wrapping<F: ScalarUDFImpl + 'static>(
+    functions: &[Arc<ScalarUDF>],
+    name: &str,
+    wrap: impl FnOnce(Arc<ScalarUDF>) -> F,
+) -> Option<ScalarUDF> {
+    let inner = functions.iter().find(|f| f.name() == name)?;
+    Some(ScalarUDF::new_from_impl(wrap(Arc::clone(inner))))
 }
 
 /// Every aggregate function: DataFusion's and `EXP_AVG`.

@@ -83,17 +83,12 @@ pub struct SubstrBytes {
 impl SubstrBytes {
     /// Takes over `substr` among `functions`.
     pub fn all(functions: &[Arc<ScalarUDF>]) -> Vec<ScalarUDF> {
-        functions
-            .iter()
-            .find(|f| f.name() == "substr")
-            .map(|inner| {
-                ScalarUDF::new_from_impl(SubstrBytes {
-                    inner: Arc::clone(inner),
-                    signature: Signature::user_defined(Volatility::Immutable),
-                })
-            })
-            .into_iter()
-            .collect()
+        super::wrapping(functions, "substr", |inner| SubstrBytes {
+            inner,
+            signature: Signature::user_defined(Volatility::Immutable),
+        })
+        .into_iter()
+        .collect()
     }
 }
 
