@@ -99,6 +99,14 @@ pub enum RecordFormat {
     },
 }
 
+impl RecordFormat {
+    /// Both CSV delimiters "\n": each line is one field, taken whole (what schema discovery
+    /// gives for plain text).
+    pub fn whole_lines(column_delimiter: &str, row_delimiter: &str) -> bool {
+        column_delimiter == "\n" && row_delimiter == "\n"
+    }
+}
+
 /// A checked record schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordSchema {
@@ -150,10 +158,9 @@ impl RecordSchema {
                 if p.record_row_delimiter.is_empty() {
                     return Err(format!("{what}: RecordRowDelimiter is empty"));
                 }
-                // Both "\n": each line is one field (what discovery gives for plain text).
-                let whole_lines =
-                    p.record_column_delimiter == "\n" && p.record_row_delimiter == "\n";
-                if !whole_lines && p.record_column_delimiter.contains(&p.record_row_delimiter) {
+                if !RecordFormat::whole_lines(&p.record_column_delimiter, &p.record_row_delimiter)
+                    && p.record_column_delimiter.contains(&p.record_row_delimiter)
+                {
                     return Err(format!(
                         "{what}: RecordColumnDelimiter {:?} holds the RecordRowDelimiter {:?} (only \"\\n\" for both, one field a line, may)",
                         p.record_column_delimiter, p.record_row_delimiter

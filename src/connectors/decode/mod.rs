@@ -237,9 +237,7 @@ impl RecordDecoder {
                 row_delimiter,
             } => {
                 let d = column_delimiter.as_bytes();
-                // A column delimiter equal to the row delimiter "\n" makes each record one field,
-                // taken whole (the schema discovery gives plain text).
-                let whole = column_delimiter == "\n" && row_delimiter == "\n";
+                let whole = RecordFormat::whole_lines(column_delimiter, row_delimiter);
                 if !whole && (d.is_empty() || d.iter().any(|b| matches!(b, b'"' | b'\r' | b'\n'))) {
                     return Err(format!(
                         "CSV column delimiter {column_delimiter:?} is not supported; use one or more \
