@@ -11,6 +11,9 @@ pub enum FlinkForm {
     /// Another name, the two arguments swapped (`CHAR_TO_TIMESTAMP(format, text)` →
     /// `TO_TIMESTAMP(text, format)`).
     RenamedSwapped(&'static str),
+    /// A Flink expression with the call's arguments at `{0}`, `{1}`, … (in the order KDA takes
+    /// them).
+    Template(&'static str),
     /// No faithful Flink form: the reason.
     None(&'static str),
 }
@@ -18,8 +21,13 @@ pub enum FlinkForm {
 /// KDA's functions (the names rowtime's dialect knows) and their Flink forms.
 pub const FUNCTIONS: &[(&str, FlinkForm)] = &[
     ("ABS", FlinkForm::Same),
+    (
+        "ANY",
+        FlinkForm::None("Flink has no ANY or EVERY aggregate; write MAX or MIN of a CASE by hand"),
+    ),
     ("AVG", FlinkForm::Same),
     ("CEIL", FlinkForm::Same),
+    ("CEILING", FlinkForm::Same),
     ("CHAR_LENGTH", FlinkForm::Same),
     ("CHARACTER_LENGTH", FlinkForm::Same),
     (
@@ -29,14 +37,31 @@ pub const FUNCTIONS: &[(&str, FlinkForm)] = &[
         ),
     ),
     (
+        "CHAR_TO_TIME",
+        FlinkForm::None(
+            "Flink has no function that reads a TIME with a Java date pattern; convert with TO_TIMESTAMP and CAST",
+        ),
+    ),
+    (
         "CHAR_TO_TIMESTAMP",
         FlinkForm::RenamedSwapped("TO_TIMESTAMP"),
     ),
     ("COALESCE", FlinkForm::Same),
     ("COUNT", FlinkForm::Same),
+    ("CURRENT_DATE", FlinkForm::None(QUERY_START)),
+    ("CURRENT_TIME", FlinkForm::None(QUERY_START)),
+    ("CURRENT_TIMESTAMP", FlinkForm::None(QUERY_START)),
     (
         "CURRENT_ROW_TIMESTAMP",
         FlinkForm::None("Flink has no per-row clock reading; use PROCTIME() in a hand-written job"),
+    ),
+    (
+        "DATE_TO_CHAR",
+        FlinkForm::Template("DATE_FORMAT(CAST({1} AS TIMESTAMP(3)), {0})"),
+    ),
+    (
+        "EVERY",
+        FlinkForm::None("Flink has no ANY or EVERY aggregate; write MAX or MIN of a CASE by hand"),
     ),
     ("EXP", FlinkForm::Same),
     (
@@ -47,6 +72,12 @@ pub const FUNCTIONS: &[(&str, FlinkForm)] = &[
     ),
     ("FIRST_VALUE", FlinkForm::Same),
     ("FLOOR", FlinkForm::Same),
+    (
+        "GROUP_RANK",
+        FlinkForm::None(
+            "KDA ranks the rows of a batch as they arrive (T-sort); Flink's ROW_NUMBER() Top-N updates earlier ranks, which no append-only sink takes",
+        ),
+    ),
     ("INITCAP", FlinkForm::Same),
     (
         "LAG",
@@ -56,11 +87,23 @@ pub const FUNCTIONS: &[(&str, FlinkForm)] = &[
     ),
     ("LAST_VALUE", FlinkForm::Same),
     ("LN", FlinkForm::Same),
+    ("LOCALTIME", FlinkForm::None(QUERY_START)),
+    ("LOCALTIMESTAMP", FlinkForm::None(QUERY_START)),
     ("LOG10", FlinkForm::Same),
     ("LOWER", FlinkForm::Same),
     ("MAX", FlinkForm::Same),
     ("MIN", FlinkForm::Same),
     ("MOD", FlinkForm::Same),
+    (
+        "MONOTONIC",
+        FlinkForm::None(
+            "MONOTONIC tells KDA a GROUP BY key only grows, so each group closes when it moves on; Flink's GROUP BY without a window keeps groups open and updates them: group by a window instead",
+        ),
+    ),
+    (
+        "NTH_VALUE",
+        FlinkForm::None("Flink has no NTH_VALUE over an OVER window"),
+    ),
     ("NULLIF", FlinkForm::Same),
     ("POWER", FlinkForm::Same),
     (
@@ -72,15 +115,39 @@ pub const FUNCTIONS: &[(&str, FlinkForm)] = &[
     ("SQRT", FlinkForm::Same),
     ("STDDEV_POP", FlinkForm::Same),
     ("STDDEV_SAMP", FlinkForm::Same),
+    (
+        "SUBSTRING SIMILAR",
+        FlinkForm::None(
+            "Flink has no SUBSTRING(s SIMILAR pattern ESCAPE e) (SQL's regular expressions); REGEXP_EXTRACT takes Java's",
+        ),
+    ),
     ("SUM", FlinkForm::Same),
     (
         "TIMESTAMP_TO_CHAR",
         FlinkForm::RenamedSwapped("DATE_FORMAT"),
     ),
     (
+        "TIME_TO_CHAR",
+        FlinkForm::None("Flink's DATE_FORMAT takes a TIMESTAMP, and a TIME does not cast to one"),
+    ),
+    // TO_TIMESTAMP_LTZ gives an instant, which the script's UTC session time zone turns into
+    // the same TIMESTAMP KDA gives.
+    (
+        "TO_TIMESTAMP",
+        FlinkForm::Template("CAST(TO_TIMESTAMP_LTZ({0}, 3) AS TIMESTAMP(3))"),
+    ),
+    (
         "TSDIFF",
         FlinkForm::None(
             "Flink's TIMESTAMPDIFF counts whole units; KDA's TSDIFF is milliseconds: write TIMESTAMPDIFF(SECOND, …) or an expression by hand",
+        ),
+    ),
+    // Flink's UNIX_TIMESTAMP is whole seconds (of the text, in the UTC session time zone);
+    // EXTRACT(MILLISECOND) is the milliseconds within the second, negative before 1970.
+    (
+        "UNIX_TIMESTAMP",
+        FlinkForm::Template(
+            "(UNIX_TIMESTAMP(CAST({0} AS STRING)) * 1000 + MOD(EXTRACT(MILLISECOND FROM {0}) + 1000, 1000))",
         ),
     ),
     ("UPPER", FlinkForm::Same),
@@ -110,6 +177,7 @@ pub const FUNCTIONS: &[(&str, FlinkForm)] = &[
     ),
 ];
 
+const QUERY_START: &str = "KDA's is the time the query started, the same for every row; Flink's, in a streaming job, is the time each row is processed";
 const LOG_PARSER: &str = "a KDA log parser returns a row of columns from KDA's own pattern language; Flink has no such function: parse the field in a Flink user-defined function";
 const MODEL: &str = "a machine-learning table function with its own model state and random sampling; Flink has no equivalent, and no other engine gives the same scores";
 
@@ -338,6 +406,10 @@ pub fn markdown_table() -> String {
             FlinkForm::Same => (format!("`{name}`"), true),
             FlinkForm::Renamed(n) => (format!("`{n}`"), true),
             FlinkForm::RenamedSwapped(n) => (format!("`{n}`, arguments swapped"), true),
+            FlinkForm::Template(t) => (
+                format!("`{}`", t.replace("{0}", "a").replace("{1}", "b")),
+                true,
+            ),
             FlinkForm::None(why) => (why.to_string(), false),
         };
         out.push_str(&format!(

@@ -224,9 +224,32 @@ fn typed(path: &str, t: SqlType, csv: bool) -> (String, Option<String>) {
     } else {
         path.to_string()
     };
-    let value = format!("TRY_CAST({text} AS {})", flink_type(t));
-    let ok = format!("({text} IS NULL OR {value} IS NOT NULL)");
-    (value, Some(ok))
+    match t {
+        // KDA reads `YYYY-MM-DD[( |T)HH:MM[:SS[.f…]]][Z]`; Flink's CAST wants a space, seconds and
+        // no Z, and
+        // moves an impossible day (02-30) to the month's last, where KDA rejects the record: the
+        // date must come back as written.
+        SqlType::Timestamp | SqlType::Date => {
+            let value = match t {
+                SqlType::Timestamp => {
+                    let t = format!("REPLACE(REPLACE(UPPER({text}), 'T', ' '), 'Z', '')");
+                    format!(
+                        "TRY_CAST(CASE WHEN CHAR_LENGTH({t}) = 16 THEN {t} || ':00' ELSE {t} END AS TIMESTAMP(3))"
+                    )
+                }
+                _ => format!("TRY_CAST({text} AS DATE)"),
+            };
+            let ok = format!(
+                "({text} IS NULL OR CAST(CAST({value} AS DATE) AS STRING) = SUBSTRING({text} FROM 1 FOR 10))"
+            );
+            (value, Some(ok))
+        }
+        _ => {
+            let value = format!("TRY_CAST({text} AS {})", flink_type(t));
+            let ok = format!("({text} IS NULL OR {value} IS NOT NULL)");
+            (value, Some(ok))
+        }
+    }
 }
 
 /// The input: a table of the records (every field as text) and a view of the KDA columns with
@@ -236,6 +259,7 @@ pub fn source(
     schema: &RecordSchema,
     place: &Place,
     rowtime: &RowtimeMode,
+    arrival_key: Option<&str>,
     notes: &[String],
 ) -> Result<String> {
     let what = format!("input {stream}");
@@ -282,6 +306,14 @@ pub fn source(
                 }
                 tree.push((k.to_string(), Node::Leaf(SqlType::Varchar(None))));
                 rowtime_source = Some(format!("TRY_CAST({} AS TIMESTAMP(3))", quote(k)));
+            }
+            if let Some(k) = arrival_key {
+                if tree.iter().any(|(n, _)| n == k) {
+                    return Err(Error::Usage(format!(
+                        "the arrival time key {k} is also a column's key"
+                    )));
+                }
+                tree.push((k.to_string(), Node::Leaf(SqlType::Varchar(None))));
             }
             for (k, n) in &tree {
                 physical.push(format!("{} {}", quote(k), node_type(n)));
@@ -334,8 +366,22 @@ pub fn source(
     // KDA's APPROXIMATE_ARRIVAL_TIME. A file has no arrival time: rowtime gives ROWTIME then.
     // (Kinesis's would be the connector's `timestamp` metadata, which its table source lists but
     // does not fill in: a query that reads it there is refused, see `query.rs`.)
-    if let Place::Files(_) = place {
-        select.push("CAST(`ROWTIME` AS TIMESTAMP(3)) AS `APPROXIMATE_ARRIVAL_TIME`".into());
+    match (place, arrival_key) {
+        (Place::Files(_), Some(k)) if matches!(schema.format, RecordFormat::Json) => {
+            select.push(format!(
+                "TRY_CAST({} AS TIMESTAMP(3)) AS `APPROXIMATE_ARRIVAL_TIME`",
+                quote(k)
+            ))
+        }
+        (_, Some(k)) => {
+            return Err(Error::Usage(format!(
+                "the arrival time key {k} needs a JSON file input"
+            )));
+        }
+        (Place::Files(_), None) => {
+            select.push("CAST(`ROWTIME` AS TIMESTAMP(3)) AS `APPROXIMATE_ARRIVAL_TIME`".into())
+        }
+        _ => {}
     }
     select.push("`ROWTIME`".into());
     let mut out = String::new();

@@ -49,6 +49,10 @@ pub struct FlinkOptions {
     /// (replaying rows recorded with their ROWTIMEs: the differential tests). Wins over
     /// `rowtime_from`.
     pub rowtime_key: Option<String>,
+    /// APPROXIMATE_ARRIVAL_TIME from this JSON key of each record of a file input (replaying
+    /// rows recorded with their arrival times: the differential tests); else a file's rows
+    /// arrive at their ROWTIME.
+    pub arrival_key: Option<String>,
     /// `--with-rowtime`: the outputs' first column is ROWTIME.
     pub with_rowtime: bool,
     /// `--output STREAM=LOCATION`, as written.
@@ -277,6 +281,7 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
             &prepared.schema,
             &place,
             &mode,
+            options.arrival_key.as_deref(),
             &notes,
         )?);
         out.push('\n');
@@ -434,6 +439,16 @@ pub fn to_flink(prepared: &Prepared, options: &FlinkOptions) -> Result<FlinkJob>
                 let value = match columns.iter().position(|x| x.eq_ignore_ascii_case(&c.name)) {
                     Some(k) => quote(&part.columns[k]),
                     None => "NULL".to_string(),
+                };
+                // KDA rounds a fraction it stores into an integer column; Flink's CAST cuts it.
+                let integer = matches!(
+                    c.sql_type,
+                    SqlType::TinyInt | SqlType::SmallInt | SqlType::Integer | SqlType::BigInt
+                );
+                let value = if integer && value != "NULL" {
+                    format!("ROUND({value})")
+                } else {
+                    value
                 };
                 items.push(format!(
                     "CAST({value} AS {}) AS {}",

@@ -1224,6 +1224,19 @@ impl ExprCtx<'_> {
             *x = Expr::Identifier(Ident::new(super::ddl::literal(text)));
             return Ok(());
         }
+        if let Expr::Extract {
+            field: datafusion::sql::sqlparser::ast::DateTimeField::Second,
+            expr,
+            ..
+        } = x
+        {
+            // KDA's SECOND is DECIMAL(5,3), the milliseconds included; Flink's a whole number.
+            let e = expr.to_string();
+            *x = Expr::Identifier(Ident::new(format!(
+                "CAST(CAST(EXTRACT(SECOND FROM {e}) * 1000 + MOD(EXTRACT(MILLISECOND FROM {e}) + 1000, 1000) AS DECIMAL(5, 0)) / 1000 AS DECIMAL(5, 3))"
+            )));
+            return Ok(());
+        }
         if let Expr::Function(f) = x
             && fname(f) == "STEP"
         {
@@ -1316,7 +1329,11 @@ impl ExprCtx<'_> {
                     ));
                 }
             }
-            Expr::Function(f) => self.function(f, span)?,
+            Expr::Function(f) => {
+                if let Some(text) = self.function(f, span)? {
+                    *x = Expr::Identifier(Ident::new(text));
+                }
+            }
             Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
                 return Err(not_translatable(
                     src,
@@ -1352,9 +1369,15 @@ impl ExprCtx<'_> {
         .unwrap_or(e)
     }
 
-    fn function(&self, f: &mut Function, span: Span) -> Result<()> {
+    /// Rewrites a call into Flink's form; the text that replaces the whole call, for a
+    /// template form.
+    fn function(&self, f: &mut Function, span: Span) -> Result<Option<String>> {
         let src = self.env.src;
-        let name = fname(f);
+        let name = match fname(f) {
+            // The dialect's name for SUBSTRING(s SIMILAR p ESCAPE e).
+            n if n == "KDA_SUBSTRING_SIMILAR" => "SUBSTRING SIMILAR".to_string(),
+            n => n,
+        };
         if name == DATETIME_MINUS_CALL.to_ascii_uppercase() {
             return Err(not_translatable(
                 src,
@@ -1394,6 +1417,40 @@ impl ExprCtx<'_> {
                         "it takes two arguments here",
                     ));
                 }
+            }
+            Some(FlinkForm::Template(template)) => {
+                let args: Vec<String> = match &f.args {
+                    FunctionArguments::List(list)
+                        if f.over.is_none() && f.filter.is_none() && list.clauses.is_empty() =>
+                    {
+                        list.args.iter().map(ToString::to_string).collect()
+                    }
+                    FunctionArguments::None => Vec::new(),
+                    _ => {
+                        return Err(not_translatable(
+                            src,
+                            span,
+                            &format!("this form of {name}"),
+                            "write it as a plain call",
+                        ));
+                    }
+                };
+                let wanted = (0..10)
+                    .take_while(|i| template.contains(&format!("{{{i}}}")))
+                    .count();
+                if args.len() != wanted {
+                    return Err(not_translatable(
+                        src,
+                        span,
+                        &format!("{name} with {} arguments", args.len()),
+                        &format!("its Flink form takes {wanted}"),
+                    ));
+                }
+                let mut text = template.to_string();
+                for (i, a) in args.iter().enumerate() {
+                    text = text.replace(&format!("{{{i}}}"), &format!("({a})"));
+                }
+                return Ok(Some(text));
             }
             Some(FlinkForm::None(why)) => return Err(not_translatable(src, span, &name, why)),
             None => {
@@ -1523,6 +1580,6 @@ impl ExprCtx<'_> {
             }
             f.over = Some(WindowType::WindowSpec(spec));
         }
-        Ok(())
+        Ok(None)
     }
 }

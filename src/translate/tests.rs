@@ -103,7 +103,14 @@ fn replay_mode_makes_an_event_time_attribute_and_warns_about_late_rows() {
     let sql = &job.sql;
     assert!(
         sql.contains(
-            "`ROWTIME` AS COALESCE(CAST(TRY_CAST(`event_time` AS TIMESTAMP(3)) AS TIMESTAMP(3))"
+            "`ROWTIME` AS COALESCE(CAST(TRY_CAST(CASE WHEN CHAR_LENGTH(REPLACE(REPLACE(UPPER(`event_time`), 'T', ' '), 'Z', '')) = 16 THEN REPLACE(REPLACE(UPPER(`event_time`), 'T', ' '), 'Z', '') || ':00' ELSE REPLACE(REPLACE(UPPER(`event_time`), 'T', ' '), 'Z', '') END AS TIMESTAMP(3)) AS TIMESTAMP(3))"
+        ),
+        "{sql}"
+    );
+    // A record whose time is not a KDA timestamp (or names a day the month lacks) is dropped.
+    assert!(
+        sql.contains(
+            "AS TIMESTAMP(3)) AS DATE) AS STRING) = SUBSTRING(`event_time` FROM 1 FOR 10)"
         ),
         "{sql}"
     );
@@ -826,5 +833,81 @@ fn approximate_arrival_time_of_a_kinesis_input_is_refused_at_its_place() {
             .contains("CAST(`ROWTIME` AS TIMESTAMP(3)) AS `APPROXIMATE_ARRIVAL_TIME`"),
         "{}",
         job.sql
+    );
+}
+
+#[test]
+fn every_kda_function_rowtime_has_is_in_the_flink_table() {
+    // docs/compatibility.md's function sections name KDA's functions (the first column's
+    // `NAME…` spans); each must have a row in catalog::FUNCTIONS (a form or the reason it has
+    // none), except the SQL forms the construct table covers and the type names in CAST rows.
+    let doc = std::fs::read_to_string("docs/compatibility.md").unwrap();
+    let functions = &doc[doc
+        .find("## Aggregate and analytic functions")
+        .expect("the functions sections")..];
+    let syntax = [
+        "CAST",
+        "EXTRACT",
+        "POSITION",
+        "SUBSTRING",
+        "TRIM",
+        "OVERLAY",
+        "STEP",
+        "BOOLEAN",
+        "CHAR",
+        "DATE",
+        "DECIMAL",
+        "TIME",
+        "TIMESTAMP",
+        "VARCHAR",
+        "SECOND",
+    ];
+    let mut missing = Vec::new();
+    for line in functions.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap();
+        for span in first.split('`').skip(1).step_by(2) {
+            let name: String = span
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if name.len() < 2 || syntax.contains(&name.as_str()) {
+                continue;
+            }
+            if catalog::function(&name).is_none() && !missing.contains(&name) {
+                missing.push(name);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "functions without a row in translate::catalog::FUNCTIONS: {missing:?}"
+    );
+}
+
+#[test]
+fn milliseconds_and_timestamps_convert_by_template() {
+    let dir = temp("templates");
+    let job = translate_sql(
+        &dir,
+        "CREATE STREAM \"DESTINATION_SQL_STREAM\" (A BIGINT, B TIMESTAMP, C VARCHAR(16));\nCREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM UNIX_TIMESTAMP(EVENT_TIME), TO_TIMESTAMP(UNIX_TIMESTAMP(EVENT_TIME) + 1), DATE_TO_CHAR('yyyy', CAST(EVENT_TIME AS DATE)) FROM \"SOURCE_SQL_STREAM_001\";",
+        FlinkOptions::default(),
+    )
+    .unwrap();
+    let unix = "(UNIX_TIMESTAMP(CAST((`EVENT_TIME`) AS STRING)) * 1000 + MOD(EXTRACT(MILLISECOND FROM (`EVENT_TIME`)) + 1000, 1000))";
+    for want in [
+        format!("{unix} AS `$1`"),
+        format!("CAST(TO_TIMESTAMP_LTZ(({unix} + 1), 3) AS TIMESTAMP(3)) AS `$2`"),
+        "DATE_FORMAT(CAST((CAST(`EVENT_TIME` AS DATE)) AS TIMESTAMP(3)), ('yyyy')) AS `$3`".into(),
+        "SET 'table.local-time-zone' = 'UTC';".into(),
+    ] {
+        assert!(job.sql.contains(&want), "no {want} in\n{}", job.sql);
+    }
+    let err = rejected(&format!(
+        "{DEST}CREATE PUMP P AS INSERT INTO \"DESTINATION_SQL_STREAM\"\nSELECT STREAM CAST(CURRENT_TIMESTAMP AS VARCHAR(16)) FROM \"SOURCE_SQL_STREAM_001\";"
+    ));
+    assert!(
+        err.contains("not translatable to Flink: CURRENT_TIMESTAMP")
+            && err.contains("the time the query started"),
+        "{err}"
     );
 }

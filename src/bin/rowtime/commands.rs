@@ -477,6 +477,7 @@ fn cmd_translate(args: TranslateArgs) -> Result<()> {
         input: args.app.input.clone(),
         references: args.app.reference.clone(),
         rowtime_key: None,
+        arrival_key: None,
     };
     let job = rowtime::translate::to_flink(&prepared, &options)?;
     for w in &job.warnings {
