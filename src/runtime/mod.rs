@@ -79,8 +79,31 @@ pub fn spawn_named<T: Send + 'static>(
         .expect("the operating system starts a thread")
 }
 
+/// Set by a SIGTERM or SIGINT that came before [`watch_signals`] watched for them.
+static EARLY_STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+    std::sync::OnceLock::new();
+
+/// Called first by a command that will stop cleanly on SIGTERM and Ctrl-C: a signal that comes
+/// while it is still starting (planning, connecting) is kept, and the run stops cleanly as soon
+/// as it watches for signals, instead of the process dying at once. A second one during the
+/// start ends the process (exit 1), so a start that hangs can still be stopped.
+pub fn catch_stop_signals_early() {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let flag = EARLY_STOP.get_or_init(Default::default);
+        for s in [SIGTERM, SIGINT] {
+            // The order matters: a signal with the flag already set ends the process, then
+            // the flag is set.
+            let _ = signal_hook::flag::register_conditional_shutdown(s, 1, flag.clone());
+            let _ = signal_hook::flag::register(s, flag.clone());
+        }
+    }
+}
+
 /// Sends `Interrupted` on Ctrl-C (SIGINT) or SIGTERM: both stop the run as the end of input
-/// does (windows flush, sinks finish, exit 0). Sends `Hangup` on each SIGHUP.
+/// does (windows flush, sinks finish, exit 0); also at once when one came before (see
+/// [`catch_stop_signals_early`]). Sends `Hangup` on each SIGHUP.
 pub fn watch_signals(tx: SyncSender<InputMessage>) {
     spawn_named("rowtime-signals", move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -113,9 +136,18 @@ pub fn watch_signals(tx: SyncSender<InputMessage>) {
                 }
                 std::future::pending::<()>().await
             };
+            let early = async {
+                let Some(flag) = EARLY_STOP.get() else {
+                    return std::future::pending::<()>().await;
+                };
+                while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = terminate => {}
+                _ = early => {}
             }
             let _ = tx.send(InputMessage::Interrupted);
         });

@@ -29,7 +29,10 @@ fn start_ms(start: &str) -> Result<i64> {
 /// Runs a command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(args) => cmd_run(*args, None),
+        Command::Run(args) => {
+            rowtime::runtime::catch_stop_signals_early();
+            cmd_run(*args, None)
+        }
         Command::Console(args) => {
             let args = *args;
             cmd_run(args.run, Some(args.listen))
