@@ -291,7 +291,7 @@ impl Lowering<'_> {
                 self.lower_window(w)?;
                 Ok(source)
             }
-            LogicalPlan::Union(_) => Err(self.reject("UNION ALL is supported only as the whole query of a pump", "write SELECT STREAM … FROM a UNION ALL SELECT STREAM … FROM b as the pump's query, or one pump per stream")),
+            LogicalPlan::Union(_) => Err(self.reject("a UNION ALL under an aggregate, a window or a join is not supported", "write the UNION ALL into a stream of its own with a pump, and aggregate, window or join in a pump that reads that stream")),
             LogicalPlan::Sort(s) if matches!(s.input.as_ref(), LogicalPlan::Union(_)) => Err(self.reject(
                 "a T-sort (ORDER BY … WITHIN) over a UNION ALL is not supported",
                 "T-sort each input in a pump of its own, or write the UNION ALL into a stream and T-sort in a pump that reads it",

@@ -606,7 +606,7 @@ mod tests {
         );
         let err = app.start().expect_err("rejected").to_string();
         assert!(
-            err.contains("UNION ALL is supported only as the whole query of a pump"),
+            err.contains("a UNION ALL under an aggregate, a window or a join is not supported"),
             "{err}"
         );
     }

@@ -385,10 +385,12 @@ pub(super) fn plan_pump(
     };
     let not_null = catalog.not_null.get(&p.target).cloned();
     let insert = Arc::new(plan_insert(src, p, target_def, not_null, &logical)?);
-    // `… UNION ALL …`: one pump per branch, all writing the target (merged in ROWTIME order).
-    let branches: Vec<&LogicalPlan> = match &logical {
-        LogicalPlan::Union(u) => u.inputs.iter().map(|i| i.as_ref()).collect(),
-        other => vec![other],
+    // `… UNION ALL …`: one pump per branch, all writing the target (merged in ROWTIME order);
+    // also under projections, filters and aliases, which work row by row on each branch.
+    let distributed = union_branches(&logical).map_err(|e| df_error(src, e, p.query_at))?;
+    let branches: Vec<&LogicalPlan> = match &distributed {
+        Some(branches) => branches.iter().collect(),
+        None => vec![&logical],
     };
     let mut pumps = Vec::with_capacity(branches.len());
     for (i, branch) in branches.iter().enumerate() {
@@ -469,6 +471,45 @@ pub(super) fn logical_plan(
     Optimizer::with_rules(vec![Arc::new(DecorrelatePredicateSubquery::new())])
         .optimize(logical, &OptimizerContext::new(), |_, _| {})
         .map_err(|e| df_error(src, e, query_at))
+}
+
+/// The branches of a UNION ALL that is the query, or that is under nothing but projections,
+/// filters and aliases (`SELECT … FROM (a UNION ALL b) AS u WHERE …`): those work row by row,
+/// so each branch takes them on its own, its columns renamed to the union's. None for any
+/// other query (a UNION ALL under an aggregate or a window stays an error of the lowering).
+fn union_branches(plan: &LogicalPlan) -> datafusion::error::Result<Option<Vec<LogicalPlan>>> {
+    use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+    match plan {
+        LogicalPlan::Union(u) => Ok(Some(u.inputs.iter().map(|i| (**i).clone()).collect())),
+        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => {
+            let input = plan.inputs()[0];
+            let Some(branches) = union_branches(input)? else {
+                return Ok(None);
+            };
+            let union_schema = input.schema();
+            let mut out = Vec::with_capacity(branches.len());
+            for branch in branches {
+                let branch = if matches!(input, LogicalPlan::Union(_)) {
+                    // The union's column names (its first branch's) over this branch's columns.
+                    let renamed: Vec<Expr> = branch
+                        .schema()
+                        .columns()
+                        .into_iter()
+                        .zip(union_schema.iter())
+                        .map(|(c, (qualifier, field))| {
+                            Expr::Column(c).alias_qualified(qualifier.cloned(), field.name())
+                        })
+                        .collect();
+                    LogicalPlanBuilder::from(branch).project(renamed)?.build()?
+                } else {
+                    branch
+                };
+                out.push(plan.with_new_exprs(plan.expressions(), vec![branch])?);
+            }
+            Ok(Some(out))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Where the clauses of a pump's query are, for errors that DataFusion reports without a
