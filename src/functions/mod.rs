@@ -32,6 +32,7 @@
 //! | `interval_qualifier.rs` | `(a - b) qualifier`; CAST and EXTRACT of intervals by their qualifier |
 //! | `numeric.rs` | `MOD`, `CEILING` |
 //! | `initcap.rs` | `INITCAP`, words delimited by spaces only |
+//! | `exp.rs` | `EXP` with Java's (fdlibm's) results, through the `libm` crate |
 //! | `like.rs` | `LIKE`: no escape character unless `ESCAPE` names one; bad escape sequences are errors of the row |
 //! | `math_domain.rs` | `LN`, `LOG10`, `POWER` failing outside their domain, as KDA's do |
 //! | `boolean.rs` | `ANY`, `EVERY` |
@@ -46,6 +47,7 @@ pub mod boolean;
 pub mod cast;
 pub mod date_format;
 pub mod division;
+pub mod exp;
 pub mod exp_avg;
 pub mod extract;
 pub mod fast_regex;
@@ -106,6 +108,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
         group_rank::GroupRank::udf(),
         initcap::Initcap::udf(),
         like::Like::udf(),
+        exp::Exp::udf(),
     ];
     all.extend(ours.into_iter().map(Arc::new));
     // After DataFusion's: the checked LN, LOG10 and POWER take their names.
