@@ -153,11 +153,7 @@ pub fn catalog(
         for name in input.stream_names() {
             sources.push(StreamDef {
                 name,
-                columns: schema
-                    .columns
-                    .iter()
-                    .map(|c| (c.name.clone(), c.sql_type))
-                    .collect(),
+                columns: schema.stream_columns(),
                 kind: StreamKind::Source,
             });
         }

@@ -300,6 +300,14 @@ impl RecordSchema {
         serde_json::to_string_pretty(&doc).expect("JSON values serialize")
     }
 
+    /// The columns as an input stream declares them: name and KDA type.
+    pub fn stream_columns(&self) -> Vec<(String, SqlType)> {
+        self.columns
+            .iter()
+            .map(|c| (c.name.clone(), c.sql_type))
+            .collect()
+    }
+
     /// The Arrow schema of decoded records (all columns nullable, exact names).
     pub fn arrow_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(

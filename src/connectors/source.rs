@@ -426,11 +426,7 @@ mod tests {
         .unwrap();
         let def = StreamDef {
             name: "S".into(),
-            columns: schema
-                .columns
-                .iter()
-                .map(|c| (c.name.clone(), c.sql_type))
-                .collect(),
+            columns: schema.stream_columns(),
             kind: StreamKind::Source,
         };
         SourceDecoder::new(&schema, with_rowtime(&def.table_schema()), rowtime_from).unwrap()

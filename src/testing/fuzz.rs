@@ -213,11 +213,7 @@ fn decode_with(
 
     let def = StreamDef {
         name: "SOURCE_SQL_STREAM_001".into(),
-        columns: schema
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.sql_type))
-            .collect(),
+        columns: schema.stream_columns(),
         kind: StreamKind::Source,
     };
     let stream_schema = with_rowtime(&def.table_schema());
