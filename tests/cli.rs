@@ -603,6 +603,87 @@ SELECT STREAM BOOTH_ID, COUNT(*) FROM \"SOURCE_SQL_STREAM_001\" AS s GROUP BY BO
     assert_eq!(stdout(&o), "{\"BOOTH\":\"B01\",\"N\":2}\n");
 }
 
+/// `rowtime run` of the booth-alerts definition held in its start: its reference table (whose
+/// schema the definition gives) is a FIFO, and reading it blocks until something writes it.
+/// The input is stdin, kept open by the returned handle.
+fn run_held_in_its_start(dir: &Path) -> (std::process::Child, std::process::ChildStdin, PathBuf) {
+    let fifo = dir.join("thresholds.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rowtime"))
+        .args(["run", "--app", "sql/toll_booth_alerts.json", "--input", "-"])
+        .arg("--reference")
+        .arg(format!("BOOTH_THRESHOLDS={}", fifo.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin, fifo)
+}
+
+/// The FIFO's write end, opened once the run is blocked reading it: a non-blocking open for
+/// writing fails (ENXIO) until a reader has the FIFO open.
+fn writer_once_read(fifo: &Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NONBLOCK: i32 = 0o4000; // Linux
+    let started = std::time::Instant::now();
+    loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(O_NONBLOCK)
+            .open(fifo)
+        {
+            Ok(f) => return f,
+            Err(e) => assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "rowtime never opened {}: {e}",
+                fifo.display()
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn term(child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[test]
+fn a_sigterm_during_the_start_stops_the_run_once_it_has_started() {
+    let dir = temp_dir("term-at-start");
+    let (child, stdin, fifo) = run_held_in_its_start(&dir);
+    let mut table = writer_once_read(&fifo);
+    term(&child);
+    // The start goes on; the run then stops at once (stdin stays open: nothing else ends it).
+    // (Had the signal killed the process, the write fails: no reader.)
+    use std::io::Write;
+    let _ = table.write_all(b"BOOTH_ID,SLOT,MIN_VEHICLES\nB01,0,14\n");
+    drop(table);
+    let o = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn a_second_sigterm_during_the_start_ends_the_process() {
+    let dir = temp_dir("term-twice-at-start");
+    let (child, stdin, fifo) = run_held_in_its_start(&dir);
+    let table = writer_once_read(&fifo);
+    term(&child);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    term(&child);
+    let o = child.wait_with_output().unwrap();
+    drop(stdin);
+    drop(table);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
 #[test]
 fn rowtime_test_runs_test_files_and_shows_a_diff_for_failures() {
     let o = rowtime(&["test", "tests/apps"]);

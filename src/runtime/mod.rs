@@ -79,14 +79,26 @@ pub fn spawn_named<T: Send + 'static>(
         .expect("the operating system starts a thread")
 }
 
+/// The next delivery of a signal; never without its handler.
+#[cfg(unix)]
+async fn delivered(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
 /// Set by a SIGTERM or SIGINT that came before [`watch_signals`] watched for them.
 static EARLY_STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
     std::sync::OnceLock::new();
 
 /// Called first by a command that will stop cleanly on SIGTERM and Ctrl-C: a signal that comes
 /// while it is still starting (planning, connecting) is kept, and the run stops cleanly as soon
-/// as it watches for signals, instead of the process dying at once. A second one during the
-/// start ends the process (exit 1), so a start that hangs can still be stopped.
+/// as it watches for signals, instead of the process dying at once. A second one (during the
+/// start, or while the run finishes) ends the process (exit 1), so a start or a flush that
+/// hangs can still be stopped.
 pub fn catch_stop_signals_early() {
     #[cfg(unix)]
     {
@@ -126,28 +138,30 @@ pub fn watch_signals(tx: SyncSender<InputMessage>) {
                     }
                 });
             }
-            let terminate = async {
+            // Both handlers are registered before the early flag is read, so a signal comes
+            // through one or the other.
+            #[cfg(unix)]
+            let stops = {
+                use tokio::signal::unix::{SignalKind, signal};
+                (
+                    signal(SignalKind::terminate()).ok(),
+                    signal(SignalKind::interrupt()).ok(),
+                )
+            };
+            let early = EARLY_STOP
+                .get()
+                .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+            if !early {
                 #[cfg(unix)]
-                if let Ok(mut s) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 {
-                    s.recv().await;
-                    return;
+                    let (mut terminate, mut interrupt) = stops;
+                    tokio::select! {
+                        _ = delivered(terminate.as_mut()) => {}
+                        _ = delivered(interrupt.as_mut()) => {}
+                    }
                 }
-                std::future::pending::<()>().await
-            };
-            let early = async {
-                let Some(flag) = EARLY_STOP.get() else {
-                    return std::future::pending::<()>().await;
-                };
-                while !flag.load(std::sync::atomic::Ordering::SeqCst) {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate => {}
-                _ = early => {}
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
             }
             let _ = tx.send(InputMessage::Interrupted);
         });
