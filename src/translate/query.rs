@@ -833,17 +833,15 @@ fn lookup_key(env: &Env, on: &Expr, table: &Rel, span: Span) -> Result<Vec<Strin
             .cloned()
     };
     let mentions_table = |e: &Expr| {
-        let mut found = false;
-        let mut e = e.clone();
-        let _ = visit_expressions_mut(&mut e, |x| {
-            if let Expr::CompoundIdentifier(parts) = x
-                && parts[0].value.eq_ignore_ascii_case(&table.alias)
+        datafusion::sql::sqlparser::ast::visit_expressions(e, |x| match x {
+            Expr::CompoundIdentifier(parts)
+                if parts[0].value.eq_ignore_ascii_case(&table.alias) =>
             {
-                found = true;
+                ControlFlow::Break(())
             }
-            ControlFlow::<()>::Continue(())
-        });
-        found
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
     };
     let mut parts = Vec::new();
     conjuncts(on, &mut parts);
