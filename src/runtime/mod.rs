@@ -97,8 +97,8 @@ static EARLY_STOP: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicB
 /// Called first by a command that will stop cleanly on SIGTERM and Ctrl-C: a signal that comes
 /// while it is still starting (planning, connecting) is kept, and the run stops cleanly as soon
 /// as it watches for signals, instead of the process dying at once. A second one (during the
-/// start, or while the run finishes) ends the process (exit 1), so a start or a flush that
-/// hangs can still be stopped.
+/// start, or while the run finishes) ends the process with the shell's code for the signal
+/// (143 for SIGTERM, 130 for SIGINT), so a start or a flush that hangs can still be stopped.
 pub fn catch_stop_signals_early() {
     #[cfg(unix)]
     {
@@ -107,7 +107,7 @@ pub fn catch_stop_signals_early() {
         for s in [SIGTERM, SIGINT] {
             // The order matters: a signal with the flag already set ends the process, then
             // the flag is set.
-            let _ = signal_hook::flag::register_conditional_shutdown(s, 1, flag.clone());
+            let _ = signal_hook::flag::register_conditional_shutdown(s, 128 + s, flag.clone());
             let _ = signal_hook::flag::register(s, flag.clone());
         }
     }
